@@ -1,0 +1,134 @@
+"""Built-in ``w2s`` subcommands: ``demo``, ``detect`` and ``plugins``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+import numpy as np
+
+from w2s_plugin.hookspecs import hookimpl
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} file {path!r} does not exist")
+    if path.endswith(".npy"):
+        return np.load(path, mmap_mode="r")
+    if path.endswith(".npz"):
+        with np.load(path) as z:
+            return z[z.files[0]]
+    if path.endswith((".csv", ".txt", ".tsv")):
+        delim = "\t" if path.endswith(".tsv") else ","
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+        skip = 0 if all(_is_number(c) for c in first.strip().split(delim)) else 1
+        try:
+            return np.loadtxt(path, delimiter=delim, skiprows=skip, ndmin=2 if what == "embeddings" else 1)
+        except ValueError as exc:
+            raise ValueError(f"{what} file {path!r} is not a numeric table: {exc}") from None
+    raise ValueError(f"{what} file {path!r}: use .npy, .npz or .csv")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def cmd_detect(args) -> int:
+    from w2s_plugin import OverlapDetector, Region
+
+    proba = _load_array(args.proba, "proba")
+    if proba.ndim == 2 and proba.shape[1] == 1:
+        proba = proba[:, 0]
+    emb = _load_array(args.embeddings, "embeddings")
+    params = json.loads(args.scorer_params) if args.scorer_params else None
+    kw = {"scorer": args.scorer} if args.scorer else {}
+    det = OverlapDetector(scorer_params=params, random_state=args.seed, **kw)
+    report = det.fit(proba, emb).report_
+    print(report.summary())
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["index", "region", "confidence", "overlap_score"])
+            for i, (r, c, s) in enumerate(zip(report.regions, report.confidence, report.overlap_score)):
+                w.writerow([i, Region(int(r)).name.lower(), f"{c:.6g}", "" if np.isnan(s) else f"{s:.6g}"])
+        print(f"regions written to {args.out}")
+    if args.plot:
+        report.plot(path=args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from w2s_plugin import demo
+
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+    print("w2s demo: the paper's synthetic mixture (20 easy + 20 hard dims, noise variance 5), offline.\n")
+    res = demo.detection_demo(seeds=range(args.seeds), n_per_region=args.n)
+    print(demo.format_detection_demo(res))
+    try:
+        path = os.path.join(out, "demo_detection.png")
+        demo.plot_detection_demo(res, path)
+        print(f"\nplot written to {path}")
+    except ImportError:
+        print("\n(install matplotlib for the plot: pip install 'w2s-plugin[plot]')")
+    for extra in _demo_extensions():
+        extra(args)
+    return 0
+
+
+def _demo_extensions():
+    """Later parts of the demo (the multi-source campaign) register themselves here."""
+    try:
+        from w2s_plugin.demo_campaign import run_campaign_demo
+    except ImportError:
+        return []
+    return [run_campaign_demo]
+
+
+def cmd_plugins(args) -> int:
+    from w2s_plugin import plugins
+
+    rows = plugins.describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        kind = "built-in" if r["builtin"] else (r["distribution"] or "registered at run time")
+        print(f"{r['name']}  ({kind})")
+        for k, names in sorted(r["registers"].items()):
+            print(f"    {k}: {', '.join(names)}")
+        other = [h for h in r["hooks"] if not h.startswith("register_")]
+        if other:
+            print(f"    hooks: {', '.join(other)}")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers):
+    p = subparsers.add_parser("demo", help="offline demo on the built-in synthetic mixture (no server, no network)")
+    p.add_argument("--out", default="w2s-demo", help="directory for the PNG plots (default: w2s-demo)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds to average over (default 5)")
+    p.add_argument("--n", type=int, default=1000, help="points per region (default 1000)")
+    p.set_defaults(func=cmd_demo)
+
+    p = subparsers.add_parser("detect", help="detect overlap points from weak probabilities and embeddings")
+    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)")
+    p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
+    p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default; see w2s plugins)")
+    p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": 0.9}\'')
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
+    p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
+    p.set_defaults(func=cmd_detect, scorer=None)
+
+    p = subparsers.add_parser("plugins", help="list plugins and what each registers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)

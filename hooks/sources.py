@@ -1,0 +1,95 @@
+"""Built-in source types: .npy (memory-mapped), .npz, .csv and .jsonl files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+
+from w2s_plugin.hookspecs import hookimpl
+from w2s_plugin.sources import Source
+
+_SOURCE_KW = ("shuffle", "random_state", "meta")
+
+
+def _kw(params):
+    return {k: params[k] for k in _SOURCE_KW if k in params}
+
+
+def load_npy(path, name, **params):
+    """A 2-D .npy array of features, memory-mapped: the pool is read a batch at a time."""
+    X = np.load(path, mmap_mode="r")
+    if X.ndim != 2:
+        raise ValueError(f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, n_features)")
+    y = np.load(params["labels"]) if params.get("labels") else None
+    return Source(name, X, y=y, **_kw(params))
+
+
+def load_npz(path, name, x_key: str = "X", **params):
+    """An .npz archive: ``X`` (features), optional ``y`` and ``ids``; every other array with one row
+    per item becomes an extra (e.g. ``proba``, ``embeddings``, ``regions``)."""
+    with np.load(path, allow_pickle=False) as z:
+        if x_key not in z.files:
+            raise ValueError(f"source {name!r}: {path} has no array {x_key!r} (it has {', '.join(z.files)})")
+        X = z[x_key]
+        n = X.shape[0] if X.ndim else 0
+        y = z["y"] if "y" in z.files else None
+        ids = z["ids"].tolist() if "ids" in z.files else None
+        extras = {k: z[k] for k in z.files if k not in (x_key, "y", "ids") and z[k].ndim >= 1 and z[k].shape[0] == n}
+    return Source(name, X, y=y, ids=ids, extras=extras, **_kw(params))
+
+
+def _numeric(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _from_rows(name, rows, features, id_column, label_column, params, where):
+    if not rows:
+        raise ValueError(f"source {name!r}: {where} has no rows")
+    if features is None:
+        skip = {id_column, label_column}
+        features = [k for k, v in rows[0].items() if k not in skip and _numeric(v)]
+    X = None
+    if features:
+        try:
+            X = np.array([[float(r[f]) for f in features] for r in rows], dtype=np.float64)
+        except KeyError as exc:
+            raise ValueError(f"source {name!r}: {where} has a row without column {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"source {name!r}: {where} has a non-numeric value in a feature column ({exc})") from None
+    ids = [r[id_column] for r in rows] if id_column else None
+    y = np.array([r[label_column] for r in rows]) if label_column else None
+    return Source(name, X, records=rows, ids=ids, y=y, **_kw(params))
+
+
+def load_csv(path, name, features=None, id_column=None, label_column=None, **params):
+    """A CSV file with a header; ``features`` (default: every numeric column but id and label) form X."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return _from_rows(name, rows, features, id_column, label_column, params, path)
+
+
+def load_jsonl(path, name, features=None, id_column=None, label_column=None, **params):
+    """JSON Lines, one object per item; like CSV, ``features`` name the numeric keys that form X."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"source {name!r}: {path} line {lineno} is not valid JSON ({exc.msg})") from None
+    return _from_rows(name, rows, features, id_column, label_column, params, path)
+
+
+@hookimpl
+def register_sources(register):
+    register("npy", load_npy, extensions=(".npy",))
+    register("npz", load_npz, extensions=(".npz",))
+    register("csv", load_csv, extensions=(".csv",))
+    register("jsonl", load_jsonl, extensions=(".jsonl", ".ndjson"))

@@ -1,0 +1,1 @@
+"""Adapters to other frameworks (modAL, Label Studio, Dask), each behind its own extra. The core never imports these."""

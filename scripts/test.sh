@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run the whole test suite against a real Label Studio server.
+# Starts one (scripts/label_studio.sh) unless LABEL_STUDIO_URL is set; stops it on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+started=0
+if [ -z "${LABEL_STUDIO_URL:-}" ] && [ "${W2S_SKIP_LABEL_STUDIO:-0}" != "1" ] && [ -f scripts/label_studio.sh ]; then
+  # shellcheck disable=SC1091
+  source scripts/label_studio.sh
+  ls_start
+  started=1
+  trap 'ls_stop' EXIT
+fi
+"$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,48 @@
+"""Running a named acquisition strategy: registry lookup, checks on what it returns, lifecycle hooks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import plugins
+from ._validation import check_proba
+
+
+def strategy_names() -> list[str]:
+    return sorted(plugins.get_registry("acquisition_strategies"))
+
+
+def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None, **params):
+    """Pick ``n`` points of ``report`` with the strategy registered as ``strategy``.
+
+    Returns ``(indices, scores)``, best first. Calls the ``before_query`` / ``after_query``
+    lifecycle hooks around the strategy.
+    """
+    func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
+    P = check_proba(proba)
+    m = P.shape[0]
+    if report is not None and len(report) != m:
+        raise ValueError(f"the overlap report has {len(report)} points but proba has {m}")
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer; got {n!r}")
+    if n > m:
+        raise ValueError(f"asked for {n} points but only {m} candidates are available")
+    plugins.call_lifecycle("before_query", source=source, n=int(n))
+    try:
+        out = func(report, P, int(n), random_state=random_state, **params)
+    except TypeError as exc:
+        raise ValueError(f"acquisition strategy {strategy!r}: {exc}") from None
+    try:
+        idx, scores = out
+    except (TypeError, ValueError):
+        raise ValueError(f"acquisition strategy {strategy!r} must return (indices, scores); got {type(out).__name__}") from None
+    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if idx.size != scores.size:
+        raise ValueError(f"acquisition strategy {strategy!r} returned {idx.size} indices but {scores.size} scores")
+    if idx.size and (idx.min() < 0 or idx.max() >= m or np.unique(idx).size != idx.size):
+        raise ValueError(f"acquisition strategy {strategy!r} returned out-of-range or repeated indices")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"acquisition strategy {strategy!r} returned non-finite scores")
+    plugins.call_lifecycle("after_query", source=source, indices=idx, scores=scores, report=report)
+    return idx, scores

@@ -1,0 +1,178 @@
+"""Choosing which source to draw from next: a multi-armed bandit whose reward is overlap density.
+
+Each arm is a source; pulling it draws a batch of ``n`` points, and the reward is how many of
+them detection calls *overlap*. The default policy (``ucb``) estimates a source's density from
+every point drawn from it, so its confidence bonus shrinks with points, not rounds (PAPER.md
+section 3; docs/campaigns.md states the regret bound). Policies are plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import plugins
+from ._validation import check_random_state
+
+
+@dataclass
+class ArmStats:
+    """What a policy sees: one entry per source, in the bandit's order."""
+
+    names: list
+    active: np.ndarray      # bool: the source still has points to draw
+    rounds: np.ndarray      # N_k: rounds that pulled source k
+    drawn: np.ndarray       # points drawn from k
+    overlap: np.ndarray     # overlap points detected among them
+    reward_sum: np.ndarray  # sum over k's rounds of that round's overlap density
+    t: int                  # rounds so far (all sources)
+    horizon: int | None = None
+
+    @property
+    def density(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.drawn > 0, self.overlap / np.maximum(self.drawn, 1), 0.0)
+
+
+def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion (well behaved at 0, 1 and small n)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class SourceBandit:
+    """Pick sources by a registered policy and keep per-source overlap counts.
+
+    Parameters
+    ----------
+    sources : list of str or objects with ``.name``
+    policy : str
+        Registered bandit policy (``ucb`` default; ``ucb1_rounds``, ``reference_ucb``,
+        ``thompson``, ``epsilon_greedy``, ``round_robin``, ``random``, or a plugin's).
+    policy_params : dict, optional
+        Passed to the policy's factory (e.g. ``{"epsilon": 0.1}``).
+    horizon : int, optional
+        Total rounds planned; only ``reference_ucb`` uses it (``ln T``).
+    random_state : int, Generator or None
+    """
+
+    def __init__(self, sources, policy: str = "ucb", policy_params: dict | None = None,
+                 horizon: int | None = None, random_state=None):
+        names = [s if isinstance(s, str) else getattr(s, "name", None) for s in sources]
+        if not names:
+            raise ValueError("SourceBandit needs at least one source")
+        if any(not isinstance(n, str) or not n for n in names):
+            raise ValueError("every source needs a non-empty string name")
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dup)}")
+        self.names = names
+        self.policy = policy
+        self.policy_params = dict(policy_params or {})
+        self.horizon = horizon
+        self.random_state = random_state
+        factory = plugins.lookup("bandit_policies", policy, "bandit policy")
+        try:
+            self.policy_ = factory(**self.policy_params)
+        except TypeError as exc:
+            raise ValueError(f"bandit policy {policy!r}: bad policy_params {self.policy_params}: {exc}") from None
+        self.rng_ = check_random_state(random_state)
+        k = len(names)
+        self.active_ = np.ones(k, dtype=bool)
+        self.rounds_ = np.zeros(k, dtype=np.int64)
+        self.drawn_ = np.zeros(k, dtype=np.int64)
+        self.overlap_ = np.zeros(k, dtype=np.int64)
+        self.reward_sum_ = np.zeros(k, dtype=np.float64)
+        self.t_ = 0
+
+    def _index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ValueError(f"unknown source {name!r}; sources are {', '.join(self.names)}") from None
+
+    def stats(self) -> ArmStats:
+        return ArmStats(list(self.names), self.active_.copy(), self.rounds_.copy(), self.drawn_.copy(),
+                        self.overlap_.copy(), self.reward_sum_.copy(), self.t_, self.horizon)
+
+    def select(self) -> str:
+        """Name of the source to draw from next."""
+        if not self.active_.any():
+            raise RuntimeError("every source is exhausted: nothing left to select")
+        k = int(self.policy_.choose(self.stats(), self.t_, self.rng_))
+        if not (0 <= k < len(self.names)) or not self.active_[k]:
+            raise RuntimeError(f"bandit policy {self.policy!r} chose {k}, which is not an active source")
+        return self.names[k]
+
+    def update(self, source: str, n_drawn: int, n_overlap: int):
+        """Record a round: ``n_overlap`` of the ``n_drawn`` points from ``source`` were overlap."""
+        k = self._index(source)
+        n_drawn, n_overlap = int(n_drawn), int(n_overlap)
+        if n_drawn < 1 or not 0 <= n_overlap <= n_drawn:
+            raise ValueError(f"update({source!r}): need n_drawn >= 1 and 0 <= n_overlap <= n_drawn; "
+                             f"got n_drawn={n_drawn}, n_overlap={n_overlap}")
+        self.rounds_[k] += 1
+        self.drawn_[k] += n_drawn
+        self.overlap_[k] += n_overlap
+        self.reward_sum_[k] += n_overlap / n_drawn
+        self.t_ += 1
+        return self
+
+    def exhaust(self, source: str, exhausted: bool = True):
+        """Take a source out of (or back into) the selection."""
+        self.active_[self._index(source)] = not exhausted
+        return self
+
+    def estimates(self, z: float = 1.96) -> list[dict]:
+        """Per source: pulls, points drawn, overlap found, estimated density and its Wilson interval."""
+        rows = []
+        for k, name in enumerate(self.names):
+            lo, hi = wilson_interval(self.overlap_[k], self.drawn_[k], z)
+            est = self.overlap_[k] / self.drawn_[k] if self.drawn_[k] else float("nan")
+            rows.append({"source": name, "pulls": int(self.rounds_[k]), "drawn": int(self.drawn_[k]),
+                         "overlap": int(self.overlap_[k]), "density": est, "ci_low": lo, "ci_high": hi,
+                         "active": bool(self.active_[k])})
+        return rows
+
+    def to_dict(self) -> dict:
+        """Plain-JSON state: enough to continue exactly, random stream included."""
+        return {
+            "names": self.names, "policy": self.policy, "policy_params": self.policy_params,
+            "horizon": self.horizon, "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
+            "active": self.active_.tolist(), "rounds": self.rounds_.tolist(), "drawn": self.drawn_.tolist(),
+            "overlap": self.overlap_.tolist(), "reward_sum": self.reward_sum_.tolist(), "t": self.t_,
+            "rng": json.loads(json.dumps(self.rng_.bit_generator.state)),
+            "policy_state": self.policy_.get_state() if hasattr(self.policy_, "get_state") else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SourceBandit":
+        b = cls(d["names"], policy=d["policy"], policy_params=d.get("policy_params"), horizon=d.get("horizon"),
+                random_state=d.get("random_state"))
+        b.active_ = np.asarray(d["active"], dtype=bool)
+        b.rounds_ = np.asarray(d["rounds"], dtype=np.int64)
+        b.drawn_ = np.asarray(d["drawn"], dtype=np.int64)
+        b.overlap_ = np.asarray(d["overlap"], dtype=np.int64)
+        b.reward_sum_ = np.asarray(d["reward_sum"], dtype=np.float64)
+        b.t_ = int(d["t"])
+        b.rng_.bit_generator.state = d["rng"]
+        if d.get("policy_state") is not None and hasattr(b.policy_, "set_state"):
+            b.policy_.set_state(d["policy_state"])
+        return b
+
+    def summary(self) -> str:
+        lines = [f"{'source':<16} {'pulls':>6} {'drawn':>8} {'overlap':>8} {'density':>8}  95% interval"]
+        for r in self.estimates():
+            dens = "-" if math.isnan(r["density"]) else f"{r['density']:.3f}"
+            flag = "" if r["active"] else "  (exhausted)"
+            lines.append(f"{r['source']:<16} {r['pulls']:>6} {r['drawn']:>8} {r['overlap']:>8} {dens:>8}  "
+                         f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
+        return "\n".join(lines)

@@ -1,0 +1,393 @@
+"""Two-stage overlap detection (PAPER.md section 2) as a scikit-learn style estimator.
+
+Stage 1 splits weak-model confidence at its L2 change point: points below are *hard-only*.
+Stage 2 scores every other point by how strongly its representation lines up with what the
+hard-only points span, and splits those scores again: points at or above are *overlap*, the rest
+*easy-only*. Scorers and threshold rules are looked up by name in the plugin registry.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import plugins
+from ._validation import check_embeddings, check_proba, check_random_state
+from .overlap import weak_confidence
+
+#: The scorer used when none is named. Chosen by the detection-quality evidence in
+#: docs/detection.md: on the paper's mixture, with ground truth, it has the best overlap F1.
+DEFAULT_SCORER = "subspace"
+
+
+class W2SWarning(UserWarning):
+    """Something about the data makes a result less meaningful than usual."""
+
+
+class Region(enum.IntEnum):
+    """Which patterns a point holds (PAPER.md section 1)."""
+
+    EASY_ONLY = 0
+    HARD_ONLY = 1
+    OVERLAP = 2
+
+
+@dataclass
+class OverlapReport:
+    """What detection found in one set of points."""
+
+    regions: np.ndarray
+    confidence: np.ndarray
+    overlap_score: np.ndarray
+    hard_threshold: float
+    overlap_threshold: float
+    scorer: str = DEFAULT_SCORER
+    counts: dict = field(init=False)
+    density: float = field(init=False)
+
+    def __post_init__(self):
+        self.regions = np.asarray(self.regions, dtype=np.int8)
+        bc = np.bincount(self.regions, minlength=3)
+        self.counts = {r: int(bc[r]) for r in Region}
+        n = self.regions.size
+        self.density = float(bc[Region.OVERLAP] / n) if n else 0.0
+
+    def __len__(self) -> int:
+        return int(self.regions.size)
+
+    @property
+    def n_overlap(self) -> int:
+        return self.counts[Region.OVERLAP]
+
+    def mask(self, region: Region) -> np.ndarray:
+        return self.regions == int(region)
+
+    def indices(self, region: Region) -> np.ndarray:
+        return np.flatnonzero(self.regions == int(region))
+
+    def summary(self) -> str:
+        """A short text table: counts and shares per region, both thresholds, the density."""
+        n = len(self)
+        lines = [f"overlap detection ({self.scorer} scorer) on {n} points", f"{'region':<10} {'count':>8} {'share':>7}"]
+        for r in (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY):
+            c = self.counts[r]
+            lines.append(f"{r.name.lower():<10} {c:>8} {c / n if n else 0:>7.1%}")
+        lines.append(f"hard-only threshold (weak confidence <): {self.hard_threshold:.4g}")
+        lines.append(f"overlap threshold (overlap score >=):    {self.overlap_threshold:.4g}")
+        lines.append(f"overlap density: {self.density:.4f}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "n": len(self), "scorer": self.scorer, "density": self.density,
+            "hard_threshold": self.hard_threshold, "overlap_threshold": self.overlap_threshold,
+            "counts": {r.name.lower(): c for r, c in self.counts.items()},
+        }
+
+    def plot(self, path=None, ax=None):
+        """Sorted confidence and overlap-score curves with their thresholds (needs the ``plot`` extra).
+
+        Returns the matplotlib figure; writes it to ``path`` when given.
+        """
+        try:
+            import matplotlib
+
+            if path is not None and ax is None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("plotting needs matplotlib: pip install 'w2s-plugin[plot]'") from None
+        if ax is None:
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        else:
+            axes = np.atleast_1d(ax)
+            fig = axes[0].figure
+        colors = {Region.HARD_ONLY: "#d62728", Region.EASY_ONLY: "#1f77b4", Region.OVERLAP: "#2ca02c"}
+        order = np.argsort(self.confidence, kind="stable")
+        xs = np.arange(order.size)
+        a0 = axes[0]
+        for r in Region:
+            m = self.regions[order] == int(r)
+            a0.scatter(xs[m], self.confidence[order][m], s=4, color=colors[r], label=r.name.lower())
+        a0.axhline(self.hard_threshold, color="k", ls="--", lw=1, label=f"threshold {self.hard_threshold:.3g}")
+        a0.set(title="weak-model confidence (sorted)", xlabel="points", ylabel="confidence")
+        a0.legend(loc="lower right", fontsize=8)
+        if len(axes) > 1:
+            a1 = axes[1]
+            nh = self.regions != int(Region.HARD_ONLY)
+            s = self.overlap_score[nh]
+            reg = self.regions[nh]
+            o = np.argsort(s, kind="stable")
+            xs = np.arange(o.size)
+            for r in (Region.EASY_ONLY, Region.OVERLAP):
+                m = reg[o] == int(r)
+                a1.scatter(xs[m], s[o][m], s=4, color=colors[r], label=r.name.lower())
+            if np.isfinite(self.overlap_threshold):
+                a1.axhline(self.overlap_threshold, color="k", ls="--", lw=1,
+                           label=f"threshold {self.overlap_threshold:.3g}")
+            a1.set(title=f"overlap score, non-hard points ({self.scorer})", xlabel="points", ylabel="score")
+            a1.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=110)
+        return fig
+
+
+def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
+    if values.size == 0:
+        return float("nan")
+    if isinstance(rule, (int, float)) and not isinstance(rule, bool):
+        return float(rule)
+    func = plugins.lookup("thresholds", rule, "threshold rule")
+    return float(func(values, **(params or {})))
+
+
+class OverlapDetector:
+    """Detect easy-only, hard-only and overlap points (scikit-learn conventions).
+
+    Parameters
+    ----------
+    scorer : str
+        Registered overlap scorer: ``"subspace"`` (linear in n, the default), ``"max_cosine"``
+        (the paper's exact max |cos| to any hard-only point), ``"max_inner"`` (the reference's
+        raw inner product), or any plugin's.
+    scorer_params : dict, optional
+        Passed to the scorer's factory (e.g. ``{"variance": 0.9}`` or ``{"n_components": 5}``).
+    hard_threshold, overlap_threshold : str or float
+        Registered threshold rule for each stage (default ``"change_point"``, the exact L2
+        change point), or a fixed value.
+    threshold_params : dict, optional
+        Passed to both threshold rules.
+    accumulate : bool
+        Carry points across ``fit`` calls: thresholds and the hard-only reference then use every
+        point seen so far (a uniform reservoir of at most ``history_size``), as the reference does
+        over the rounds of a campaign.
+    history_size : int
+        Cap on the points kept for ``accumulate``.
+    chunk_size : int
+        Rows scored at a time; memory is O(chunk_size x reference size).
+    random_state : int, Generator or None
+        Seeds the history reservoir and any scorer that samples.
+
+    Attributes (after ``fit``)
+    --------------------------
+    hard_threshold_, overlap_threshold_ : float
+    scorer_ : fitted scorer object (``None`` if no hard-only point was found)
+    n_features_in_, n_classes_ : int
+    report_ : OverlapReport of the points passed to the last ``fit``
+    n_seen_ : int, points seen by ``fit`` so far
+    """
+
+    def __init__(self, scorer: str = DEFAULT_SCORER, scorer_params: dict | None = None,
+                 hard_threshold="change_point", overlap_threshold="change_point",
+                 threshold_params: dict | None = None, accumulate: bool = False,
+                 history_size: int = 50_000, chunk_size: int = 8192, random_state=None):
+        self.scorer = scorer
+        self.scorer_params = scorer_params
+        self.hard_threshold = hard_threshold
+        self.overlap_threshold = overlap_threshold
+        self.threshold_params = threshold_params
+        self.accumulate = accumulate
+        self.history_size = history_size
+        self.chunk_size = chunk_size
+        self.random_state = random_state
+
+    # -- scikit-learn plumbing ---------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in (
+            "scorer", "scorer_params", "hard_threshold", "overlap_threshold", "threshold_params",
+            "accumulate", "history_size", "chunk_size", "random_state")}
+
+    def set_params(self, **params):
+        valid = self.get_params()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"OverlapDetector has no parameter {k!r}; valid: {', '.join(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.get_params().items() if v != type(self)().get_params()[k]}
+        return f"OverlapDetector({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # -- fitting -----------------------------------------------------------------------------
+    def _check(self, proba, embeddings, min_rows: int):
+        P = check_proba(proba, min_rows=min_rows)
+        E = check_embeddings(embeddings, n_rows=P.shape[0])
+        if not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer; got {self.chunk_size!r}")
+        return P, E
+
+    def _new_scorer(self):
+        factory = plugins.lookup("overlap_scorers", self.scorer, "overlap scorer")
+        params = dict(self.scorer_params or {})
+        try:
+            return factory(chunk_size=self.chunk_size, random_state=self.random_state, **params)
+        except TypeError:
+            return factory(**params)
+
+    def _update_history(self, conf: np.ndarray, E: np.ndarray, rng: np.random.Generator) -> None:
+        """Reservoir-sample this batch into the history (uniform over every point seen)."""
+        if not hasattr(self, "_hist_conf"):
+            self._hist_conf = np.empty(0)
+            self._hist_emb = np.empty((0, E.shape[1]))
+            self.n_seen_ = 0
+        cap = int(self.history_size)
+        seen = self.n_seen_
+        n = conf.size
+        room = max(0, cap - self._hist_conf.size)
+        take = min(room, n)
+        keep_conf = [self._hist_conf, conf[:take]]
+        keep_emb = [self._hist_emb, np.asarray(E[:take], dtype=np.float64)]
+        self._hist_conf = np.concatenate(keep_conf)
+        self._hist_emb = np.vstack(keep_emb)
+        if take < n:  # Algorithm R, vectorised: item i (global index seen+i) replaces slot j < cap
+            gidx = seen + np.arange(take, n)
+            j = (rng.random(gidx.size) * (gidx + 1)).astype(np.int64)
+            hit = j < cap
+            src = np.arange(take, n)[hit]
+            slots = j[hit]
+            self._hist_conf[slots] = conf[src]
+            self._hist_emb[slots] = np.asarray(E[src], dtype=np.float64)
+        self.n_seen_ = seen + n
+
+    def fit(self, proba, embeddings):
+        """Learn both thresholds and the hard-only reference from ``proba`` and ``embeddings``."""
+        P, E = self._check(proba, embeddings, min_rows=2)
+        if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
+            raise ValueError(f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}")
+        rng = check_random_state(self.random_state) if not hasattr(self, "_rng") else self._rng
+        self._rng = rng
+        conf = weak_confidence(P)
+        tparams = self.threshold_params
+
+        if self.accumulate and getattr(self, "_hist_conf", np.empty(0)).size:
+            hist_conf, hist_emb = self._hist_conf, self._hist_emb
+        else:
+            hist_conf, hist_emb = np.empty(0), np.empty((0, E.shape[1]))
+        self.hard_threshold_ = _threshold(self.hard_threshold, np.concatenate([hist_conf, conf]), tparams)
+        hard = conf < self.hard_threshold_
+        hist_hard = hist_conf < self.hard_threshold_
+
+        score = np.full(conf.size, np.nan)
+        if not hard.any() and not hist_hard.any():
+            warnings.warn(
+                "no hard-only point found (the weak model is equally confident everywhere): nothing spans "
+                "the hard pattern, so every non-hard point is easy-only and the overlap density is 0",
+                W2SWarning, stacklevel=2)
+            self.scorer_ = None
+            self.overlap_threshold_ = float("inf")
+            score[:] = 0.0
+        else:
+            scorer = self._new_scorer()
+            hard_rows = np.flatnonzero(hard)
+            if hist_hard.any():
+                if hasattr(scorer, "partial_fit"):
+                    scorer.fit(E, rows=hard_rows) if hard_rows.size else scorer.fit(hist_emb[hist_hard])
+                    if hard_rows.size:
+                        scorer.partial_fit(hist_emb[hist_hard])
+                else:
+                    scorer.fit(np.vstack([np.asarray(E[hard_rows], dtype=np.float64), hist_emb[hist_hard]]))
+            else:
+                scorer.fit(E, rows=hard_rows)
+            self.scorer_ = scorer
+            nonhard = ~hard
+            score[nonhard] = self._score(E, nonhard)
+            values = score[nonhard]
+            if (~hist_hard).any():
+                values = np.concatenate([values, scorer.score(hist_emb[~hist_hard])])
+            self.overlap_threshold_ = _threshold(self.overlap_threshold, values, tparams)
+        if self.accumulate:
+            self._update_history(conf, E, rng)
+        else:
+            self.n_seen_ = getattr(self, "n_seen_", 0) + conf.size
+        self.n_features_in_ = E.shape[1]
+        self.n_classes_ = P.shape[1]
+        self.report_ = self._make_report(conf, score)
+        return self
+
+    def _score(self, E, rows_mask: np.ndarray) -> np.ndarray:
+        """Scores of the selected rows, streamed in chunks of ``chunk_size`` rows."""
+        idx = np.flatnonzero(rows_mask)
+        if idx.size == E.shape[0]:
+            return self.scorer_.score(E)
+        out = np.empty(idx.size)
+        step = max(self.chunk_size * 8, 65536)
+        for s in range(0, idx.size, step):
+            sel = idx[s:s + step]
+            out[s:s + step] = self.scorer_.score(np.asarray(E[sel]))
+        return out
+
+    def _make_report(self, conf: np.ndarray, score: np.ndarray) -> OverlapReport:
+        regions = np.full(conf.size, int(Region.EASY_ONLY), dtype=np.int8)
+        hard = conf < self.hard_threshold_
+        regions[hard] = int(Region.HARD_ONLY)
+        with np.errstate(invalid="ignore"):
+            regions[~hard & (score >= self.overlap_threshold_)] = int(Region.OVERLAP)
+        score = np.where(hard, np.nan, score)
+        return OverlapReport(regions=regions, confidence=conf, overlap_score=score,
+                             hard_threshold=self.hard_threshold_, overlap_threshold=self.overlap_threshold_,
+                             scorer=self.scorer)
+
+    def _check_fitted(self):
+        if not hasattr(self, "hard_threshold_"):
+            raise ValueError("this OverlapDetector is not fitted yet: call fit(proba, embeddings) first")
+
+    def predict_report(self, proba, embeddings) -> OverlapReport:
+        """Assign regions to new points with the fitted thresholds and reference."""
+        self._check_fitted()
+        P, E = self._check(proba, embeddings, min_rows=1)
+        if E.shape[1] != self.n_features_in_:
+            raise ValueError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
+        if P.shape[1] != self.n_classes_:
+            raise ValueError(f"proba has {P.shape[1]} classes; the detector was fitted on {self.n_classes_}")
+        conf = weak_confidence(P)
+        hard = conf < self.hard_threshold_
+        score = np.full(conf.size, np.nan)
+        if self.scorer_ is None:
+            score[~hard] = 0.0
+        elif (~hard).any():
+            score[~hard] = self._score(E, ~hard)
+        return self._make_report(conf, score)
+
+    def predict(self, proba, embeddings) -> np.ndarray:
+        """Regions (``Region`` values as int8) of new points, with the fitted thresholds."""
+        return self.predict_report(proba, embeddings).regions
+
+    def fit_predict(self, proba, embeddings) -> np.ndarray:
+        return self.fit(proba, embeddings).report_.regions
+
+    def fit_report(self, proba, embeddings) -> OverlapReport:
+        return self.fit(proba, embeddings).report_
+
+    # -- persistence of the accumulated history (for campaigns) ----------------------------------
+    def history_state(self) -> dict:
+        """Arrays needed to resume accumulation exactly (see ``Campaign``)."""
+        if not hasattr(self, "_hist_conf"):
+            return {}
+        return {"conf": self._hist_conf, "emb": self._hist_emb, "n_seen": np.array(self.n_seen_),
+                "rng": np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8)}
+
+    def load_history_state(self, state: dict):
+        if not state:
+            return self
+        import ast
+
+        self._hist_conf = np.asarray(state["conf"], dtype=np.float64)
+        self._hist_emb = np.asarray(state["emb"], dtype=np.float64)
+        self.n_seen_ = int(state["n_seen"])
+        rng = check_random_state(self.random_state)
+        rng.bit_generator.state = ast.literal_eval(bytes(np.asarray(state["rng"], dtype=np.uint8)).decode())
+        self._rng = rng
+        return self
+
+
+def detect_overlap(proba, embeddings, **params) -> OverlapReport:
+    """Run the two-stage detector on one set of points and return its :class:`OverlapReport`.
+
+    ``params`` are :class:`OverlapDetector` parameters (``scorer``, ``hard_threshold``, ...).
+    """
+    return OverlapDetector(**params).fit(proba, embeddings).report_

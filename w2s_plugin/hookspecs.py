@@ -1,0 +1,148 @@
+"""The plugin contract of w2s_plugin.
+
+Every behaviour the library has by name (scorers, threshold rules, acquisition strategies,
+bandit policies, source types, model adapters, CLI commands) reaches the core through these
+hooks; the built-ins in ``w2s_plugin.hooks`` implement them exactly as a third-party plugin would.
+A plugin is any module or object with ``@hookimpl`` functions, registered through the
+``w2s_plugin`` entry-point group (see ``plugins.py``).
+
+Three kinds of hook:
+
+* **registration hooks** (``register_*``) receive a ``register(name, obj, **meta)`` callback and
+  call it once per thing they add. Names are global per kind: a duplicate is an error naming both
+  plugins.
+* **provider hooks** (``firstresult``) return a value for objects they understand and ``None``
+  for the rest: the first non-``None`` answer wins, so a plugin can teach the library about a new
+  model framework without touching it.
+* **lifecycle hooks** are called at fixed points of a query or a campaign; their return values
+  are ignored. Use them for logging, metrics, or side effects like exporting a batch.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("w2s_plugin")
+hookimpl = pluggy.HookimplMarker("w2s_plugin")
+
+
+# --- registration hooks --------------------------------------------------------------------
+
+
+@hookspec
+def register_overlap_scorers(register):
+    """Register overlap scorers: ``register(name, factory)``.
+
+    ``factory(**params)`` returns an object with ``fit(hard_embeddings) -> self`` (learn the
+    hard-only reference) and ``score(embeddings) -> ndarray`` (higher = more of the hard pattern),
+    plus optional ``partial_fit`` for scorers whose reference is mergeable across rounds.
+    Built-in: ``subspace``, ``max_cosine``, ``max_inner``.
+    """
+
+
+@hookspec
+def register_thresholds(register):
+    """Register threshold rules: ``register(name, func)``.
+
+    ``func(values, **params) -> float`` picks the split of a 1-D array; points below it are the
+    lower group. Built-in: ``change_point`` (exact L2), ``change_point_grid`` (the reference's
+    Binseg grid), ``median``, ``quantile``.
+    """
+
+
+@hookspec
+def register_acquisition_strategies(register):
+    """Register acquisition strategies: ``register(name, func)``.
+
+    ``func(report, proba, n, *, random_state=None, **params) -> (indices, scores)`` ranks the
+    points of an :class:`~w2s_plugin.OverlapReport` and returns the ``n`` chosen indices, best
+    first, with one score each (higher = more wanted). Built-in: ``overlap``, ``hard_only``,
+    ``overlap_then_hard``, ``uncertainty``, ``margin``, ``entropy``, ``random``.
+    """
+
+
+@hookspec
+def register_bandit_policies(register):
+    """Register source-selection policies: ``register(name, factory)``.
+
+    ``factory(**params)`` returns an object with one method,
+    ``choose(stats, t, rng) -> int``, that picks an arm among ``stats.active`` (see
+    :class:`~w2s_plugin.bandit.ArmStats`). Built-in: ``ucb``, ``ucb1_rounds``, ``reference_ucb``,
+    ``thompson``, ``epsilon_greedy``, ``round_robin``, ``random``.
+    """
+
+
+@hookspec
+def register_sources(register):
+    """Register source types: ``register(name, loader, extensions=(...), schemes=(...))``.
+
+    ``loader(location, **params)`` returns a :class:`~w2s_plugin.Source`.
+    ``Source.from_path`` picks the loader by URI scheme (``scheme://...``) or file extension.
+    Built-in: ``npy``, ``npz``, ``csv``, ``jsonl``.
+    """
+
+
+@hookspec
+def register_models(register):
+    """Register weak/strong model adapters for configuration files: ``register(name, factory)``.
+
+    ``factory(**params)`` builds a model object from a config table (``type = "name"``); the
+    object is then used through the ``w2s_weak_proba`` / ``w2s_embed`` provider hooks.
+    Built-in: ``sklearn``, ``pickle``, ``columns``, ``identity``, ``precomputed``,
+    ``labeling_functions``.
+    """
+
+
+@hookspec
+def register_commands(subparsers):
+    """Add subcommands to the ``w2s`` command line: ``subparsers`` is an argparse subparsers action.
+
+    Set ``func`` with ``parser.set_defaults(func=...)``; it receives the parsed ``args`` and
+    returns an exit code.
+    """
+
+
+# --- provider hooks ------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def w2s_weak_proba(model, X):
+    """Return the weak model's class probabilities for ``X`` as an ``(n, k)`` array, or ``None``
+    if this plugin does not know the model's type."""
+
+
+@hookspec(firstresult=True)
+def w2s_embed(model, X):
+    """Return the strong model's representation of ``X`` as an ``(n, d)`` array, or ``None`` if
+    this plugin does not know the model's type."""
+
+
+# --- lifecycle hooks -----------------------------------------------------------------------
+
+
+@hookspec
+def before_query(source, n):
+    """Called before candidates of ``source`` (a name, or ``None`` for a single pool) are scored
+    to pick ``n`` of them."""
+
+
+@hookspec
+def after_query(source, indices, scores, report):
+    """Called after a query picked ``indices`` (with ``scores``) from ``source``; ``report`` is the
+    :class:`~w2s_plugin.OverlapReport` of the scored candidates."""
+
+
+@hookspec
+def after_teach(source, indices, y):
+    """Called after labels ``y`` for ``indices`` of ``source`` were given to a learner."""
+
+
+@hookspec
+def on_round_end(campaign, round):
+    """Called after a campaign round was recorded and its state written to disk; ``round`` is the
+    round's row (a dict) in the per-round table."""
+
+
+@hookspec
+def on_campaign_end(campaign):
+    """Called once when a campaign's ``run()`` finishes (budget spent or sources exhausted)."""

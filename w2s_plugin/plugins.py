@@ -1,0 +1,232 @@
+"""The one plugin manager, and the registries built from the ``register_*`` hooks.
+
+Built-in behaviour lives in ``w2s_plugin.hooks`` and is registered here as ordinary plugins;
+third-party plugins come from the ``w2s_plugin`` entry-point group. Two environment variables
+steer loading (read when the manager is first built, or by :func:`reload_plugins`):
+
+* ``W2S_PLUGINS``: comma-separated names; when set, only these third-party plugins load
+  (empty string: none). Built-ins always load.
+* ``W2S_DISABLE_PLUGINS``: comma-separated names of plugins (built-in or third-party) not to load.
+
+The core never imports a built-in directly: it asks :func:`get_registry` for a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "w2s_plugin"
+
+#: Built-in plugin modules, registered under their short names.
+BUILTIN_PLUGINS = {
+    "scorers": "w2s_plugin.hooks.scorers",
+    "thresholds": "w2s_plugin.hooks.thresholds",
+    "strategies": "w2s_plugin.hooks.strategies",
+    "policies": "w2s_plugin.hooks.policies",
+    "sources": "w2s_plugin.hooks.sources",
+    "models": "w2s_plugin.hooks.models",
+    "commands": "w2s_plugin.hooks.commands",
+}
+
+#: Registration hook for each registry kind.
+KINDS = {
+    "overlap_scorers": "register_overlap_scorers",
+    "thresholds": "register_thresholds",
+    "acquisition_strategies": "register_acquisition_strategies",
+    "bandit_policies": "register_bandit_policies",
+    "sources": "register_sources",
+    "models": "register_models",
+}
+
+
+class PluginError(RuntimeError):
+    """A plugin failed to load or to register: the message names the plugin and the item."""
+
+
+@dataclass
+class Entry:
+    """One registered item: what it is, who registered it, and any metadata it came with."""
+
+    name: str
+    obj: Any
+    plugin: str
+    meta: dict = field(default_factory=dict)
+
+
+pm = pluggy.PluginManager("w2s_plugin")
+pm.add_hookspecs(hookspecs)
+_loaded = False
+_cache: dict[tuple, dict[str, Entry]] = {}
+_distributions: dict[str, str] = {}
+
+
+def _names(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _load_builtins() -> None:
+    disabled = _names("W2S_DISABLE_PLUGINS") or set()
+    for short, module in BUILTIN_PLUGINS.items():
+        if short in disabled or module in disabled or pm.has_plugin(short):
+            continue
+        pm.register(importlib.import_module(module), name=short)
+
+
+def _load_entry_points() -> None:
+    allowed = _names("W2S_PLUGINS")
+    disabled = _names("W2S_DISABLE_PLUGINS") or set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+            continue
+        if pm.has_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must say who it is
+            raise PluginError(f"plugin {ep.name!r} (entry point {ep.value}) failed to load: {exc}") from exc
+        pm.register(plugin, name=ep.name)
+        dist = getattr(ep, "dist", None)
+        if dist is not None:
+            _distributions[ep.name] = f"{dist.metadata['Name']} {dist.version}"
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Register the built-ins and the entry-point plugins once; return the manager."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        _load_builtins()
+        _load_entry_points()
+    return pm
+
+
+def reload_plugins() -> pluggy.PluginManager:
+    """Unregister everything and load again, honouring the environment variables as they are now."""
+    global _loaded
+    for plugin in list(pm.get_plugins()):
+        pm.unregister(plugin)
+    _cache.clear()
+    _loaded = False
+    return load_plugins()
+
+
+def register(plugin, name: str | None = None):
+    """Register a plugin object or module at run time (tests, notebooks); returns its name."""
+    load_plugins()
+    return pm.register(plugin, name=name)
+
+
+def unregister(plugin=None, name: str | None = None):
+    """Undo :func:`register`."""
+    return pm.unregister(plugin=plugin, name=name)
+
+
+def plugin_name(plugin) -> str:
+    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+
+
+def get_registry(kind: str) -> dict[str, Entry]:
+    """All items of ``kind`` (a key of :data:`KINDS`), by name, each with the plugin that added it.
+
+    Each hook implementation is called on its own with a ``register`` bound to its plugin, so an
+    error or a duplicate names the plugin responsible. Rebuilt whenever the set of plugins changes.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown registry kind {kind!r}; expected one of {sorted(KINDS)}")
+    load_plugins()
+    key = (kind, tuple(sorted((pm.get_name(p) or "", id(p)) for p in pm.get_plugins())))
+    if key in _cache:
+        return _cache[key]
+    hook = getattr(pm.hook, KINDS[kind])
+    found: dict[str, Entry] = {}
+    # pluggy lists implementations last-registered-first; register in load order instead.
+    for impl in reversed(hook.get_hookimpls()):
+        who = impl.plugin_name
+
+        def _register(name, obj, _who=who, **meta):
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"plugin {_who!r} registered a {kind[:-1]} with an invalid name {name!r}")
+            if name in found:
+                raise PluginError(
+                    f"plugin {_who!r} registered {kind[:-1].replace('_', ' ')} {name!r}, "
+                    f"which plugin {found[name].plugin!r} already registered; rename one of them"
+                )
+            found[name] = Entry(name=name, obj=obj, plugin=_who, meta=meta)
+
+        try:
+            impl.function(_register)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {who!r} raised while registering {kind}: {type(exc).__name__}: {exc}") from exc
+    _cache.clear()
+    _cache[key] = found
+    return found
+
+
+def lookup(kind: str, name: str, what: str | None = None) -> Any:
+    """The object registered as ``name`` in ``kind``, or a ValueError listing the valid names."""
+    registry = get_registry(kind)
+    if not isinstance(name, str) or name not in registry:
+        label = what or kind[:-1].replace("_", " ")
+        raise ValueError(f"unknown {label} {name!r}; registered: {', '.join(sorted(registry)) or '(none)'}")
+    return registry[name].obj
+
+
+def call_lifecycle(hook_name: str, **kwargs) -> None:
+    """Call a lifecycle hook on every plugin (return values ignored)."""
+    load_plugins()
+    getattr(pm.hook, hook_name)(**kwargs)
+
+
+def weak_proba(model, X) -> Any:
+    """Class probabilities from any model a plugin understands (``w2s_weak_proba``)."""
+    load_plugins()
+    out = pm.hook.w2s_weak_proba(model=model, X=X)
+    if out is None:
+        raise ValueError(
+            f"no plugin can get class probabilities from a {type(model).__name__}: give it a predict_proba "
+            "method, pass a callable X -> probabilities, or register a w2s_weak_proba hook"
+        )
+    return out
+
+
+def embed(model, X) -> Any:
+    """Representations from any model a plugin understands (``w2s_embed``); ``None`` means ``X`` itself."""
+    load_plugins()
+    out = pm.hook.w2s_embed(model=model, X=X)
+    if out is None:
+        raise ValueError(
+            f"no plugin can embed with a {type(model).__name__}: pass a callable X -> embeddings, an object "
+            "with transform(), None for the raw features, or register a w2s_embed hook"
+        )
+    return out
+
+
+def describe() -> list[dict]:
+    """What each plugin registers, for ``w2s plugins``."""
+    load_plugins()
+    rows = {}
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin)
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        dist = _distributions.get(name)
+        rows[name] = {"name": name, "hooks": hooks, "registers": {}, "distribution": dist,
+                      "builtin": name in BUILTIN_PLUGINS}
+    for kind in KINDS:
+        for entry in get_registry(kind).values():
+            rows.setdefault(entry.plugin, {"name": entry.plugin, "hooks": [], "registers": {}, "distribution": None,
+                                           "builtin": False})
+            rows[entry.plugin]["registers"].setdefault(kind, []).append(entry.name)
+    return sorted(rows.values(), key=lambda r: (not r["builtin"], r["name"]))
