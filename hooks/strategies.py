@@ -2,6 +2,9 @@
 
 A strategy ranks the points of an overlap report and returns the ``n`` best, best first, with a
 finite score each (higher = more wanted), so the same numbers can sort a Label Studio queue.
+Strategies take only the keyword parameters they use, so a misspelt parameter in a config file
+is an error rather than silently ignored. ``random_tie_break=True`` breaks ties at random (seeded);
+the default breaks them by index, so results never depend on the sort algorithm.
 """
 
 from __future__ import annotations
@@ -49,17 +52,17 @@ def _pick(scores, n, random_tie_break=False, random_state=None, **_):
     return idx, scores[idx]
 
 
-def overlap(report, proba, n, *, random_state=None, random_tie_break=False, **params):
+def overlap(report, proba, n, *, random_state=None, random_tie_break=False):
     """Most overlap-like first: the points whose weak labels are right and which carry the hard pattern."""
     return _pick(overlap_scores(report), n, random_tie_break, random_state)
 
 
-def hard_only(report, proba, n, *, random_state=None, random_tie_break=False, **params):
+def hard_only(report, proba, n, *, random_state=None, random_tie_break=False):
     """Least confident first: what humans should label because the weak model cannot."""
     return _pick(1.0 - np.asarray(report.confidence, dtype=np.float64), n, random_tie_break, random_state)
 
 
-def overlap_then_hard(report, proba, n, *, ratio: float = 0.5, random_state=None, random_tie_break=False, **params):
+def overlap_then_hard(report, proba, n, *, ratio: float = 0.5, random_state=None, random_tie_break=False):
     """``ceil(ratio * n)`` points by ``overlap``, the rest by ``hard_only`` (weak labels for the first,
     human labels for the second). Scores are each ranking's own."""
     if not 0.0 <= float(ratio) <= 1.0:
@@ -76,20 +79,20 @@ def overlap_then_hard(report, proba, n, *, ratio: float = 0.5, random_state=None
     return idx, np.concatenate([o_scores[first], h_scores[second]])
 
 
-def uncertainty(report, proba, n, *, random_state=None, random_tie_break=False, **params):
+def uncertainty(report, proba, n, *, random_state=None, random_tie_break=False):
     """Classic least-confidence sampling: ``1 - max_k p_k``."""
     P = check_proba(proba)
     return _pick(1.0 - P.max(axis=1), n, random_tie_break, random_state)
 
 
-def margin(report, proba, n, *, random_state=None, random_tie_break=False, **params):
+def margin(report, proba, n, *, random_state=None, random_tie_break=False):
     """Smallest margin between the two most likely classes first (score = minus the margin)."""
     P = check_proba(proba)
     top2 = np.partition(P, P.shape[1] - 2, axis=1)[:, -2:]
     return _pick(-(top2[:, 1] - top2[:, 0]), n, random_tie_break, random_state)
 
 
-def entropy(report, proba, n, *, random_state=None, random_tie_break=False, **params):
+def entropy(report, proba, n, *, random_state=None, random_tie_break=False):
     """Highest predictive entropy first."""
     P = check_proba(proba)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,7 +100,7 @@ def entropy(report, proba, n, *, random_state=None, random_tie_break=False, **pa
     return _pick(h, n, random_tie_break, random_state)
 
 
-def random(report, proba, n, *, random_state=None, **params):
+def random(report, proba, n, *, random_state=None):
     """Uniformly at random (seeded): the baseline every other strategy must beat."""
     rng = check_random_state(random_state)
     m = len(report) if report is not None else check_proba(proba).shape[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from . import plugins
@@ -12,6 +14,23 @@ def strategy_names() -> list[str]:
     return sorted(plugins.get_registry("acquisition_strategies"))
 
 
+def check_params(strategy: str, params: dict) -> None:
+    """Raise a ValueError naming the parameters ``strategy`` accepts if ``params`` has others."""
+    func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):  # a builtin or C callable: let the call decide
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    accepted = [n for n, p in list(sig.parameters.items())[3:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and n != "random_state"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"acquisition strategy {strategy!r} has no parameter(s) {', '.join(map(repr, unknown))}; "
+                         f"it accepts: {', '.join(accepted) or '(none)'}")
+
+
 def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None, **params):
     """Pick ``n`` points of ``report`` with the strategy registered as ``strategy``.
 
@@ -19,6 +38,11 @@ def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None
     lifecycle hooks around the strategy.
     """
     func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
+    entry = plugins.get_registry("acquisition_strategies")[strategy]
+    if report is None and entry.meta.get("needs_report", True):
+        raise ValueError(f"acquisition strategy {strategy!r} ranks points by their overlap report: "
+                         "detect overlap first (OverlapDetector / detect_overlap) and pass the report")
+    check_params(strategy, params)
     P = check_proba(proba)
     m = P.shape[0]
     if report is not None and len(report) != m:

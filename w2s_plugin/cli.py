@@ -22,12 +22,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"w2s_plugin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins.load_plugins()
-    plugins.pm.hook.register_commands(subparsers=sub)
+    # One plugin at a time, in load order, so a failure names the plugin that caused it.
+    for impl in reversed(plugins.pm.hook.register_commands.get_hookimpls()):
+        try:
+            impl.function(sub)
+        except Exception as exc:  # includes argparse's "conflicting subparser" for a duplicate command
+            raise plugins.PluginError(f"plugin {impl.plugin_name!r} failed to add its commands: "
+                                      f"{type(exc).__name__}: {exc}") from exc
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except plugins.PluginError as exc:
+        print(f"w2s: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

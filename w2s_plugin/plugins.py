@@ -95,10 +95,37 @@ def _load_entry_points() -> None:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must say who it is
             raise PluginError(f"plugin {ep.name!r} (entry point {ep.value}) failed to load: {exc}") from exc
-        pm.register(plugin, name=ep.name)
+        _register_checked(plugin, ep.name, f"entry point {ep.value}")
         dist = getattr(ep, "dist", None)
         if dist is not None:
             _distributions[ep.name] = f"{dist.metadata['Name']} {dist.version}"
+
+
+def _register_checked(plugin, name: str | None, where: str = "") -> str:
+    """Register ``plugin`` and reject hook implementations the contract does not know (a misspelt
+    hook name would otherwise be silently ignored) or whose arguments do not match their spec."""
+    label = name or getattr(plugin, "__name__", repr(plugin))
+    suffix = f" ({where})" if where else ""
+    try:
+        registered = pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {label!r}{suffix} does not match the hook contract: {exc}") from None
+    except ValueError as exc:  # pluggy: name or object already registered
+        raise PluginError(f"plugin {label!r}{suffix} cannot be registered: {exc}") from None
+    unknown = [h.name for h in pm.get_hookcallers(plugin) or [] if h.spec is None
+               and not any(i.optionalhook for i in h.get_hookimpls() if i.plugin is plugin)]
+    if unknown:
+        pm.unregister(plugin)
+        raise PluginError(
+            f"plugin {label!r}{suffix} implements unknown hook(s) {', '.join(sorted(unknown))}; "
+            f"the hooks are: {', '.join(hook_names())}"
+        )
+    return registered
+
+
+def hook_names() -> list[str]:
+    """Every hook of the contract (``hookspecs.py``), in source order."""
+    return [n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, "w2s_plugin_spec")]
 
 
 def load_plugins() -> pluggy.PluginManager:
@@ -117,14 +144,16 @@ def reload_plugins() -> pluggy.PluginManager:
     for plugin in list(pm.get_plugins()):
         pm.unregister(plugin)
     _cache.clear()
+    _distributions.clear()
     _loaded = False
     return load_plugins()
 
 
 def register(plugin, name: str | None = None):
-    """Register a plugin object or module at run time (tests, notebooks); returns its name."""
+    """Register a plugin object or module at run time (tests, notebooks, a config file's
+    ``plugins`` list); returns its name. Raises :class:`PluginError` for an unknown hook name."""
     load_plugins()
-    return pm.register(plugin, name=name)
+    return _register_checked(plugin, name)
 
 
 def unregister(plugin=None, name: str | None = None):
@@ -229,4 +258,24 @@ def describe() -> list[dict]:
             rows.setdefault(entry.plugin, {"name": entry.plugin, "hooks": [], "registers": {}, "distribution": None,
                                            "builtin": False})
             rows[entry.plugin]["registers"].setdefault(kind, []).append(entry.name)
+    for name, commands in _commands_by_plugin().items():
+        if name in rows and commands:
+            rows[name]["registers"]["commands"] = commands
     return sorted(rows.values(), key=lambda r: (not r["builtin"], r["name"]))
+
+
+def _commands_by_plugin() -> dict[str, list[str]]:
+    """The ``w2s`` subcommands each plugin's ``register_commands`` adds, found by letting it add
+    them to a throw-away parser (cheap: argparse only)."""
+    import argparse
+
+    out = {}
+    for impl in pm.hook.register_commands.get_hookimpls():
+        sub = argparse.ArgumentParser(add_help=False).add_subparsers()
+        try:
+            impl.function(sub)
+        except Exception as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r} raised while adding commands: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        out[impl.plugin_name] = sorted(sub.choices)
+    return out
