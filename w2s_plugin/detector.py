@@ -240,6 +240,7 @@ class OverlapDetector:
         n = conf.size
         room = max(0, cap - self._hist_conf.size)
         take = min(room, n)
+        touched = [np.arange(self._hist_conf.size, self._hist_conf.size + take)]
         keep_conf = [self._hist_conf, conf[:take]]
         keep_emb = [self._hist_emb, np.asarray(E[:take], dtype=np.float64)]
         self._hist_conf = np.concatenate(keep_conf)
@@ -252,6 +253,9 @@ class OverlapDetector:
             slots = j[hit]
             self._hist_conf[slots] = conf[src]
             self._hist_emb[slots] = np.asarray(E[src], dtype=np.float64)
+            touched.append(slots)
+        # Slots written by this call: lets a Campaign persist the history as small per-round deltas.
+        self._hist_touched = np.unique(np.concatenate(touched))
         self.n_seen_ = seen + n
 
     def fit(self, proba, embeddings):
