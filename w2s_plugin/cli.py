@@ -53,4 +53,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Import the module by name so ``python -m w2s_plugin.cli`` and the ``w2s`` script share one CLIError.
+    from w2s_plugin.cli import main as _main
+
+    sys.exit(_main())

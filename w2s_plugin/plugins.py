@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = {
     "sources": "w2s_plugin.hooks.sources",
     "models": "w2s_plugin.hooks.models",
     "commands": "w2s_plugin.hooks.commands",
+    "cmd_campaign": "w2s_plugin.hooks.cmd_campaign",
 }
 
 #: Registration hook for each registry kind.

@@ -1,0 +1,147 @@
+"""Built-in ``w2s`` subcommands for config files and campaigns:
+``w2s campaign run``, ``w2s campaign status`` and ``w2s config check``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from w2s_plugin.hookspecs import hookimpl
+
+LABEL_STUDIO_INSTALL = "pip install 'w2s-plugin[label-studio]'"
+
+
+def _cli_error(msg: str) -> Exception:
+    from w2s_plugin.cli import CLIError
+
+    return CLIError(msg)
+
+
+def cmd_config_check(args) -> int:
+    from w2s_plugin.config import load_config
+
+    cfg = load_config(args.file, build=args.build)
+    print(f"OK: {args.file}" + (" (sources loaded, models built)" if args.build else ""))
+    print(cfg.summary())
+    if cfg.is_campaign and "campaign" not in cfg.data:
+        print("note: no [campaign] table (batch_size, budget, state_dir): needed by `w2s campaign run`")
+    if cfg.is_campaign and "weak_model" not in cfg.data:
+        print("note: no [weak_model] table: needed by `w2s campaign run`")
+    return 0
+
+
+def _run_label_studio(args, cfg) -> int:
+    if not args.project:
+        raise _cli_error("--label-studio-url needs --project ID (the Label Studio project to fill)")
+    if not args.api_key:
+        raise _cli_error("--label-studio-url needs an API key: pass --api-key or set LABEL_STUDIO_API_KEY")
+    try:
+        from w2s_plugin.integrations.label_studio import driver
+    except ImportError as exc:
+        raise _cli_error(f"the Label Studio integration is not available ({exc}); install it with: "
+                         f"{LABEL_STUDIO_INSTALL}") from None
+    return int(driver.run_from_cli(args, cfg) or 0)
+
+
+def cmd_campaign_run(args) -> int:
+    from w2s_plugin.config import load_config
+
+    cfg = load_config(args.config) if args.config else None
+    if args.label_studio_url:
+        return _run_label_studio(args, cfg)
+    if args.project:
+        raise _cli_error("--project only applies with --label-studio-url")
+    if cfg is None:
+        raise _cli_error("give --config FILE (a campaign config; see docs/configuration.md)")
+    resuming = cfg.has_state()
+    campaign = cfg.build_campaign(progress=False if args.no_progress else None)
+    if resuming:
+        print(f"resuming the campaign in {cfg.state_dir()}: {campaign.n_rounds} round(s), "
+              f"{campaign.n_drawn} point(s) already drawn")
+    elif cfg.state_dir() is not None:
+        print(f"starting a new campaign; state goes to {cfg.state_dir()}")
+    else:
+        print("starting a campaign in memory (no campaign.state_dir: nothing is saved)")
+    if campaign.done:
+        print("the campaign is already complete (budget spent or every source exhausted)")
+    else:
+        before = campaign.n_rounds
+        res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
+        print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
+              f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap points found")
+        if res.regret is not None and len(res.regret):
+            print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} points")
+    print()
+    print(campaign.bandit.summary())
+    return 0
+
+
+def cmd_campaign_status(args) -> int:
+    from w2s_plugin.bandit import SourceBandit
+    from w2s_plugin.campaign import load_state
+
+    if not os.path.isdir(args.dir):
+        raise _cli_error(f"{args.dir} is not a directory (give a campaign's state_dir)")
+    state = load_state(args.dir)
+    bandit = SourceBandit.from_dict(state["bandit"])
+    rounds = state["rounds"]
+    drawn = sum(r["n"] for r in rounds)
+    found = sum(r["n_overlap"] for r in rounds)
+    if args.json:
+        print(json.dumps({"rounds": len(rounds), "drawn": drawn, "overlap": found, "budget": state.get("budget"),
+                          "batch_size": state["batch_size"], "policy": bandit.policy,
+                          "sources": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                                      for r in bandit.estimates()]}, indent=2))
+        return 0
+    budget = state.get("budget")
+    print(f"campaign in {args.dir}: {len(rounds)} round(s), {drawn} point(s) drawn"
+          + (f" of a budget of {budget}" if budget else "")
+          + f", batch size {state['batch_size']}, policy {bandit.policy}")
+    print(f"overlap points found: {found}" + (f" ({found / drawn:.1%} of drawn)" if drawn else ""))
+    td = state.get("true_densities")
+    if td and rounds:
+        regret = sum(r.get("regret", 0.0) for r in rounds)
+        print(f"cumulative regret vs the oracle: {regret:.1f} points (true densities known: simulation)")
+    print()
+    print(bandit.summary())
+    if args.rounds and rounds:
+        print()
+        print(f"last {min(args.rounds, len(rounds))} round(s):")
+        print(f"{'round':>5} {'source':<16} {'drawn':>6} {'overlap':>8} {'density':>8}")
+        for r in rounds[-args.rounds:]:
+            print(f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r['n_overlap']:>8} {r['density']:>8.3f}")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers):
+    camp = subparsers.add_parser("campaign", help="run a multi-source campaign from a config file, or show its status")
+    sub = camp.add_subparsers(dest="campaign_command", metavar="ACTION")
+    camp.set_defaults(func=lambda a: (camp.print_help(), 2)[1])
+
+    r = sub.add_parser("run", help="run (or resume) the campaign a config file describes")
+    r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
+    r.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (resume later)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ls = r.add_argument_group("Label Studio", "fill a Label Studio project instead of a local campaign "
+                              f"(needs {LABEL_STUDIO_INSTALL})")
+    ls.add_argument("--label-studio-url", default=None, help="Label Studio URL, e.g. http://localhost:8080")
+    ls.add_argument("--project", default=None, help="id of the annotation project to fill")
+    ls.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
+                    help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)")
+    r.set_defaults(func=cmd_campaign_run)
+
+    s = sub.add_parser("status", help="sources, pulls and estimated densities (95%% intervals) of a campaign")
+    s.add_argument("dir", help="the campaign's state_dir")
+    s.add_argument("--rounds", type=int, default=0, help="also list the last N rounds")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_campaign_status)
+
+    conf = subparsers.add_parser("config", help="check a config file")
+    sub = conf.add_subparsers(dest="config_command", metavar="ACTION")
+    conf.set_defaults(func=lambda a: (conf.print_help(), 2)[1])
+    c = sub.add_parser("check", help="validate a config file and summarise it")
+    c.add_argument("file")
+    c.add_argument("--build", action="store_true", help="also load the sources and build the models")
+    c.set_defaults(func=cmd_config_check)

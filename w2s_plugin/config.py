@@ -1,0 +1,602 @@
+"""Configuration files: a TOML description of an acquisition strategy or a whole campaign.
+
+Every name in a config file (scorer, threshold rule, bandit policy, strategy, source type, model
+type) is looked up in the plugin registry, so a plugin's additions are configurable the moment it
+is installed. Validation happens before anything runs and every error is a :class:`ConfigError`
+that names the file, the key path (``sources[1].path``), what was expected and what was found.
+
+The schema is :data:`SCHEMA`; docs/configuration.md documents every key (a test keeps the two
+in sync).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import plugins
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config file is wrong: ``file``, ``key`` (a path like ``sources[0].path``), ``expected``
+    and ``received`` say exactly where and how."""
+
+    def __init__(self, file, key: str, expected: str, received: Any, hint: str = ""):
+        self.file = str(file)
+        self.key = key
+        self.expected = expected
+        self.received = received
+        self.hint = hint
+        got = received if isinstance(received, str) and key == "(file)" else _short(received)
+        msg = f"{self.file}: {key}: expected {expected}; got {got}"
+        super().__init__(msg + (f" ({hint})" if hint else ""))
+
+
+def _short(v: Any, limit: int = 80) -> str:
+    r = repr(v)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    """One documented config key: where it lives, what it accepts, what it means."""
+
+    path: str                      # "campaign.batch_size", "sources[].path"
+    types: tuple                   # accepted Python types after TOML parsing
+    expected: str                  # human wording for errors
+    doc: str
+    default: Any = _MISSING
+    required: bool = False
+    check: Callable[[Any], bool] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+
+def _pos_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _number_or_name(v) -> bool:
+    return isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+_INT = (int,)
+_STR = (str,)
+_TABLE = (dict,)
+_BOOL = (bool,)
+
+SCHEMA: list[Key] = [
+    Key("plugins", (list,), "a list of module names or .py files",
+        "Extra plugins to load for this config: importable module names or paths to ``.py`` files "
+        "(relative to the config file). Installed entry-point plugins load anyway.", default=[]),
+    Key("seed", _INT, "an integer", "Seeds every random choice: source order, bandit, detector.", default=0),
+    # [campaign]
+    Key("campaign", _TABLE, "a table", "How a campaign runs (needed by ``w2s campaign run``)."),
+    Key("campaign.batch_size", _INT, "a positive integer", "Points drawn per round.", required=True,
+        check=_pos_int),
+    Key("campaign.budget", _INT, "an integer >= campaign.batch_size",
+        "Total points to draw; omit to run until every source is exhausted.", check=_pos_int),
+    Key("campaign.state_dir", _STR, "a directory path",
+        "Where state is written atomically after every round; an existing state is resumed. "
+        "Omit to keep the campaign in memory only."),
+    Key("campaign.max_rounds", _INT, "a positive integer", "Stop after this many rounds in one run.",
+        check=_pos_int),
+    Key("campaign.progress", _BOOL, "true or false", "Show a progress bar.", default=True),
+    Key("campaign.true_densities", _TABLE, "a table of source name = density",
+        "Known overlap densities (simulations only): enables regret against the oracle."),
+    # [[sources]]
+    Key("sources", (list,), "an array of tables ([[sources]]) or of paths",
+        "The pools the bandit chooses between. A plain string is shorthand for ``{path = ...}``."),
+    Key("sources[].name", _STR, "a non-empty string", "Source name (default: the file name without extension)."),
+    Key("sources[].path", _STR, "a file path or URI",
+        "File or URI; its extension or scheme picks the source type unless ``type`` is given."),
+    Key("sources[].type", _STR, "a registered source type",
+        "Source type (``npy``, ``npz``, ``csv``, ``jsonl`` or a plugin's). Without ``path`` the "
+        "type's loader is called with location ``None`` (generated or remote sources)."),
+    Key("sources[].params", _TABLE, "a table", "Keyword arguments for the source type's loader "
+        "(e.g. ``features``, ``id_column``, ``label_column`` for CSV/JSONL).", default={}),
+    Key("sources[].shuffle", _BOOL, "true or false", "Draw in a seeded random order (default) or file order.",
+        default=True),
+    Key("sources[].seed", _INT, "an integer", "Seed of this source's draw order (default: seed + position)."),
+    # [weak_model] / [representation]
+    Key("weak_model", _TABLE, "a table", "The weak model: where class probabilities come from."),
+    Key("weak_model.type", _STR, "a registered model type",
+        "Model type (``sklearn``, ``pickle``, ``precomputed``, ``labeling_functions``, ... or a "
+        "plugin's); every other key of the table is a parameter of that type.", required=True),
+    Key("representation", _TABLE, "a table",
+        "The strong model's representation (default: the features themselves, ``identity``)."),
+    Key("representation.type", _STR, "a registered model type",
+        "Model type (``identity``, ``columns``, ``sklearn`` with a transformer, ``precomputed``, "
+        "``pickle`` or a plugin's); other keys are its parameters.", required=True),
+    # [detector]
+    Key("detector", _TABLE, "a table", "Overlap detection (OverlapDetector parameters)."),
+    Key("detector.scorer", _STR, "a registered overlap scorer", "Overlap scorer.", default="subspace"),
+    Key("detector.scorer_params", _TABLE, "a table", "Parameters of the scorer.", default={}),
+    Key("detector.hard_threshold", (str, int, float), "a threshold rule name or a number",
+        "Split of weak confidence (hard-only below).", default="change_point", check=_number_or_name),
+    Key("detector.overlap_threshold", (str, int, float), "a threshold rule name or a number",
+        "Split of the overlap score (overlap at or above).", default="change_point", check=_number_or_name),
+    Key("detector.threshold_params", _TABLE, "a table", "Parameters of the threshold rules.", default={}),
+    Key("detector.accumulate", _BOOL, "true or false",
+        "Fit thresholds on every point seen so far, not one batch (campaigns: default true).", default=True),
+    Key("detector.history_size", _INT, "a positive integer", "Points kept (reservoir) when accumulating.",
+        default=50_000, check=_pos_int),
+    Key("detector.chunk_size", _INT, "a positive integer", "Rows scored per chunk.", default=8192,
+        check=_pos_int),
+    # [bandit]
+    Key("bandit", _TABLE, "a table", "Which source to draw from next."),
+    Key("bandit.policy", _STR, "a registered bandit policy", "Bandit policy.", default="ucb"),
+    Key("bandit.params", _TABLE, "a table", "Parameters of the policy (e.g. ``c`` for ucb, "
+        "``epsilon`` for epsilon_greedy).", default={}),
+    Key("bandit.horizon", _INT, "a positive integer", "Planned rounds (only ``reference_ucb`` uses it).",
+        check=_pos_int),
+    # [acquisition]
+    Key("acquisition", _TABLE, "a table",
+        "Which points of a batch to pick (modAL query strategy, Label Studio prediction scores)."),
+    Key("acquisition.strategy", _STR, "a registered acquisition strategy", "Acquisition strategy.",
+        default="overlap"),
+    Key("acquisition.params", _TABLE, "a table", "Parameters of the strategy (e.g. ``ratio`` for "
+        "overlap_then_hard).", default={}),
+    Key("acquisition.n", _INT, "a positive integer", "Points to pick per query.", check=_pos_int),
+]
+
+#: Tables whose keys other than ``type`` are parameters of the registered model type.
+OPEN_TABLES = ("weak_model", "representation")
+_BY_PATH = {k.path: k for k in SCHEMA}
+#: Keys holding file paths, resolved relative to the config file's directory.
+PATH_KEYS = {"campaign.state_dir", "sources[].path"}
+#: Parameter names of model types and source loaders that are resolved as paths too.
+PATH_PARAMS = {"path", "train", "labels"}
+
+
+# --- the parsed config -----------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """A validated config: plain data (``data``) plus where it came from (relative paths are resolved)."""
+
+    data: dict
+    file: str
+    base_dir: Path
+    plugins_loaded: list = field(default_factory=list)
+
+    def get(self, path: str, default: Any = _MISSING) -> Any:
+        """Value at a dotted ``path`` (``"bandit.policy"``), or the schema default."""
+        node: Any = self.data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is not _MISSING:
+                    return default
+                key = _BY_PATH.get(path)
+                return None if key is None or key.default is _MISSING else key.default
+            node = node[part]
+        return node
+
+    def error(self, key: str, expected: str, received: Any, hint: str = "") -> ConfigError:
+        return ConfigError(self.file, key, expected, received, hint)
+
+    @property
+    def is_campaign(self) -> bool:
+        return bool(self.data.get("sources"))
+
+    # -- builders ------------------------------------------------------------------------------
+    def build_sources(self) -> list:
+        from .sources import Source
+
+        out = []
+        seed = self.get("seed")
+        for i, spec in enumerate(self.data.get("sources", [])):
+            where = f"sources[{i}]"
+            kw = dict(spec.get("params", {}))
+            kw.setdefault("shuffle", spec.get("shuffle", True))
+            kw.setdefault("random_state", spec.get("seed", seed + i))
+            try:
+                if spec.get("path") is not None:
+                    src = Source.from_path(spec["path"], name=spec.get("name"), type=spec.get("type"), **kw)
+                else:
+                    loader = plugins.lookup("sources", spec["type"], "source type")
+                    src = loader(None, name=spec.get("name") or spec["type"], **kw)
+            except (ValueError, OSError, TypeError, KeyError) as exc:
+                raise self.error(where, "a source that loads", spec, f"{type(exc).__name__}: {exc}") from None
+            if not isinstance(src, Source):
+                raise self.error(where, "a loader returning a Source", type(src).__name__)
+            out.append(src)
+        return out
+
+    def build_model(self, table: str):
+        """The object a ``[weak_model]`` / ``[representation]`` table describes (``None`` = identity)."""
+        spec = self.data.get(table)
+        if spec is None:
+            if table == "representation":
+                return None
+            raise self.error(table, f"a [{table}] table", None)
+        params = {k: v for k, v in spec.items() if k != "type"}
+        factory = plugins.lookup("models", spec["type"], "model type")
+        try:
+            return factory(**params)
+        except (ValueError, OSError, TypeError, KeyError, ImportError) as exc:
+            raise self.error(table, f"a buildable {spec['type']!r} model", params,
+                             f"{type(exc).__name__}: {exc}") from None
+
+    def detector_params(self) -> dict:
+        d = dict(self.data.get("detector", {}))
+        d.setdefault("accumulate", True)
+        d["random_state"] = self.get("seed")
+        return d
+
+    def build_detector(self):
+        from .detector import OverlapDetector
+
+        return OverlapDetector(**self.detector_params())
+
+    def bandit_params(self) -> dict:
+        b = self.data.get("bandit", {})
+        out = {"policy": b.get("policy", "ucb"), "policy_params": dict(b.get("params", {}))}
+        if b.get("horizon") is not None:
+            out["horizon"] = b["horizon"]
+        return out
+
+    def acquisition(self) -> tuple[str, dict]:
+        """``(strategy name, params)`` for :func:`w2s_plugin.acquisition.rank` and the integrations."""
+        a = self.data.get("acquisition", {})
+        return a.get("strategy", "overlap"), dict(a.get("params", {}))
+
+    def state_dir(self) -> Path | None:
+        sd = self.get("campaign.state_dir")
+        return None if sd is None else Path(sd)
+
+    def has_state(self) -> bool:
+        from .campaign import STATE_FILE
+
+        sd = self.state_dir()
+        return sd is not None and (sd / STATE_FILE).exists()
+
+    def build_campaign(self, progress: bool | None = None):
+        """A :class:`~w2s_plugin.Campaign` from this config; resumed when ``campaign.state_dir``
+        already holds state (check :meth:`has_state` to tell the user)."""
+        from .campaign import Campaign
+
+        if not self.is_campaign:
+            raise self.error("sources", "at least one source to run a campaign", self.data.get("sources"))
+        if "campaign" not in self.data:
+            raise self.error("campaign", "a [campaign] table with batch_size", None)
+        if "weak_model" not in self.data:
+            raise self.error("weak_model", "a [weak_model] table to run a campaign", None)
+        kw = dict(
+            detector=self.detector_params(), bandit=self.bandit_params(),
+            batch_size=self.get("campaign.batch_size"), budget=self.get("campaign.budget"),
+            true_densities=self.get("campaign.true_densities"),
+            progress=self.get("campaign.progress") if progress is None else progress,
+            random_state=self.get("seed"),
+        )
+        sources = self.build_sources()
+        weak = self.build_model("weak_model")
+        embed = self.build_model("representation")
+        try:
+            if self.has_state():
+                return Campaign.resume(self.state_dir(), sources, weak, embed, **kw)
+            return Campaign(sources, weak, embed, state_dir=self.state_dir(), **kw)
+        except ValueError as exc:
+            msg = str(exc)
+            for fld in ("batch_size", "budget", "state_dir"):
+                if fld in msg:
+                    raise self.error(f"campaign.{fld}", "a value consistent with the sources and saved state",
+                                     self.get(f"campaign.{fld}"), msg) from None
+            raise self.error("sources", "sources a campaign can use", [s.name for s in sources], msg) from None
+
+    def summary(self) -> str:
+        """A few lines saying what this config will do."""
+        lines = []
+        if self.plugins_loaded:
+            lines.append(f"plugins:         {', '.join(self.plugins_loaded)}")
+        for i, s in enumerate(self.data.get("sources", [])):
+            what = s.get("path") or f"type {s.get('type')}"
+            lines.append(f"source {i}:        {s.get('name') or Path(str(s.get('path'))).stem}  ({what})")
+        for t in OPEN_TABLES:
+            if t in self.data:
+                params = {k: v for k, v in self.data[t].items() if k != "type"}
+                lines.append(f"{t + ':':<17}{self.data[t]['type']}  {_short(params, 60) if params else ''}".rstrip())
+        det = self.data.get("detector", {})
+        lines.append(f"detector:        scorer={det.get('scorer', 'subspace')} "
+                     f"hard_threshold={det.get('hard_threshold', 'change_point')} "
+                     f"overlap_threshold={det.get('overlap_threshold', 'change_point')}")
+        if self.is_campaign or "bandit" in self.data:
+            b = self.bandit_params()
+            lines.append(f"bandit:          {b['policy']} {b['policy_params'] or ''}".rstrip())
+        if "acquisition" in self.data:
+            s, p = self.acquisition()
+            lines.append(f"acquisition:     {s} {p or ''}".rstrip())
+        if "campaign" in self.data:
+            c = self.data["campaign"]
+            lines.append(f"campaign:        batch_size={c.get('batch_size')} budget={c.get('budget', 'until exhausted')} "
+                         f"state_dir={c.get('state_dir', '(memory only)')}")
+        lines.append(f"seed:            {self.get('seed')}")
+        return "\n".join(lines)
+
+
+# --- loading and validation ------------------------------------------------------------------
+
+
+def load_config(path, build: bool = False) -> Config:
+    """Read, validate and return the config at ``path`` (a :class:`ConfigError` on any problem).
+
+    Validation checks types, unknown keys, registered names and parameter names against the
+    registered factories, and that input files exist. With ``build=True`` it also loads the
+    sources and builds the models, detector and bandit (what ``w2s config check --build`` does).
+    """
+    file = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(file, "(file)", "an existing TOML file", "no such file")
+    try:
+        with open(p, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "(file)", "valid TOML", f"a syntax error: {exc}") from None
+    return validate(data, file=file, base_dir=p.resolve().parent, build=build)
+
+
+def loads_config(text: str, file: str = "<string>", base_dir=".", build: bool = False) -> Config:
+    """Like :func:`load_config`, from a TOML string."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "(file)", "valid TOML", f"a syntax error: {exc}") from None
+    return validate(data, file=file, base_dir=Path(base_dir).resolve(), build=build)
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _schema_path(path: str) -> str:
+    """``sources[2].params`` -> ``sources[].params``."""
+    import re
+
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def _check_table(cfg: Config, table: dict, prefix: str) -> None:
+    """Types, required keys and unknown keys of one (closed) table."""
+    spath = _schema_path(prefix)
+    known = {k.name: k for k in SCHEMA if k.path.rsplit(".", 1)[0] == spath and k.path != spath}
+    for name, value in table.items():
+        kp = f"{prefix}.{name}" if prefix else name
+        key = known.get(name)
+        if key is None:
+            expected = "one of " + ", ".join(sorted(known))
+            raise cfg.error(kp, f"a known key ({expected})", name, _suggest(name, known) or "unknown key")
+        _check_value(cfg, key, value, kp)
+    for name, key in known.items():
+        if key.required and name not in table:
+            raise cfg.error(f"{prefix}.{name}", key.expected, None, "this key is required")
+
+
+def _check_value(cfg: Config, key: Key, value, kp: str) -> None:
+    ok = isinstance(value, key.types) and not (isinstance(value, bool) and bool not in key.types)
+    if ok and key.check is not None:
+        ok = key.check(value)
+    if not ok:
+        raise cfg.error(kp, key.expected, value)
+
+
+def _resolve(cfg: Config, value: str) -> str:
+    if "://" in value or os.path.isabs(value):
+        return value
+    return str((cfg.base_dir / os.path.expanduser(value)).resolve()) if not value.startswith("~") else os.path.expanduser(value)
+
+
+def _load_config_plugins(cfg: Config) -> None:
+    disabled = plugins._names("W2S_DISABLE_PLUGINS") or set()
+    for i, spec in enumerate(cfg.data.get("plugins", [])):
+        kp = f"plugins[{i}]"
+        if not isinstance(spec, str) or not spec:
+            raise cfg.error(kp, "a module name or a .py file", spec)
+        if spec.endswith(".py"):
+            path = Path(_resolve(cfg, spec))
+            name = path.stem
+            if not path.is_file():
+                raise cfg.error(kp, "an existing .py file", spec)
+        else:
+            path, name = None, spec
+        if name in disabled:
+            continue
+        plugins.load_plugins()
+        if plugins.pm.has_plugin(name):
+            cfg.plugins_loaded.append(name)
+            continue
+        try:
+            if path is not None:
+                mod_spec = importlib.util.spec_from_file_location(f"w2s_config_plugin_{name}", path)
+                module = importlib.util.module_from_spec(mod_spec)
+                mod_spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(spec)
+        except Exception as exc:
+            raise cfg.error(kp, "a plugin that imports", spec, f"{type(exc).__name__}: {exc}") from None
+        plugins.register(module, name=name)
+        cfg.plugins_loaded.append(name)
+
+
+def _check_name(cfg: Config, kind: str, name, kp: str, what: str) -> Any:
+    registry = plugins.get_registry(kind)
+    if name not in registry:
+        raise cfg.error(kp, f"a registered {what} ({', '.join(sorted(registry))})", name,
+                        _suggest(str(name), registry) or "register one with a plugin")
+    return registry[name].obj
+
+
+def _check_params(cfg: Config, factory, params: dict, kp: str, what: str, skip: int = 0,
+                  provided=()) -> None:
+    """Bind ``params`` to ``factory``'s signature (after ``skip`` positional arguments)."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    ps = list(sig.parameters.values())[skip:]
+    if any(p.kind is p.VAR_KEYWORD for p in ps):
+        accepted = None
+    else:
+        accepted = [p.name for p in ps if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if accepted is not None:
+        unknown = sorted(set(params) - set(accepted) - set(provided))
+        if unknown:
+            raise cfg.error(f"{kp}.{unknown[0]}", f"a parameter of {what} ({', '.join(accepted) or 'none'})",
+                            unknown[0], _suggest(unknown[0], accepted))
+    missing = [p.name for p in ps if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+               and p.name not in params and p.name not in provided]
+    if missing:
+        raise cfg.error(f"{kp}.{missing[0]}", f"a value (required by {what})", None, "this key is required")
+
+
+def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = False) -> Config:
+    """Validate parsed TOML ``data``; return a :class:`Config` with relative paths resolved."""
+    cfg = Config(data=data, file=file, base_dir=Path(base_dir))
+    top = {k.name: k for k in SCHEMA if "." not in k.path and "[" not in k.path}
+    for name, value in data.items():
+        if name not in top:
+            raise cfg.error(name, "a known top-level key (" + ", ".join(sorted(top)) + ")", name,
+                            _suggest(name, top) or "unknown key")
+        _check_value(cfg, top[name], value, name)
+    _load_config_plugins(cfg)
+
+    for t in ("campaign", "detector", "bandit", "acquisition"):
+        if t in data:
+            _check_table(cfg, data[t], t)
+
+    # sources
+    srcs = data.get("sources", [])
+    norm = []
+    for i, s in enumerate(srcs):
+        kp = f"sources[{i}]"
+        if isinstance(s, str):
+            s = {"path": s}
+        if not isinstance(s, dict):
+            raise cfg.error(kp, "a table or a path string", s)
+        s = dict(s)
+        _check_table(cfg, s, kp)
+        if "path" not in s and "type" not in s:
+            raise cfg.error(f"{kp}.path", "a path (or a type)", None, "a source needs a path, a type, or both")
+        if "path" in s:
+            s["path"] = _resolve(cfg, s["path"])
+            if "://" not in s["path"] and not os.path.exists(s["path"]):
+                raise cfg.error(f"{kp}.path", "an existing file", srcs[i]["path"] if isinstance(srcs[i], dict) else srcs[i],
+                                f"resolved to {s['path']}")
+        if "type" not in s and "://" not in s["path"]:
+            exts = {e.lower() for en in plugins.get_registry("sources").values() for e in en.meta.get("extensions", ())}
+            if not any(s["path"].lower().endswith(e) for e in exts):
+                raise cfg.error(f"{kp}.path", f"a file with a known extension ({', '.join(sorted(exts))})",
+                                Path(s["path"]).name, "or set type = ..., or register a source plugin")
+        if "type" in s:
+            loader = _check_name(cfg, "sources", s["type"], f"{kp}.type", "source type")
+            _check_params(cfg, loader, s.get("params", {}), f"{kp}.params", f"source type {s['type']!r}", skip=1,
+                          provided=("name", "shuffle", "random_state"))
+        if s.get("params"):
+            s["params"] = {k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
+                           for k, v in s["params"].items()}
+        norm.append(s)
+    if srcs:
+        names = [s.get("name") or Path(s.get("path", s.get("type", ""))).stem for s in norm]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise cfg.error("sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = ...")
+        data["sources"] = norm
+
+    # models
+    for t in OPEN_TABLES:
+        if t not in data:
+            continue
+        spec = data[t]
+        if "type" not in spec:
+            raise cfg.error(f"{t}.type", "a registered model type", None, "this key is required")
+        if not isinstance(spec["type"], str):
+            raise cfg.error(f"{t}.type", "a registered model type", spec["type"])
+        factory = _check_name(cfg, "models", spec["type"], f"{t}.type", "model type")
+        params = {k: v for k, v in spec.items() if k != "type"}
+        _check_params(cfg, factory, params, t, f"model type {spec['type']!r}")
+        for k in PATH_PARAMS & set(params):
+            if isinstance(params[k], str):
+                spec[k] = _resolve(cfg, params[k])
+                if not os.path.exists(spec[k]):
+                    raise cfg.error(f"{t}.{k}", "an existing file", params[k], f"resolved to {spec[k]}")
+
+    # detector
+    det = data.get("detector", {})
+    scorer = det.get("scorer", "subspace")
+    factory = _check_name(cfg, "overlap_scorers", scorer, "detector.scorer", "overlap scorer")
+    _check_params(cfg, factory, det.get("scorer_params", {}), "detector.scorer_params", f"scorer {scorer!r}")
+    for key in ("hard_threshold", "overlap_threshold"):
+        rule = det.get(key, "change_point")
+        if isinstance(rule, str):
+            func = _check_name(cfg, "thresholds", rule, f"detector.{key}", "threshold rule")
+            _check_params(cfg, func, det.get("threshold_params", {}), "detector.threshold_params",
+                          f"threshold rule {rule!r}", skip=1)
+
+    # bandit
+    b = data.get("bandit", {})
+    policy = b.get("policy", "ucb")
+    factory = _check_name(cfg, "bandit_policies", policy, "bandit.policy", "bandit policy")
+    _check_params(cfg, factory, b.get("params", {}), "bandit.params", f"bandit policy {policy!r}")
+
+    # acquisition
+    a = data.get("acquisition", {})
+    strategy = a.get("strategy", "overlap")
+    _check_name(cfg, "acquisition_strategies", strategy, "acquisition.strategy", "acquisition strategy")
+    if a.get("params"):
+        from .acquisition import check_params
+
+        try:
+            check_params(strategy, a["params"])
+        except ValueError as exc:
+            raise cfg.error("acquisition.params", f"parameters of strategy {strategy!r}", a["params"], str(exc)) from None
+
+    # campaign
+    c = data.get("campaign", {})
+    if c:
+        if c.get("budget") is not None and c["budget"] < c["batch_size"]:
+            raise cfg.error("campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})", c["budget"])
+        if "state_dir" in c:
+            c["state_dir"] = _resolve(cfg, c["state_dir"])
+        if c.get("true_densities"):
+            names = {s.get("name") or Path(s.get("path", s.get("type", ""))).stem for s in norm}
+            for k, v in c["true_densities"].items():
+                if k not in names:
+                    raise cfg.error(f"campaign.true_densities.{k}", f"a source name ({', '.join(sorted(names))})", k)
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+                    raise cfg.error(f"campaign.true_densities.{k}", "a density in [0, 1]", v)
+    if build:
+        if srcs:
+            cfg.build_sources()
+        for t in OPEN_TABLES:
+            if t in data:
+                cfg.build_model(t)
+        try:
+            cfg.build_detector()
+            from .bandit import SourceBandit
+
+            SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())
+        except ValueError as exc:
+            raise cfg.error("detector" if "bandit" not in str(exc) else "bandit", "buildable parameters",
+                            data.get("detector", {}), str(exc)) from None
+    return cfg
