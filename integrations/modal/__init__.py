@@ -1,0 +1,9 @@
+"""modAL integration: overlap density as a query strategy, and a learner that picks its pool.
+
+Needs the ``modal`` extra (``pip install 'w2s-plugin[modal]'``). See docs/modal.md.
+"""
+
+from .learner import MultiSourceLearner
+from .strategy import overlap_sampling, score_pool
+
+__all__ = ["MultiSourceLearner", "overlap_sampling", "score_pool"]
