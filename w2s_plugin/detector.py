@@ -16,7 +16,18 @@ import numpy as np
 
 from . import plugins
 from ._validation import check_embeddings, check_proba, check_random_state
-from .overlap import weak_confidence
+from .overlap import iter_row_blocks, weak_confidence
+
+
+def _accepts(method, name: str) -> bool:
+    """Whether ``method`` takes a keyword ``name`` (built-in scorers take ``rows``; plugins may not)."""
+    import inspect
+
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 #: The scorer used when none is named. Chosen by the detection-quality evidence in
 #: docs/detection.md: on the paper's mixture, with ground truth, it has the best overlap F1.
@@ -134,6 +145,11 @@ class OverlapReport:
         if path is not None:
             fig.savefig(path, dpi=110)
         return fig
+
+
+def _is_dask(x) -> bool:
+    """A dask collection, recognised without importing dask (the core works without it)."""
+    return type(x).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
 def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
@@ -259,7 +275,15 @@ class OverlapDetector:
         self.n_seen_ = seen + n
 
     def fit(self, proba, embeddings):
-        """Learn both thresholds and the hard-only reference from ``proba`` and ``embeddings``."""
+        """Learn both thresholds and the hard-only reference from ``proba`` and ``embeddings``.
+
+        Dask arrays (or dataframes) are handed to the ``dask`` integration: same method, run on the
+        cluster, ``report_`` keeps per-point arrays there (see docs/dask.md).
+        """
+        if _is_dask(proba) or _is_dask(embeddings):
+            from .integrations.dask.detect import fit_detector
+
+            return fit_detector(self, proba, embeddings)
         P, E = self._check(proba, embeddings, min_rows=2)
         if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
             raise ValueError(f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}")
@@ -314,15 +338,18 @@ class OverlapDetector:
         return self
 
     def _score(self, E, rows_mask: np.ndarray) -> np.ndarray:
-        """Scores of the selected rows, streamed in chunks of ``chunk_size`` rows."""
-        idx = np.flatnonzero(rows_mask)
-        if idx.size == E.shape[0]:
-            return self.scorer_.score(E)
-        out = np.empty(idx.size)
-        step = max(self.chunk_size * 8, 65536)
-        for s in range(0, idx.size, step):
-            sel = idx[s:s + step]
-            out[s:s + step] = self.scorer_.score(np.asarray(E[sel]))
+        """Scores of the selected rows, streamed in chunks of ``chunk_size`` rows.
+
+        Built-in scorers take ``rows`` and walk ``E`` slice by slice; for a plugin scorer without
+        it, the selected rows are gathered one chunk at a time (never the whole selection at once).
+        """
+        rows = None if rows_mask.all() else rows_mask
+        if rows is None or _accepts(self.scorer_.score, "rows"):
+            return np.asarray(self.scorer_.score(E, rows=rows) if rows is not None else self.scorer_.score(E),
+                              dtype=np.float64)
+        out = np.empty(int(rows_mask.sum()))
+        for pos, block in iter_row_blocks(E, rows_mask, max(self.chunk_size, 1), np.asarray(E[:0]).dtype):
+            out[pos] = self.scorer_.score(block)
         return out
 
     def _make_report(self, conf: np.ndarray, score: np.ndarray) -> OverlapReport:
@@ -343,6 +370,10 @@ class OverlapDetector:
     def predict_report(self, proba, embeddings) -> OverlapReport:
         """Assign regions to new points with the fitted thresholds and reference."""
         self._check_fitted()
+        if _is_dask(proba) or _is_dask(embeddings):
+            from .integrations.dask.detect import predict_report
+
+            return predict_report(self, proba, embeddings)
         P, E = self._check(proba, embeddings, min_rows=1)
         if E.shape[1] != self.n_features_in_:
             raise ValueError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
