@@ -1,0 +1,56 @@
+"""``--scheduler``: where Dask work runs, from one string.
+
+* ``threads``: the local threaded scheduler (no cluster; numpy releases the GIL in BLAS).
+* ``processes``: a ``dask.distributed.LocalCluster`` of worker processes on this machine
+  (``processes:N`` for N workers; default one per core, one thread each).
+* ``synchronous``: one thread, for debugging.
+* ``tcp://host:port`` (or any ``dask.distributed`` address): an existing cluster's scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+
+@contextlib.contextmanager
+def scheduler(spec: str | None):
+    """Context manager running Dask work on ``spec``; yields the ``distributed.Client`` or ``None``."""
+    if spec is None or spec == "":
+        yield None
+        return
+    import dask
+
+    spec = str(spec)
+    if spec in ("threads", "synchronous", "sync"):
+        with dask.config.set(scheduler="sync" if spec.startswith("sync") else "threads"):
+            yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("--scheduler processes or an address needs dask.distributed: "
+                          "pip install 'w2s-plugin[dask]'") from None
+    if spec == "processes" or spec.startswith("processes:"):
+        n = None
+        if ":" in spec:
+            try:
+                n = int(spec.split(":", 1)[1])
+            except ValueError:
+                raise ValueError(f"--scheduler {spec!r}: use processes:N with N an integer") from None
+        import os
+
+        n = n or os.cpu_count() or 1
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            yield client
+        return
+    if "://" in spec or ":" in spec:
+        try:
+            client = Client(spec, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there ({exc})") from None
+        with client:
+            yield client
+        return
+    raise ValueError(f"--scheduler {spec!r}: use threads, processes, processes:N, synchronous, "
+                     "or a dask.distributed address such as tcp://10.0.0.5:8786")
