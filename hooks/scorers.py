@@ -8,8 +8,10 @@ from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import (
     DEFAULT_CHUNK_ELEMENTS,
     gram_matrix,
+    iter_row_blocks,
     max_abs_cosine,
     max_inner_product,
+    rms_cosine_factor,
     subspace_basis,
     subspace_scores,
 )
@@ -32,22 +34,44 @@ class SubspaceScorer:
         self.variance = float(variance)
         self.chunk_size = int(chunk_size)
 
+    def _basis(self) -> np.ndarray:
+        return subspace_basis(self.gram_, self.n_components, self.variance)
+
     def fit(self, X, rows=None):
-        self.gram_, self.n_reference_ = gram_matrix(X, rows)
-        self.basis_ = subspace_basis(self.gram_, self.n_components, self.variance)
+        self.gram_, self.n_reference_ = gram_matrix(X, rows, chunk_rows=self.chunk_size)
+        self.basis_ = self._basis()
         return self
 
     def partial_fit(self, X, rows=None):
         if not hasattr(self, "gram_"):
             return self.fit(X, rows)
-        G, n = gram_matrix(X, rows)
+        G, n = gram_matrix(X, rows, chunk_rows=self.chunk_size)
         self.gram_ += G
         self.n_reference_ += n
-        self.basis_ = subspace_basis(self.gram_, self.n_components, self.variance)
+        self.basis_ = self._basis()
         return self
 
-    def score(self, X) -> np.ndarray:
-        return subspace_scores(X, self.basis_, chunk_rows=self.chunk_size)
+    def score(self, X, rows=None) -> np.ndarray:
+        return subspace_scores(X, self.basis_, chunk_rows=self.chunk_size, rows=rows)
+
+
+class RMSCosineScorer(SubspaceScorer):
+    """Root-mean-square |cos| to the hard-only points: ``sqrt(mean_h cos(x, h)^2)``.
+
+    The paper's ``max_h |cos(x, h)|`` with the max replaced by a quadratic mean, so a few points
+    wrongly detected as hard-only cannot pull every score up. Exact and linear in n: the mean over
+    the reference is a quadratic form in its d x d Gram matrix (mergeable, like ``subspace``).
+    Parameter-free; ``tol`` bounds the error on the squared score from dropping weak directions.
+    """
+
+    def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, **_):
+        if not 0 <= float(tol) < 1:
+            raise ValueError(f"rms_cosine scorer: tol must be in [0, 1); got {tol!r}")
+        self.tol = float(tol)
+        self.chunk_size = int(chunk_size)
+
+    def _basis(self) -> np.ndarray:
+        return rms_cosine_factor(self.gram_, self.n_reference_, self.tol)
 
 
 class MaxCosineScorer:
@@ -63,11 +87,19 @@ class MaxCosineScorer:
         self.random_state = random_state
 
     def _reference(self, X, rows):
-        idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+        if rows is None:
+            idx = np.arange(X.shape[0])
+        else:
+            rows = np.asarray(rows)
+            idx = np.flatnonzero(rows) if rows.dtype == bool else rows
         if self.max_reference is not None and idx.size > self.max_reference:
             rng = np.random.default_rng(self.random_state)
             idx = np.sort(rng.choice(idx, size=int(self.max_reference), replace=False))
-        return np.asarray(X[idx], dtype=np.float64)
+        dtype = np.float32 if np.asarray(X[:0]).dtype == np.float32 else np.float64
+        ref = np.empty((idx.size, X.shape[1]), dtype=dtype)
+        for pos, block in iter_row_blocks(X, idx, self.chunk_size, dtype):
+            ref[pos] = block
+        return ref
 
     def fit(self, X, rows=None):
         self.reference_ = self._reference(X, rows)
@@ -76,25 +108,27 @@ class MaxCosineScorer:
     def partial_fit(self, X, rows=None):
         if not hasattr(self, "reference_"):
             return self.fit(X, rows)
-        self.reference_ = np.vstack([self.reference_, self._reference(X, rows)])
+        new = self._reference(X, rows)
+        self.reference_ = np.vstack([self.reference_, new.astype(self.reference_.dtype, copy=False)])
         return self
 
     def _chunk_elements(self):
         return max(DEFAULT_CHUNK_ELEMENTS, self.chunk_size)
 
-    def score(self, X) -> np.ndarray:
-        return max_abs_cosine(X, self.reference_, chunk_elements=self._chunk_elements())
+    def score(self, X, rows=None) -> np.ndarray:
+        return max_abs_cosine(X, self.reference_, chunk_elements=self._chunk_elements(), rows=rows)
 
 
 class MaxInnerScorer(MaxCosineScorer):
     """The reference's data-selection variant: ``max_h <x, h>`` (no normalisation, no absolute value)."""
 
-    def score(self, X) -> np.ndarray:
-        return max_inner_product(X, self.reference_, chunk_elements=self._chunk_elements())
+    def score(self, X, rows=None) -> np.ndarray:
+        return max_inner_product(X, self.reference_, chunk_elements=self._chunk_elements(), rows=rows)
 
 
 @hookimpl
 def register_overlap_scorers(register):
     register("subspace", SubspaceScorer)
+    register("rms_cosine", RMSCosineScorer)
     register("max_cosine", MaxCosineScorer)
     register("max_inner", MaxInnerScorer)
