@@ -15,7 +15,13 @@ Three kinds of hook:
   for the rest: the first non-``None`` answer wins, so a plugin can teach the library about a new
   model framework without touching it.
 * **lifecycle hooks** are called at fixed points of a query or a campaign; their return values
-  are ignored. Use them for logging, metrics, or side effects like exporting a batch.
+  are ignored. Use them for logging, metrics, or side effects like exporting a batch. Where each
+  is called from: ``before_query`` / ``after_query`` by ``acquisition.rank`` (so by every query
+  strategy, the modAL one included); ``after_teach`` by the modAL integration after a learner's
+  ``teach``; ``on_round_end`` by ``Campaign.step``; ``on_campaign_end`` by ``Campaign.run``.
+
+docs/plugins.md documents every hook (a test fails when one is missing) and has a complete
+example plugin.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ def register_overlap_scorers(register):
     ``factory(**params)`` returns an object with ``fit(hard_embeddings) -> self`` (learn the
     hard-only reference) and ``score(embeddings) -> ndarray`` (higher = more of the hard pattern),
     plus optional ``partial_fit`` for scorers whose reference is mergeable across rounds.
-    Built-in: ``subspace``, ``max_cosine``, ``max_inner``.
+    Built-in: ``rms_cosine`` (the default), ``subspace``, ``max_cosine``, ``max_inner``.
     """
 
 
@@ -134,7 +140,13 @@ def after_query(source, indices, scores, report):
 
 @hookspec
 def after_teach(source, indices, y):
-    """Called after labels ``y`` for ``indices`` of ``source`` were given to a learner."""
+    """Called after labels ``y`` for ``indices`` of ``source`` were given to a learner.
+
+    The modAL integration (``w2s_plugin.integrations.modal``) calls it after each ``teach``;
+    ``source`` is the source's name (``None`` for a single pool) and ``indices`` are positions in
+    the pool that was queried. Other integrations that train on new labels should call it too,
+    through ``plugins.call_lifecycle("after_teach", ...)``.
+    """
 
 
 @hookspec
