@@ -44,6 +44,17 @@ def _run_label_studio(args, cfg) -> int:
     return int(driver.run_from_cli(args, cfg) or 0)
 
 
+def _dask_scheduler(spec):
+    """Where dask-backed sources and detection compute (the dask extra; nothing when not asked for)."""
+    if not spec:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from w2s_plugin.integrations.dask.cluster import scheduler
+
+    return scheduler(spec)
+
+
 def cmd_campaign_run(args) -> int:
     from w2s_plugin.config import load_config
 
@@ -67,7 +78,8 @@ def cmd_campaign_run(args) -> int:
         print("the campaign is already complete (budget spent or every source exhausted)")
     else:
         before = campaign.n_rounds
-        res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
+        with _dask_scheduler(getattr(args, "scheduler", None)):
+            res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
         print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
               f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap points found")
         if res.regret is not None and len(res.regret):
@@ -124,6 +136,8 @@ def register_commands(subparsers):
     r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
     r.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--scheduler", default=None, help="Dask scheduler for dask-backed sources (dask extra): "
+                   "threads, processes[:N], or a dask.distributed address")
     ls = r.add_argument_group("Label Studio", "fill a Label Studio project instead of a local campaign "
                               f"(needs {LABEL_STUDIO_INSTALL})")
     ls.add_argument("--label-studio-url", default=None, help="Label Studio URL, e.g. http://localhost:8080")

@@ -41,6 +41,10 @@ def _is_number(s: str) -> bool:
 
 
 def cmd_detect(args) -> int:
+    if getattr(args, "scheduler", None):  # the dask extra, imported only when asked for
+        from w2s_plugin.integrations.dask.cli import detect_on_dask
+
+        return detect_on_dask(args)
     from w2s_plugin import OverlapDetector, Region
 
     proba = _load_array(args.proba, "proba")
@@ -127,6 +131,9 @@ def register_commands(subparsers):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
+    p.add_argument("--scheduler", default=None,
+                   help="run on Dask (needs the dask extra): threads, processes[:N], or a dask.distributed "
+                        "address; --proba/--embeddings may then be .npy files or directories of shards")
     p.set_defaults(func=cmd_detect, scorer=None)
 
     p = subparsers.add_parser("plugins", help="list plugins and what each registers")
