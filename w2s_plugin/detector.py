@@ -30,8 +30,9 @@ def _accepts(method, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 #: The scorer used when none is named. Chosen by the detection-quality evidence in
-#: docs/detection.md: on the paper's mixture, with ground truth, it has the best overlap F1.
-DEFAULT_SCORER = "subspace"
+#: docs/detection.md: on the paper's mixture, with ground truth, it has the best overlap F1
+#: (0.90 vs 0.80 for ``subspace`` and 0.18 for the paper's ``max_cosine``), and is linear in n.
+DEFAULT_SCORER = "rms_cosine"
 
 
 class W2SWarning(UserWarning):
@@ -117,30 +118,42 @@ class OverlapReport:
             axes = np.atleast_1d(ax)
             fig = axes[0].figure
         colors = {Region.HARD_ONLY: "#d62728", Region.EASY_ONLY: "#1f77b4", Region.OVERLAP: "#2ca02c"}
+        n = len(self)
+
+        def thin(m: int) -> np.ndarray:  # at most 4000 markers per curve: same shape, fast for 10^6 points
+            return np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64)) if m else np.zeros(0, np.int64)
+
+        # Stage 1 decides hard-only vs the rest; colour only that, so no region hides another.
         order = np.argsort(self.confidence, kind="stable")
-        xs = np.arange(order.size)
+        keep = thin(order.size)
+        conf = self.confidence[order][keep]
+        is_hard = self.regions[order][keep] == int(Region.HARD_ONLY)
         a0 = axes[0]
-        for r in Region:
-            m = self.regions[order] == int(r)
-            a0.scatter(xs[m], self.confidence[order][m], s=4, color=colors[r], label=r.name.lower())
+        a0.scatter(keep[is_hard], conf[is_hard], s=5, color=colors[Region.HARD_ONLY],
+                   label=f"hard-only ({self.counts[Region.HARD_ONLY]})")
+        a0.scatter(keep[~is_hard], conf[~is_hard], s=5, color="#7f7f7f",
+                   label=f"rest, split in stage 2 ({n - self.counts[Region.HARD_ONLY]})")
         a0.axhline(self.hard_threshold, color="k", ls="--", lw=1, label=f"threshold {self.hard_threshold:.3g}")
-        a0.set(title="weak-model confidence (sorted)", xlabel="points", ylabel="confidence")
-        a0.legend(loc="lower right", fontsize=8)
+        a0.set(title="stage 1: weak-model confidence, sorted", xlabel="points (sorted by confidence)",
+               ylabel="confidence (top-1 minus top-2 prob.)")
+        a0.legend(loc="upper left", fontsize=8, markerscale=2)
         if len(axes) > 1:
             a1 = axes[1]
             nh = self.regions != int(Region.HARD_ONLY)
             s = self.overlap_score[nh]
             reg = self.regions[nh]
             o = np.argsort(s, kind="stable")
-            xs = np.arange(o.size)
-            for r in (Region.EASY_ONLY, Region.OVERLAP):
-                m = reg[o] == int(r)
-                a1.scatter(xs[m], s[o][m], s=4, color=colors[r], label=r.name.lower())
+            keep = thin(o.size)
+            for r, label in ((Region.EASY_ONLY, "easy-only"), (Region.OVERLAP, "overlap")):
+                m = reg[o][keep] == int(r)
+                a1.scatter(keep[m], s[o][keep][m], s=5, color=colors[r], label=f"{label} ({self.counts[r]})")
             if np.isfinite(self.overlap_threshold):
                 a1.axhline(self.overlap_threshold, color="k", ls="--", lw=1,
                            label=f"threshold {self.overlap_threshold:.3g}")
-            a1.set(title=f"overlap score, non-hard points ({self.scorer})", xlabel="points", ylabel="score")
-            a1.legend(loc="lower right", fontsize=8)
+            a1.set(title=f"stage 2: overlap score of the rest, sorted ({self.scorer})",
+                   xlabel="non-hard points (sorted by score)", ylabel="overlap score")
+            a1.legend(loc="upper left", fontsize=8, markerscale=2)
+        fig.suptitle(f"overlap detection on {n} points: overlap density {self.density:.3f}", fontsize=11)
         fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=110)
@@ -167,9 +180,10 @@ class OverlapDetector:
     Parameters
     ----------
     scorer : str
-        Registered overlap scorer: ``"subspace"`` (linear in n, the default), ``"max_cosine"``
-        (the paper's exact max |cos| to any hard-only point), ``"max_inner"`` (the reference's
-        raw inner product), or any plugin's.
+        Registered overlap scorer: ``"rms_cosine"`` (the default: root-mean-square |cos| to the
+        hard-only points, linear in n), ``"subspace"`` (projection onto their top directions,
+        linear in n), ``"max_cosine"`` (the paper's exact max |cos| to any hard-only point),
+        ``"max_inner"`` (the reference's raw inner product), or any plugin's.
     scorer_params : dict, optional
         Passed to the scorer's factory (e.g. ``{"variance": 0.9}`` or ``{"n_components": 5}``).
     hard_threshold, overlap_threshold : str or float
