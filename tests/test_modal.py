@@ -217,3 +217,21 @@ def test_errors_are_clear_value_errors(data):
     unfitted = ActiveLearner(weak_estimator(), query_strategy=overlap_sampling)
     with pytest.raises(ValueError, match="not fitted"):
         unfitted.query(mix.X, n_instances=2)
+
+
+def test_pool_and_embeddings_are_not_modified(data):
+    """Detection normalises rows block by block; it must never write into the caller's arrays."""
+    mix, seed = data
+    learner = make_learner(seed, overlap_sampling)
+    # Sorted by weak confidence, the hard-only rows are one contiguous block: the case where a
+    # block of rows is a view of the caller's array rather than a copy.
+    P = learner.predict_proba(mix.X)
+    order = np.argsort(np.abs(P[:, 1] - P[:, 0]), kind="stable")
+    X = mix.X[order]
+    X_before = X.copy()
+    E = np.ascontiguousarray(X[:, ::-1])
+    E_before = E.copy()
+    learner.query(X, n_instances=10)
+    learner.query(X, n_instances=10, embeddings=E)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(E, E_before)

@@ -240,7 +240,8 @@ def gram_matrix(X: np.ndarray, rows: np.ndarray | None = None, chunk_rows: int =
     G = np.zeros((d, d), dtype=np.float64)
     count = 0
     for _, chunk in iter_row_blocks(X, rows, chunk_rows):
-        chunk /= _fast_row_norms(chunk)[:, None]
+        # Not in place: for contiguous or full selections the block is a view of the caller's X.
+        chunk = chunk / _fast_row_norms(chunk)[:, None]
         G += chunk.T @ chunk
         count += chunk.shape[0]
     return G, count
