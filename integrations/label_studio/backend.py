@@ -1,0 +1,498 @@
+"""``OverlapDensityBackend``: weak labels as Label Studio pre-annotations, scored by overlap density.
+
+For every task, the prediction is the weak model's choice; its ``score`` is the acquisition score,
+so sorting the data manager by prediction score puts overlap-rich tasks first. Detection
+(``OverlapDetector``) is fitted on a per-project *pool*: a seeded uniform reservoir of the texts the
+backend has seen, refitted when the weak model changes or the pool grows by a quarter. Thresholds
+are therefore the same for every request in between, and scores of different requests compare.
+
+The weak model starts as a keyword voter (cold start: ``extra_params["keywords"]`` or the choice
+names; texts without a keyword are uniform, i.e. hard-only) and becomes a logistic regression once
+annotations of two different choices exist. Every state change is written atomically under
+``model_dir/<project id>/`` so a restart, or another worker process, continues from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import pickle
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from w2s_plugin import plugins
+from w2s_plugin.campaign import atomic_write_bytes
+from w2s_plugin.detector import OverlapDetector, Region, W2SWarning
+
+from .errors import BadRequest, NotFound
+from .labeling import TextClassification, parse_label_config
+from .text import HashingTextEmbedder, KeywordVoter, TextWeakClassifier
+
+logger = logging.getLogger(__name__)
+
+TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATION_DELETED",
+                "ANNOTATIONS_DELETED", "START_TRAINING")
+STATE_FILE = "state.json"
+REGION_NAMES = {int(r): r.name.lower() for r in Region}
+
+
+def project_key(project) -> str:
+    """Label Studio sends ``"<id>.<created timestamp>"`` to /setup and /predict and ``{"id": ...}`` in
+    webhooks; both name the project by its id."""
+    if isinstance(project, dict):
+        project = project.get("id")
+    if isinstance(project, bool) or project is None:
+        raise BadRequest("request has no 'project': send the Label Studio project id (e.g. \"12.1700000000\")")
+    key = str(project).split(".", 1)[0].strip()
+    if not key.isdigit():
+        raise BadRequest(f"'project' must be a Label Studio project id like \"12\" or \"12.1700000000\"; got {project!r}")
+    return key
+
+
+class _Project:
+    """Everything the backend keeps for one project (in memory; mirrored on disk)."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.label_config: str | None = None
+        self.schema: TextClassification | None = None
+        self.extra_params: dict = {}
+        self.version = 0
+        self.examples: dict[str, dict] = {}      # task id -> {"text", "label", "annotation"}
+        self.pool_keys: list[str] = []
+        self.pool_texts: list[str] = []
+        self.n_seen = 0
+        self.weak = None
+        self.weak_file: str | None = None
+        self.detector = None
+        self.detector_for: tuple | None = None   # (version, pool size) the detector was fitted on
+        self.mtime_ns = 0
+        self.lock = threading.RLock()
+        self.hostname: str | None = None          # from /setup, kept in memory only (never on disk)
+        self.access_token: str | None = None
+        self.stats = {"predictions": 0, "regions": {n: 0 for n in REGION_NAMES.values()}, "trainings": 0,
+                      "last_density": None}
+
+
+class OverlapDensityBackend:
+    """The model behind the ML backend protocol (``app.create_app`` serves it over HTTP).
+
+    Parameters
+    ----------
+    model_dir : path or None
+        Per-project state is written here (``MODEL_DIR`` in the app); ``None`` keeps it in memory.
+    embedder : object the ``w2s_embed`` hook understands (default :class:`HashingTextEmbedder`):
+        the *strong* representation of a text. A sentence-embedding model plugs in here.
+    strategy : str
+        Registered acquisition strategy for the prediction score (default ``"overlap"``).
+    detector_params : dict, optional
+        :class:`~w2s_plugin.OverlapDetector` parameters.
+    keywords : dict, optional
+        ``{choice: [words or phrases]}`` for the cold-start voter (a project's ``extra_params``
+        ``{"keywords": ...}`` overrides it).
+    pool_size : int
+        Texts kept per project to fit detection on (a seeded uniform reservoir).
+    C : float
+        Inverse L2 strength of the weak logistic regression.
+    random_state : int
+    """
+
+    def __init__(self, model_dir=None, embedder=None, strategy: str = "overlap", detector_params: dict | None = None,
+                 keywords: dict | None = None, pool_size: int = 2000, C: float = 1.0, random_state: int = 0):
+        self.model_dir = None if model_dir is None else Path(model_dir)
+        self.embedder = HashingTextEmbedder() if embedder is None else embedder
+        self.strategy = strategy
+        self.detector_params = dict(detector_params or {})
+        self.keywords = keywords
+        if not isinstance(pool_size, int) or pool_size < 2:
+            raise ValueError(f"pool_size must be an integer >= 2; got {pool_size!r}")
+        self.pool_size = pool_size
+        self.C = C
+        self.random_state = random_state
+        plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")  # fail early on a typo
+        self._projects: dict[str, _Project] = {}
+        self._lock = threading.Lock()
+        self.started = time.time()
+        self.counters = {"setup": 0, "predict": 0, "webhook": 0, "tasks_predicted": 0, "errors": 0}
+        if self.model_dir is not None:
+            self.model_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- project state -------------------------------------------------------------------------
+    def _dir(self, key: str) -> Path | None:
+        return None if self.model_dir is None else self.model_dir / key
+
+    def _project(self, project, label_config=None, create: bool = True) -> _Project:
+        key = project_key(project)
+        with self._lock:
+            p = self._projects.get(key)
+            if p is None:
+                p = self._projects[key] = _Project(key)
+        with p.lock:
+            self._reload_if_changed(p)
+            if label_config is not None and label_config != p.label_config:
+                self._set_label_config(p, label_config)
+            if p.schema is None:
+                if not create or label_config is None:
+                    raise NotFound(f"unknown project {key}: the backend has no state for it; Label Studio calls "
+                                   "/setup when the backend is connected, or send 'label_config' with the request")
+        return p
+
+    def _reload_if_changed(self, p: _Project) -> None:
+        d = self._dir(p.key)
+        if d is None or not (d / STATE_FILE).exists():
+            return
+        mtime = (d / STATE_FILE).stat().st_mtime_ns
+        if mtime == p.mtime_ns:
+            return
+        state = json.loads((d / STATE_FILE).read_text())
+        p.label_config = state["label_config"]
+        p.schema = parse_label_config(p.label_config)
+        p.extra_params = state.get("extra_params") or {}
+        p.version = int(state["version"])
+        p.examples = state["examples"]
+        p.pool_keys = state["pool_keys"]
+        p.pool_texts = state["pool_texts"]
+        p.n_seen = int(state["n_seen"])
+        p.weak_file = state.get("weak_file")
+        if p.weak_file and (d / p.weak_file).exists():
+            with open(d / p.weak_file, "rb") as fh:
+                p.weak = pickle.load(fh)
+        else:
+            p.weak = self._cold_start(p)
+        p.detector, p.detector_for = None, None
+        p.mtime_ns = mtime
+
+    def _save(self, p: _Project, weak_changed: bool = False) -> None:
+        d = self._dir(p.key)
+        if d is None:
+            return
+        d.mkdir(parents=True, exist_ok=True)
+        if weak_changed:
+            if isinstance(p.weak, TextWeakClassifier):
+                p.weak_file = f"weak-v{p.version:06d}.pkl"
+                atomic_write_bytes(d / p.weak_file, pickle.dumps(p.weak))
+            else:
+                p.weak_file = None
+        state = {"project": p.key, "label_config": p.label_config, "extra_params": p.extra_params,
+                 "version": p.version, "examples": p.examples, "pool_keys": p.pool_keys,
+                 "pool_texts": p.pool_texts, "n_seen": p.n_seen, "weak_file": p.weak_file,
+                 "schema": p.schema.to_dict() if p.schema else None}
+        atomic_write_bytes(d / STATE_FILE, json.dumps(state).encode())
+        p.mtime_ns = (d / STATE_FILE).stat().st_mtime_ns
+        for old in d.glob("weak-v*.pkl"):  # only once the new state points elsewhere
+            if old.name != p.weak_file:
+                old.unlink(missing_ok=True)
+
+    def _cold_start(self, p: _Project):
+        keywords = p.extra_params.get("keywords") or self.keywords or {}
+        if not isinstance(keywords, dict):
+            raise BadRequest("extra_params 'keywords' must be an object {choice: [words]}")
+        unknown = sorted(set(keywords) - set(p.schema.choices))
+        if unknown:
+            raise BadRequest(f"keywords name choices {unknown} that the labeling config does not have "
+                             f"(choices: {list(p.schema.choices)})")
+        return KeywordVoter(p.schema.choices, keywords)
+
+    def _set_label_config(self, p: _Project, label_config: str) -> None:
+        schema = parse_label_config(label_config)
+        changed = p.schema is not None and p.schema.choices != schema.choices
+        p.label_config, p.schema = label_config, schema
+        if p.weak is None or changed:
+            # choices changed: annotations of vanished choices no longer count
+            p.examples = {k: v for k, v in p.examples.items() if v["label"] in schema.choices}
+            self._retrain(p)
+        self._save(p, weak_changed=True)
+
+    def model_version(self, p: _Project) -> str:
+        kind = "cold" if isinstance(p.weak, KeywordVoter) else f"n{len(p.examples)}"
+        return f"w2s-overlap-{p.version}-{kind}"
+
+    # -- protocol operations -------------------------------------------------------------------
+    def setup(self, project, label_config, extra_params=None, hostname=None, access_token=None) -> str:
+        """``POST /setup``: parse the config, keep the project's parameters, return the model version."""
+        self.counters["setup"] += 1
+        if extra_params is not None and not isinstance(extra_params, dict):
+            raise BadRequest(f"extra_params must be a JSON object or null; got {type(extra_params).__name__}")
+        p = self._project(project, label_config)
+        with p.lock:
+            if extra_params is not None and extra_params != p.extra_params:
+                p.extra_params = dict(extra_params)
+                if isinstance(p.weak, KeywordVoter):
+                    p.weak = self._cold_start(p)
+                    p.version += 1
+                    p.detector = None
+                self._save(p, weak_changed=True)
+            p.hostname, p.access_token = hostname or p.hostname, access_token or p.access_token
+            return self.model_version(p)
+
+    def _texts(self, p: _Project, tasks) -> tuple[list, list]:
+        if not isinstance(tasks, list):
+            raise BadRequest(f"'tasks' must be a list of Label Studio tasks; got {type(tasks).__name__}")
+        key = p.schema.value_key
+        texts, keys = [], []
+        for i, task in enumerate(tasks):
+            if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+                raise BadRequest(f"task {i} has no 'data' object")
+            tid = task.get("id")
+            if key not in task["data"]:
+                raise BadRequest(f"task {tid if tid is not None else i} has no {key!r} field in its data; the "
+                                 f"labeling config reads the text from ${key}")
+            text = task["data"][key]
+            if not isinstance(text, str):
+                raise BadRequest(f"task {tid if tid is not None else i}: data[{key!r}] must be a string; "
+                                 f"got {type(text).__name__}")
+            texts.append(text)
+            keys.append(str(tid) if tid is not None else "h" + hashlib.sha1(text.encode()).hexdigest()[:16])
+        return texts, keys
+
+    def _add_to_pool(self, p: _Project, keys, texts) -> bool:
+        """Uniform reservoir over every distinct text seen (seeded); True if the pool changed."""
+        rng = np.random.default_rng([self.random_state, int(p.key), p.n_seen])
+        known = set(p.pool_keys)
+        changed = False
+        for k, t in zip(keys, texts):
+            if k in known or not t.strip():
+                continue
+            known.add(k)
+            p.n_seen += 1
+            if len(p.pool_keys) < self.pool_size:
+                p.pool_keys.append(k)
+                p.pool_texts.append(t)
+                changed = True
+            else:
+                j = int(rng.integers(p.n_seen))
+                if j < self.pool_size:
+                    p.pool_keys[j], p.pool_texts[j] = k, t
+                    changed = True
+        return changed
+
+    def _embed(self, texts) -> np.ndarray:
+        E = np.asarray(plugins.embed(self.embedder, texts), dtype=np.float64)
+        if E.ndim != 2 or E.shape[0] != len(texts):
+            raise ValueError(f"the embedder returned shape {E.shape} for {len(texts)} texts; expected (n, d)")
+        return E
+
+    def _detector(self, p: _Project):
+        """The detector for the current weak model and pool, refitted when either moved on."""
+        n = len(p.pool_texts)
+        if p.detector is not None and p.detector_for is not None:
+            version, fitted_n = p.detector_for
+            if version == p.version and (n < fitted_n * 1.25 or fitted_n >= self.pool_size):
+                return p.detector
+        if n < 2:
+            return None
+        P = p.weak.predict_proba(p.pool_texts)
+        E = self._embed(p.pool_texts)
+        det = OverlapDetector(random_state=self.random_state, **self.detector_params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", W2SWarning)
+            det.fit(P, E)
+        p.detector, p.detector_for = det, (p.version, n)
+        return det
+
+    def _scores(self, report, P) -> np.ndarray:
+        """Acquisition scores in [0, 1] (Label Studio rejects prediction scores outside it).
+
+        ``overlap``: non-hard points get ``0.5 + overlap_score / 2`` and hard-only points
+        ``confidence / hard_threshold / 2``, the order of the ``overlap`` strategy on a scale that is
+        the same for every request. Other strategies: their own scores through a logistic squash.
+        """
+        if self.strategy == "overlap":
+            conf = np.asarray(report.confidence, dtype=np.float64)
+            s = np.clip(np.nan_to_num(np.asarray(report.overlap_score, dtype=np.float64)), 0.0, 1.0)
+            hard = report.regions == int(Region.HARD_ONLY)
+            thr = report.hard_threshold if np.isfinite(report.hard_threshold) and report.hard_threshold > 0 else 1.0
+            out = np.where(hard, 0.5 * np.clip(conf / thr, 0.0, 1.0 - 1e-9), 0.5 + 0.5 * s)
+            return out
+        from w2s_plugin.acquisition import rank
+
+        idx, raw = rank(self.strategy, report, P, len(report), random_state=self.random_state)
+        out = np.empty(len(report))
+        out[idx] = 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64)))
+        return out
+
+    def predict(self, project, tasks, label_config=None) -> list:
+        """``POST /predict``: one prediction per task, in order (``{"result", "score", "model_version"}``)."""
+        self.counters["predict"] += 1
+        p = self._project(project, label_config)
+        with p.lock:
+            texts, keys = self._texts(p, tasks)
+            if not texts:
+                return []
+            if self._add_to_pool(p, keys, texts):
+                self._save(p)
+            ok = np.array([bool(t.strip()) for t in texts])
+            results = [None] * len(texts)
+            version = self.model_version(p)
+            if ok.any():
+                live = [t for t, k in zip(texts, ok) if k]
+                P = np.asarray(p.weak.predict_proba(live), dtype=np.float64)
+                E = self._embed(live)
+                det = self._detector(p)
+                if det is None:  # a single text ever seen: no split is possible yet
+                    report = None
+                else:
+                    report = det.predict_report(P, E)
+                scores = self._scores(report, P) if report is not None else 0.5 * P.max(axis=1)
+                labels = P.argmax(axis=1)
+                if report is not None:
+                    for r in report.regions:
+                        p.stats["regions"][REGION_NAMES[int(r)]] += 1
+                    p.stats["last_density"] = float(report.density)
+                for j, i in enumerate(np.flatnonzero(ok)):
+                    meta = {
+                        "region": REGION_NAMES[int(report.regions[j])] if report is not None else "unscored",
+                        "acquisition_score": round(float(scores[j]), 6),
+                        "overlap_score": (None if report is None or not np.isfinite(report.overlap_score[j])
+                                          else round(float(report.overlap_score[j]), 6)),
+                        "weak_confidence": round(float(report.confidence[j]) if report is not None
+                                                 else float(P[j].max()), 6),
+                        "weak_proba": {c: round(float(P[j, k]), 6) for k, c in enumerate(p.schema.choices)},
+                        "strategy": self.strategy,
+                    }
+                    results[i] = self._prediction(p, p.schema.choices[int(labels[j])], float(scores[j]), version, meta)
+            for i in np.flatnonzero(~ok):
+                results[i] = {"result": [], "score": 0.0, "model_version": version}
+            p.stats["predictions"] += len(texts)
+            self.counters["tasks_predicted"] += len(texts)
+            return results
+
+    @staticmethod
+    def _prediction(p: _Project, choice: str, score: float, version: str, meta: dict) -> dict:
+        s = p.schema
+        text = (f"w2s: {meta['region']} (acquisition {meta['acquisition_score']:.3f}, overlap score "
+                f"{'-' if meta['overlap_score'] is None else format(meta['overlap_score'], '.3f')}, "
+                f"weak confidence {meta['weak_confidence']:.3f})")
+        region = {"from_name": s.from_name, "to_name": s.to_name, "type": "choices",
+                  "value": {"choices": [choice]}, "score": score, "meta": {"text": [text]}, "w2s": meta}
+        return {"result": [region], "score": score, "model_version": version}
+
+    # -- training ------------------------------------------------------------------------------
+    def _retrain(self, p: _Project) -> bool:
+        """Weak model from the stored annotations: a classifier once two choices are annotated,
+        the keyword voter before. Returns True if the model changed (and bumps the version)."""
+        labels = {v["label"] for v in p.examples.values()}
+        before = p.weak
+        if len(labels) >= 2:
+            texts = [v["text"] for v in p.examples.values()]
+            ys = [v["label"] for v in p.examples.values()]
+            p.weak = TextWeakClassifier(p.schema.choices, C=self.C, random_state=self.random_state).fit(texts, ys)
+        elif p.weak is None or not isinstance(p.weak, KeywordVoter):
+            p.weak = self._cold_start(p)
+        if p.weak is not before:
+            p.version += 1
+            p.detector, p.detector_for = None, None
+            p.stats["trainings"] += 1
+            return True
+        return False
+
+    def _choice_of(self, p: _Project, annotation: dict):
+        if annotation.get("was_cancelled"):
+            return None
+        for region in annotation.get("result") or []:
+            if (isinstance(region, dict) and region.get("from_name") == p.schema.from_name
+                    and isinstance(region.get("value"), dict)):
+                chosen = region["value"].get("choices") or []
+                if chosen and chosen[0] in p.schema.choices:
+                    return chosen[0]
+        return None
+
+    def _record(self, p: _Project, task: dict, annotation: dict) -> None:
+        if not isinstance(task, dict) or not isinstance(annotation, dict):
+            raise BadRequest("an annotation event needs 'task' and 'annotation' objects")
+        tid = str(task.get("id", annotation.get("task")))
+        text = (task.get("data") or {}).get(p.schema.value_key)
+        label = self._choice_of(p, annotation)
+        if label is None or not isinstance(text, str):
+            p.examples.pop(tid, None)
+        else:
+            p.examples[tid] = {"text": text, "label": label, "annotation": annotation.get("id")}
+
+    def add_annotations(self, project, items, label_config=None, replace: bool = False) -> dict:
+        """Record ``(task, annotation)`` pairs (e.g. read back by the campaign driver) and retrain."""
+        p = self._project(project, label_config)
+        with p.lock:
+            if replace:
+                p.examples = {}
+            for task, ann in items:
+                self._record(p, task, ann)
+            return self._finish_training(p)
+
+    def _finish_training(self, p: _Project) -> dict:
+        changed = self._retrain(p)
+        self._save(p, weak_changed=changed)
+        return {"model_version": self.model_version(p), "trained": changed, "n_train": len(p.examples)}
+
+    def fit(self, event: str, data: dict) -> dict:
+        """``POST /webhook``: learn from an annotation event, or from every annotation on START_TRAINING."""
+        self.counters["webhook"] += 1
+        if event not in TRAIN_EVENTS:
+            return {"status": "Unknown event", "event": event}
+        proj = data.get("project")
+        if not isinstance(proj, dict):
+            raise BadRequest(f"{event} webhook has no 'project' object")
+        p = self._project(proj, proj.get("label_config"))
+        with p.lock:
+            if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                self._record(p, data.get("task"), data.get("annotation"))
+            elif event == "ANNOTATIONS_CREATED":
+                anns, tasks = data.get("annotation") or [], data.get("task") or []
+                by_id = {t.get("id"): t for t in tasks if isinstance(t, dict)}
+                for ann in anns:
+                    if isinstance(ann, dict):
+                        self._record(p, by_id.get(ann.get("task"), {"id": ann.get("task")}), ann)
+            elif event in ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED"):
+                gone = data.get("annotations") or ([data["annotation"]] if data.get("annotation") else [])
+                ids = {a.get("id") for a in gone if isinstance(a, dict)}
+                p.examples = {k: v for k, v in p.examples.items() if v.get("annotation") not in ids}
+            elif event == "START_TRAINING":
+                pulled = self._pull_annotations(p)
+                if pulled is not None:
+                    p.examples = {}
+                    for task in pulled:
+                        anns = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+                        if anns:
+                            self._record(p, task, anns[-1])
+            out = self._finish_training(p)
+            out["status"] = "ok"
+            return out
+
+    def _pull_annotations(self, p: _Project):
+        """Every annotated task of the project, from Label Studio (with the /setup credentials), or None."""
+        if not (p.hostname and p.access_token):
+            return None
+        try:
+            from .driver import annotated_tasks, make_client
+
+            return list(annotated_tasks(make_client(p.hostname, p.access_token), int(p.key)))
+        except Exception as exc:  # training still runs on what the webhooks delivered
+            logger.warning("START_TRAINING: could not read annotations of project %s from %s: %s",
+                           p.key, p.hostname, exc)
+            return None
+
+    # -- introspection -------------------------------------------------------------------------
+    def metrics(self) -> dict:
+        projects = {}
+        for key, p in list(self._projects.items()):
+            if p.schema is None:
+                continue
+            projects[key] = {"model_version": self.model_version(p), "annotations": len(p.examples),
+                             "pool": len(p.pool_texts), "texts_seen": p.n_seen, **p.stats,
+                             "hard_threshold": (None if p.detector is None else _finite(p.detector.hard_threshold_)),
+                             "overlap_threshold": (None if p.detector is None
+                                                   else _finite(p.detector.overlap_threshold_))}
+        return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), **self.counters,
+                "projects": projects}
+
+
+def _finite(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
