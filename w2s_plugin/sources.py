@@ -174,12 +174,22 @@ class Source:
 
     def state(self) -> dict:
         """Plain-JSON state: which items are used (a compressed bitmask) and the draw order's seed."""
-        return {"name": self.name, "n": self._n, "used": _pack_mask(self._used), "cursor": int(self._cursor)}
+        return {"name": self.name, "n": self._n, "used": _pack_mask(self._used), "cursor": int(self._cursor),
+                "order_crc": self._order_crc()}
+
+    def _order_crc(self) -> int:
+        """Fingerprint of the draw order, so a resume with a differently seeded source is caught."""
+        if not hasattr(self, "_order_crc_cache"):
+            self._order_crc_cache = zlib.crc32(np.ascontiguousarray(self._order, dtype=np.int64).tobytes()) & 0xFFFFFFFF
+        return self._order_crc_cache
 
     def load_state(self, state: dict) -> "Source":
         if state.get("n") != self._n:
             raise ValueError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
                              "the data changed since the campaign started")
+        if state.get("order_crc") is not None and state["order_crc"] != self._order_crc():
+            raise ValueError(f"source {self.name!r} draws in a different order than when the state was saved; "
+                             "rebuild it with the same shuffle and random_state")
         self._used = _unpack_mask(state["used"], self._n)
         self._cursor = int(state.get("cursor", 0))
         return self
