@@ -35,6 +35,7 @@ BUILTIN_PLUGINS = {
     "models": "w2s_plugin.hooks.models",
     "commands": "w2s_plugin.hooks.commands",
     "cmd_campaign": "w2s_plugin.hooks.cmd_campaign",
+    "evidence": "w2s_plugin.hooks.cmd_evidence",
 }
 
 #: Registration hook for each registry kind.

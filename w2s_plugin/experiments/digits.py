@@ -1,0 +1,317 @@
+"""Real data: scikit-learn's bundled digits (no download), weak = 4x4 images, strong = 8x8 images.
+
+Every 8x8 image ``x`` splits exactly into a coarse part ``C(x)`` (each 2x2 block replaced by its
+mean: what the 4x4 image shows) and a detail part ``D(x) = x - C(x)``. The weak model is a
+logistic regression on the 2x2-pooled 4x4 image, trained on 300 gold-labelled images; the strong
+model is a logistic regression on the 64 pixels; the representation handed to the detector is the
+8x8 image minus the pool's mean image.
+
+Two ways to build sources from a pool of ~1100 images:
+
+* **(a) shared coverage, different mixes** (the paper's construction). Each image goes to one of 4
+  sources at random (so every source covers every digit); a source decides per image whether it is
+  *overlap* (kept intact), *easy-only* (its detail removed: ``C(x)``, the strong view is blurred)
+  or *hard-only* (its coarse part replaced by the mean image plus noise, ``C(mean) + noise + D(x)``:
+  the weak view is useless, the detail is still there). Overlap shares 0.1 / 0.3 / 0.5 / 0.7.
+* **(b) topic-like sources**: k-means (k = 5) clusters of the intact pool. No image is altered, so
+  regions are whatever the weak model and the detector make of natural digits; sources differ in
+  *which digits* they hold as much as in overlap density.
+
+Questions: (1) are weak labels more accurate on detected overlap than elsewhere
+(:func:`w2s_plugin.diagnostics.diagnose`)? (2) does a strong model trained on the weak labels of
+the detected-overlap points beat one trained on the weak labels of the same number of random
+points? (3) in a campaign with a fixed budget, does ``ucb`` source selection beat ``random``?
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..campaign import Campaign
+from ..demo import region_scores
+from ..detector import OverlapDetector, Region, W2SWarning
+from ..diagnostics import diagnose
+from ..models import Precomputed
+from ..progress import progress as _progress
+from ..sources import Source
+from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
+
+TITLE = "Real data: scikit-learn digits"
+SHARES = (0.1, 0.3, 0.5, 0.7)
+N_WEAK_TRAIN, N_TEST = 300, 400
+STRONG_C = 0.1
+
+
+def load():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def pool4(X):
+    """2x2 mean pooling: (n, 64) 8x8 images -> (n, 16) 4x4 images."""
+    return X.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
+
+
+def coarse(X):
+    """The coarse part of each 8x8 image: every 2x2 block replaced by its mean."""
+    return np.repeat(np.repeat(pool4(X).reshape(-1, 4, 4), 2, axis=1), 2, axis=2).reshape(-1, 64)
+
+
+def degrade(X, regions, mean_img):
+    """The strong view under construction (a): easy-only images lose their detail (``C(x)``),
+    hard-only images their coarse part (``C(mean) + D(x)``); overlap images stay intact."""
+    X = X.copy()
+    C = coarse(X)
+    e = regions == int(Region.EASY_ONLY)
+    X[e] = C[e]
+    h = regions == int(Region.HARD_ONLY)
+    X[h] = coarse(mean_img[None, :])[0] + (X[h] - C[h])
+    return X
+
+
+def weak_view(X_strong, regions, rng, noise: float = 0.15):
+    """The 4x4 image the weak model sees; for hard-only images it is noise around the mean image,
+    so the weak model is unsure and its labels vary (rather than one constant label)."""
+    W = pool4(X_strong)
+    if regions is not None:
+        h = regions == int(Region.HARD_ONLY)
+        W[h] += rng.normal(0.0, noise, size=(int(h.sum()), 16))
+    return W
+
+
+def _strong(X, y, X_test, y_test, X_test2=None):
+    """Test accuracy of the strong model fitted on (weak) labels ``y``; a pair when ``X_test2`` is given."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(y) < 2 or np.unique(y).size < 2:
+        return float("nan") if X_test2 is None else (float("nan"), float("nan"))
+    m = LogisticRegression(C=STRONG_C, tol=1e-3, max_iter=500).fit(X, y)
+    a = float(np.mean(m.predict(X_test) == y_test))
+    return a if X_test2 is None else (a, float(np.mean(m.predict(X_test2) == y_test)))
+
+
+def _campaign(names, groups, Xp, proba, emb, policy, budget, batch, seed):
+    srcs = [Source(n, Xp[g], extras={"proba": proba[g], "embeddings": emb[g], "index": g}, random_state=seed + i)
+            for i, (n, g) in enumerate(zip(names, groups))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", W2SWarning)
+        camp = Campaign(srcs, Precomputed("proba"), Precomputed("embeddings"), bandit={"policy": policy},
+                        batch_size=batch, budget=budget, progress=False, random_state=seed)
+        res = camp.run()
+    by = {s.name: s for s in srcs}
+    idx = np.array([by[s].extras["index"][p] for s, p in zip(res.items["source"], res.items["position"])])
+    det = np.asarray(res.items["region"]) == int(Region.OVERLAP)
+    return idx, det
+
+
+def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load()
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    tr, te, po = perm[:N_WEAK_TRAIN], perm[N_WEAK_TRAIN:N_WEAK_TRAIN + N_TEST], perm[N_WEAK_TRAIN + N_TEST:]
+    weak = LogisticRegression(max_iter=2000).fit(pool4(X[tr]), y[tr])
+    mean_img = X[po].mean(axis=0)
+    Xte, yte = X[te], y[te]
+    Xte_hard = degrade(Xte, np.full(len(te), int(Region.HARD_ONLY), dtype=np.int8), mean_img)
+    out = {"weak_test": float(weak.score(pool4(Xte), yte)),
+           "strong_gold": _strong(X[tr], y[tr], Xte, yte)}
+    budget = int(budget_share * len(po)) // batch * batch
+
+    for kind in ("a", "b"):
+        if kind == "a":
+            src_of = rng.integers(0, len(SHARES), size=len(po))
+            regions = np.empty(len(po), dtype=np.int8)
+            for k, share in enumerate(SHARES):
+                m = np.flatnonzero(src_of == k)
+                u = rng.random(m.size)
+                regions[m] = np.where(u < share, int(Region.OVERLAP),
+                                      np.where(u < share + (1 - share) / 2, int(Region.EASY_ONLY), int(Region.HARD_ONLY)))
+            Xp = degrade(X[po], regions, mean_img)
+            names = [f"mix{int(s * 100)}" for s in SHARES]
+            groups = [np.flatnonzero(src_of == k) for k in range(len(SHARES))]
+        else:
+            km = KMeans(n_clusters=5, n_init=4, random_state=seed).fit(X[po])
+            src_of, regions, Xp = km.labels_, None, X[po]
+            names = [f"cluster{k}" for k in range(5)]
+            groups = [np.flatnonzero(src_of == k) for k in range(5)]
+        yp = y[po]
+        proba = weak.predict_proba(weak_view(Xp, regions, rng))
+        emb = Xp - mean_img
+        wl = proba.argmax(axis=1)
+        det = OverlapDetector(random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", W2SWarning)
+            rep = det.fit(proba, emb).report_
+        diag = diagnose(proba, emb, yp, sources=np.asarray(names)[src_of], regions=rep.regions)
+        ov = rep.indices(Region.OVERLAP)
+        rand = rng.choice(len(po), size=ov.size, replace=False)
+        w2s_ov, w2s_ov_hard = _strong(Xp[ov], wl[ov], Xte, yte, Xte_hard)
+        w2s_rand, w2s_rand_hard = _strong(Xp[rand], wl[rand], Xte, yte, Xte_hard)
+        r = {
+            "density": rep.density, "n_overlap": int(ov.size),
+            "acc_overlap": diag.regions[Region.OVERLAP].accuracy, "acc_rest": diag.rest.accuracy,
+            "acc_hard": diag.regions[Region.HARD_ONLY].accuracy, "acc_easy": diag.regions[Region.EASY_ONLY].accuracy,
+            "verdict": diag.verdict, "p_value": diag.p_value,
+            "weak_pool": float(np.mean(wl == yp)),
+            "w2s_overlap": w2s_ov, "w2s_random": w2s_rand, "w2s_all": _strong(Xp, wl, Xte, yte),
+            "w2s_overlap_hard": w2s_ov_hard, "w2s_random_hard": w2s_rand_hard,
+            "src_density": {n: diag.sources[n].overlap_density for n in names},
+            "classes_overlap": int(np.unique(yp[ov]).size),
+            "max_class_share_overlap": float(np.bincount(yp[ov], minlength=10).max() / max(ov.size, 1)),
+            "src_classes": {n: int(np.unique(yp[g]).size) for n, g in zip(names, groups)},
+        }
+        if regions is not None:
+            r["detect_f1"] = region_scores(regions, rep.regions)[Region.OVERLAP]["f1"]
+            r["true_density"] = {n: float(np.mean(regions[g] == int(Region.OVERLAP))) for n, g in zip(names, groups)}
+            tov = np.flatnonzero(regions == int(Region.OVERLAP))[:ov.size]
+            r["w2s_true_overlap"] = _strong(Xp[tov], wl[tov], Xte, yte)
+        for pol in ("ucb", "random"):
+            idx, d = _campaign(names, groups, Xp, proba, emb, pol, budget, batch, seed)
+            r[f"camp_{pol}_overlap_frac"] = float(np.mean(d))
+            r[f"camp_{pol}_classes"] = int(np.unique(yp[idx]).size)
+            r[f"camp_{pol}_w2s_overlap"] = _strong(Xp[idx[d]], wl[idx[d]], Xte, yte)
+            r[f"camp_{pol}_w2s_all"] = _strong(Xp[idx], wl[idx], Xte, yte)
+            if regions is not None:
+                r[f"camp_{pol}_true_overlap"] = int(np.sum(regions[idx] == int(Region.OVERLAP)))
+        out[kind] = r
+    return out
+
+
+def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
+    check_size(size)
+    n = 10 if size == "full" else 3
+    bar = _progress(total=n, desc="digits", disable=not progress, unit="seed")
+    runs = []
+    for s in range(seed, seed + n):
+        runs.append(one_seed(s))
+        bar.update(1)
+    bar.close()
+    return {"size": size, "seeds": n, "runs": runs}
+
+
+def _m(res, kind, key):
+    return mean_ci([r[kind][key] if kind else r[key] for r in res["runs"]])
+
+
+def _paired(res, kind, a, b):
+    return mean_ci([r[kind][a] - r[kind][b] for r in res["runs"]])
+
+
+def plot(res: dict, img_dir) -> str:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    kinds = (("a", "(a) shared coverage"), ("b", "(b) clusters"))
+    x = np.arange(2)
+    ax = axes[0]
+    for j, (key, lab, c) in enumerate((("acc_overlap", "detected overlap", "tab:green"),
+                                       ("acc_easy", "detected easy-only", "tab:blue"),
+                                       ("acc_hard", "detected hard-only", "tab:red"))):
+        ms = np.array([_m(res, k, key) for k, _ in kinds])
+        ax.bar(x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
+    ax.set_xticks(x, [lab for _, lab in kinds])
+    ax.set(title="weak-label accuracy by detected region", ylabel="accuracy of weak labels (pool)", ylim=(0, 1.05))
+    ax.legend(loc="lower left")
+    ax = axes[1]
+    series = (("w2s_overlap", "detected overlap", "tab:green"), ("w2s_random", "random, same size", "tab:gray"),
+              ("w2s_all", "whole pool", "tab:blue"))
+    for j, (key, lab, c) in enumerate(series):
+        ms = np.array([_m(res, k, key) for k, _ in kinds])
+        ax.bar(x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
+    wt = _m(res, None, "weak_test")[0]
+    ax.axhline(wt, color="tab:red", ls="--", lw=1.2, label=f"weak model itself ({wt:.2f})")
+    ax.set_xticks(x, [lab for _, lab in kinds])
+    ax.set(title="strong model trained on weak labels of ...", ylabel="test accuracy (clean digits)", ylim=(0.5, 1.0))
+    ax.legend(loc="lower left")
+    ax = axes[2]
+    series = (("camp_ucb_w2s_overlap", "ucb: detected overlap", "tab:green"),
+              ("camp_random_w2s_overlap", "random: detected overlap", "tab:gray"),
+              ("camp_ucb_w2s_all", "ucb: all drawn", "darkgreen"), ("camp_random_w2s_all", "random: all drawn", "black"))
+    for j, (key, lab, c) in enumerate(series):
+        ms = np.array([_m(res, k, key) for k, _ in kinds])
+        ax.bar(x + (j - 1.5) * 0.2, ms[:, 0], 0.2, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
+    ax.set_xticks(x, [lab for _, lab in kinds])
+    ax.set(title="campaign (40% of the pool): strong model on weak labels", ylabel="test accuracy (clean digits)",
+           ylim=(0.5, 1.0))
+    ax.legend(loc="lower left")
+    return save(fig, img_dir, "digits.png")
+
+
+def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
+    path = plot(res, img_dir)
+    rows = []
+    for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
+        verdicts = [r[k]["verdict"] for r in res["runs"]]
+        rows.append([lab, fmt(*_m(res, k, "density"), digits=2), fmt(*_m(res, k, "acc_overlap")),
+                     fmt(*_m(res, k, "acc_rest")), f"{verdicts.count('informative')}/{len(verdicts)}",
+                     fmt(*_m(res, k, "w2s_overlap")), fmt(*_m(res, k, "w2s_random")),
+                     fmt(*_paired(res, k, "w2s_overlap", "w2s_random")), fmt(*_m(res, k, "w2s_all"))])
+    camp = []
+    for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
+        camp.append([lab, fmt(*_m(res, k, "camp_ucb_overlap_frac"), digits=2), fmt(*_m(res, k, "camp_random_overlap_frac"), digits=2),
+                     fmt(*_m(res, k, "camp_ucb_classes"), digits=1), fmt(*_m(res, k, "camp_random_classes"), digits=1),
+                     fmt(*_m(res, k, "camp_ucb_w2s_overlap")), fmt(*_m(res, k, "camp_random_w2s_overlap")),
+                     fmt(*_m(res, k, "camp_ucb_w2s_all")), fmt(*_m(res, k, "camp_random_w2s_all"))])
+    a, b = res["runs"][0]["a"], res["runs"][0]["b"]
+    dg_a = _paired(res, "a", "w2s_overlap", "w2s_random")
+    dg_b = _paired(res, "b", "w2s_overlap", "w2s_random")
+    dh_a = _paired(res, "a", "w2s_overlap_hard", "w2s_random_hard")
+    dc_a = _paired(res, "a", "camp_ucb_w2s_all", "camp_random_w2s_all")
+    dc_b = _paired(res, "b", "camp_ucb_w2s_all", "camp_random_w2s_all")
+    text = [
+        f"## 4. {TITLE}",
+        "",
+        f"{res['seeds']} seeds (random splits: {N_WEAK_TRAIN} gold images train the weak model, {N_TEST} clean test "
+        f"images, the rest is the pool); mean ± 95% CI. Weak model (4x4) on clean test images: "
+        f"{fmt(*_m(res, None, 'weak_test'))}; strong model (8x8) trained on the {N_WEAK_TRAIN} gold images: "
+        f"{fmt(*_m(res, None, 'strong_gold'))}. Strong model = logistic regression (C = {STRONG_C}) on the 64 pixels.",
+        "",
+        "**Point-level selection and weak-label accuracy.** *density*: share of the pool detected as overlap; "
+        "*weak acc*: accuracy of the weak labels on detected overlap vs every other pool image; *verdict*: how many "
+        "seeds `diagnose` called informative; then the strong model trained on the weak labels of the detected-overlap "
+        "images, of as many random pool images, and of the whole pool.",
+        "",
+        md_table(["sources", "density", "weak acc overlap", "weak acc rest", "informative", "w2s: overlap",
+                  "w2s: random (same n)", "overlap − random (paired)", "w2s: whole pool"], rows),
+        "",
+        f"In (a) detection finds the constructed overlap images with F1 {fmt(*_m(res, 'a', 'detect_f1'), digits=2)}; "
+        f"the strong model trained on the same number of *true* overlap images reaches {fmt(*_m(res, 'a', 'w2s_true_overlap'))}. "
+        f"On hard-only test images (coarse part removed) the overlap-trained model beats the random-trained one by "
+        f"{fmt(*dh_a)}.",
+        "",
+        f"**Source-level selection** (a campaign spends {int(0.4 * 100)}% of the pool in batches of 20; `ucb` vs `random` "
+        "source choice; strong model on the weak labels of the detected-overlap images drawn, or of all images drawn).",
+        "",
+        md_table(["sources", "overlap share drawn, ucb", "random", "digit classes drawn, ucb", "random",
+                  "w2s overlap-only, ucb", "random", "w2s all drawn, ucb", "random"], camp),
+        "",
+        f"![digits]({img_prefix}/{path.split('/')[-1]})",
+        "",
+        "Per-source detected overlap density in seed 0: (a) "
+        + ", ".join(f"{n} {v:.2f} (true {a['true_density'][n]:.2f})" for n, v in a["src_density"].items())
+        + "; (b) " + ", ".join(f"{n} {v:.2f} ({b['src_classes'][n]} digit classes)" for n, v in b["src_density"].items()) + ".",
+        "",
+        "**What we find.** "
+        f"(a) Overlap selection vs random, same size: {fmt(*dg_a)} accuracy; ucb vs random source choice, "
+        f"training on all drawn images: {fmt(*dc_a)}. "
+        f"(b) Overlap selection vs random: {fmt(*dg_b)}; ucb vs random source choice: {fmt(*dc_b)}. "
+        "Read the signs and intervals above as the result; the discussion in the summary at the top of this "
+        "report states where the method helps and where it does not.",
+    ]
+    return "\n".join(text)
+
+
+def main(argv=None) -> int:
+    import sys
+
+    return run_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
