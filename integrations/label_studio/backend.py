@@ -14,6 +14,8 @@ annotations of two different choices exist. Every state change is written atomic
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -129,21 +131,34 @@ class OverlapDensityBackend:
     def _dir(self, key: str) -> Path | None:
         return None if self.model_dir is None else self.model_dir / key
 
-    def _project(self, project, label_config=None, create: bool = True) -> _Project:
+    @contextlib.contextmanager
+    def _hold(self, project, label_config=None):
+        """The project's state, locked for this thread and (with a model_dir) for other processes
+        sharing the directory (gunicorn workers, the campaign driver), reloaded if another wrote it."""
         key = project_key(project)
         with self._lock:
             p = self._projects.get(key)
             if p is None:
                 p = self._projects[key] = _Project(key)
         with p.lock:
-            self._reload_if_changed(p)
-            if label_config is not None and label_config != p.label_config:
-                self._set_label_config(p, label_config)
-            if p.schema is None:
-                if not create or label_config is None:
+            d = self._dir(key)
+            fh = None
+            if d is not None:
+                d.mkdir(parents=True, exist_ok=True)
+                fh = open(d / ".lock", "a+b")
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                self._reload_if_changed(p)
+                if label_config is not None and label_config != p.label_config:
+                    self._set_label_config(p, label_config)
+                if p.schema is None:
                     raise NotFound(f"unknown project {key}: the backend has no state for it; Label Studio calls "
                                    "/setup when the backend is connected, or send 'label_config' with the request")
-        return p
+                yield p
+            finally:
+                if fh is not None:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                    fh.close()
 
     def _reload_if_changed(self, p: _Project) -> None:
         d = self._dir(p.key)
@@ -221,8 +236,7 @@ class OverlapDensityBackend:
         self.counters["setup"] += 1
         if extra_params is not None and not isinstance(extra_params, dict):
             raise BadRequest(f"extra_params must be a JSON object or null; got {type(extra_params).__name__}")
-        p = self._project(project, label_config)
-        with p.lock:
+        with self._hold(project, label_config) as p:
             if extra_params is not None and extra_params != p.extra_params:
                 p.extra_params = dict(extra_params)
                 if isinstance(p.weak, KeywordVoter):
@@ -231,6 +245,15 @@ class OverlapDensityBackend:
                     p.detector = None
                 self._save(p, weak_changed=True)
             p.hostname, p.access_token = hostname or p.hostname, access_token or p.access_token
+            return self.model_version(p)
+
+    def schema(self, project, label_config=None) -> TextClassification:
+        """The project's parsed labeling config (where the text is, which choices exist)."""
+        with self._hold(project, label_config) as p:
+            return p.schema
+
+    def current_version(self, project) -> str:
+        with self._hold(project) as p:
             return self.model_version(p)
 
     def _texts(self, p: _Project, tasks) -> tuple[list, list]:
@@ -322,8 +345,7 @@ class OverlapDensityBackend:
     def predict(self, project, tasks, label_config=None) -> list:
         """``POST /predict``: one prediction per task, in order (``{"result", "score", "model_version"}``)."""
         self.counters["predict"] += 1
-        p = self._project(project, label_config)
-        with p.lock:
+        with self._hold(project, label_config) as p:
             texts, keys = self._texts(p, tasks)
             if not texts:
                 return []
@@ -418,8 +440,7 @@ class OverlapDensityBackend:
 
     def add_annotations(self, project, items, label_config=None, replace: bool = False) -> dict:
         """Record ``(task, annotation)`` pairs (e.g. read back by the campaign driver) and retrain."""
-        p = self._project(project, label_config)
-        with p.lock:
+        with self._hold(project, label_config) as p:
             if replace:
                 p.examples = {}
             for task, ann in items:
@@ -439,8 +460,7 @@ class OverlapDensityBackend:
         proj = data.get("project")
         if not isinstance(proj, dict):
             raise BadRequest(f"{event} webhook has no 'project' object")
-        p = self._project(proj, proj.get("label_config"))
-        with p.lock:
+        with self._hold(proj, proj.get("label_config")) as p:
             if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
                 self._record(p, data.get("task"), data.get("annotation"))
             elif event == "ANNOTATIONS_CREATED":

@@ -1,0 +1,338 @@
+"""The campaign driver: fill a Label Studio project from the sources a bandit picks.
+
+Each round it (1) reads the project's annotations back and retrains the weak model when they
+changed, (2) asks the bandit for a source, (3) scores the source's next batch with the backend
+(weak label, region, acquisition score), (4) imports the batch with its predictions in one bulk
+call, and (5) rewards the source with the batch's detected overlap count.
+
+Idempotent: every task carries ``w2s_source`` and ``w2s_item_id`` in its data; before importing,
+the driver lists the ones already in the project, so a round re-run after a crash (or with a lost
+state file) imports nothing twice. Driver state (bandit, draws, rounds) is written atomically to
+``state_dir`` after every round.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from w2s_plugin.bandit import SourceBandit
+from w2s_plugin.campaign import atomic_write_bytes
+from w2s_plugin.progress import progress as progress_bar
+from w2s_plugin.sources import Source
+
+from .backend import OverlapDensityBackend, project_key
+
+SOURCE_KEY = "w2s_source"
+ITEM_KEY = "w2s_item_id"
+STATE_FILE = "label_studio_campaign.json"
+ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
+    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
+
+
+def make_client(url: str, api_key: str):
+    """A ``label_studio_sdk`` client (the SDK is part of the ``label-studio`` extra)."""
+    from label_studio_sdk.client import LabelStudio
+
+    if not url:
+        raise ValueError("no Label Studio URL: pass --label-studio-url or set LABEL_STUDIO_URL")
+    if not api_key:
+        raise ValueError("no Label Studio API key: pass --api-key or set LABEL_STUDIO_API_KEY")
+    return LabelStudio(base_url=url.rstrip("/"), api_key=api_key)
+
+
+def _as_dict(obj) -> dict:
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    return obj.dict()
+
+
+def project_tasks(client, project: int, annotated_only: bool = False, fields: str = "all"):
+    """Every task of ``project`` as a dict. ``annotated_only`` filters on ``total_annotations > 0``
+    (Label Studio 1.23.2 ignores ``only_annotated=True``)."""
+    kw = {"query": ANNOTATED_QUERY} if annotated_only else {}
+    for task in client.tasks.list(project=int(project), fields=fields, page_size=500, **kw):
+        yield _as_dict(task)
+
+
+def annotated_tasks(client, project: int):
+    return (t for t in project_tasks(client, project, annotated_only=True) if (t.get("total_annotations") or 0) > 0)
+
+
+def project_source(client, project: int, name: str | None = None, random_state=0, shuffle: bool = True) -> Source:
+    """Another Label Studio project's tasks as a :class:`~w2s_plugin.Source` (records are the task data,
+    ids the task ids), so a bandit can draw from it like from a file."""
+    tasks = list(project_tasks(client, project, fields="task_only"))
+    if not tasks:
+        raise ValueError(f"Label Studio project {project} has no tasks to draw from")
+    return Source(name or f"label-studio-{project}", records=[dict(t["data"]) for t in tasks],
+                  ids=[t["id"] for t in tasks], shuffle=shuffle, random_state=random_state)
+
+
+LabelStudioProjectSource = project_source
+
+
+class CampaignDriver:
+    """Run a multi-source campaign whose batches land in a Label Studio project.
+
+    Parameters
+    ----------
+    client : label_studio_sdk client (see :func:`make_client`)
+    project : int, the annotation project to fill (its labeling config needs ``<Choices>`` on a text)
+    sources : list of :class:`~w2s_plugin.Source` with text records (``Source.from_path`` on a CSV or
+        JSONL file with a text column, or :func:`project_source` for another project)
+    backend : :class:`OverlapDensityBackend` (default: one with ``model_dir`` = ``state_dir/model``);
+        share its ``model_dir`` with the served backend to keep one weak model per project.
+    batch_size : tasks per round
+    bandit : :class:`~w2s_plugin.SourceBandit`, a policy name, or ``{"policy": ..., "policy_params": ...}``
+    text_column : field of a source record holding the text (default: the config's ``$variable``)
+    state_dir : where the driver's state is written after every round (``None``: memory only;
+        the project's own tasks still prevent double imports)
+    progress : show a progress bar in :meth:`run`
+    random_state : int
+    """
+
+    def __init__(self, client, project, sources, backend: OverlapDensityBackend | None = None,
+                 batch_size: int = 20, bandit=None, text_column: str | None = None, state_dir=None,
+                 progress: bool = True, random_state=0):
+        self.client = client
+        self.project = int(project_key(project))
+        srcs = list(sources or [])
+        if not srcs or not all(isinstance(s, Source) for s in srcs):
+            raise ValueError("CampaignDriver needs a non-empty list of Source objects")
+        names = [s.name for s in srcs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique; got {names}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        self.sources = {s.name: s for s in srcs}
+        self.batch_size = int(batch_size)
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        if backend is None:
+            backend = OverlapDensityBackend(model_dir=None if self.state_dir is None else self.state_dir / "model",
+                                            random_state=random_state if isinstance(random_state, int) else 0)
+        self.backend = backend
+        self.progress = progress
+        if bandit is None or isinstance(bandit, str):
+            bandit = SourceBandit(names, policy=bandit or "ucb", random_state=random_state)
+        elif isinstance(bandit, dict):
+            bandit = SourceBandit(names, random_state=random_state, **bandit)
+        if list(bandit.names) != names:
+            raise ValueError(f"the bandit's sources {bandit.names} differ from the driver's {names}")
+        self.bandit = bandit
+        proj = client.projects.get(id=self.project)
+        self.label_config = proj.label_config
+        self.schema = self.backend.schema(self.project, self.label_config)
+        self.text_column = text_column or self.schema.value_key
+        for s in srcs:
+            if s.records is None:
+                raise ValueError(f"source {s.name!r} has no records: the driver needs texts "
+                                 f"(a CSV/JSONL file with a {self.text_column!r} column)")
+            if self.text_column not in s.records[0]:
+                raise ValueError(f"source {s.name!r} has no {self.text_column!r} field "
+                                 f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=...")
+        self.rounds: list[dict] = []
+        self.n_annotated_seen = -1
+        self.annotation_stats: dict = {}
+        if self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
+            self._load()
+
+    # -- Label Studio reads ----------------------------------------------------------------------
+    def existing_items(self) -> set:
+        """``(source, item id)`` of every task this driver (or any earlier run) put in the project."""
+        out = set()
+        for t in project_tasks(self.client, self.project, fields="task_only"):
+            d = t.get("data") or {}
+            if SOURCE_KEY in d and ITEM_KEY in d:
+                out.add((str(d[SOURCE_KEY]), str(d[ITEM_KEY])))
+        return out
+
+    def sync_annotations(self) -> dict:
+        """Read every annotation back; when they changed, retrain the weak model on all of them
+        (so deletions count too) and record, per source, how often annotators agreed with the
+        imported weak label overall and on detected-overlap tasks."""
+        tasks = list(annotated_tasks(self.client, self.project))
+        if len(tasks) == self.n_annotated_seen:
+            return {"annotated": len(tasks), "retrained": False}
+        pairs, stats = [], {}
+        for t in tasks:
+            anns = [a for a in (t.get("annotations") or []) if not a.get("was_cancelled")]
+            if not anns:
+                continue
+            pairs.append((t, anns[-1]))
+            src = (t.get("data") or {}).get(SOURCE_KEY)
+            human = _choice(anns[-1], self.schema.from_name)
+            pred = next((r for p in t.get("predictions") or [] for r in (p.get("result") or [])
+                         if isinstance(r, dict) and "w2s" in r), None)
+            if src is None or human is None or pred is None:
+                continue
+            weak = (pred.get("value") or {}).get("choices", [None])[0]
+            s = stats.setdefault(src, {"annotated": 0, "agree": 0, "overlap_annotated": 0, "overlap_agree": 0})
+            s["annotated"] += 1
+            s["agree"] += int(weak == human)
+            if pred["w2s"].get("region") == "overlap":
+                s["overlap_annotated"] += 1
+                s["overlap_agree"] += int(weak == human)
+        out = self.backend.add_annotations(self.project, pairs, self.label_config, replace=True)
+        self.n_annotated_seen = len(tasks)
+        self.annotation_stats = stats
+        return {"annotated": len(tasks), "retrained": out["trained"], "model_version": out["model_version"]}
+
+    # -- one round -------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return not self.bandit.active_.any()
+
+    def run_round(self, existing: set | None = None) -> dict:
+        """One round; ``existing`` is the set from :meth:`existing_items` (listed here if not given)."""
+        if self.done:
+            raise RuntimeError("every source is exhausted: nothing left to import")
+        t0 = time.perf_counter()
+        synced = self.sync_annotations()
+        if existing is None:
+            existing = self.existing_items()
+        name = self.bandit.select()
+        source = self.sources[name]
+        positions = source.candidates(self.batch_size)
+        batch = source.get(positions)
+        tasks = []
+        for rec, item_id in zip(batch.records, batch.ids):
+            text = rec.get(self.text_column)
+            if not isinstance(text, str):
+                raise ValueError(f"source {name!r} item {item_id!r}: {self.text_column!r} is not a string")
+            tasks.append({"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}})
+        preds = self.backend.predict(self.project, tasks, self.label_config)
+        regions = [(p["result"][0]["w2s"]["region"] if p["result"] else "unscored") for p in preds]
+        new = [(t, p) for t, p in zip(tasks, preds)
+               if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
+        imported_ids = []
+        if new:
+            payload = [{"data": t["data"], "predictions": [p]} if p["result"] else {"data": t["data"]}
+                       for t, p in new]
+            resp = self.client.projects.import_tasks(self.project, request=payload, return_task_ids=True)
+            imported_ids = list(getattr(resp, "task_ids", None) or [])
+            for t, _ in new:
+                existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
+        source.mark_used(positions)
+        n_overlap = sum(r == "overlap" for r in regions)
+        self.bandit.update(name, len(tasks), n_overlap)
+        if source.exhausted:
+            self.bandit.exhaust(name)
+        row = {"round": len(self.rounds) + 1, "source": name, "n": len(tasks), "imported": len(new),
+               "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap),
+               "density": n_overlap / len(tasks), "model_version": preds[0]["model_version"],
+               "annotated": synced["annotated"], "retrained": synced["retrained"],
+               "task_ids": imported_ids, "seconds": round(time.perf_counter() - t0, 3)}
+        self.rounds.append(row)
+        self._save()
+        return row
+
+    def run(self, rounds: int | None = None) -> list:
+        """Run ``rounds`` rounds (default: until every source is exhausted); returns their rows."""
+        existing = self.existing_items()
+        out = []
+        bar = progress_bar(total=rounds, desc="label studio campaign", disable=not self.progress, unit="round")
+        try:
+            while not self.done and (rounds is None or len(out) < rounds):
+                out.append(self.run_round(existing))
+                bar.update(1)
+                bar.set_postfix_str(" ".join(f"{r['source']}={r['density']:.2f}"
+                                             for r in self.bandit.estimates() if r["drawn"]))
+        finally:
+            bar.close()
+        return out
+
+    # -- persistence -----------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.state_dir is None:
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {"version": 1, "project": self.project, "batch_size": self.batch_size,
+                 "sources": {n: s.state() for n, s in self.sources.items()}, "bandit": self.bandit.to_dict(),
+                 "rounds": self.rounds, "n_annotated_seen": self.n_annotated_seen,
+                 "annotation_stats": self.annotation_stats}
+        atomic_write_bytes(self.state_dir / STATE_FILE, json.dumps(state, default=_plain).encode())
+
+    def _load(self) -> None:
+        path = self.state_dir / STATE_FILE
+        state = json.loads(path.read_text())
+        if state.get("project") != self.project:
+            raise ValueError(f"{path} belongs to project {state.get('project')}, not {self.project}; "
+                             "use another state_dir")
+        if set(state["sources"]) != set(self.sources):
+            raise ValueError(f"{path}: saved sources {sorted(state['sources'])} differ from {sorted(self.sources)}")
+        for n, s in state["sources"].items():
+            self.sources[n].load_state(s)
+        self.bandit = SourceBandit.from_dict(state["bandit"])
+        self.rounds = state["rounds"]
+        self.n_annotated_seen = state.get("n_annotated_seen", -1)
+        self.annotation_stats = state.get("annotation_stats", {})
+
+    def summary(self) -> str:
+        lines = [self.bandit.summary()]
+        if self.annotation_stats:
+            lines.append("")
+            lines.append(f"{'source':<16} {'annotated':>9} {'weak agrees':>11} {'on overlap':>11}")
+            for src, s in sorted(self.annotation_stats.items()):
+                ov = f"{s['overlap_agree']}/{s['overlap_annotated']}" if s["overlap_annotated"] else "-"
+                lines.append(f"{src:<16} {s['annotated']:>9} {s['agree'] / s['annotated']:>11.2f} {ov:>11}")
+        return "\n".join(lines)
+
+
+def _choice(annotation: dict, from_name: str):
+    for r in annotation.get("result") or []:
+        if isinstance(r, dict) and r.get("from_name") == from_name:
+            ch = (r.get("value") or {}).get("choices") or []
+            return ch[0] if ch else None
+    return None
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (set, tuple)):
+        return list(v)
+    return v
+
+
+def run_from_cli(args, config) -> int:
+    """``w2s campaign run --label-studio-url URL --project ID [--api-key KEY] [--config FILE]``.
+
+    ``config`` is the validated :class:`w2s_plugin.config.Config` (or ``None``): its ``[[sources]]``
+    (CSV/JSONL with a text column, or ``label-studio://<project id>``), ``campaign.batch_size``,
+    ``campaign.max_rounds`` / ``budget``, ``campaign.state_dir``, ``[bandit]``, ``[detector]``,
+    ``[acquisition]`` and ``seed`` apply. ``MODEL_DIR`` (default ``state_dir/model``) holds the
+    backend state; point it at the served backend's to share one weak model.
+    """
+    if config is None or not config.data.get("sources"):
+        raise ValueError("--label-studio-url needs --config FILE with [[sources]] (CSV/JSONL files with a text "
+                         "column, or label-studio://<project id>) and [campaign] batch_size")
+    seed = config.get("seed")
+    client = make_client(args.label_studio_url, args.api_key or os.environ.get("LABEL_STUDIO_API_KEY"))
+    state_dir = config.state_dir()
+    model_dir = os.environ.get("MODEL_DIR") or (None if state_dir is None else state_dir / "model")
+    det = {k: v for k, v in config.detector_params().items() if k not in ("accumulate", "history_size")}
+    strategy, _ = config.acquisition()
+    backend = OverlapDensityBackend(model_dir=model_dir, detector_params=det, strategy=strategy, random_state=seed)
+    driver = CampaignDriver(client, args.project, config.build_sources(), backend=backend,
+                            batch_size=config.get("campaign.batch_size") or 20, bandit=config.bandit_params(),
+                            state_dir=state_dir, progress=not getattr(args, "no_progress", False), random_state=seed)
+    rounds = getattr(args, "max_rounds", None) or config.get("campaign.max_rounds")
+    budget = config.get("campaign.budget")
+    if budget is not None:
+        left = -(-(budget - sum(r["n"] for r in driver.rounds)) // driver.batch_size)
+        rounds = max(0, left) if rounds is None else min(rounds, max(0, left))
+    rows = driver.run(rounds)
+    print(f"{'round':>5} {'source':<16} {'drawn':>6} {'imported':>8} {'overlap':>8} {'density':>8}  model")
+    for r in rows:
+        print(f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r['imported']:>8} {r['n_overlap']:>8} "
+              f"{r['density']:>8.3f}  {r['model_version']}")
+    print()
+    print(driver.summary())
+    return 0
