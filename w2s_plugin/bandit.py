@@ -48,6 +48,29 @@ def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def regret_bound(densities, batch_size: int, rounds: int, detection_error: float = 0.0) -> float:
+    """Upper bound on the expected regret, in overlap points, of the point-count ``ucb`` policy (c = 1).
+
+    Auer et al. (2002, Thm. 1) with the estimate and bonus over *points*: a suboptimal source k
+    is pulled at most ``8 ln T / (n gap_k^2) + 1 + pi^2/3`` times in expectation, and each pull
+    loses ``n gap_k`` overlap points, so ``E[R_T] <= sum_k 8 ln T / gap_k + (1 + pi^2/3) n gap_k``.
+    Assumes exact detection, items drawn uniformly without replacement from pools that do not run
+    out, and T >= K. With a detection bias of at most ``detection_error`` (eps) per source, gaps
+    shrink to ``gap_k - 2 eps`` in the log term; a source with ``gap_k <= 2 eps`` may look best,
+    and its term becomes linear, ``n gap_k T`` (docs/campaigns.md derives this).
+    """
+    d = np.asarray(densities, dtype=np.float64)
+    n, T, eps = int(batch_size), int(rounds), float(detection_error)
+    gaps = d.max() - d
+    total = 0.0
+    for g in gaps[gaps > 0]:
+        if g > 2 * eps:
+            total += 8.0 * math.log(max(T, 2)) * g / (g - 2 * eps) ** 2 + (1 + math.pi ** 2 / 3) * n * g
+        else:
+            total += n * g * T
+    return float(min(total, n * T * gaps.max()))
+
+
 class SourceBandit:
     """Pick sources by a registered policy and keep per-source overlap counts.
 
