@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins.load_plugins()
     # One plugin at a time, in load order, so a failure names the plugin that caused it.
-    for impl in reversed(plugins.pm.hook.register_commands.get_hookimpls()):
+    for impl in plugins.pm.hook.register_commands.get_hookimpls():
         try:
             impl.function(sub)
         except Exception as exc:  # includes argparse's "conflicting subparser" for a duplicate command

@@ -49,6 +49,17 @@ KINDS = {
 }
 
 
+#: How errors name one item of each kind.
+SINGULAR = {
+    "overlap_scorers": "overlap scorer",
+    "thresholds": "threshold rule",
+    "acquisition_strategies": "acquisition strategy",
+    "bandit_policies": "bandit policy",
+    "sources": "source type",
+    "models": "model type",
+}
+
+
 class PluginError(RuntimeError):
     """A plugin failed to load or to register: the message names the plugin and the item."""
 
@@ -181,16 +192,17 @@ def get_registry(kind: str) -> dict[str, Entry]:
         return _cache[key]
     hook = getattr(pm.hook, KINDS[kind])
     found: dict[str, Entry] = {}
-    # pluggy lists implementations last-registered-first; register in load order instead.
-    for impl in reversed(hook.get_hookimpls()):
+    # get_hookimpls() is in registration order (pluggy calls them in reverse): built-ins come
+    # first, so a later plugin reusing a built-in name is the one reported as the duplicate.
+    for impl in hook.get_hookimpls():
         who = impl.plugin_name
 
         def _register(name, obj, _who=who, **meta):
             if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin {_who!r} registered a {kind[:-1]} with an invalid name {name!r}")
+                raise PluginError(f"plugin {_who!r} registered a {SINGULAR[kind]} with an invalid name {name!r}")
             if name in found:
                 raise PluginError(
-                    f"plugin {_who!r} registered {kind[:-1].replace('_', ' ')} {name!r}, "
+                    f"plugin {_who!r} registered {SINGULAR[kind]} {name!r}, "
                     f"which plugin {found[name].plugin!r} already registered; rename one of them"
                 )
             found[name] = Entry(name=name, obj=obj, plugin=_who, meta=meta)
@@ -210,7 +222,7 @@ def lookup(kind: str, name: str, what: str | None = None) -> Any:
     """The object registered as ``name`` in ``kind``, or a ValueError listing the valid names."""
     registry = get_registry(kind)
     if not isinstance(name, str) or name not in registry:
-        label = what or kind[:-1].replace("_", " ")
+        label = what or SINGULAR[kind]
         raise ValueError(f"unknown {label} {name!r}; registered: {', '.join(sorted(registry)) or '(none)'}")
     return registry[name].obj
 
