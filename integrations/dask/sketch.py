@@ -175,7 +175,18 @@ def bin_gain_upper_bounds(sk: ChangePointSketch, mean: float, min_size: int = 1)
             return (np.abs(T - L1) + (K - k) * m) ** 2 / (n - k)
 
         ub2 = np.maximum(left(lo_k), left(hi_k)) + np.maximum(right(lo_k), right(hi_k))
-    ub = np.minimum(ub, ub2)
+    # A third, usually the tightest: for a fixed k the gain is convex in L, and L(j) lies between the
+    # lines L0 + j*a and L0 + j*b (every value of the bin is in [min, max]); along each line the gain
+    # is a sum of quadratic-over-linear terms, convex in j. So its maximum is at one of the 2 x 2
+    # corners (line, end of the interval). Near-tied bins (e.g. many identical confidences) get a
+    # bound equal to the gains at their ends, so they are pruned.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ub3 = np.full_like(ub, -np.inf)
+        for slope in (a, b):
+            for k in (lo_k, hi_k):
+                Lk = L0 + (k - K0) * slope
+                ub3 = np.maximum(ub3, Lk * Lk / k + (T - Lk) ** 2 / (n - k))
+    ub = np.minimum(np.minimum(ub, ub2), ub3)
     ub[(c < 2) | (mx <= mn) | (lo_k > hi_k)] = -np.inf   # no split strictly inside
     return keep, K, edge_gain, ub
 
