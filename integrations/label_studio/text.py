@@ -96,7 +96,7 @@ class TextWeakClassifier:
     per choice, even for choices nobody has annotated yet.
     """
 
-    def __init__(self, classes, C: float = 1.0, n_features: int = 2 ** 18, random_state: int = 0):
+    def __init__(self, classes, C: float = 1.0, n_features: int = 2 ** 14, random_state: int = 0):
         self.classes = list(classes)
         self.C = C
         self.n_features = n_features
@@ -114,7 +114,7 @@ class TextWeakClassifier:
         y = np.asarray([self.classes.index(lab) for lab in labels])
         if np.unique(y).size < 2:
             raise ValueError("the weak classifier needs annotations of at least two different choices")
-        self.model_ = LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state)
+        self.model_ = LogisticRegression(C=self.C, solver="liblinear", max_iter=1000, random_state=self.random_state)
         self.model_.fit(self._vectorizer().transform(_as_texts(texts)), y)
         self.n_train_ = int(y.size)
         return self
