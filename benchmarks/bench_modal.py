@@ -29,10 +29,6 @@ def main(argv=None):
     ap.add_argument("--blas-threads", type=int, default=None,
                     help="limit BLAS threads (threadpoolctl); on a loaded machine multithreaded BLAS spin-waits")
     args = ap.parse_args(argv)
-    if args.blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.blas_threads)
 
     from modAL.models import ActiveLearner
     from modAL.uncertainty import uncertainty_sampling
@@ -42,6 +38,10 @@ def main(argv=None):
     from w2s_plugin.integrations.modal import overlap_sampling
 
     warnings.simplefilter("ignore", FutureWarning)
+    if args.blas_threads is not None:  # after the imports, so every BLAS library is loaded and limited
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
     half = args.dims // 2
     share = args.n // 3
     mix = make_overlap_mixture(share, share, args.n - 2 * share, n_easy_dims=half, n_hard_dims=args.dims - half,

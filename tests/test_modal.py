@@ -235,3 +235,23 @@ def test_pool_and_embeddings_are_not_modified(data):
     learner.query(X, n_instances=10, embeddings=E)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(E, E_before)
+
+
+@pytest.mark.slow
+def test_digits_example_reduced(tmp_path):
+    """The digits example, shortened (5 rounds, 2 seeds): exactly what docs/modal.md claims."""
+    pytest.importorskip("matplotlib")
+    from w2s_plugin.integrations.modal import example_digits as ex
+
+    res = ex.run(rounds=5, batch=20, seeds=(0, 1), progress=False)
+    last = {k: {s: float(np.asarray(v)[-1]) for s, v in res[k].items()} for k in ("A_weak", "A_strong", "B_strong")}
+    wl = {s: float(v) for s, v in res["B_weak_label_acc"].items()}
+    # B (weak labels): overlap picks far more correct weak labels and gives the best strong model.
+    assert wl["overlap"] >= wl["random"] + 0.1, wl
+    assert last["B_strong"]["overlap"] > max(v for s, v in last["B_strong"].items() if s != "overlap"), last
+    # A (human labels): overlap is the worst strategy; it is not a classic active-learning criterion.
+    assert last["A_strong"]["overlap"] < min(v for s, v in last["A_strong"].items() if s != "overlap"), last
+    assert last["A_weak"]["overlap"] < min(v for s, v in last["A_weak"].items() if s != "overlap"), last
+    ex.plot(res, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert "overlap" in ex.table(res)
