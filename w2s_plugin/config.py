@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import plugins
+from .detector import DEFAULT_SCORER
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -129,7 +130,7 @@ SCHEMA: list[Key] = [
         "``pickle`` or a plugin's); other keys are its parameters.", required=True),
     # [detector]
     Key("detector", _TABLE, "a table", "Overlap detection (OverlapDetector parameters)."),
-    Key("detector.scorer", _STR, "a registered overlap scorer", "Overlap scorer.", default="subspace"),
+    Key("detector.scorer", _STR, "a registered overlap scorer", "Overlap scorer.", default=DEFAULT_SCORER),
     Key("detector.scorer_params", _TABLE, "a table", "Parameters of the scorer.", default={}),
     Key("detector.hard_threshold", (str, int, float), "a threshold rule name or a number",
         "Split of weak confidence (hard-only below).", default="change_point", check=_number_or_name),
@@ -317,7 +318,7 @@ class Config:
                 params = {k: v for k, v in self.data[t].items() if k != "type"}
                 lines.append(f"{t + ':':<17}{self.data[t]['type']}  {_short(params, 60) if params else ''}".rstrip())
         det = self.data.get("detector", {})
-        lines.append(f"detector:        scorer={det.get('scorer', 'subspace')} "
+        lines.append(f"detector:        scorer={det.get('scorer', DEFAULT_SCORER)} "
                      f"hard_threshold={det.get('hard_threshold', 'change_point')} "
                      f"overlap_threshold={det.get('overlap_threshold', 'change_point')}")
         if self.is_campaign or "bandit" in self.data:
@@ -543,7 +544,7 @@ def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = Fal
 
     # detector
     det = data.get("detector", {})
-    scorer = det.get("scorer", "subspace")
+    scorer = det.get("scorer", DEFAULT_SCORER)
     factory = _check_name(cfg, "overlap_scorers", scorer, "detector.scorer", "overlap scorer")
     _check_params(cfg, factory, det.get("scorer_params", {}), "detector.scorer_params", f"scorer {scorer!r}")
     for key in ("hard_threshold", "overlap_threshold"):
