@@ -126,7 +126,10 @@ def test_label_studio_flags(capsys, example, monkeypatch):
 
     # The integration missing (the label-studio extra not installed): simulated by blocking the
     # import, the one fault this environment (which has every extra) cannot produce for real.
+    import w2s_plugin.integrations.label_studio as ls_pkg
+
     monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.driver", None)
+    monkeypatch.delattr(ls_pkg, "driver", raising=False)  # an earlier test may have imported the real one
     code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project", "3",
                        "--api-key", "k")
     assert code == 2 and "pip install 'w2s-plugin[label-studio]'" in err and "Traceback" not in err
