@@ -50,6 +50,7 @@ def create_app(backend: OverlapDensityBackend | None = None, basic_auth_user: st
     password = basic_auth_pass if basic_auth_pass is not None else os.environ.get("BASIC_AUTH_PASS")
     auth = (user, password) if user and password else None
 
+    backend.warm_up()
     app = Flask("w2s_label_studio_backend")
     app.config["backend"] = backend
     app.json.sort_keys = False

@@ -127,6 +127,18 @@ class OverlapDensityBackend:
         if self.model_dir is not None:
             self.model_dir.mkdir(parents=True, exist_ok=True)
 
+    def warm_up(self) -> "OverlapDensityBackend":
+        """Import and exercise the heavy modules (the SDK's config parser, scikit-learn) once, so the
+        first /setup answers within Label Studio's 3 s setup timeout (``ML_TIMEOUT_SETUP``)."""
+        from sklearn.linear_model import LogisticRegression  # noqa: F401
+
+        from .synthetic import LABEL_CONFIG
+
+        schema = parse_label_config(LABEL_CONFIG)
+        KeywordVoter(schema.choices).predict_proba(["warm up"])
+        self._embed(["warm up"])
+        return self
+
     # -- project state -------------------------------------------------------------------------
     def _dir(self, key: str) -> Path | None:
         return None if self.model_dir is None else self.model_dir / key
