@@ -120,7 +120,7 @@ def _run(rounds, batch, seeds, per_class, strategies, progress):
                 ys.append(wl)
                 pool = np.setdiff1d(pool, q)
             out["B_strong"][s].append(curve)
-            out["B_weak_label_acc"][s].append(correct / picked)
+            out["B_weak_label_acc"][s].append(correct / picked if picked else float("nan"))
             if progress:
                 print(f"  seed {seed} {s:<22} A strong {strong_c[-1]:.3f}  B strong {curve[-1]:.3f}", flush=True)
     res = {k: {s: np.mean(np.asarray(v, dtype=float), axis=0) for s, v in d.items()} for k, d in out.items()}
