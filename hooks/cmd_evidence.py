@@ -20,7 +20,10 @@ def _load_labels(path: str, what: str) -> np.ndarray:
             raise FileNotFoundError(f"{what} file {path!r} does not exist")
         delim = "\t" if path.endswith(".tsv") else ","
         with open(path, encoding="utf-8") as fh:
-            rows = [line.rstrip("\n").split(delim) for line in fh if line.strip()]
+            lines = fh.read().splitlines()
+        while lines and not lines[-1].strip():  # trailing blank lines; inner blanks mean "no label"
+            lines.pop()
+        rows = [line.split(delim) for line in lines]
         if rows and len(rows[0]) != 1:
             raise ValueError(f"{what} file {path!r} must have one column; its first row has {len(rows[0])}")
         cells = [r[0].strip() for r in rows]
@@ -67,7 +70,7 @@ def cmd_report(args) -> int:
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     path = build_report(docs_dir=args.docs, size="small" if args.small else "full", seed=args.seed, jobs=args.jobs,
-                        only=only)
+                        only=only, save_results=args.save_results, from_results=args.from_results)
     print(f"report written to {path} (plots in {os.path.join(args.docs, 'img')})")
     return 0
 
@@ -99,4 +102,7 @@ def register_commands(subparsers):
     p.add_argument("--only", help="comma-separated experiments (default: all)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-results", dest="save_results", help="also pickle the raw results to this file")
+    p.add_argument("--from-results", dest="from_results",
+                   help="rewrite the report from a pickle saved by --save-results, without rerunning (trusted files only)")
     p.set_defaults(func=cmd_report)

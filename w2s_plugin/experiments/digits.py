@@ -186,7 +186,7 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
 
 def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
     check_size(size)
-    n = 10 if size == "full" else 3
+    n = 8 if size == "full" else 2
     bar = _progress(total=n, desc="digits", disable=not progress, unit="seed")
     runs = []
     for s in range(seed, seed + n):
@@ -216,8 +216,9 @@ def plot(res: dict, img_dir) -> str:
         ms = np.array([_m(res, k, key) for k, _ in kinds])
         ax.bar(x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
     ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(title="weak-label accuracy by detected region", ylabel="accuracy of weak labels (pool)", ylim=(0, 1.05))
-    ax.legend(loc="lower left")
+    ax.set(title="weak-label accuracy by detected region", ylabel="accuracy of weak labels (pool)", ylim=(0, 1.3))
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
+    ax.legend(loc="upper center", ncol=2)
     ax = axes[1]
     series = (("w2s_overlap", "detected overlap", "tab:green"), ("w2s_random", "random, same size", "tab:gray"),
               ("w2s_all", "whole pool", "tab:blue"))
@@ -227,8 +228,9 @@ def plot(res: dict, img_dir) -> str:
     wt = _m(res, None, "weak_test")[0]
     ax.axhline(wt, color="tab:red", ls="--", lw=1.2, label=f"weak model itself ({wt:.2f})")
     ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(title="strong model trained on weak labels of ...", ylabel="test accuracy (clean digits)", ylim=(0.5, 1.0))
-    ax.legend(loc="lower left")
+    ax.set(title="strong model trained on weak labels of ...", ylabel="test accuracy (clean digits)", ylim=(0, 1.3))
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
+    ax.legend(loc="upper center", ncol=2)
     ax = axes[2]
     series = (("camp_ucb_w2s_overlap", "ucb: detected overlap", "tab:green"),
               ("camp_random_w2s_overlap", "random: detected overlap", "tab:gray"),
@@ -238,8 +240,9 @@ def plot(res: dict, img_dir) -> str:
         ax.bar(x + (j - 1.5) * 0.2, ms[:, 0], 0.2, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
     ax.set_xticks(x, [lab for _, lab in kinds])
     ax.set(title="campaign (40% of the pool): strong model on weak labels", ylabel="test accuracy (clean digits)",
-           ylim=(0.5, 1.0))
-    ax.legend(loc="lower left")
+           ylim=(0, 1.3))
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
+    ax.legend(loc="upper center", ncol=2)
     return save(fig, img_dir, "digits.png")
 
 

@@ -89,9 +89,9 @@ def one_repetition(seed: int, n_easy: int = 100, n_hard: int = 100, overlap_coun
 
 
 def run(size: str = "full", seed: int = 0, progress: bool = True, repetitions: int | None = None) -> dict:
-    """All repetitions; ``full`` = 500 (the paper's count), ``small`` = 40."""
+    """All repetitions; ``full`` = 200 (the paper: 500), ``small`` = 30."""
     check_size(size)
-    reps = repetitions or (500 if size == "full" else 40)
+    reps = repetitions or (200 if size == "full" else 30)
     per = {m: {k: [] for k in METRICS} for m in OVERLAP_COUNTS}
     bar = _progress(total=reps, desc="synthetic table", disable=not progress, unit="rep")
     for i in range(reps):

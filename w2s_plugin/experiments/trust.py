@@ -3,8 +3,11 @@
 Three cases on the paper's mixture (binary, noise variance 5, equal thirds, ``n`` points with gold
 labels): the weak model's real probabilities (*informative*), the same weak labels with a random
 confidence in [0.5, 1] (the confidence carries no information; the labels are as good as before),
-and probabilities shuffled across points. :func:`w2s_plugin.diagnostics.diagnose` should say
-``informative`` for the first and ``not informative`` for the other two.
+probabilities shuffled across points, and random (Dirichlet) probabilities.
+:func:`w2s_plugin.diagnostics.diagnose` should say ``informative`` for the first and ``not
+informative`` for the last two. The second case is the subtle one: the confidence is noise, so
+hard-only detection is random, yet the points that line up with a random sample's principal
+directions are the ones far out along the class axis, whose weak labels *are* more accurate.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from ..progress import progress as _progress
 from ._common import check_size, fmt, mean_ci, md_table, run_main
 
 TITLE = "Trust diagnostics: does overlap density look informative here?"
-CASES = ("real probabilities", "random confidence, same labels", "probabilities shuffled")
+CASES = ("real probabilities", "random confidence, same labels", "probabilities shuffled", "random probabilities")
 
 
 def case_proba(case: str, proba: np.ndarray, rng) -> np.ndarray:
     if case == CASES[0]:
         return proba
+    if case == CASES[3]:
+        return rng.dirichlet(np.ones(proba.shape[1]), size=proba.shape[0])
     if case == CASES[1]:
         lab = proba.argmax(axis=1)
         c = rng.uniform(0.5, 1.0, size=lab.size)
