@@ -326,7 +326,7 @@ class OverlapDensityBackend:
             return None
         P = p.weak.predict_proba(p.pool_texts)
         E = self._embed(p.pool_texts)
-        det = OverlapDetector(random_state=self.random_state, **self.detector_params)
+        det = OverlapDetector(**{"random_state": self.random_state, **self.detector_params})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", W2SWarning)
             det.fit(P, E)
