@@ -168,3 +168,24 @@ def test_errors():
         msl.teach("low", [0, 1], [1])
     with pytest.raises(ValueError, match="resume needs a state_dir|no state"):
         MultiSourceLearner.resume("/nonexistent-dir", learner, sources)
+
+
+def test_committee_and_precomputed_embeddings():
+    """A modAL Committee as the learner; the representation stored with each source."""
+    from modAL.models import Committee
+
+    from w2s_plugin import Precomputed
+
+    base, sources, _ = setup(2, n=300)
+    members = [ActiveLearner(weak_estimator(), X_training=base.X[i::3], y_training=base.y[i::3]) for i in range(3)]
+    committee = Committee(learner_list=members)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(base.X.shape[1], 16))
+    srcs = [Source(s.name, s.X, y=s.y, extras={"emb": s.X @ W}, random_state=0) for s in sources]
+    msl = MultiSourceLearner(committee, srcs, embed=Precomputed("emb"), batch_size=40, random_state=0)
+    for _ in range(4):
+        name, pos, X = msl.query(n_instances=3)
+        assert len(pos) == 3 and X.shape == (3, base.X.shape[1])
+        msl.teach(name, pos, msl.sources[name].y[pos])
+    assert members[0].X_training.shape[0] == len(base.X[0::3]) + 12
+    assert sum(msl.pulls().values()) == 4
