@@ -13,6 +13,13 @@ B. weak labels (weak-to-strong): the weak learner stays fixed (seed set only); e
    trained on the seed set plus those weak-labelled points. This is what overlap density is for.
 
 Run: ``python -m w2s_plugin.integrations.modal.example_digits [--out digits_curves.png]``.
+
+The same strategy works with a modAL ``Committee``; pass ``n_instances`` by keyword there
+(``Committee.query(X, 3)`` binds 3 to ``return_metrics`` and returns one row)::
+
+    committee = Committee(learner_list=[ActiveLearner(LogisticRegression(), X_training=..., y_training=...)
+                                        for _ in range(3)], query_strategy=overlap_sampling)
+    idx, X = committee.query(X4_pool, n_instances=20, embeddings=X8_pool)
 """
 
 from __future__ import annotations
