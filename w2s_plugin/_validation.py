@@ -46,11 +46,14 @@ def check_proba(proba, name: str = "proba", min_rows: int = 1) -> np.ndarray:
             f"{name} has shape {P.shape}: it needs one column per class (at least 2). "
             "For a binary task pass a 1-D array of p(class 1) or an (n, 2) matrix."
         )
-    finite = np.isfinite(P).all(axis=1)
-    if not finite.all():
+    # Fast path: two reductions without temporaries (NaN propagates through min/max); the per-row
+    # masks that name the bad rows are built only when something is wrong.
+    lo, hi = (P.min(), P.max()) if P.size else (0.0, 0.0)
+    finite = np.isfinite(P).all(axis=1) if not (np.isfinite(lo) and np.isfinite(hi)) else None
+    if finite is not None and not finite.all():
         raise ValueError(f"{name} contains NaN or inf in rows {_first_bad(~finite)}; every probability must be finite.")
-    bad = ((P < 0) | (P > 1)).any(axis=1)
-    if bad.any():
+    bad = ((P < 0) | (P > 1)).any(axis=1) if (lo < 0 or hi > 1) else None
+    if bad is not None and bad.any():
         raise ValueError(
             f"{name} has values outside [0, 1] in rows {_first_bad(bad)}; pass probabilities "
             "(e.g. predict_proba or a softmax), not logits or decision scores."
