@@ -74,8 +74,8 @@ def score_pool(proba, embeddings, n_instances: int, *, strategy: str = "overlap"
     ``detector``: ``None`` (a fresh :class:`OverlapDetector` fitted on this pool), an unfitted
     detector (fitted on this pool, then kept fitted), or a fitted one (its thresholds and
     hard-only reference are reused through ``predict_report``; ``refit=True`` fits it again on
-    this pool, which an ``accumulate=True`` detector merges with its history). Strategies that do not need the
-    report (``uncertainty``, ``margin``, ``entropy``, ``random``) skip detection.
+    this pool, which an ``accumulate=True`` detector merges with its history). Strategies that do
+    not need the report (``uncertainty``, ``margin``, ``entropy``, ``random``) skip detection.
     """
     func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
     entry = plugins.get_registry("acquisition_strategies")[strategy]
@@ -139,6 +139,7 @@ def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=Non
         would be unpacked as ``(index, metric)``) and ``return_metrics=True`` gives the scores.
     """
     plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")  # fail before any work
+    needs_report = plugins.get_registry("acquisition_strategies")[strategy].meta.get("needs_report", True)
     n = _n_rows(X_pool)
     if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
         raise ValueError(f"n_instances must be a positive integer; got {n_instances!r}")
@@ -151,6 +152,8 @@ def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=Non
         if rows != n:
             raise ValueError(f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
                              "row, in the same order (recompute them after removing queried rows from the pool)")
+    elif not needs_report:  # uncertainty, margin, ...: no detection, so no representation to compute
+        E = None
     else:
         E = plugins.embed(embed_model, X_pool)
         if _n_rows(E) != n:
