@@ -79,7 +79,7 @@ def cmd_report(args) -> int:
 def register_commands(subparsers):
     p = subparsers.add_parser(
         "diagnose", help="check on gold labels whether overlap density is informative on your data",
-        description="Weak-label accuracy per detected region and per source, with 95%% Wilson intervals, and a "
+        description="Weak-label accuracy per detected region and per source, with 95% Wilson intervals, and a "
                     "verdict: informative when weak labels are clearly more accurate on detected overlap than "
                     "elsewhere (one-sided Fisher exact test, p < alpha and gap >= min-gap).")
     p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)")

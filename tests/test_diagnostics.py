@@ -82,6 +82,14 @@ def test_fitted_detector_thresholds_are_reused(mixture):
     np.testing.assert_array_equal(rep.region_labels, det.predict(proba[:600], pool.X[:600]))
 
 
+def test_a_campaigns_accumulating_detector_is_not_changed(mixture):
+    pool, proba = mixture
+    det = OverlapDetector(accumulate=True, random_state=0).fit(proba[:1500], pool.X[:1500])
+    seen, thr = det.n_seen_, det.hard_threshold_
+    diagnose(proba[1500:], pool.X[1500:], pool.y[1500:], detector=det)
+    assert det.n_seen_ == seen and det.hard_threshold_ == thr
+
+
 def test_statistics_match_known_values():
     from scipy.stats import fisher_exact
 

@@ -176,8 +176,8 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
     y_gold : (n,) gold class indices (columns of ``proba``); -1 or NaN where there is no gold label.
         Detection runs on every point (thresholds need the whole pool); accuracy uses the labelled ones.
     sources : optional (n,) source name of every point: accuracy and overlap density per source.
-    detector : an :class:`OverlapDetector` (fitted: its thresholds are reused; not fitted: fitted
-        here) or ``None`` for the library default.
+    detector : an :class:`OverlapDetector` (fitted, e.g. a campaign's: its thresholds are reused and
+        its history is left alone; not fitted: fitted here) or ``None`` for the library default.
     regions : optional precomputed regions (``Region`` values), skipping detection.
     alpha, min_gap : the verdict's significance level and the smallest accuracy gap worth acting on.
     """
@@ -199,7 +199,7 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
             raise ValueError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", W2SWarning)
-            if hasattr(det, "hard_threshold_") and not det.accumulate:
+            if hasattr(det, "hard_threshold_"):  # fitted: judge with its thresholds, never touch its history
                 regions = det.predict(P, E)
             else:
                 regions = det.fit(P, E).report_.regions

@@ -4,7 +4,7 @@ Every 8x8 image ``x`` splits exactly into a coarse part ``C(x)`` (each 2x2 block
 mean: what the 4x4 image shows) and a detail part ``D(x) = x - C(x)``. The weak model is a
 logistic regression on the 2x2-pooled 4x4 image, trained on 300 gold-labelled images; the strong
 model is a logistic regression on the 64 pixels; the representation handed to the detector is the
-8x8 image minus the pool's mean image.
+8x8 image minus the pool's mean image; detection uses the library's default scorer.
 
 Two ways to build sources from a pool of ~1100 images:
 

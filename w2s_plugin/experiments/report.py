@@ -42,6 +42,7 @@ def run_all(size: str = "full", seed: int = 0, jobs: int = 2, only=None, progres
         raise ValueError(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     results, times = {}, {}
     t0 = time.perf_counter()
+    load0 = _load()
     bar = _progress(total=len(names), desc=f"w2s report ({size})", disable=not progress, unit="experiment")
     if jobs <= 1:
         for n in names:
@@ -60,7 +61,15 @@ def run_all(size: str = "full", seed: int = 0, jobs: int = 2, only=None, progres
                 bar.set_postfix_str(f"{n} done in {dt:.0f}s" + (f"; left: {', '.join(left)}" if left else ""))
     bar.close()
     return {"results": results, "times": times, "size": size, "seed": seed, "jobs": jobs,
-            "wall": time.perf_counter() - t0}
+            "wall": time.perf_counter() - t0, "load": (load0, _load())}
+
+
+def _load():
+    """1-minute load average (other jobs sharing the CPUs make every timing longer), or None."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
 
 
 def _spread_words(res) -> str:
@@ -168,7 +177,9 @@ def write_report(out: dict, docs_dir: str = "docs") -> str:
               f"Run: size `{out['size']}`, seed {out['seed']}, {out['jobs']} worker process(es), "
               f"{datetime.now(timezone.utc):%Y-%m-%d}, {platform.machine()} with {os.cpu_count()} CPU(s), "
               f"Python {platform.python_version()}. Wall time {out.get('wall', total):.0f}s in all; per experiment "
-              "(each in its worker): " + ", ".join(f"{k} {v:.0f}s" for k, v in out["times"].items()) + "."]
+              "(each in its worker): " + ", ".join(f"{k} {v:.0f}s" for k, v in out["times"].items()) + "."
+              + (f" 1-minute load average at start / end: {out['load'][0]:.1f} / {out['load'][1]:.1f} (other jobs "
+                 "shared the CPUs when above the worker count)." if out.get("load") and None not in out["load"] else "")]
     path = os.path.join(docs_dir, "results.md")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ..datasets import make_overlap_mixture
-from ..detector import Region, W2SWarning, detect_overlap
+from ..detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
 from ..progress import progress as _progress
 from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
 
@@ -183,7 +183,7 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         f"where only the share of overlap changes: hard-only accuracy moves from {lo:.3f} to {hi:.3f}, "
         "a much smaller effect, because 100 easy-only points with correct weak labels but no hard pattern "
         "and 100 hard-only points with coin-flip labels dominate the set. The `w2s detected` columns "
-        "replace the ground-truth overlap set with the points our detector (default `subspace` scorer) "
+        f"replace the ground-truth overlap set with the points our detector (default `{DEFAULT_SCORER}` scorer) "
         "calls overlap in the pseudo set, with no ground truth.",
     ]
     return "\n".join(text)
