@@ -38,7 +38,13 @@ class SubspaceScorer:
         return subspace_basis(self.gram_, self.n_components, self.variance)
 
     def fit(self, X, rows=None):
-        self.gram_, self.n_reference_ = gram_matrix(X, rows, chunk_rows=self.chunk_size)
+        gram, n = gram_matrix(X, rows, chunk_rows=self.chunk_size)
+        return self.fit_gram(gram, n)
+
+    def fit_gram(self, gram, n_reference: int):
+        """Fit from a Gram matrix of unit-normalised hard-only rows summed elsewhere (chunks, rounds,
+        Dask partitions). Any scorer with this method is treated as mergeable by distributed code."""
+        self.gram_, self.n_reference_ = np.asarray(gram, dtype=np.float64), int(n_reference)
         self.basis_ = self._basis()
         return self
 

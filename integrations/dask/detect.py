@@ -25,7 +25,7 @@ import numpy as np
 from w2s_plugin import plugins
 from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning
-from w2s_plugin.overlap import gram_matrix, subspace_basis, weak_confidence
+from w2s_plugin.overlap import gram_matrix, weak_confidence
 
 from .sketch import (DEFAULT_BINS, DEFAULT_MAX_REFINE, ChangePointSketch, bin_index, merge, refine_threshold,
                      sketch_split)
@@ -350,19 +350,14 @@ class DaskOverlapDetector:
         except TypeError:
             scorer = factory(**params)
         eb, cb = E.to_delayed().ravel(), conf.to_delayed().ravel()
-        from w2s_plugin.hooks.scorers import SubspaceScorer
-
-        if isinstance(scorer, SubspaceScorer):  # and its Gram-based subclasses: exact, mergeable
+        if hasattr(scorer, "fit_gram"):  # a mergeable Gram-matrix scorer (subspace, rms_cosine): exact
             parts = [dask.delayed(_gram_block)(e, c, thr) for e, c in zip(eb, cb)]
             (flat,) = _compute(_tree(parts, _add))
             d = E.shape[1]
             n_ref = int(round(flat[-1]))
             if n_ref == 0:
                 return None, 0
-            scorer.gram_ = flat[:-1].reshape(d, d)
-            scorer.n_reference_ = n_ref
-            scorer.basis_ = scorer._basis() if hasattr(scorer, "_basis") else \
-                subspace_basis(scorer.gram_, scorer.n_components, scorer.variance)
+            scorer.fit_gram(flat[:-1].reshape(d, d), n_ref)
             return scorer, n_ref
         m = int(self.max_reference)
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
