@@ -75,6 +75,8 @@ def change_point_index(sorted_values: np.ndarray, min_size: int = 1) -> int | No
     n = v.size
     if n < 2 * max(1, min_size):
         return None
+    # Candidates are judged on the raw values: centring can merge two distinct tiny values.
+    valid = v[1:] > v[:-1]
     # Centre first: the prefix-sum formula loses precision when values are far from zero.
     v = v - v.mean()
     s1 = np.cumsum(v)
@@ -82,7 +84,6 @@ def change_point_index(sorted_values: np.ndarray, min_size: int = 1) -> int | No
     k = np.arange(1, n, dtype=np.float64)  # split after position k-1, i.e. left = v[:k]
     left = s1[:-1]
     gain = left * left / k + (total - left) ** 2 / (n - k)
-    valid = v[1:] > v[:-1]
     if min_size > 1:
         valid[: min_size - 1] = False
         valid[n - min_size:] = False
