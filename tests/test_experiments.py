@@ -130,6 +130,14 @@ def test_digits_where_it_helps(digit):
     assert _d(digit, "a", "w2s_overlap_hard", "w2s_random_hard") > 0
 
 
+def test_digits_fixed_size_sets_with_more_overlap(digit):
+    # (a): hard-only accuracy rises with the share of detected overlap; clean accuracy peaks at 50%.
+    assert _d(digit, "a", "mix100_hard", "mix0_hard") > 0.05
+    assert _d(digit, "a", "mix50", "mix0") > 0 and _d(digit, "a", "mix50", "mix100") > 0
+    # (b): a training set made only of detected overlap is the worst.
+    assert _d(digit, "b", "mix100", "mix0") < -0.1
+
+
 # -- 5. trust diagnostics ---------------------------------------------------------------------------
 def test_trust_verdicts_known_both_ways(trusted):
     v = {c: [r[c]["verdict"] for r in trusted["runs"]] for c in trust.CASES}
