@@ -28,10 +28,20 @@ def _module(name):
     return importlib.import_module(f"{__package__}.{name}")
 
 
-def _run_one(name: str, size: str, seed: int):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+def _run_one(name: str, size: str, seed: int, blas_threads: int | None = None):
+    """One experiment. In a worker process BLAS gets one thread: with one worker per core, more
+    threads only spin-wait against each other (see benchmarks/RESULTS.md, "Evidence report")."""
+    module = _module(name)
     t = time.perf_counter()
-    res = _module(name).run(size=size, seed=seed, progress=False)
+    if blas_threads is None:
+        res = module.run(size=size, seed=seed, progress=False)
+    else:
+        import scipy.stats  # noqa: F401  (load every BLAS-using library before limiting it)
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(blas_threads):
+            res = module.run(size=size, seed=seed, progress=False)
     return name, res, time.perf_counter() - t
 
 
@@ -51,7 +61,7 @@ def run_all(size: str = "full", seed: int = 0, jobs: int = 2, only=None, progres
             bar.update(1)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as ex:
-            futs = [ex.submit(_run_one, n, size, seed) for n in names]
+            futs = [ex.submit(_run_one, n, size, seed, 1) for n in names]
             bar.set_postfix_str("running " + ", ".join(names[:jobs]))
             for f in as_completed(futs):
                 n, res, dt = f.result()
