@@ -13,7 +13,7 @@ from w2s_plugin.hookspecs import hookimpl
 
 def _load_labels(path: str, what: str) -> np.ndarray:
     """A 1-D column from .npy/.npz/.csv/.txt; non-numeric cells (text) are kept as strings."""
-    from w2s_plugin.hooks.commands import _load_array
+    from w2s_plugin.files import load_array as _load_array
 
     if path.endswith((".csv", ".txt", ".tsv")):
         if not os.path.exists(path):
@@ -46,7 +46,7 @@ def _load_labels(path: str, what: str) -> np.ndarray:
 
 def cmd_diagnose(args) -> int:
     from w2s_plugin import OverlapDetector
-    from w2s_plugin.hooks.commands import _load_array
+    from w2s_plugin.files import load_array as _load_array
     from w2s_plugin.diagnostics import diagnose
 
     proba = np.asarray(_load_array(args.proba, "proba"))

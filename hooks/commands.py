@@ -5,39 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 
 import numpy as np
 
+from w2s_plugin.files import load_array as _load_array
 from w2s_plugin.hookspecs import hookimpl
-
-
-def _load_array(path: str, what: str) -> np.ndarray:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} file {path!r} does not exist")
-    if path.endswith(".npy"):
-        return np.load(path, mmap_mode="r")
-    if path.endswith(".npz"):
-        with np.load(path) as z:
-            return z[z.files[0]]
-    if path.endswith((".csv", ".txt", ".tsv")):
-        delim = "\t" if path.endswith(".tsv") else ","
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline()
-        skip = 0 if all(_is_number(c) for c in first.strip().split(delim)) else 1
-        try:
-            return np.loadtxt(path, delimiter=delim, skiprows=skip, ndmin=2 if what == "embeddings" else 1)
-        except ValueError as exc:
-            raise ValueError(f"{what} file {path!r} is not a numeric table: {exc}") from None
-    raise ValueError(f"{what} file {path!r}: use .npy, .npz or .csv")
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def cmd_detect(args) -> int:

@@ -21,7 +21,7 @@ def _dask_input(path: str, what: str, rows_per_chunk: int):
     if os.path.isdir(path) or path.lower().endswith((".npy", ".parquet", ".pq")) or any(c in path for c in "*?["):
         arr = shards_to_dask(path, rows_per_chunk=rows_per_chunk)
     else:
-        from w2s_plugin.hooks.commands import _load_array
+        from w2s_plugin.files import load_array as _load_array
 
         a = np.asarray(_load_array(path, what))
         arr = da.from_array(a, chunks=(rows_per_chunk,) + a.shape[1:])

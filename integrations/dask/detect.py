@@ -27,7 +27,7 @@ from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning
 from w2s_plugin.overlap import gram_matrix, weak_confidence
 
-from .sketch import (DEFAULT_BINS, DEFAULT_MAX_REFINE, ChangePointSketch, bin_index, merge, refine_threshold,
+from .sketch import (DEFAULT_BINS, DEFAULT_MAX_REFINE, ChangePointSketch, bin_index, refine_threshold,
                      sketch_split)
 
 __all__ = ["DaskOverlapDetector", "DaskOverlapReport", "detect_overlap_dask", "as_dask_array"]

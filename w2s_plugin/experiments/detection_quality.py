@@ -18,7 +18,7 @@ from ..datasets import make_overlap_mixture
 from ..demo import region_scores
 from ..detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
 from ..progress import progress as _progress
-from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
+from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main
 
 TITLE = "Detection quality against ground truth"
 SCORERS = ("rms_cosine", "subspace", "max_cosine", "max_inner")

@@ -14,7 +14,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 
-import numpy as np
 
 from ..progress import progress as _progress
 from . import EXPERIMENTS

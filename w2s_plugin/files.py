@@ -1,0 +1,42 @@
+"""Reading arrays a user hands the command line: .npy (memory-mapped), .npz and delimited text."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def load_array(path: str, what: str) -> np.ndarray:
+    """Load ``path`` as a numeric array; ``what`` names it in errors ("proba", "embeddings", ...).
+
+    ``.npy`` stays memory-mapped so a pool larger than RAM is read in chunks; CSV/TSV may have a
+    header row, which is skipped.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} file {path!r} does not exist")
+    if path.endswith(".npy"):
+        return np.load(path, mmap_mode="r")
+    if path.endswith(".npz"):
+        with np.load(path) as z:
+            if not z.files:
+                raise ValueError(f"{what} file {path!r} holds no arrays")
+            return z[z.files[0]]
+    if path.endswith((".csv", ".txt", ".tsv")):
+        delim = "\t" if path.endswith(".tsv") else ","
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+        skip = 0 if all(_is_number(c) for c in first.strip().split(delim)) else 1
+        try:
+            return np.loadtxt(path, delimiter=delim, skiprows=skip, ndmin=2 if what == "embeddings" else 1)
+        except ValueError as exc:
+            raise ValueError(f"{what} file {path!r} is not a numeric table: {exc}") from None
+    raise ValueError(f"{what} file {path!r}: use .npy, .npz or .csv")
