@@ -17,6 +17,21 @@ def check_size(size: str) -> str:
     return size
 
 
+def run_seeds(one_seed, size: str, seed: int, n_full: int, n_small: int, desc: str, progress: bool) -> dict:
+    """``one_seed(s)`` for ``n_full`` (or, at reduced size, ``n_small``) consecutive seeds, with a bar."""
+    from w2s_plugin.progress import progress as _progress
+
+    check_size(size)
+    n = n_full if size == "full" else n_small
+    bar = _progress(total=n, desc=desc, disable=not progress, unit="seed")
+    runs = []
+    for s in range(seed, seed + n):
+        runs.append(one_seed(s))
+        bar.update(1)
+    bar.close()
+    return {"size": size, "seeds": n, "runs": runs}
+
+
 def mean_ci(values, z: float = 1.96) -> tuple[float, float]:
     """Mean and the half-width of its normal-approximation 95% interval (NaNs dropped)."""
     v = np.asarray(values, dtype=np.float64)

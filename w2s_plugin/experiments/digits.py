@@ -34,9 +34,8 @@ from ..demo import region_scores
 from ..detector import OverlapDetector, Region, W2SWarning
 from ..diagnostics import diagnose
 from ..models import Precomputed
-from ..progress import progress as _progress
 from ..sources import Source
-from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
+from ._common import fmt, mean_ci, md_table, pyplot, run_main, run_seeds, save
 
 TITLE = "Real data: scikit-learn digits"
 SHARES = (0.1, 0.3, 0.5, 0.7)
@@ -194,15 +193,7 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
 
 
 def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
-    check_size(size)
-    n = 8 if size == "full" else 2
-    bar = _progress(total=n, desc="digits", disable=not progress, unit="seed")
-    runs = []
-    for s in range(seed, seed + n):
-        runs.append(one_seed(s))
-        bar.update(1)
-    bar.close()
-    return {"size": size, "seeds": n, "runs": runs}
+    return run_seeds(one_seed, size, seed, 8, 2, "digits", progress)
 
 
 def _m(res, kind, key):

@@ -17,8 +17,7 @@ import numpy as np
 from ..datasets import make_overlap_mixture
 from ..detector import Region
 from ..diagnostics import diagnose
-from ..progress import progress as _progress
-from ._common import check_size, fmt, mean_ci, md_table, run_main
+from ._common import fmt, mean_ci, md_table, run_main, run_seeds
 
 TITLE = "Trust diagnostics: does overlap density look informative here?"
 CASES = ("real probabilities", "random confidence, same labels", "probabilities shuffled", "random probabilities")
@@ -54,15 +53,7 @@ def one_seed(seed: int, n_per_region: int = 1000) -> dict:
 
 
 def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
-    check_size(size)
-    n = 10 if size == "full" else 3
-    bar = _progress(total=n, desc="trust diagnostics", disable=not progress, unit="seed")
-    runs = []
-    for s in range(seed, seed + n):
-        runs.append(one_seed(s))
-        bar.update(1)
-    bar.close()
-    return {"size": size, "seeds": n, "runs": runs}
+    return run_seeds(one_seed, size, seed, 10, 3, "trust diagnostics", progress)
 
 
 def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
