@@ -130,3 +130,34 @@ def test_bad_sources_raise_clear_errors(tmp_path):
         Source.from_path(tmp_path / "three.npy")
     with pytest.raises(ValueError, match="batch size"):
         Source("a", np.ones((3, 2))).draw(0)
+
+
+def test_unseeded_sources_resume_in_the_saved_order(tmp_path):
+    """The README's campaign example builds sources without a seed; resuming it must still work:
+    the fresh seed is saved with the state and taken back on resume."""
+    from sklearn.linear_model import LogisticRegression
+
+    from w2s_plugin import Campaign
+    from w2s_plugin.datasets import make_overlap_mixture
+
+    mix = make_overlap_mixture(200, 200, 200, random_state=0)
+    weak = LogisticRegression(max_iter=500).fit(mix.weak_view(), mix.y)
+    np.save(tmp_path / "a.npy", mix.X[:300])
+    np.save(tmp_path / "b.npy", mix.X[300:])
+
+    def sources():
+        return [Source.from_path(tmp_path / "a.npy"), Source.from_path(tmp_path / "b.npy")]
+
+    first = Campaign(sources(), weak_model=weak, batch_size=20, budget=200, state_dir=tmp_path / "run",
+                     random_state=0, progress=False)
+    first.run(max_rounds=4)
+    drawn_before = list(zip(first.items["source"], first.items["position"]))
+    resumed = Campaign.resume(tmp_path / "run", sources(), weak_model=weak, progress=False)
+    resumed.run()
+    drawn = list(zip(resumed.items["source"], resumed.items["position"]))
+    assert drawn[: len(drawn_before)] == drawn_before
+    assert len(drawn) == 200 and len(set(drawn)) == 200
+
+    # a source seeded differently from the saved one is still refused
+    with pytest.raises(ValueError, match="different order"):
+        Source(name="a", X=mix.X[:300], random_state=123).load_state(resumed.sources["a"].state())

@@ -66,6 +66,8 @@ class Source:
     shuffle : bool
         Draw in a seeded random order (default) or in file order.
     random_state : int or None
+        Seeds the draw order. With ``None`` a fresh seed is drawn and saved in :meth:`state`, so a
+        resumed campaign continues in the same order without the user having to pick a seed.
     """
 
     def __init__(self, name: str, X=None, *, records=None, ids=None, y=None, extras: dict | None = None,
@@ -107,6 +109,10 @@ class Source:
         self.random_state = random_state
         self.meta = dict(meta or {})
         self._n = n
+        if shuffle and random_state is None:
+            random_state = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
+            self._fresh_seed = True
+        self.order_seed_ = int(random_state) if isinstance(random_state, (int, np.integer)) else None
         self._order = check_random_state(random_state).permutation(n) if shuffle else np.arange(n)
         self._used = np.zeros(n, dtype=bool)
         self._cursor = 0  # every position in _order[:_cursor] is used
@@ -175,7 +181,7 @@ class Source:
     def state(self) -> dict:
         """Plain-JSON state: which items are used (a compressed bitmask) and the draw order's seed."""
         return {"name": self.name, "n": self._n, "used": _pack_mask(self._used), "cursor": int(self._cursor),
-                "order_crc": self._order_crc()}
+                "order_crc": self._order_crc(), "order_seed": self.order_seed_}
 
     def _order_crc(self) -> int:
         """Fingerprint of the draw order, so a resume with a differently seeded source is caught."""
@@ -187,6 +193,12 @@ class Source:
         if state.get("n") != self._n:
             raise ValueError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
                              "the data changed since the campaign started")
+        saved_seed = state.get("order_seed")
+        if (getattr(self, "_fresh_seed", False) and saved_seed is not None and saved_seed != self.order_seed_):
+            # built without a seed: take the one the saved campaign drew, so the order is the same
+            self.order_seed_ = int(saved_seed)
+            self._order = check_random_state(self.order_seed_).permutation(self._n)
+            self.__dict__.pop("_order_crc_cache", None)
         if state.get("order_crc") is not None and state["order_crc"] != self._order_crc():
             raise ValueError(f"source {self.name!r} draws in a different order than when the state was saved; "
                              "rebuild it with the same shuffle and random_state")
