@@ -20,12 +20,19 @@ def test_first_screen_has_exactly_two_setup_commands():
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
-def test_python_example_runs_and_finds_overlap(tmp_path):
-    block = re.findall(r"```python\n(.*?)```", README, re.S)[0]
-    out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+def test_python_examples_run_in_sequence_as_written(tmp_path):
+    """Every Python block, pasted one after the other into one interpreter, as a reader would."""
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) >= 3
+    code = "\n".join(blocks) + "\nprint('QUERIED', len(idx), X_query.shape[0])\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
     density = float(re.search(r"overlap density: ([0-9.]+)", out.stdout).group(1))
     assert 0.2 < density < 0.5  # a third of the pool is truly overlap
+    rounds = re.findall(r"^\s+\d+ (vendor_a|vendor_b|crawl)\s+100\s", out.stdout, re.M)
+    assert len(rounds) == 15  # budget 1500 / batch 100
+    assert "QUERIED 10 10" in out.stdout
+    assert (tmp_path / "runs" / "c1" / "state.json").exists()
 
 
 @pytest.mark.parametrize("row", re.findall(r"^\| `w2s ([a-z-]+(?: [a-z-]+)?)", README, re.M))
