@@ -18,11 +18,14 @@ def _family():
     return make_overlap_mixture(1, 1, 1, random_state=FAMILY_SEED)
 
 
-def mixture_source(location, name, n_easy=300, n_hard=300, n_overlap=300, seed=0, **kw):
-    """A pool drawn from the mixture (``location`` is unused: the data is generated)."""
+def mixture_source(location, name, n_easy=300, n_hard=300, n_overlap=300, seed=0, shuffle=True, random_state=None):
+    """A pool drawn from the mixture (``location`` is unused: the data is generated).
+
+    Name every parameter (no ``**kwargs``): then a typo in a config file's ``params`` is an error
+    instead of a silently ignored key.
+    """
     m = _family().sample(n_easy, n_hard, n_overlap, random_state=seed)
-    kw = {k: v for k, v in kw.items() if k in ("shuffle", "random_state")}
-    return Source(name, m.X, y=m.y, extras={"regions": m.regions}, **kw)
+    return Source(name, m.X, y=m.y, extras={"regions": m.regions}, shuffle=shuffle, random_state=random_state)
 
 
 def mixture_weak(n_train=2000, seed=0):
