@@ -168,6 +168,9 @@ BAD = [
     ("[acquisition]\nstrategy = 'overlapp'\n", "acquisition.strategy", "registered acquisition strategy", "overlapp"),
     ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratoi = 0.3}\n", "acquisition.params",
      "parameters of strategy 'overlap_then_hard'", {"ratoi": 0.3}),
+    # a bad *value* is caught by a dry run of the strategy, not in the middle of a campaign
+    ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratio = 7}\n", "acquisition.params",
+     "parameters of strategy 'overlap_then_hard'", {"ratio": 7}),
     ("[[sources]]\npath = '{d}/missing.npz'\n", "sources[1].path", "an existing file", "{d}/missing.npz"),
     ("[[sources]]\npath = '{d}/rich.npz'\ntype = 'parquet'\n", "sources[1].type", "registered source type", "parquet"),
     ("[[sources]]\nname = 'poor'\npath = '{d}/rich.npz'\n", "sources", "unique source names", ["poor", "poor"]),

@@ -31,6 +31,22 @@ def check_params(strategy: str, params: dict) -> None:
                          f"it accepts: {', '.join(accepted) or '(none)'}")
 
 
+def dry_run(strategy: str, params: dict) -> None:
+    """Call ``strategy`` once on six made-up points, so a bad parameter *value* (``ratio = 7``) is
+    reported when a configuration is checked rather than in the middle of a campaign."""
+    import numpy as np
+
+    from .detector import OverlapReport
+
+    check_params(strategy, params)
+    conf = np.linspace(0.05, 0.95, 6)
+    report = OverlapReport(regions=np.array([1, 1, 0, 2, 0, 2]), confidence=conf,
+                           overlap_score=np.array([np.nan, np.nan, 0.1, 0.8, 0.2, 0.9]),
+                           hard_threshold=0.3, overlap_threshold=0.5)
+    p1 = (1 + conf) / 2
+    rank(strategy, report, np.column_stack([1 - p1, p1]), 2, random_state=0, **params)
+
+
 def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None, **params):
     """Pick ``n`` points of ``report`` with the strategy registered as ``strategy``.
 

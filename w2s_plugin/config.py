@@ -565,10 +565,10 @@ def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = Fal
     strategy = a.get("strategy", "overlap")
     _check_name(cfg, "acquisition_strategies", strategy, "acquisition.strategy", "acquisition strategy")
     if a.get("params"):
-        from .acquisition import check_params
+        from .acquisition import dry_run
 
         try:
-            check_params(strategy, a["params"])
+            dry_run(strategy, a["params"])
         except ValueError as exc:
             raise cfg.error("acquisition.params", f"parameters of strategy {strategy!r}", a["params"], str(exc)) from None
 
