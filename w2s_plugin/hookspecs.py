@@ -41,7 +41,9 @@ def register_overlap_scorers(register):
 
     ``factory(**params)`` returns an object with ``fit(hard_embeddings) -> self`` (learn the
     hard-only reference) and ``score(embeddings) -> ndarray`` (higher = more of the hard pattern),
-    plus optional ``partial_fit`` for scorers whose reference is mergeable across rounds.
+    plus optional ``partial_fit`` for scorers whose reference is mergeable across rounds, and
+    optional ``fit_gram(gram, n)`` for scorers that can be fitted from a summed Gram matrix of
+    unit-normalised hard-only rows (the Dask path then builds the reference exactly, in one pass).
     Built-in: ``rms_cosine`` (the default), ``subspace``, ``max_cosine``, ``max_inner``.
     """
 
