@@ -11,36 +11,78 @@ import numpy as np
 from w2s_plugin.hookspecs import hookimpl
 
 
-def _load_labels(path: str, what: str) -> np.ndarray:
-    """A 1-D column from .npy/.npz/.csv/.txt; non-numeric cells (text) are kept as strings."""
+def _number(cell: str):
+    """A gold cell as a float (NaN when empty), or None when it is not a number (text, a header)."""
+    if cell == "":
+        return float("nan")
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _lines(numbers, limit: int = 5) -> str:
+    shown = ", ".join(str(k) for k in numbers[:limit])
+    return ("line " if len(numbers) == 1 else "lines ") + shown + (
+        f" (and {len(numbers) - limit} more)" if len(numbers) > limit else "")
+
+
+def _read_column(path: str, what: str, n: int) -> np.ndarray:
+    """One column of ``n`` cells from a CSV/TSV/TXT file, read row by row with the csv module.
+
+    An empty line is an empty cell (for gold labels: no gold label), so a file whose last points
+    have no label keeps its length; only blank lines beyond the ``n`` rows are dropped (a stray final
+    newline). A first row that is not a class index (gold) or that makes the file one row too long
+    (sources, after dropping those blank lines) is a header.
+    """
+    import csv
+
+    from w2s_plugin.diagnostics import invalid_gold
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} file {path!r} does not exist")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter="\t" if path.endswith(".tsv") else ","))
+    wide = [i + 1 for i, r in enumerate(rows) if len(r) > 1]
+    if wide:
+        raise ValueError(f"{what} file {path!r} must have one column; {_lines(wide)} "
+                         f"{'has' if len(wide) == 1 else 'have'} more")
+    cells = [r[0].strip() if r else "" for r in rows]
+    first = 1  # file line number of cells[0]
+    gold = what == "gold labels"
+    has_header = gold and bool(cells) and cells[0] != "" and _number(cells[0]) is None
+    if has_header:
+        cells, first = cells[1:], 2
+    while len(cells) > n and cells[-1] == "":  # blank lines after the last point
+        cells.pop()
+    if not gold and len(cells) == n + 1:  # names can be anything: a header is the row too many
+        has_header, cells, first = True, cells[1:], 2
+    if len(cells) != n:
+        raise ValueError(f"{what} file {path!r} has {len(cells)} rows{' after its header' if has_header else ''} "
+                         f"but the pool has {n} points; give one row per point (an empty row = "
+                         f"{'no gold label' if gold else 'an empty name'})")
+    if not gold:
+        return np.asarray(cells)
+    vals = [_number(c) for c in cells]
+    text = [i + first for i, v in enumerate(vals) if v is None]
+    if text:
+        raise ValueError(f"gold labels file {path!r}: every row must be a class index (0, 1, ...) or empty / -1 "
+                         f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a number")
+    y = np.asarray(vals, dtype=np.float64)
+    bad = [int(i) + first for i in np.flatnonzero(invalid_gold(y))]
+    if bad:
+        raise ValueError(f"gold labels file {path!r}: class indices must be 0, 1, ... (or -1 / empty for no gold "
+                         f"label); {_lines(bad)} {'holds' if len(bad) == 1 else 'hold'} "
+                         f"{', '.join(rows[k - 1][0].strip() for k in bad[:5])}")
+    return y
+
+
+def _load_labels(path: str, what: str, n: int) -> np.ndarray:
+    """A 1-D column of ``n`` entries from .csv/.tsv/.txt (see :func:`_read_column`) or .npy/.npz."""
     from w2s_plugin.files import load_array as _load_array
 
     if path.endswith((".csv", ".txt", ".tsv")):
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{what} file {path!r} does not exist")
-        delim = "\t" if path.endswith(".tsv") else ","
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-        while lines and not lines[-1].strip():  # trailing blank lines; inner blanks mean "no label"
-            lines.pop()
-        rows = [line.split(delim) for line in lines]
-        if rows and len(rows[0]) != 1:
-            raise ValueError(f"{what} file {path!r} must have one column; its first row has {len(rows[0])}")
-        cells = [r[0].strip() for r in rows]
-        if what == "gold labels":
-            def num(c):
-                try:
-                    return float(c) if c not in ("", "nan", "NaN") else float("nan")
-                except ValueError:
-                    return None
-            vals = [num(c) for c in cells]
-            if vals and vals[0] is None:  # a header
-                vals, cells = vals[1:], cells[1:]
-            if any(v is None for v in vals):
-                raise ValueError(f"gold labels file {path!r}: every row must be a class index (or empty / -1 for "
-                                 "no gold label)")
-            return np.asarray(vals, dtype=np.float64)
-        return np.asarray(cells[1:] if cells and cells[0].lower() in ("source", "sources") else cells)
+        return _read_column(path, what, n)
     return np.asarray(_load_array(path, what)).ravel()
 
 
@@ -53,8 +95,9 @@ def cmd_diagnose(args) -> int:
     if proba.ndim == 2 and proba.shape[1] == 1:
         proba = proba[:, 0]
     emb = _load_array(args.embeddings, "embeddings")
-    gold = _load_labels(args.gold, "gold labels")
-    sources = _load_labels(args.sources, "sources") if args.sources else None
+    n = proba.shape[0]
+    gold = _load_labels(args.gold, "gold labels", n)
+    sources = _load_labels(args.sources, "sources", n) if args.sources else None
     kw = {"scorer": args.scorer} if args.scorer else {}
     det = OverlapDetector(random_state=args.seed, **kw)
     rep = diagnose(proba, emb, gold, sources=sources, detector=det, alpha=args.alpha, min_gap=args.min_gap)

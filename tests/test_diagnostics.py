@@ -145,3 +145,151 @@ def test_cli_diagnose_bad_input_is_one_line(tmp_path, capsys):
               "--gold", str(tmp_path / "gold.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and "class index" in err and "Traceback" not in err
+
+
+# --- regressions from a new-user trial -----------------------------------------------------------
+
+def _half_gold(y, dtype=float):
+    gold = np.asarray(y, dtype=dtype).copy()
+    gold[::2] = -1
+    return gold
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float64, np.float32])
+def test_minus_one_means_no_gold_label_whatever_the_dtype(mixture, dtype):
+    # Labels read from a CSV are floats; -1.0 used to count as a (always wrong) gold label.
+    pool, proba = mixture
+    ref = diagnose(proba, pool.X, _half_gold(pool.y, np.int64))
+    rep = diagnose(proba, pool.X, _half_gold(pool.y, dtype))
+    assert rep.n_gold == pool.y.size // 2 == ref.n_gold
+    for r in ref.regions:
+        assert (rep.regions[r].n, rep.regions[r].correct) == (ref.regions[r].n, ref.regions[r].correct)
+    assert rep.gap == pytest.approx(ref.gap) and rep.verdict == ref.verdict == "informative"
+
+
+@pytest.mark.parametrize("bad, rows", [
+    ({3: -2.0}, "3"),
+    ({2: 0.5, 7: 1.5}, "2, 7"),
+    ({4: np.inf}, "4"),
+    ({1: -0.5}, "1"),
+])
+def test_negative_or_fractional_float_labels_name_the_rows(bad, rows):
+    rng = np.random.default_rng(0)
+    gold = np.zeros(10)
+    for i, v in bad.items():
+        gold[i] = v
+    with pytest.raises(ValueError, match=rf"rows? {rows}\b"):
+        diagnose(rng.random(10), rng.normal(size=(10, 3)), gold)
+
+
+def test_negative_integer_labels_other_than_minus_one_are_rejected():
+    rng = np.random.default_rng(0)
+    gold = np.zeros(10, dtype=int)
+    gold[6] = -3
+    with pytest.raises(ValueError, match=r"row 6\b"):
+        diagnose(rng.random(10), rng.normal(size=(10, 3)), gold)
+
+
+def _run_cli(tmp_path, proba, X, gold_text, capsys, extra=()):
+    np.save(tmp_path / "p.npy", proba[:, 1])
+    np.save(tmp_path / "e.npy", X)
+    (tmp_path / "gold.csv").write_bytes(gold_text.encode())
+    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
+              "--gold", str(tmp_path / "gold.csv"), "--json", *extra])
+    return rc, capsys.readouterr()
+
+
+@pytest.mark.parametrize("header", ["label\n", ""])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_cli_gold_csv_with_empty_last_rows(tmp_path, mixture, capsys, header, newline):
+    # The last rows have no gold label: their empty cells must count as rows, not be stripped.
+    import json
+
+    pool, proba = mixture
+    gold = pool.y.astype(float)
+    gold[::2] = np.nan
+    gold[-5:] = np.nan
+    cells = ["" if np.isnan(g) else str(int(g)) for g in gold]
+    rc, cap = _run_cli(tmp_path, proba, pool.X, header + newline.join(cells) + newline, capsys)
+    assert rc == 0, cap.err
+    rep = json.loads(cap.out)
+    assert rep["n_points"] == pool.y.size and rep["n_gold"] == int(np.isfinite(gold).sum())
+    assert rep["verdict"] == "informative"
+
+
+def test_cli_gold_csv_written_by_csv_module_and_as_floats(tmp_path, mixture, capsys):
+    # csv.writer quotes a lone empty cell (""), pandas writes labels as 1.0 and missing as -1.0 or "".
+    import csv
+    import io
+    import json
+
+    pool, proba = mixture
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["gold"])
+    for i, g in enumerate(pool.y):
+        w.writerow([""] if i % 3 == 0 else ["-1.0"] if i % 3 == 1 else [f"{float(g)}"])
+    rc, cap = _run_cli(tmp_path, proba, pool.X, buf.getvalue(), capsys)
+    assert rc == 0, cap.err
+    rep = json.loads(cap.out)
+    assert rep["n_gold"] == len(range(2, pool.y.size, 3)) and rep["n_points"] == pool.y.size
+
+
+def test_cli_gold_csv_extra_trailing_blank_line_is_tolerated_but_short_file_is_not(tmp_path, mixture, capsys):
+    pool, proba = mixture
+    cells = [str(int(g)) for g in pool.y]
+    rc, cap = _run_cli(tmp_path, proba, pool.X, "\n".join(cells) + "\n\n", capsys)
+    assert rc == 0, cap.err
+    rc, cap = _run_cli(tmp_path, proba, pool.X, "\n".join(cells[:-3]) + "\n", capsys)
+    assert rc == 2 and f"{pool.y.size - 3} rows" in cap.err and f"{pool.y.size} points" in cap.err
+    assert "Traceback" not in cap.err
+
+
+def test_cli_gold_csv_bad_cells_name_their_lines(tmp_path, mixture, capsys):
+    pool, proba = mixture
+    cells = [str(int(g)) for g in pool.y]
+    cells[4], cells[9] = "-2", "0.5"
+    rc, cap = _run_cli(tmp_path, proba, pool.X, "label\n" + "\n".join(cells) + "\n", capsys)
+    assert rc == 2 and "lines 6, 11" in cap.err and "Traceback" not in cap.err
+    cells[4], cells[9] = "cat", "1"
+    rc, cap = _run_cli(tmp_path, proba, pool.X, "label\n" + "\n".join(cells) + "\n", capsys)
+    assert rc == 2 and "line 6" in cap.err and "class index" in cap.err
+    rc, cap = _run_cli(tmp_path, proba, pool.X, "label\n" + "\n".join(c + ",x" for c in cells) + "\n", capsys)
+    assert rc == 2 and "one column" in cap.err
+
+
+def test_cli_gold_npy_floats_with_minus_one(tmp_path, mixture, capsys):
+    import json
+
+    pool, proba = mixture
+    np.save(tmp_path / "p.npy", proba[:, 1])
+    np.save(tmp_path / "e.npy", pool.X)
+    np.save(tmp_path / "g.npy", _half_gold(pool.y, float))
+    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
+              "--gold", str(tmp_path / "g.npy"), "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["n_gold"] == pool.y.size // 2
+
+
+def test_cli_sources_csv_with_header_and_trailing_newlines(tmp_path, mixture, capsys):
+    pool, proba = mixture
+    np.save(tmp_path / "p.npy", proba[:, 1])
+    np.save(tmp_path / "e.npy", pool.X)
+    np.save(tmp_path / "g.npy", pool.y)
+    names = ["a" if i % 3 else "b" for i in range(pool.y.size)]
+    for text in ["origin\n" + "\n".join(names) + "\n\n", "\r\n".join(names)]:
+        (tmp_path / "s.csv").write_text(text)
+        rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
+                  "--gold", str(tmp_path / "g.npy"), "--sources", str(tmp_path / "s.csv")])
+        out = capsys.readouterr().out
+        assert rc == 0 and "\na " in out and "\nb " in out and "origin" not in out
+
+
+def test_verdict_speaks_of_percentage_points(mixture):
+    pool, proba = mixture
+    rep = diagnose(proba, pool.X, pool.y)
+    o, r = rep.regions[Region.OVERLAP], rep.rest
+    assert f"{100 * rep.gap:.1f} percentage points more accurate" in rep.reason
+    assert f"({o.accuracy:.3f} vs {r.accuracy:.3f}" in rep.reason
+    assert "%" not in rep.reason
+    shuffled = diagnose(case_proba(CASES[2], proba, np.random.default_rng(0)), pool.X, pool.y)
+    assert shuffled.verdict == "not informative" and "10 percentage points" in shuffled.reason

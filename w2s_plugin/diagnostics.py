@@ -146,22 +146,44 @@ def newcombe_interval(c1: int, n1: int, c2: int, n2: int, z: float = 1.96) -> tu
     return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
+def invalid_gold(y) -> np.ndarray:
+    """Mask of entries that are neither a class index (0, 1, ...) nor "no gold label" (-1 or NaN)."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        missing = np.isnan(y) | (y == -1)
+        return ~missing & ~(np.isfinite(y) & (y >= 0) & (y == np.round(y)))
+    return (y < -1) if y.dtype.kind == "i" else np.zeros(y.shape, dtype=bool)
+
+
+def _first(values, limit: int = 5) -> str:
+    shown = ", ".join(str(v) for v in list(values)[:limit])
+    return shown + (f" (and {len(values) - limit} more)" if len(values) > limit else "")
+
+
 def _gold(y_gold, n: int):
+    """Gold labels as int64 with -1 for "no gold label", and the mask of labelled points.
+
+    -1 and NaN mean "no gold label" whatever the dtype (labels read from a CSV are floats, so -1.0
+    must not count as a label); any other negative or fractional value is an error.
+    """
     y = np.asarray(y_gold)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"y_gold must be 1-D with one entry per point ({n}); got shape {y.shape}. "
                          "Mark points without a gold label by -1 (or NaN).")
-    if y.dtype.kind == "f":
-        labelled = np.isfinite(y)
-        if np.any(y[labelled] != np.round(y[labelled])):
-            raise ValueError("y_gold must hold class indices (0 .. k-1); got non-integer values")
-        y = np.where(labelled, y, -1).astype(np.int64)
-    elif y.dtype.kind in "iub":
-        y = y.astype(np.int64)
-        labelled = y >= 0
-    else:
+    if y.dtype.kind not in "fiub":
         raise ValueError(f"y_gold must hold integer class indices (column of proba), -1 for unlabelled; "
                          f"got dtype {y.dtype}. Map your label names to column indices first.")
+    bad = np.flatnonzero(invalid_gold(y))
+    if bad.size:
+        word, verb = ("row", "holds") if bad.size == 1 else ("rows", "hold")
+        raise ValueError(f"y_gold must hold class indices (0 .. k-1), or -1 / NaN for no gold label; "
+                         f"{word} {_first(bad.tolist())} (0-based) {verb} {_first(y[bad].tolist())}")
+    if y.dtype.kind == "f":
+        labelled = ~np.isnan(y) & (y != -1)
+        y = np.where(labelled, y, -1).astype(np.int64)
+    else:
+        y = y.astype(np.int64)
+        labelled = y >= 0
     return y, labelled
 
 
@@ -226,11 +248,12 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
             "compare; label more points (or a random sample of the pool)")
     elif p < alpha and gap >= min_gap:
         verdict, reason = "informative", (
-            f"weak labels are {gap:.1%} more accurate on detected overlap ({o.accuracy:.3f}, n={o.n}) than "
-            f"elsewhere ({rest.accuracy:.3f}, n={rest.n}); p = {p:.2g} < {alpha}")
+            f"weak labels are {100 * gap:.1f} percentage points more accurate on detected overlap than "
+            f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < {alpha}")
     elif gap_ci[1] < min_gap:
         verdict, reason = "not informative", (
-            f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of {min_gap:.0%} or more: "
+            f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of "
+            f"{100 * min_gap:.3g} percentage points or more: "
             "detected overlap does not pick out more reliable weak labels here, so overlap-driven selection "
             "has nothing to exploit")
     elif p_less < alpha:
