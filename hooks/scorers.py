@@ -25,7 +25,7 @@ class SubspaceScorer:
     explaining ``variance`` of the hard-only points' energy.
     """
 
-    def __init__(self, n_components: int | None = None, variance: float = 0.9, chunk_size: int = 8192, **_):
+    def __init__(self, n_components: int | None = None, variance: float = 0.9, chunk_size: int = 8192):
         if n_components is not None and (not isinstance(n_components, (int, np.integer)) or n_components < 1):
             raise ValueError(f"subspace scorer: n_components must be a positive integer or None; got {n_components!r}")
         if not 0 < float(variance) <= 1:
@@ -70,7 +70,7 @@ class RMSCosineScorer(SubspaceScorer):
     Parameter-free; ``tol`` bounds the error on the squared score from dropping weak directions.
     """
 
-    def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, **_):
+    def __init__(self, tol: float = 1e-4, chunk_size: int = 8192):
         if not 0 <= float(tol) < 1:
             raise ValueError(f"rms_cosine scorer: tol must be in [0, 1); got {tol!r}")
         self.tol = float(tol)
@@ -87,7 +87,7 @@ class MaxCosineScorer:
     for very large hard-only sets; ``None`` keeps all of them, as the paper does.
     """
 
-    def __init__(self, max_reference: int | None = None, chunk_size: int = 8192, random_state=None, **_):
+    def __init__(self, max_reference: int | None = None, chunk_size: int = 8192, random_state=None):
         self.max_reference = max_reference
         self.chunk_size = int(chunk_size)
         self.random_state = random_state

@@ -155,3 +155,60 @@ def test_summary_and_plot(data, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_scorer_parameter_typos_are_errors_not_ignored(data):
+    pool, P, _ = data
+    with pytest.raises(ValueError) as ei:
+        OverlapDetector(scorer="subspace", scorer_params={"varance": 0.5}).fit(P, pool.X)
+    assert str(ei.value) == ("overlap scorer 'subspace' got unknown parameter(s) varance; "
+                             "it accepts: n_components, variance")
+    with pytest.raises(ValueError, match=r"'max_cosine' got unknown parameter\(s\) tol; it accepts: max_reference$"):
+        OverlapDetector(scorer="max_cosine", scorer_params={"tol": 0.1}).fit(P, pool.X)
+    with pytest.raises(ValueError, match="scorer_params must be a dict"):
+        OverlapDetector(scorer_params=[1]).fit(P, pool.X)
+    # a correct parameter is used, not dropped: a tighter variance keeps fewer directions
+    loose = OverlapDetector(scorer="subspace", scorer_params={"variance": 0.99}, random_state=0).fit(P, pool.X)
+    tight = OverlapDetector(scorer="subspace", scorer_params={"variance": 0.3}, random_state=0).fit(P, pool.X)
+    assert tight.scorer_.basis_.shape[1] < loose.scorer_.basis_.shape[1]
+
+
+def test_plugin_scorers_get_chunk_size_and_random_state_only_if_they_take_them(data):
+    from w2s_plugin import plugins
+    from w2s_plugin.hookspecs import hookimpl
+
+    seen = {}
+
+    class Bare:  # takes neither chunk_size nor random_state (the detector must not pass them)
+        def __init__(self, scale=1.0):
+            seen["bare"] = scale
+
+        def fit(self, X, rows=None):
+            return self
+
+        def score(self, X):
+            return np.linalg.norm(np.asarray(X), axis=1)
+
+    def catch_all(**kw):  # a factory with **kwargs takes everything
+        seen["catch_all"] = kw
+        return Bare()
+
+    class Plugin:
+        @hookimpl
+        def register_overlap_scorers(self, register):
+            register("t_bare", Bare)
+            register("t_catch_all", catch_all)
+
+    plugin = Plugin()
+    plugins.register(plugin)
+    try:
+        pool, P, _ = data
+        OverlapDetector(scorer="t_bare", scorer_params={"scale": 2.0}).fit(P, pool.X)
+        assert seen["bare"] == 2.0
+        OverlapDetector(scorer="t_catch_all", scorer_params={"anything": 1}, chunk_size=77,
+                        random_state=5).fit(P, pool.X)
+        assert seen["catch_all"] == {"chunk_size": 77, "random_state": 5, "anything": 1}
+        with pytest.raises(ValueError, match=r"'t_bare' got unknown parameter\(s\) chunk; it accepts: scale$"):
+            OverlapDetector(scorer="t_bare", scorer_params={"chunk": 1}).fit(P, pool.X)
+    finally:
+        plugins.unregister(plugin)

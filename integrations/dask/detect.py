@@ -22,9 +22,8 @@ import warnings
 
 import numpy as np
 
-from w2s_plugin import plugins
 from w2s_plugin._validation import check_embeddings, check_proba
-from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning
+from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning, make_scorer
 from w2s_plugin.overlap import gram_matrix, weak_confidence
 
 from .sketch import (DEFAULT_BINS, DEFAULT_MAX_REFINE, ChangePointSketch, bin_index, refine_threshold,
@@ -343,12 +342,7 @@ class DaskOverlapDetector:
     def _reference(self, E, conf, thr):
         """Pass 1 over the embeddings: the hard-only reference, built on the client from merged parts."""
         dask, _ = _dask()
-        factory = plugins.lookup("overlap_scorers", self.scorer, "overlap scorer")
-        params = dict(self.scorer_params or {})
-        try:
-            scorer = factory(chunk_size=self.chunk_size, random_state=self.random_state, **params)
-        except TypeError:
-            scorer = factory(**params)
+        scorer = make_scorer(self.scorer, self.scorer_params, self.chunk_size, self.random_state)
         eb, cb = E.to_delayed().ravel(), conf.to_delayed().ravel()
         if hasattr(scorer, "fit_gram"):  # a mergeable Gram-matrix scorer (subspace, rms_cosine): exact
             parts = [dask.delayed(_gram_block)(e, c, thr) for e, c in zip(eb, cb)]
