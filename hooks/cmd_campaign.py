@@ -37,11 +37,24 @@ def _run_label_studio(args, cfg) -> int:
     if not args.api_key:
         raise _cli_error("--label-studio-url needs an API key: pass --api-key or set LABEL_STUDIO_API_KEY")
     try:
+        import label_studio_sdk  # noqa: F401  (the client the driver talks through)
+
         from w2s_plugin.integrations.label_studio import driver
-    except ImportError as exc:
-        raise _cli_error(f"the Label Studio integration is not available ({exc}); install it with: "
-                         f"{LABEL_STUDIO_INSTALL}") from None
+    except ImportError:
+        raise _cli_error(f"--label-studio-url needs the label-studio extra: {LABEL_STUDIO_INSTALL}") from None
     return int(driver.run_from_cli(args, cfg) or 0)
+
+
+def _require_dask(spec) -> None:
+    """A one-line error naming the dask extra when ``--scheduler`` is given without it."""
+    if not spec:
+        return
+    from w2s_plugin.integrations.dask.cluster import require_dask
+
+    try:
+        require_dask(spec)
+    except ImportError as exc:
+        raise _cli_error(str(exc)) from None
 
 
 def _dask_scheduler(spec):
@@ -52,12 +65,14 @@ def _dask_scheduler(spec):
         return contextlib.nullcontext()
     from w2s_plugin.integrations.dask.cluster import scheduler
 
+    _require_dask(spec)
     return scheduler(spec)
 
 
 def cmd_campaign_run(args) -> int:
     from w2s_plugin.config import load_config
 
+    _require_dask(getattr(args, "scheduler", None))  # before any work
     cfg = load_config(args.config) if args.config else None
     if args.label_studio_url:
         return _run_label_studio(args, cfg)
@@ -78,15 +93,36 @@ def cmd_campaign_run(args) -> int:
         print("the campaign is already complete (budget spent or every source exhausted)")
     else:
         before = campaign.n_rounds
-        with _dask_scheduler(getattr(args, "scheduler", None)):
-            res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
+        try:
+            with _dask_scheduler(getattr(args, "scheduler", None)):
+                res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
+        except KeyboardInterrupt:
+            return _interrupted(campaign, cfg)
         print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
               f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap points found")
         if res.regret is not None and len(res.regret):
             print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} points")
+        if campaign.sources_exhausted_early and not campaign.progress:  # else run() said so under its bar
+            print(f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} points)")
     print()
     print(campaign.bandit.summary())
     return 0
+
+
+def _interrupted(campaign, cfg) -> int:
+    """Ctrl-C during ``campaign run``: say what is kept and how to go on (exit 130, like the shell)."""
+    import sys
+
+    # Campaign.step commits each completed round to state_dir before the next starts; a round cut
+    # short consumes nothing, so the same command resumes right after the rounds counted here.
+    n = campaign.n_rounds
+    if cfg.state_dir() is None:
+        msg = f"{n} round(s) ran; nothing is saved (no campaign.state_dir in the config)"
+    else:
+        msg = (f"{n} round(s), {campaign.n_drawn} point(s) saved in {cfg.state_dir()}; "
+               "run the same command again to resume")
+    print(f"w2s campaign: interrupted: {msg}", file=sys.stderr)
+    return 130
 
 
 def cmd_campaign_status(args) -> int:

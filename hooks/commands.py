@@ -12,8 +12,40 @@ from w2s_plugin.files import load_array as _load_array
 from w2s_plugin.hookspecs import hookimpl
 
 
+SCORER_PARAMS_HINT = "--scorer-params must be a JSON object, e.g. '{\"variance\": 0.9}'"
+
+
+def scorer_params(text):
+    """``--scorer-params``: a JSON object (``None`` when not given), or a one-line error naming the flag."""
+    from w2s_plugin.cli import CLIError
+
+    if not text:
+        return None
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{SCORER_PARAMS_HINT}; {text!r} is not valid JSON ({exc.msg})") from None
+    if not isinstance(params, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(params), "a number")
+        raise CLIError(f"{SCORER_PARAMS_HINT}; got {kind}: {text}")
+    return params
+
+
 def cmd_detect(args) -> int:
+    from w2s_plugin.cli import writable_file
+
+    params = scorer_params(args.scorer_params)  # checked before any data is read
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            writable_file(path, flag)
     if getattr(args, "scheduler", None):  # the dask extra, imported only when asked for
+        from w2s_plugin.cli import CLIError
+        from w2s_plugin.integrations.dask.cluster import require_dask
+
+        try:
+            require_dask(args.scheduler)
+        except ImportError as exc:
+            raise CLIError(str(exc)) from None
         from w2s_plugin.integrations.dask.cli import detect_on_dask
 
         return detect_on_dask(args)
@@ -23,7 +55,6 @@ def cmd_detect(args) -> int:
     if proba.ndim == 2 and proba.shape[1] == 1:
         proba = proba[:, 0]
     emb = _load_array(args.embeddings, "embeddings")
-    params = json.loads(args.scorer_params) if args.scorer_params else None
     kw = {"scorer": args.scorer} if args.scorer else {}
     det = OverlapDetector(scorer_params=params, random_state=args.seed, **kw)
     report = det.fit(proba, emb).report_
@@ -44,8 +75,9 @@ def cmd_detect(args) -> int:
 def cmd_demo(args) -> int:
     from w2s_plugin import demo
 
-    out = args.out
-    os.makedirs(out, exist_ok=True)
+    from w2s_plugin.cli import writable_dir
+
+    out = writable_dir(args.out, "--out")  # before the work, not after it
     print("w2s demo: the paper's synthetic mixture (20 easy + 20 hard dims, noise variance 5), offline.\n")
     res = demo.detection_demo(seeds=range(args.seeds), n_per_region=args.n)
     print(demo.format_detection_demo(res))

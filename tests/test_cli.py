@@ -153,3 +153,173 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
     (args, cfg), = calls
     assert (args.label_studio_url, args.project, args.api_key) == ("http://ls:8080", "7", "from-env")
     assert cfg.get("campaign.batch_size") == 100 and [s["name"] for s in cfg.data["sources"]] == ["poor", "medium", "rich"]
+
+
+# --- a new user's first commands: one-line errors (exit 2), no tracebacks, nothing lost ------------
+
+INSTALL_DASK = "pip install 'w2s-plugin[dask]'"
+
+
+@pytest.fixture
+def arrays(tmp_path):
+    """Weak probabilities and embeddings of a small version of the paper's mixture, as .npy files."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from w2s_plugin.datasets import make_overlap_mixture
+
+    pool = make_overlap_mixture(200, 200, 200, random_state=0)
+    weak = LogisticRegression(max_iter=1000).fit(pool.weak_view(), pool.y)
+    np.save(tmp_path / "p.npy", weak.predict_proba(pool.weak_view()))
+    np.save(tmp_path / "e.npy", pool.X)
+    return ["--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy")]
+
+
+def one_line_error(code, out, err, prefix):
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err and err.startswith(prefix), err
+    return err.strip()
+
+
+def test_missing_dask_extra_is_one_line(capsys, monkeypatch, arrays, example):
+    # Every extra is installed here; a None entry in sys.modules makes `import dask` fail as it does
+    # without the extra. This is the only way to cause that fault in this environment.
+    monkeypatch.setitem(sys.modules, "dask", None)
+    for spec in ("threads", "processes:2"):
+        msg = one_line_error(*run(capsys, "detect", *arrays, "--scheduler", spec), "w2s detect: error: ")
+        assert msg == f"w2s detect: error: --scheduler needs the dask extra: {INSTALL_DASK}"
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--scheduler", "threads",
+                         "--no-progress")
+    assert one_line_error(code, out, err, "w2s campaign: error: ") == \
+        f"w2s campaign: error: --scheduler needs the dask extra: {INSTALL_DASK}"
+    assert not out and not (example.parent / "runs").exists()  # checked before any work
+
+
+def test_missing_label_studio_extra_is_one_line(capsys, monkeypatch, example):
+    # As above: blocking the imports is the only way to lose the extra in this environment.
+    import w2s_plugin.integrations.label_studio as ls_pkg
+
+    for mod in ("flask", "label_studio_sdk", "w2s_plugin.integrations.label_studio.app",
+                "w2s_plugin.integrations.label_studio.driver"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    for attr in ("app", "driver"):
+        monkeypatch.delattr(ls_pkg, attr, raising=False)
+    code, out, err = run(capsys, "serve", "--port", "1")
+    assert "pip install 'w2s-plugin[label-studio]'" in one_line_error(code, out, err, "w2s serve: error: ")
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url",
+                         "http://127.0.0.1:1", "--project", "3", "--api-key", "k")
+    assert one_line_error(code, out, err, "w2s campaign: error: ") == (
+        "w2s campaign: error: --label-studio-url needs the label-studio extra: pip install 'w2s-plugin[label-studio]'")
+
+
+def test_scorer_params_must_be_a_json_object_with_known_keys(capsys, arrays):
+    hint = "w2s detect: error: --scorer-params must be a JSON object, e.g. '{\"variance\": 0.9}'"
+    for bad in ("[1]", "{x", "0.9", '"variance"'):
+        msg = one_line_error(*run(capsys, "detect", *arrays, "--scorer-params", bad), hint)
+        assert bad in msg
+    msg = one_line_error(*run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params",
+                               '{"varance": 0.5}'), "w2s detect: error: ")
+    assert msg.endswith("overlap scorer 'subspace' got unknown parameter(s) varance; it accepts: n_components, variance")
+    code, out, err = run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params", '{"variance": 0.5}')
+    assert code == 0 and "overlap density:" in out and not err
+
+
+def test_output_paths_are_checked_before_the_work(capsys, arrays, tmp_path):
+    missing = tmp_path / "no" / "such"
+    for flag, name in (("--out", "r.csv"), ("--plot", "r.png")):
+        code, out, err = run(capsys, "detect", *arrays, flag, str(missing / name))
+        msg = one_line_error(code, out, err, "w2s detect: error: ")
+        assert msg == f"w2s detect: error: {flag} {missing / name}: directory {missing} does not exist (create it first)"
+        assert not out  # nothing computed
+    code, out, err = run(capsys, "detect", *arrays, "--out", str(tmp_path / "r.csv"))
+    assert code == 0 and (tmp_path / "r.csv").read_text().count("\n") == 601
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, out, err = run(capsys, "demo", "--out", str(blocker / "plots"))  # would take minutes if not checked first
+    msg = one_line_error(code, out, err, "w2s demo: error: ")
+    assert msg == f"w2s demo: error: --out {blocker / 'plots'}: cannot create the directory (Not a directory)"
+    assert not out
+
+
+def test_ctrl_c_while_plugins_load_is_one_line(capsys, monkeypatch):
+    # Ctrl-C cannot be delivered at this exact moment (plugin loading, ~0.25 s) from a test any other
+    # way: the loader itself raises KeyboardInterrupt, as Python does when SIGINT arrives there.
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plugins, "load_plugins", interrupted)
+    code, out, err = run(capsys, "plugins")
+    assert code == 130 and err == "w2s: interrupted\n" and not out
+
+
+def _w2s(*argv, stdout=None, env_extra=None):
+    import os
+    import subprocess
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "w2s_plugin.cli", *argv], stdout=stdout or subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+
+
+def test_closed_pipe_exits_quietly(example):
+    """`w2s config check t.toml | head -1`: head closes the pipe; w2s stops quietly with 141 (128 +
+    SIGPIPE, what a shell reports for any program killed by a closed pipe)."""
+    p = _w2s("config", "check", str(example))
+    p.stdout.close()  # the reader is gone before w2s writes anything
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == ""
+
+
+def test_warnings_are_one_line_without_source(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "p.npy", np.full(300, 0.9))  # equally confident everywhere: no hard-only point
+    np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(300, 4)))
+    p = _w2s("detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"))
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0 and b"overlap density: 0.0000" in out
+    assert err.decode() == ("w2s: warning: no hard-only point found (the weak model is equally confident "
+                            "everywhere): nothing spans the hard pattern, so every non-hard point is easy-only "
+                            "and the overlap density is 0\n")
+
+
+def test_interrupted_campaign_says_what_is_saved_and_resumes(capsys, example, tmp_path):
+    from w2s_plugin.hookspecs import hookimpl
+
+    class CtrlC:
+        """Ctrl-C right after round 3 is committed (on_round_end runs after the state is written)."""
+
+        @hookimpl
+        def on_round_end(self, campaign, round):
+            if round["round"] == 3:
+                raise KeyboardInterrupt
+
+    state = tmp_path / "runs" / "mixture"
+    plugins.register(CtrlC(), name="ctrl-c")
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--no-progress")
+    plugins.unregister(name="ctrl-c")
+    assert code == 130
+    assert err == (f"w2s campaign: interrupted: 3 round(s), 300 point(s) saved in {state}; "
+                   "run the same command again to resume\n")
+    assert len(load_state(state)["rounds"]) == 3
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--no-progress", "--max-rounds", "1")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"resuming the campaign in {state}: 3 round(s), 300 point(s) already drawn"
+    assert "ran 1 round(s); 4 in total, 400 points drawn" in out
+
+
+def test_exhausted_sources_are_reported_and_results_repr_is_short(capsys, example):
+    from w2s_plugin.config import load_config
+
+    # Three sources of 900 points each, a budget of 5000: the sources run out first.
+    example.write_text(example.read_text().replace("budget = 1500", "budget = 5000"))
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example))  # progress bar on (config)
+    assert code == 0, err
+    assert "campaign: every source is exhausted after 27 round(s); budget not spent (2700 of 5000 points drawn)" in err
+
+    res = load_config(example).build_campaign(progress=False).results()  # resumed from the saved state
+    assert len(res.items["id"]) == 2700
+    text = repr(res)
+    assert text.startswith("<CampaignResults: 27 round(s), 2700 item(s) drawn, ") and ".table()" in text
+    assert len(text) < 200

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -125,6 +126,16 @@ class CampaignResults:
         best = max(self.true_densities, key=self.true_densities.get)
         pulled = self.sources_pulled[skip:]
         return float(np.mean([s == best for s in pulled])) if pulled else float("nan")
+
+    def __repr__(self) -> str:
+        # Short on purpose: ``items`` holds every drawn point (hundreds of thousands of values).
+        drawn = sum(r["n"] for r in self.rounds)
+        found = int(sum(r["n_overlap"] for r in self.rounds))
+        parts = [f"{len(self.rounds)} round(s)", f"{drawn} item(s) drawn",
+                 f"{found} overlap ({found / drawn:.1%})" if drawn else "0 overlap"]
+        if self.regret is not None and len(self.regret):
+            parts.append(f"regret {float(self.regret[-1]):.1f}")
+        return f"<CampaignResults: {', '.join(parts)}; .table() for the rounds, .training_set() for the items>"
 
     def table(self) -> str:
         head = f"{'round':>5} {'source':<14} {'drawn':>6} {'overlap':>8} {'density':>8}"
@@ -382,9 +393,17 @@ class Campaign:
                 bar.update(1)
         finally:
             bar.close()
+        if ran and self.progress and self.sources_exhausted_early:  # the bar stopped short of its total: say why
+            print(f"campaign: every source is exhausted after {self.n_rounds} round(s); budget not spent "
+                  f"({self.n_drawn} of {self.budget} points drawn)", file=sys.stderr)
         if self.done:
             plugins.call_lifecycle("on_campaign_end", campaign=self)
         return self.results()
+
+    @property
+    def sources_exhausted_early(self) -> bool:
+        """Every source ran out while part of the budget is still unspent."""
+        return self.budget is not None and self.budget_left >= 2 and not self.bandit.active_.any()
 
     def _postfix(self) -> str:
         parts = []

@@ -4,13 +4,52 @@ built-in ones included, so a plugin adds commands exactly as the library does.""
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+import warnings
 
 from . import __version__, plugins
+
+#: Exit status after a closed pipe (``w2s ... | head``): 128 + SIGPIPE, as a shell reports it.
+EXIT_BROKEN_PIPE = 141
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+def require_extra(extra: str, modules, what: str) -> None:
+    """Raise a one-line ``CLIError`` naming the pip extra when one of ``modules`` cannot be imported."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise CLIError(f"{what} needs the {extra} extra: pip install 'w2s-plugin[{extra}]'") from None
+
+
+def writable_file(path: str, flag: str) -> str:
+    """Check up front that ``path`` can be written (its directory exists and is writable), so a
+    long command does not fail after the work is done."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CLIError(f"{flag} {path}: is a directory; give a file name")
+    if not os.path.isdir(parent):
+        raise CLIError(f"{flag} {path}: directory {parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"{flag} {path}: directory {parent} is not writable")
+    return path
+
+
+def writable_dir(path: str, flag: str) -> str:
+    """Create directory ``path`` (and its parents) now, or fail with one line saying why."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"{flag} {path}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK):
+        raise CLIError(f"{flag} {path}: directory is not writable")
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,24 +71,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line for people at a terminal (no source file, line or code)."""
+    text = " ".join(str(message).split())
+    try:
+        print(f"w2s: warning: {text}", file=file if file is not None else sys.stderr)
+    except OSError:  # stderr gone: nothing useful to do
+        pass
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at devnull so the flush at exit cannot fail again
+    (the recipe in the Python docs' note on SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout replaced by something without a descriptor
+        pass
+
+
 def main(argv=None) -> int:
+    with warnings.catch_warnings():  # restores the default display afterwards (main may run in-process)
+        warnings.showwarning = _show_warning
+        return _run(argv)
+
+
+def _run(argv) -> int:
+    prefix = "w2s"
     try:
-        parser = build_parser()
-    except plugins.PluginError as exc:
-        print(f"w2s: error: {exc}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0 if args.command is None else 2
-    try:
-        return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, plugins.PluginError) as exc:
-        print(f"w2s {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        try:
+            parser = build_parser()  # loads plugins: a Ctrl-C here is handled below too
+        except plugins.PluginError as exc:
+            print(f"w2s: error: {exc}", file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0 if args.command is None else 2
+        prefix = f"w2s {args.command}"
+        try:
+            code = int(args.func(args) or 0)
+        except (CLIError, ValueError, FileNotFoundError, plugins.PluginError) as exc:
+            print(f"{prefix}: error: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.flush()  # a closed pipe shows up here rather than at exit
+        return code
     except KeyboardInterrupt:
-        print(f"w2s {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

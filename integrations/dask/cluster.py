@@ -12,24 +12,44 @@ from __future__ import annotations
 import contextlib
 
 
+INSTALL = "pip install 'w2s-plugin[dask]'"
+
+
+class MissingDaskError(ImportError):
+    """The dask extra (dask, or dask.distributed for a cluster) is not installed."""
+
+
+def _local(spec: str) -> bool:
+    return spec in ("threads", "synchronous", "sync")
+
+
+def require_dask(spec: str | None, flag: str = "--scheduler") -> None:
+    """Fail early, with one line naming the extra, when ``spec`` needs a part of dask that is missing."""
+    if not spec:
+        return
+    modules = ("dask", "dask.array") if _local(str(spec)) else ("dask", "dask.array", "distributed")
+    for name in modules:
+        try:
+            __import__(name)
+        except ImportError:
+            raise MissingDaskError(f"{flag} needs the dask extra: {INSTALL}") from None
+
+
 @contextlib.contextmanager
 def scheduler(spec: str | None):
     """Context manager running Dask work on ``spec``; yields the ``distributed.Client`` or ``None``."""
     if spec is None or spec == "":
         yield None
         return
+    require_dask(spec)
     import dask
 
     spec = str(spec)
-    if spec in ("threads", "synchronous", "sync"):
+    if _local(spec):
         with dask.config.set(scheduler="sync" if spec.startswith("sync") else "threads"):
             yield None
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("--scheduler processes or an address needs dask.distributed: "
-                          "pip install 'w2s-plugin[dask]'") from None
+    from distributed import Client, LocalCluster  # present: require_dask checked
     if spec == "processes" or spec.startswith("processes:"):
         n = None
         if ":" in spec:
