@@ -205,7 +205,8 @@ def test_missing_label_studio_extra_is_one_line(capsys, monkeypatch, example):
     for attr in ("app", "driver"):
         monkeypatch.delattr(ls_pkg, attr, raising=False)
     code, out, err = run(capsys, "serve", "--port", "1")
-    assert "pip install 'w2s-plugin[label-studio]'" in one_line_error(code, out, err, "w2s serve: error: ")
+    assert one_line_error(code, out, err, "w2s serve: error: ") == \
+        "w2s serve: error: this command needs the label-studio extra: pip install 'w2s-plugin[label-studio]'"
     code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url",
                          "http://127.0.0.1:1", "--project", "3", "--api-key", "k")
     assert one_line_error(code, out, err, "w2s campaign: error: ") == (

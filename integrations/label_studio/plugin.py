@@ -20,8 +20,8 @@ def _serve(args) -> int:
     try:
         from .app import create_app
         from .config import backend_from_config, load_config
-    except ImportError as exc:
-        raise CLIError(f"w2s serve needs the Label Studio extra ({exc}); install it with: {INSTALL}") from None
+    except ImportError:
+        raise CLIError(f"this command needs the label-studio extra: {INSTALL}") from None
     config = load_config(args.config)
     backend = backend_from_config(config, model_dir=args.model_dir or os.environ.get("MODEL_DIR"))
     app = create_app(backend)
