@@ -181,7 +181,7 @@ class Source:
     def state(self) -> dict:
         """Plain-JSON state: which items are used (a compressed bitmask) and the draw order's seed."""
         return {"name": self.name, "n": self._n, "used": _pack_mask(self._used), "cursor": int(self._cursor),
-                "order_crc": self._order_crc(), "order_seed": self.order_seed_}
+                "order_crc": self._order_crc(), "order_seed": getattr(self, "order_seed_", None)}
 
     def _order_crc(self) -> int:
         """Fingerprint of the draw order, so a resume with a differently seeded source is caught."""
@@ -194,7 +194,7 @@ class Source:
             raise ValueError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
                              "the data changed since the campaign started")
         saved_seed = state.get("order_seed")
-        if (getattr(self, "_fresh_seed", False) and saved_seed is not None and saved_seed != self.order_seed_):
+        if getattr(self, "_fresh_seed", False) and saved_seed is not None and saved_seed != self.order_seed_:
             # built without a seed: take the one the saved campaign drew, so the order is the same
             self.order_seed_ = int(saved_seed)
             self._order = check_random_state(self.order_seed_).permutation(self._n)
