@@ -3,16 +3,32 @@
 Each query, the bandit picks a source; only a window of ``batch_size`` unused candidates of that
 source is scored (weak probabilities from the learner, overlap detection, a registered strategy),
 and the best ``n_instances`` are returned for labelling. ``teach`` gives the labels to the learner,
-marks the items used and rewards the source with the overlap count of the scored window, so
-pulls drift toward the pools whose overlap density is highest. State (bandit, sources, the query
-awaiting labels, every label taught) is written atomically after each call, so a crash loses
-nothing and :meth:`MultiSourceLearner.resume` continues where it stopped.
+marks the items used and rewards the source, so pulls drift toward the pools whose overlap
+density is highest. State (bandit, sources, which items have been scored, the query awaiting
+labels, every label taught) is written atomically after each call, so a crash loses nothing and
+:meth:`MultiSourceLearner.resume` continues where it stopped.
+
+Evidence is counted once per item. Only ``n_instances`` of a window are taught; the rest stay
+unused and come back in later windows (after the source's unused items have all been visited,
+windows wrap around to them). Counting every window in full would count those items again and
+again as new draws: the bandit's ``drawn`` would exceed the pool and its intervals would shrink
+on repeated, not new, evidence. So the learner keeps, per source, a mask of the items already
+scored, and rewards a pull with only the window's *first-time* items: ``bandit.update(source,
+n_fresh, n_overlap among them)``. Windows are taken in the source's (shuffled) draw order,
+independently of the scores, so the scored items are a uniform sample of the pool without
+replacement and ``overlap / drawn`` estimates the pool's detected overlap share; once a pool
+is fully scored it is the share over the whole pool. A pull whose window holds no first-time
+item still counts as a pull (``rounds`` and the bandit's clock advance, its per-round mean
+is unchanged) but adds no drawn or overlap items: round-robin moves on, and the UCB bonuses of
+the other sources keep growing with ``t``, so they are revisited as usual.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +36,7 @@ import numpy as np
 from w2s_plugin import plugins
 from w2s_plugin.bandit import SourceBandit
 from w2s_plugin.campaign import _jsonable, atomic_write_bytes
-from w2s_plugin.detector import OverlapDetector
+from w2s_plugin.detector import OverlapDetector, Region
 from w2s_plugin.models import Precomputed
 from w2s_plugin.sources import Source
 
@@ -28,7 +44,28 @@ from .strategy import score_pool, weak_proba_of
 
 STATE_FILE = "learner_state.json"
 STATE_KIND = "w2s_plugin.MultiSourceLearner"
-STATE_VERSION = 1
+STATE_VERSION = 2   # 2: adds the per-source masks of scored items (evidence counted once per item)
+
+
+def _pack(mask: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(np.packbits(mask).tobytes(), 6)).decode("ascii")
+
+
+def _unpack(s: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(s)), dtype=np.uint8), count=n).astype(bool)
+
+
+def _count_pull_without_evidence(bandit: SourceBandit, name: str) -> None:
+    """A pull that saw no first-time item: advance its round count and the clock, add no items.
+
+    ``SourceBandit.update`` needs at least one item; here the per-round reward sum grows by the
+    source's current per-round mean, so per-round policies see an unchanged mean.
+    """
+    k = bandit.names.index(name)
+    r = int(bandit.rounds_[k])
+    bandit.reward_sum_[k] += bandit.reward_sum_[k] / r if r else 0.0
+    bandit.rounds_[k] += 1
+    bandit.t_ += 1
 
 
 class MultiSourceLearner:
@@ -86,6 +123,7 @@ class MultiSourceLearner:
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.pending: dict | None = None
         self.offsets = {n: 0 for n in names}
+        self.scored = {s.name: np.zeros(len(s), dtype=bool) for s in srcs}  # items whose evidence is counted
         self.n_queries = 0
         self.history: list[dict] = []   # one row per taught batch
         self.taught: list[dict] = []    # every teach call, in order: {"source", "positions", "y"}
@@ -180,11 +218,14 @@ class MultiSourceLearner:
                                          random_state=self._seed(), source=name, refit=True,
                                          **self.strategy_params)
         n_overlap = report.n_overlap if report is not None else 0
+        fresh = ~self.scored[name][window]
+        n_overlap_fresh = int(report.mask(Region.OVERLAP)[fresh].sum()) if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
         self.pending = {"source": name, "positions": window[idx].tolist(), "scores": scores.tolist(),
                         "n_candidates": int(window.size), "n_overlap": int(n_overlap),
-                        "density": float(n_overlap / window.size), "query": self.n_queries}
+                        "density": float(n_overlap / window.size), "query": self.n_queries,
+                        "fresh": window[fresh].tolist(), "n_overlap_fresh": n_overlap_fresh}
         self._save()
         return name, window[idx], X[idx]
 
@@ -192,7 +233,8 @@ class MultiSourceLearner:
         """Teach the learner the labels ``y`` of ``indices`` (positions) of ``source_name``.
 
         Marks the items used, calls the ``after_teach`` hook, and, when they answer the pending
-        query, rewards that source with the overlap count of the window it scored.
+        query, rewards that source with the overlap count among the window's first-time items
+        (see the module docstring) and marks them scored.
         """
         if source_name not in self.sources:
             raise ValueError(f"unknown source {source_name!r}; sources are {', '.join(self.sources)}")
@@ -213,12 +255,20 @@ class MultiSourceLearner:
         p = self.pending
         row = {"query": None, "source": source_name, "n_taught": int(pos.size)}
         if p is not None and p["source"] == source_name:
-            self.bandit.update(source_name, p["n_candidates"], p["n_overlap"])
+            fresh = np.asarray(p["fresh"], dtype=np.int64)
+            fresh = fresh[~self.scored[source_name][fresh]]  # defensive: only never-counted items
+            n_fresh = int(fresh.size)
+            n_ov = min(int(p["n_overlap_fresh"]), n_fresh)
+            if n_fresh:
+                self.bandit.update(source_name, n_fresh, n_ov)
+                self.scored[source_name][fresh] = True
+            else:
+                _count_pull_without_evidence(self.bandit, source_name)
             # taught items inside the scored window no longer count towards the next window's offset
             in_window = int(np.isin(pos, np.asarray(p["positions"])).sum())
             self.offsets[source_name] = max(0, self.offsets[source_name] - in_window)
             row.update(query=p["query"], n_candidates=p["n_candidates"], n_overlap=p["n_overlap"],
-                       density=p["density"])
+                       density=p["density"], n_fresh=n_fresh, n_overlap_fresh=n_ov)
             self.pending = None
         if source.exhausted:
             self.bandit.exhaust(source_name)
@@ -234,10 +284,11 @@ class MultiSourceLearner:
 
     # -- reporting -------------------------------------------------------------------------------
     def pulls(self) -> dict:
-        """Rewarded queries per source so far."""
+        """Answered queries (bandit pulls) per source so far, with or without first-time items."""
         return {n: int(r) for n, r in zip(self.bandit.names, self.bandit.rounds_)}
 
     def summary(self) -> str:
+        """The bandit's table: pulls, items scored once (``drawn`` <= pool size), overlap, density."""
         return self.bandit.summary()
 
     # -- persistence -----------------------------------------------------------------------------
@@ -255,6 +306,7 @@ class MultiSourceLearner:
             "kind": STATE_KIND, "version": STATE_VERSION, "batch_size": self.batch_size, "strategy": self.strategy,
             "sources": {n: s.state() for n, s in self.sources.items()}, "bandit": self.bandit.to_dict(),
             "pending": self.pending, "offsets": self.offsets, "n_queries": self.n_queries,
+            "scored": {n: _pack(m) for n, m in self.scored.items()},
             "history": self.history, "taught": self.taught, "detector_file": det_file,
         }
         atomic_write_bytes(self.state_dir / STATE_FILE, json.dumps(state, default=_jsonable).encode())
@@ -268,8 +320,13 @@ class MultiSourceLearner:
             state = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path} is not valid JSON ({exc})") from None
-        if state.get("kind") != STATE_KIND or state.get("version") != STATE_VERSION:
-            raise ValueError(f"{path} was not written by this version of MultiSourceLearner")
+        if state.get("kind") != STATE_KIND:
+            raise ValueError(f"{path} was not written by a MultiSourceLearner")
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path} is a version {state.get('version')} MultiSourceLearner state; this version reads "
+                             f"version {STATE_VERSION} (version 1 counted re-scored items as new evidence and did not "
+                             "record which items were scored, so it cannot be continued exactly): start a new "
+                             "state_dir, teaching the labels of the old run as seed labels")
         if set(state["sources"]) != set(self.sources):
             raise ValueError(f"{path}: the saved learner has sources {sorted(state['sources'])}, "
                              f"but these were given: {sorted(self.sources)}")
@@ -280,6 +337,7 @@ class MultiSourceLearner:
         self.bandit = SourceBandit.from_dict(state["bandit"])
         self.pending = state["pending"]
         self.offsets = {k: int(v) for k, v in state["offsets"].items()}
+        self.scored = {k: _unpack(v, len(self.sources[k])) for k, v in state["scored"].items()}
         self.n_queries = int(state["n_queries"])
         self.history = state["history"]
         self.taught = state["taught"]
