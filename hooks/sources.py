@@ -10,23 +10,21 @@ import numpy as np
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.sources import Source
 
-_SOURCE_KW = ("shuffle", "random_state", "meta")
+# Every loader names its parameters (no **kwargs), so a typo in a config file's ``params`` or in
+# ``Source.from_path(..., id_colum=...)`` is an error instead of a silently ignored key.
 
 
-def _kw(params):
-    return {k: params[k] for k in _SOURCE_KW if k in params}
-
-
-def load_npy(path, name, **params):
-    """A 2-D .npy array of features, memory-mapped: the pool is read a batch at a time."""
+def load_npy(path, name, labels=None, shuffle=True, random_state=None, meta=None):
+    """A 2-D .npy array of features, memory-mapped: the pool is read a batch at a time.
+    ``labels``: an .npy of gold labels, one per row."""
     X = np.load(path, mmap_mode="r")
     if X.ndim != 2:
         raise ValueError(f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, n_features)")
-    y = np.load(params["labels"]) if params.get("labels") else None
-    return Source(name, X, y=y, **_kw(params))
+    y = np.load(labels) if labels else None
+    return Source(name, X, y=y, shuffle=shuffle, random_state=random_state, meta=meta)
 
 
-def load_npz(path, name, x_key: str = "X", **params):
+def load_npz(path, name, x_key: str = "X", shuffle=True, random_state=None, meta=None):
     """An .npz archive: ``X`` (features), optional ``y`` and ``ids``; every other array with one row
     per item becomes an extra (e.g. ``proba``, ``embeddings``, ``regions``)."""
     with np.load(path, allow_pickle=False) as z:
@@ -37,7 +35,7 @@ def load_npz(path, name, x_key: str = "X", **params):
         y = z["y"] if "y" in z.files else None
         ids = z["ids"].tolist() if "ids" in z.files else None
         extras = {k: z[k] for k in z.files if k not in (x_key, "y", "ids") and z[k].ndim >= 1 and z[k].shape[0] == n}
-    return Source(name, X, y=y, ids=ids, extras=extras, **_kw(params))
+    return Source(name, X, y=y, ids=ids, extras=extras, shuffle=shuffle, random_state=random_state, meta=meta)
 
 
 def _numeric(value) -> bool:
@@ -51,6 +49,16 @@ def _numeric(value) -> bool:
 def _from_rows(name, rows, features, id_column, label_column, params, where):
     if not rows:
         raise ValueError(f"source {name!r}: {where} has no rows")
+    # A column literally named "id" / "label" is the item id / gold label unless told otherwise:
+    # a numeric id silently used as a feature would poison every score.
+    if id_column is None and "id" in rows[0]:
+        id_column = "id"
+    if label_column is None and "label" in rows[0]:
+        label_column = "label"
+    for what, col in (("id_column", id_column), ("label_column", label_column)):
+        if col is not None and col not in rows[0]:
+            raise ValueError(f"source {name!r}: {where} has no column {col!r} ({what}); "
+                             f"columns: {', '.join(rows[0])}")
     if features is None:
         skip = {id_column, label_column}
         features = [k for k, v in rows[0].items() if k not in skip and _numeric(v)]
@@ -64,17 +72,21 @@ def _from_rows(name, rows, features, id_column, label_column, params, where):
             raise ValueError(f"source {name!r}: {where} has a non-numeric value in a feature column ({exc})") from None
     ids = [r[id_column] for r in rows] if id_column else None
     y = np.array([r[label_column] for r in rows]) if label_column else None
-    return Source(name, X, records=rows, ids=ids, y=y, **_kw(params))
+    return Source(name, X, records=rows, ids=ids, y=y, **params)
 
 
-def load_csv(path, name, features=None, id_column=None, label_column=None, **params):
-    """A CSV file with a header; ``features`` (default: every numeric column but id and label) form X."""
+def load_csv(path, name, features=None, id_column=None, label_column=None, shuffle=True, random_state=None,
+             meta=None):
+    """A CSV file with a header; ``features`` (default: every numeric column but id and label) form X.
+    ``id_column`` / ``label_column`` default to columns named ``id`` / ``label`` when present."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return _from_rows(name, rows, features, id_column, label_column, params, path)
+    return _from_rows(name, rows, features, id_column, label_column,
+                      {"shuffle": shuffle, "random_state": random_state, "meta": meta}, path)
 
 
-def load_jsonl(path, name, features=None, id_column=None, label_column=None, **params):
+def load_jsonl(path, name, features=None, id_column=None, label_column=None, shuffle=True, random_state=None,
+               meta=None):
     """JSON Lines, one object per item; like CSV, ``features`` name the numeric keys that form X."""
     rows = []
     with open(path, encoding="utf-8") as fh:
@@ -84,7 +96,8 @@ def load_jsonl(path, name, features=None, id_column=None, label_column=None, **p
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"source {name!r}: {path} line {lineno} is not valid JSON ({exc.msg})") from None
-    return _from_rows(name, rows, features, id_column, label_column, params, path)
+    return _from_rows(name, rows, features, id_column, label_column,
+                      {"shuffle": shuffle, "random_state": random_state, "meta": meta}, path)
 
 
 @hookimpl

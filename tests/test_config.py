@@ -171,6 +171,9 @@ BAD = [
     # a bad *value* is caught by a dry run of the strategy, not in the middle of a campaign
     ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratio = 7}\n", "acquisition.params",
      "parameters of strategy 'overlap_then_hard'", {"ratio": 7}),
+    # a typo in the params of a source picked by its extension (no type = ...)
+    ("[[sources]]\nname = 'extra'\npath = '{d}/rich.npz'\nparams = {x_kye = 'X'}\n", "sources[1].params.x_kye",
+     "a parameter of source type '.npz'", "x_kye"),
     ("[[sources]]\npath = '{d}/missing.npz'\n", "sources[1].path", "an existing file", "{d}/missing.npz"),
     ("[[sources]]\npath = '{d}/rich.npz'\ntype = 'parquet'\n", "sources[1].type", "registered source type", "parquet"),
     ("[[sources]]\nname = 'poor'\npath = '{d}/rich.npz'\n", "sources", "unique source names", ["poor", "poor"]),

@@ -161,3 +161,15 @@ def test_unseeded_sources_resume_in_the_saved_order(tmp_path):
     # a source seeded differently from the saved one is still refused
     with pytest.raises(ValueError, match="different order"):
         Source(name="a", X=mix.X[:300], random_state=123).load_state(resumed.sources["a"].state())
+
+
+def test_csv_id_and_label_columns_are_never_features_and_typos_are_errors(tmp_path):
+    path = tmp_path / "pool.csv"
+    path.write_text("id,f1,f2,label\n10,0.1,0.2,1\n11,0.3,0.4,0\n12,0.5,0.1,1\n")
+    src = Source.from_path(path, random_state=0)
+    assert src.X.shape == (3, 2)                      # the numeric id and label are not features
+    assert src.ids == ["10", "11", "12"] and list(src.y) == ["1", "0", "1"]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) id_colum \(did you mean 'id_column'"):
+        Source.from_path(path, id_colum="id")
+    with pytest.raises(ValueError, match="no column 'uid'"):
+        Source.from_path(path, id_column="uid")

@@ -80,6 +80,10 @@ def _number_or_name(v) -> bool:
     return isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
+def _keywords(v) -> bool:
+    return all(isinstance(k, list) and all(isinstance(w, str) and w.strip() for w in k) for k in v.values())
+
+
 _INT = (int,)
 _STR = (str,)
 _TABLE = (dict,)
@@ -158,13 +162,31 @@ SCHEMA: list[Key] = [
     Key("acquisition.params", _TABLE, "a table", "Parameters of the strategy (e.g. ``ratio`` for "
         "overlap_then_hard).", default={}),
     Key("acquisition.n", _INT, "a positive integer", "Points to pick per query.", check=_pos_int),
+    # [label_studio]: the Label Studio backend (w2s serve) and driver (w2s campaign run --label-studio-url)
+    Key("label_studio", _TABLE, "a table", "The Label Studio ML backend and campaign driver (docs/label_studio.md)."),
+    Key("label_studio.keywords", _TABLE, "a table of choice = [words or phrases]",
+        "Cold-start keywords of the weak keyword voter, per choice of the labeling config.", check=_keywords),
+    Key("label_studio.text_column", _STR, "a column name",
+        "Field of a source record holding the text (default: the labeling config's ``$variable``)."),
+    Key("label_studio.model_dir", _STR, "a directory path",
+        "Backend state directory (``MODEL_DIR`` overrides it; driver default: ``state_dir/model``)."),
+    Key("label_studio.strategy", _STR, "a registered acquisition strategy",
+        "Strategy behind the prediction score (default: ``acquisition.strategy``)."),
+    Key("label_studio.detector", _TABLE, "a table", "OverlapDetector parameters of the backend (default: [detector])."),
+    Key("label_studio.pool_size", _INT, "an integer >= 2", "Texts kept per project to fit detection on.",
+        default=2000, check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
+    Key("label_studio.C", (int, float), "a positive number", "Inverse L2 strength of the retrained weak model.",
+        default=1.0, check=lambda v: not isinstance(v, bool) and v > 0),
+    Key("label_studio.embedder", _TABLE, "a model table with a type",
+        "The strong text representation (default ``{ type = \"text_hashing\" }``).", check=lambda v: "type" in v),
+    Key("label_studio.random_state", _INT, "an integer", "Seed of the backend (default: ``seed``)."),
 ]
 
 #: Tables whose keys other than ``type`` are parameters of the registered model type.
 OPEN_TABLES = ("weak_model", "representation")
 _BY_PATH = {k.path: k for k in SCHEMA}
 #: Keys holding file paths, resolved relative to the config file's directory.
-PATH_KEYS = {"campaign.state_dir", "sources[].path"}
+PATH_KEYS = {"campaign.state_dir", "sources[].path", "label_studio.model_dir"}
 #: Parameter names of model types and source loaders that are resolved as paths too.
 PATH_PARAMS = {"path", "train", "labels"}
 
@@ -482,7 +504,7 @@ def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = Fal
         _check_value(cfg, top[name], value, name)
     _load_config_plugins(cfg)
 
-    for t in ("campaign", "detector", "bandit", "acquisition"):
+    for t in ("campaign", "detector", "bandit", "acquisition", "label_studio"):
         if t in data:
             _check_table(cfg, data[t], t)
 
@@ -511,7 +533,16 @@ def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = Fal
                                 Path(s["path"]).name, "or set type = ..., or register a source plugin")
         if "type" in s:
             loader = _check_name(cfg, "sources", s["type"], f"{kp}.type", "source type")
-            _check_params(cfg, loader, s.get("params", {}), f"{kp}.params", f"source type {s['type']!r}", skip=1,
+        else:  # picked by URI scheme or extension, exactly as Source.from_path will pick it
+            from .sources import loader_for
+
+            try:
+                loader = loader_for(s["path"])
+            except ValueError:
+                loader = None
+        if loader is not None:
+            kind = s.get("type") or Path(s["path"].split("://", 1)[0] if "://" in s["path"] else s["path"]).suffix
+            _check_params(cfg, loader, s.get("params", {}), f"{kp}.params", f"source type {kind!r}", skip=1,
                           provided=("name", "shuffle", "random_state"))
         if s.get("params"):
             s["params"] = {k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
@@ -571,6 +602,13 @@ def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = Fal
             dry_run(strategy, a["params"])
         except ValueError as exc:
             raise cfg.error("acquisition.params", f"parameters of strategy {strategy!r}", a["params"], str(exc)) from None
+
+    # label_studio (keywords are checked against the labeling config when the project is known)
+    ls = data.get("label_studio", {})
+    if "model_dir" in ls:
+        ls["model_dir"] = _resolve(cfg, ls["model_dir"])
+    if "strategy" in ls:
+        _check_name(cfg, "acquisition_strategies", ls["strategy"], "label_studio.strategy", "acquisition strategy")
 
     # campaign
     c = data.get("campaign", {})

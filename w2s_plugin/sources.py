@@ -21,6 +21,50 @@ from . import plugins
 from ._validation import check_random_state
 
 
+def loader_for(path: str, type: str | None = None):
+    """The registered loader for ``path``: by ``type``, else URI scheme, else the longest matching extension."""
+    if type is not None:
+        return plugins.lookup("sources", type, "source type")
+    path = str(path)
+    registry = plugins.get_registry("sources")
+    if "://" in path:
+        scheme = path.split("://", 1)[0]
+        for entry in registry.values():
+            if scheme in entry.meta.get("schemes", ()):
+                return entry.obj
+    lower = path.lower()
+    best = None
+    for entry in registry.values():
+        for ext in entry.meta.get("extensions", ()):
+            if lower.endswith(ext.lower()) and (best is None or len(ext) > best[0]):
+                best = (len(ext), entry.obj)
+    if best is None:
+        known = sorted({e for en in registry.values() for e in en.meta.get("extensions", ())})
+        raise ValueError(f"no source type for {path!r}; known extensions: {', '.join(known)} "
+                         "(or pass type=..., or register a source plugin)")
+    return best[1]
+
+
+def _check_loader_params(loader, path, params: dict) -> None:
+    """A typo in a loader parameter is a ValueError listing what the loader accepts."""
+    import difflib
+    import inspect
+
+    try:
+        sig = inspect.signature(loader)
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    accepted = [n for n in list(sig.parameters)[1:] if n != "name"]
+    unknown = [k for k in params if k not in accepted]
+    if unknown:
+        hints = "".join(f" (did you mean {m[0]!r} for {k!r}?)" for k in unknown
+                        for m in [difflib.get_close_matches(k, accepted, 1)] if m)
+        raise ValueError(f"source {path!r}: unknown parameter(s) {', '.join(unknown)}{hints}; "
+                         f"this source type accepts: {', '.join(accepted)}")
+
+
 @dataclass
 class Batch:
     """Items drawn from one source: positions in the source, stable ids, features and the rest."""
@@ -231,30 +275,10 @@ class Source:
         Built-in: ``.npy`` (memory-mapped), ``.npz``, ``.csv``, ``.jsonl``; plugins add more.
         """
         path = str(path)
-        registry = plugins.get_registry("sources")
-        if type is not None:
-            loader = plugins.lookup("sources", type, "source type")
-        else:
-            loader = None
-            scheme = path.split("://", 1)[0] + "://" if "://" in path else None
-            for entry in registry.values():
-                if scheme and scheme[:-3] in entry.meta.get("schemes", ()):
-                    loader = entry.obj
-                    break
-            if loader is None:
-                lower = path.lower()
-                best = None
-                for entry in registry.values():
-                    for ext in entry.meta.get("extensions", ()):
-                        if lower.endswith(ext.lower()) and (best is None or len(ext) > best[0]):
-                            best = (len(ext), entry.obj)
-                loader = best[1] if best else None
-            if loader is None:
-                known = sorted({e for en in registry.values() for e in en.meta.get("extensions", ())})
-                raise ValueError(f"no source type for {path!r}; known extensions: {', '.join(known)} "
-                                 "(or pass type=..., or register a source plugin)")
-            if scheme is None and not os.path.exists(path):
-                raise ValueError(f"source file {path!r} does not exist")
+        loader = loader_for(path, type)
+        if type is None and "://" not in path and not os.path.exists(path):
+            raise ValueError(f"source file {path!r} does not exist")
         if name is None:
             name = os.path.splitext(os.path.basename(path.rstrip("/")))[0] or path
+        _check_loader_params(loader, path, params)
         return loader(path, name=name, **params)
