@@ -296,10 +296,11 @@ def test_plugin_raising_in_a_register_hook_is_named(plugin_env):
         def register_bandit_policies(self, register):
             raise RuntimeError("boom")
 
-    plugins.register(Broken(), name="broken")
     with pytest.raises(plugins.PluginError, match=r"plugin 'broken' raised while registering bandit_policies: "
                                                   r"RuntimeError: boom"):
-        SourceBandit(["a", "b"])
+        plugins.register(Broken(), name="broken")  # reported at once, not at the next lookup
+    assert not plugins.pm.has_plugin("broken")
+    assert SourceBandit(["a", "b"]).select() == "a"  # and the library keeps working without it
 
 
 def test_duplicate_name_names_both_plugins_and_the_name(plugin_env):
@@ -308,11 +309,12 @@ def test_duplicate_name_names_both_plugins_and_the_name(plugin_env):
         def register_acquisition_strategies(self, register):
             register("overlap", lambda report, proba, n, random_state=None: (np.arange(n), np.zeros(n)))
 
-    plugins.register(Dup(), name="dup")
     with pytest.raises(plugins.PluginError) as ei:
-        acquisition.rank("overlap", None, np.full((5, 2), 0.5), 2)
+        plugins.register(Dup(), name="dup")
     msg = str(ei.value)
     assert "plugin 'dup'" in msg and "'overlap'" in msg and "plugin 'strategies' already registered" in msg
+    assert not plugins.pm.has_plugin("dup")
+    assert plugins.get_registry("acquisition_strategies")["overlap"].plugin == "strategies"
 
 
 def test_misspelt_hook_and_wrong_arguments_are_rejected(plugin_env):
@@ -412,6 +414,8 @@ def test_environment_variables_block_or_allow_it(example_plugin, env, loaded):
     plugins.reload_plugins()
     assert ("weak_confident" in plugins.get_registry("acquisition_strategies")) is loaded
     assert plugins.pm.has_plugin("example") is loaded
+    # the package's own integrations are not third-party: an allow-list never drops them
+    assert plugins.pm.has_plugin("label_studio") and plugins.pm.has_plugin("dask")
     if env.get("W2S_DISABLE_PLUGINS") == "strategies":  # a built-in can be switched off too
         assert "overlap" not in plugins.get_registry("acquisition_strategies")
     else:

@@ -4,7 +4,8 @@ Built-in behaviour lives in ``w2s_plugin.hooks`` and is registered here as ordin
 third-party plugins come from the ``w2s_plugin`` entry-point group. Two environment variables
 steer loading (read when the manager is first built, or by :func:`reload_plugins`):
 
-* ``W2S_PLUGINS``: comma-separated names; when set, only these third-party plugins load
+* ``W2S_PLUGINS``: comma-separated names; when set, only these third-party plugins load (the
+  package's own integrations, entry points of ``w2s-plugin`` itself, always do)
   (empty string: none). Built-ins always load.
 * ``W2S_DISABLE_PLUGINS``: comma-separated names of plugins (built-in or third-party) not to load.
 
@@ -100,7 +101,10 @@ def _load_entry_points() -> None:
     allowed = _names("W2S_PLUGINS")
     disabled = _names("W2S_DISABLE_PLUGINS") or set()
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+        dist = getattr(ep, "dist", None)
+        own = (dist.metadata["Name"] == "w2s-plugin") if dist is not None else ep.value.startswith("w2s_plugin.")
+        # ^ this package's own integrations (dask, label_studio) are built-ins, not third-party
+        if ep.name in disabled or (allowed is not None and ep.name not in allowed and not own):
             continue
         if pm.has_plugin(ep.name):
             continue
@@ -164,9 +168,23 @@ def reload_plugins() -> pluggy.PluginManager:
 
 def register(plugin, name: str | None = None):
     """Register a plugin object or module at run time (tests, notebooks, a config file's
-    ``plugins`` list); returns its name. Raises :class:`PluginError` for an unknown hook name."""
+    ``plugins`` list); returns its name.
+
+    Raises :class:`PluginError` right here, and leaves the plugin unregistered, for an unknown hook
+    name, a registration hook that raises, or a name another plugin already registered.
+    """
     load_plugins()
-    return _register_checked(plugin, name)
+    registered = _register_checked(plugin, name)
+    hooks = {h.name for h in pm.get_hookcallers(plugin) or []}
+    try:
+        for kind, hook in KINDS.items():
+            if hook in hooks:
+                get_registry(kind)
+    except PluginError:
+        pm.unregister(plugin)
+        _cache.clear()
+        raise
+    return registered
 
 
 def unregister(plugin=None, name: str | None = None):
