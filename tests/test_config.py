@@ -250,3 +250,21 @@ def test_every_builtin_model_type_and_parameter_is_documented(name):
     factory = plugins.get_registry("models")[name].obj
     for p in inspect.signature(factory).parameters:
         assert f"`{p}`" in m.group(1), f"parameter {p!r} of model type {name!r} is undocumented"
+
+
+def test_label_studio_table(tmp_path):
+    """[label_studio] is a known table: keywords and text_column reach the Label Studio driver; a bad
+    keyword list or an unknown key is a ConfigError naming the key."""
+    cfg = loads_config('[label_studio]\nkeywords = { Positive = ["great"], Negative = ["awful", "so bad"] }\n'
+                       'text_column = "body"\nmodel_dir = "m"\n', base_dir=tmp_path)
+    assert cfg.get("label_studio.keywords") == {"Positive": ["great"], "Negative": ["awful", "so bad"]}
+    assert cfg.get("label_studio.text_column") == "body" and cfg.get("label_studio.pool_size") == 2000
+    assert cfg.get("label_studio.model_dir") == str((tmp_path / "m").resolve())
+    for text, key in (('keywords = { Positive = "great" }', "label_studio.keywords"),
+                      ('keywords = { Positive = [""] }', "label_studio.keywords"),
+                      ('keyword = { Positive = ["great"] }', "label_studio.keyword"),
+                      ('strategy = "overlapp"', "label_studio.strategy"),
+                      ('pool_size = 1', "label_studio.pool_size")):
+        with pytest.raises(ConfigError) as exc:
+            loads_config("[label_studio]\n" + text + "\n")
+        assert exc.value.key == key, exc.value

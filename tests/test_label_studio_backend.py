@@ -200,6 +200,27 @@ def test_bad_setup_and_webhook_requests(served):
     assert requests.get(f"{url}/nowhere").status_code == 404
 
 
+def test_setup_accepts_extra_params_as_a_json_string(served):
+    """``ml.create(..., extra_params=json.dumps({...}))`` (and the connection form) send a string:
+    it must configure the keywords exactly like the object does; junk strings are a 400 that says why."""
+    recs = make_reviews(200, overlap=0.3, hard=0.3, random_state=11)
+    url = served()
+    setup(url, "20.1", {"keywords": EASY})
+    as_object = predict(url, tasks_of(recs), project="20.1")
+    setup(url, "21.1", json.dumps({"keywords": {c.lower(): w for c, w in EASY.items()}}))  # "positive" -> Positive
+    as_string = predict(url, tasks_of(recs), project="21.1")
+    assert [r["score"] for r in as_string] == [r["score"] for r in as_object]
+    # with the keywords, texts with an easy keyword are not hard-only: >= 90 % of easy-only ones
+    easy = [r["result"][0]["w2s"]["region"] for r, rec in zip(as_string, recs) if rec["region"] == "easy_only"]
+    assert sum(g != "hard_only" for g in easy) / len(easy) >= 0.9
+    assert setup(url, "22.1", "") and setup(url, "22.1", "   ")  # an empty string is "no extra params"
+    for bad, words in (("not json", "not valid JSON"), ("[1, 2]", "holding a list"), ('"keywords"', "holding a str"),
+                       (42, "got int")):
+        r = requests.post(f"{url}/setup", json={"project": "23.1", "schema": LABEL_CONFIG, "extra_params": bad})
+        assert r.status_code == 400, r.text
+        assert r.json()["status"] == "error" and words in r.json()["error"]
+
+
 def test_empty_text_gets_an_empty_prediction_not_an_error(served):
     url = served()
     setup(url, extra={"keywords": EASY})

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +219,58 @@ def test_another_label_studio_project_is_a_source(ls, tmp_path):
     assert [r["imported"] for r in rows] == [10, 5] and driver.done
     texts = sorted(t["data"]["text"] for t in project_tasks(ls, target.id, fields="task_only"))
     assert texts == sorted(r["text"] for r in recs)
+
+
+DOC = (Path(__file__).resolve().parents[1] / "docs" / "label_studio.md").read_text()
+
+
+def doc_block(lang, containing):
+    blocks = re.findall(rf"```{lang}\n(.*?)```", DOC, flags=re.S)
+    return next(b for b in blocks if containing in b)
+
+
+def test_docs_campaign_example_finds_overlap_and_no_keywords_warns(ls, tmp_path, monkeypatch, capsys):
+    """docs/label_studio.md's campaign example, run as written (4 of its rounds): non-zero densities and
+    the overlap-rich pool preferred; the same config without [label_studio] keywords finds nothing and
+    warns once."""
+    from w2s_plugin.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    exec(compile(doc_block("python", "make_reviews(300"), "make_sources.py", "exec"), {})
+    config = doc_block("toml", "[label_studio]\nkeywords")
+    (tmp_path / "campaign.toml").write_text(config)
+    (tmp_path / "nokw.toml").write_text(config.split("[label_studio]")[0].replace("ls-campaign", "ls-nokw"))
+    label_config = doc_block("xml", "<Choices")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", LS_KEY)
+    monkeypatch.delenv("MODEL_DIR", raising=False)
+    runs = {}
+    for name in ("campaign", "nokw"):
+        project = ls.projects.create(title=f"w2s-doc-{uuid.uuid4().hex[:6]}", label_config=label_config)
+        rc = main(["campaign", "run", "--label-studio-url", LS_URL, "--project", str(project.id),
+                   "--config", f"{name}.toml", "--no-progress", "--max-rounds", "4"])
+        assert rc == 0
+        runs[name] = json.loads((tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw") / STATE_FILE)
+                                .read_text())["rounds"]
+        out = capsys.readouterr()
+        warned = "no cold-start keywords" in out.err
+        assert warned == (name == "nokw"), out.err
+    dens = [r["density"] for r in runs["campaign"]]
+    assert min(dens) > 0 and sum(r["source"] == "vendor_b" for r in runs["campaign"]) >= 2
+    assert all(r["density"] == 0 for r in runs["nokw"])
+
+
+def test_sdk_connect_with_json_string_extra_params_and_retrieve_predictions(ls, backend_server):
+    """``ml.create(extra_params=json.dumps(...))`` makes Label Studio send a string to /setup: it must be
+    accepted, its keywords used, and "Retrieve predictions" must fill every task."""
+    url, _ = backend_server
+    p = new_project(ls)
+    ls.ml.create(project=p.id, url=url, title="w2s", extra_params=json.dumps({"keywords": EASY}))
+    recs = make_reviews(30, overlap=0.3, hard=0.3, random_state=5)
+    ls.projects.import_tasks(p.id, request=[{"text": r["text"], "truth": r["region"]} for r in recs])
+    assert all(not t["predictions"] for t in project_tasks(ls, p.id))  # nothing until asked
+    ls.actions.create(id="retrieve_tasks_predictions", project=p.id)
+    tasks = list(project_tasks(ls, p.id))
+    assert all(len(t["predictions"]) == 1 for t in tasks)
+    regions = [(t["data"]["truth"], t["predictions"][0]["result"][0]["w2s"]["region"]) for t in tasks]
+    easy = [g for truth, g in regions if truth == "easy_only"]
+    assert easy and sum(g != "hard_only" for g in easy) / len(easy) >= 0.9  # the keywords reached the voter

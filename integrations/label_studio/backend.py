@@ -58,6 +58,28 @@ def project_key(project) -> str:
     return key
 
 
+def parse_extra_params(extra_params) -> dict | None:
+    """``extra_params`` as Label Studio may send it: a JSON object, ``null``, or the same object as a
+    JSON *string* (``ml.create(..., extra_params=json.dumps({...}))``, the connection form's
+    textarea). An empty string means none."""
+    if isinstance(extra_params, str):
+        if not extra_params.strip():
+            return None
+        try:
+            extra_params = json.loads(extra_params)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"extra_params is a string that is not valid JSON ({exc}); send a JSON object such "
+                             "as {\"keywords\": {\"Positive\": [\"great\"]}}") from None
+        if not isinstance(extra_params, dict):
+            raise BadRequest(f"extra_params is a JSON string holding a {type(extra_params).__name__}, not an object; "
+                             "send a JSON object such as {\"keywords\": {\"Positive\": [\"great\"]}}")
+        return extra_params
+    if extra_params is not None and not isinstance(extra_params, dict):
+        raise BadRequest(f"extra_params must be a JSON object (or a string holding one) or null; "
+                         f"got {type(extra_params).__name__}")
+    return extra_params
+
+
 class _Project:
     """Everything the backend keeps for one project (in memory; mirrored on disk)."""
 
@@ -221,11 +243,34 @@ class OverlapDensityBackend:
         keywords = p.extra_params.get("keywords") or self.keywords or {}
         if not isinstance(keywords, dict):
             raise BadRequest("extra_params 'keywords' must be an object {choice: [words]}")
-        unknown = sorted(set(keywords) - set(p.schema.choices))
+        by_lower = {c.lower(): c for c in p.schema.choices}
+        named, unknown = {}, []
+        for k, words in keywords.items():  # "positive" names the choice "Positive"
+            c = k if k in p.schema.choices else by_lower.get(str(k).lower())
+            if c is None:
+                unknown.append(k)
+            elif isinstance(words, str) or not all(isinstance(w, str) for w in words or []):
+                raise BadRequest(f"keywords for {k!r} must be a list of words or phrases; got {words!r}")
+            else:
+                named[c] = list(named.get(c, [])) + list(words)
         if unknown:
-            raise BadRequest(f"keywords name choices {unknown} that the labeling config does not have "
+            raise BadRequest(f"keywords name choices {sorted(unknown)} that the labeling config does not have "
                              f"(choices: {list(p.schema.choices)})")
-        return KeywordVoter(p.schema.choices, keywords)
+        return KeywordVoter(p.schema.choices, named)
+
+    def cold_start_keywords(self, project) -> dict | None:
+        """The keywords the cold-start voter uses, or ``None`` when the weak model is no longer the
+        voter (annotations arrived). Choices without given keywords fall back to their own names
+        (``KeywordVoter.fallback_``)."""
+        with self._hold(project) as p:
+            return dict(p.weak.keywords) if isinstance(p.weak, KeywordVoter) else None
+
+    def uses_fallback_keywords(self, project) -> bool:
+        """True when the weak model is the cold-start voter and no choice has keywords of its own:
+        unless the texts contain the choice names, every text looks hard-only until annotations arrive."""
+        with self._hold(project) as p:
+            return (isinstance(p.weak, KeywordVoter)
+                    and set(getattr(p.weak, "fallback_", p.schema.choices)) == set(p.schema.choices))
 
     def _set_label_config(self, p: _Project, label_config: str) -> None:
         schema = parse_label_config(label_config)
@@ -245,8 +290,7 @@ class OverlapDensityBackend:
     def setup(self, project, label_config, extra_params=None, hostname=None, access_token=None) -> str:
         """``POST /setup``: parse the config, keep the project's parameters, return the model version."""
         self.counters["setup"] += 1
-        if extra_params is not None and not isinstance(extra_params, dict):
-            raise BadRequest(f"extra_params must be a JSON object or null; got {type(extra_params).__name__}")
+        extra_params = parse_extra_params(extra_params)
         with self._hold(project, label_config) as p:
             if extra_params is not None and extra_params != p.extra_params:
                 p.extra_params = dict(extra_params)

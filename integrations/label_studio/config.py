@@ -9,6 +9,8 @@ from w2s_plugin import plugins
 from .backend import OverlapDensityBackend
 
 BACKEND_KEYS = {"model_dir", "strategy", "detector", "keywords", "pool_size", "C", "random_state", "embedder"}
+#: Read by the campaign driver only (``w2s campaign run --label-studio-url``); ``w2s serve`` ignores them.
+DRIVER_KEYS = {"text_column"}
 
 
 def load_config(path) -> dict:
@@ -48,9 +50,10 @@ def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBa
     ``strategy``, ``detector`` (OverlapDetector params), ``keywords``, ``pool_size``, ``C``,
     ``random_state``, ``embedder`` (a model table, e.g. ``{type = "text_hashing"}``))."""
     table = dict((config or {}).get("label_studio") or {})
-    unknown = sorted(set(table) - BACKEND_KEYS - {"campaign"})
+    unknown = sorted(set(table) - BACKEND_KEYS - DRIVER_KEYS - {"campaign"})
     if unknown:
-        raise ValueError(f"unknown key(s) in [label_studio]: {', '.join(unknown)}; valid: {', '.join(sorted(BACKEND_KEYS))}")
+        raise ValueError(f"unknown key(s) in [label_studio]: {', '.join(unknown)}; "
+                         f"valid: {', '.join(sorted(BACKEND_KEYS | DRIVER_KEYS))}")
     return OverlapDensityBackend(
         model_dir=model_dir or table.get("model_dir"),
         embedder=build_model(table.get("embedder")),

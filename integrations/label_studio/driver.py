@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from w2s_plugin.bandit import SourceBandit
 from w2s_plugin.campaign import atomic_write_bytes
+from w2s_plugin.detector import W2SWarning
 from w2s_plugin.progress import progress as progress_bar
 from w2s_plugin.sources import Source
 
@@ -138,6 +140,7 @@ class CampaignDriver:
                 raise ValueError(f"source {s.name!r} has no {self.text_column!r} field "
                                  f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=...")
         self.rounds: list[dict] = []
+        self._warned_cold = False
         self.n_annotated_seen = -1
         self.annotation_stats: dict = {}
         if self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
@@ -195,6 +198,7 @@ class CampaignDriver:
             raise RuntimeError("every source is exhausted: nothing left to import")
         t0 = time.perf_counter()
         synced = self.sync_annotations()
+        self._warn_if_no_keywords()
         if existing is None:
             existing = self.existing_items()
         name = self.bandit.select()
@@ -232,6 +236,15 @@ class CampaignDriver:
         self.rounds.append(row)
         self._save()
         return row
+
+    def _warn_if_no_keywords(self) -> None:
+        if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):
+            return
+        self._warned_cold = True
+        warnings.warn(f"no cold-start keywords for project {self.project} (set [label_studio] keywords = "
+                      f"{{ {self.schema.choices[0]} = [\"...\"], ... }}): the weak model only knows the choice names, so "
+                      "every item will look hard-only (overlap density 0) until annotations of two choices arrive",
+                      W2SWarning, stacklevel=3)
 
     def run(self, rounds: int | None = None) -> list:
         """Run ``rounds`` rounds (default: until every source is exhausted); returns their rows."""
@@ -307,8 +320,9 @@ def run_from_cli(args, config) -> int:
     ``config`` is the validated :class:`w2s_plugin.config.Config` (or ``None``): its ``[[sources]]``
     (CSV/JSONL with a text column, or ``label-studio://<project id>``), ``campaign.batch_size``,
     ``campaign.max_rounds`` / ``budget``, ``campaign.state_dir``, ``[bandit]``, ``[detector]``,
-    ``[acquisition]`` and ``seed`` apply. ``MODEL_DIR`` (default ``state_dir/model``) holds the
-    backend state; point it at the served backend's to share one weak model.
+    ``[acquisition]``, ``seed`` and ``[label_studio]`` (``keywords``, ``text_column``, backend
+    parameters) apply. ``MODEL_DIR`` (else ``label_studio.model_dir``, else ``state_dir/model``)
+    holds the backend state; point it at the served backend's to share one weak model.
     """
     if config is None or not config.data.get("sources"):
         raise ValueError("--label-studio-url needs --config FILE with [[sources]] (CSV/JSONL files with a text "
@@ -316,12 +330,10 @@ def run_from_cli(args, config) -> int:
     seed = config.get("seed")
     client = make_client(args.label_studio_url, args.api_key or os.environ.get("LABEL_STUDIO_API_KEY"))
     state_dir = config.state_dir()
-    model_dir = os.environ.get("MODEL_DIR") or (None if state_dir is None else state_dir / "model")
-    det = {k: v for k, v in config.detector_params().items() if k not in ("accumulate", "history_size")}
-    strategy, _ = config.acquisition()
-    backend = OverlapDensityBackend(model_dir=model_dir, detector_params=det, strategy=strategy, random_state=seed)
+    backend = backend_from_run_config(config)
     driver = CampaignDriver(client, args.project, config.build_sources(), backend=backend,
                             batch_size=config.get("campaign.batch_size") or 20, bandit=config.bandit_params(),
+                            text_column=config.get("label_studio.text_column"),
                             state_dir=state_dir, progress=not getattr(args, "no_progress", False), random_state=seed)
     rounds = getattr(args, "max_rounds", None) or config.get("campaign.max_rounds")
     budget = config.get("campaign.budget")
@@ -336,3 +348,22 @@ def run_from_cli(args, config) -> int:
     print()
     print(driver.summary())
     return 0
+
+
+def backend_from_run_config(config) -> OverlapDensityBackend:
+    """The driver's backend from a validated :class:`w2s_plugin.config.Config`: ``[label_studio]``
+    keys first, then ``[detector]``, ``[acquisition]`` and ``seed``."""
+    from .config import build_model
+
+    ls = config.data.get("label_studio") or {}
+    state_dir = config.state_dir()
+    model_dir = (os.environ.get("MODEL_DIR") or ls.get("model_dir")
+                 or (None if state_dir is None else state_dir / "model"))
+    det = ls.get("detector")
+    if det is None:
+        det = {k: v for k, v in config.detector_params().items() if k not in ("accumulate", "history_size")}
+    strategy = ls.get("strategy") or config.acquisition()[0]
+    return OverlapDensityBackend(model_dir=model_dir, embedder=build_model(ls.get("embedder")), strategy=strategy,
+                                 detector_params=det, keywords=ls.get("keywords"),
+                                 pool_size=ls.get("pool_size", 2000), C=float(ls.get("C", 1.0)),
+                                 random_state=ls.get("random_state", config.get("seed")))

@@ -64,10 +64,11 @@ class KeywordVoter:
 
     def __init__(self, choices, keywords: dict | None = None, alpha: float = 0.5):
         self.choices = list(choices)
-        self.keywords = {c: [str(k).lower() for k in (keywords or {}).get(c, [])] for c in self.choices}
-        for c in self.choices:  # the label names themselves are the fallback keywords
-            if not self.keywords[c]:
-                self.keywords[c] = [w for w in re.findall(_TOKEN, c.lower()) if len(w) > 2] or [c.lower()]
+        self.keywords = {c: [str(k).lower() for k in (keywords or {}).get(c, []) if str(k).strip()]
+                         for c in self.choices}
+        self.fallback_ = [c for c in self.choices if not self.keywords[c]]
+        for c in self.fallback_:  # the label names themselves are the fallback keywords
+            self.keywords[c] = [w for w in re.findall(_TOKEN, c.lower()) if len(w) > 2] or [c.lower()]
         self.alpha = float(alpha)
         from sklearn.feature_extraction.text import CountVectorizer
 
