@@ -3,33 +3,56 @@
 Detect *overlap* points (a correct weak label and a hard pattern), estimate each source's
 overlap density, and let a bandit pick where the next batch comes from: the data where
 weak-to-strong generalization pays most. See README.md and docs/.
+
+The public names below are imported on first use (PEP 562), so ``import w2s_plugin`` and the
+``w2s`` command start without loading numpy and scikit-learn until a command needs them.
 """
 
-from .bandit import SourceBandit
-from .campaign import Campaign
-from .detector import DEFAULT_SCORER, OverlapDetector, OverlapReport, Region, W2SWarning, detect_overlap
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .hookspecs import hookimpl
-from .models import ColumnView, LabelingFunctions, Precomputed
-from .overlap import change_point_threshold, weak_confidence
-from .sources import Batch, Source
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Batch",
-    "Campaign",
-    "ColumnView",
-    "DEFAULT_SCORER",
-    "LabelingFunctions",
-    "OverlapDetector",
-    "OverlapReport",
-    "Precomputed",
-    "Region",
-    "Source",
-    "SourceBandit",
-    "W2SWarning",
-    "change_point_threshold",
-    "detect_overlap",
-    "hookimpl",
-    "weak_confidence",
-]
+_LAZY = {
+    "SourceBandit": ".bandit",
+    "Campaign": ".campaign",
+    "DEFAULT_SCORER": ".detector",
+    "OverlapDetector": ".detector",
+    "OverlapReport": ".detector",
+    "Region": ".detector",
+    "W2SWarning": ".detector",
+    "detect_overlap": ".detector",
+    "ColumnView": ".models",
+    "LabelingFunctions": ".models",
+    "Precomputed": ".models",
+    "change_point_threshold": ".overlap",
+    "weak_confidence": ".overlap",
+    "Batch": ".sources",
+    "Source": ".sources",
+}
+
+__all__ = sorted([*_LAZY, "hookimpl"])
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'w2s_plugin' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from .bandit import SourceBandit  # noqa: F401
+    from .campaign import Campaign  # noqa: F401
+    from .detector import DEFAULT_SCORER, OverlapDetector, OverlapReport, Region, W2SWarning, detect_overlap  # noqa: F401
+    from .models import ColumnView, LabelingFunctions, Precomputed  # noqa: F401
+    from .overlap import change_point_threshold, weak_confidence  # noqa: F401
+    from .sources import Batch, Source  # noqa: F401
