@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import plugins
+from ._params import ParamsMixin
 from ._validation import check_embeddings, check_proba, check_random_state
 from .overlap import iter_row_blocks, weak_confidence
 
@@ -215,7 +216,7 @@ def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
     return float(func(values, **(params or {})))
 
 
-class OverlapDetector:
+class OverlapDetector(ParamsMixin):
     """Detect easy-only, hard-only and overlap points (scikit-learn conventions).
 
     Parameters
@@ -265,24 +266,6 @@ class OverlapDetector:
         self.history_size = history_size
         self.chunk_size = chunk_size
         self.random_state = random_state
-
-    # -- scikit-learn plumbing ---------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in (
-            "scorer", "scorer_params", "hard_threshold", "overlap_threshold", "threshold_params",
-            "accumulate", "history_size", "chunk_size", "random_state")}
-
-    def set_params(self, **params):
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"OverlapDetector has no parameter {k!r}; valid: {', '.join(valid)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        changed = {k: v for k, v in self.get_params().items() if v != type(self)().get_params()[k]}
-        return f"OverlapDetector({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # -- fitting -----------------------------------------------------------------------------
     def _check(self, proba, embeddings, min_rows: int):

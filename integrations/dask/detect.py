@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from w2s_plugin._params import ParamsMixin
 from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning, make_scorer
 from w2s_plugin.overlap import gram_matrix, weak_confidence
@@ -228,7 +229,7 @@ class DaskOverlapReport:
 
 
 # -- the estimator ---------------------------------------------------------------------------------
-class DaskOverlapDetector:
+class DaskOverlapDetector(ParamsMixin):
     """Two-stage overlap detection on dask arrays (scikit-learn conventions).
 
     Parameters are those of :class:`~w2s_plugin.OverlapDetector` that make sense without a
@@ -262,19 +263,6 @@ class DaskOverlapDetector:
         self.max_reference = max_reference
         self.chunk_size = chunk_size
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in (
-            "scorer", "scorer_params", "hard_threshold", "overlap_threshold", "threshold_params", "bins",
-            "refine", "max_refine", "max_reference", "chunk_size", "random_state")}
-
-    def set_params(self, **params):
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"DaskOverlapDetector has no parameter {k!r}; valid: {', '.join(valid)}")
-            setattr(self, k, v)
-        return self
 
     # -- inputs --------------------------------------------------------------------------------
     def _inputs(self, proba, embeddings):
