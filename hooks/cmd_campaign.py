@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 
+from w2s_plugin import plugins
 from w2s_plugin.hookspecs import hookimpl
-
-LABEL_STUDIO_INSTALL = "pip install 'w2s-plugin[label-studio]'"
 
 
 def _cli_error(msg: str) -> Exception:
@@ -31,53 +31,14 @@ def cmd_config_check(args) -> int:
     return 0
 
 
-def _run_label_studio(args, cfg) -> int:
-    if not args.project:
-        raise _cli_error("--label-studio-url needs --project ID (the Label Studio project to fill)")
-    if not args.api_key:
-        raise _cli_error("--label-studio-url needs an API key: pass --api-key or set LABEL_STUDIO_API_KEY")
-    try:
-        import label_studio_sdk  # noqa: F401  (the client the driver talks through)
-
-        from w2s_plugin.integrations.label_studio import driver
-    except ImportError:
-        raise _cli_error(f"--label-studio-url needs the label-studio extra: {LABEL_STUDIO_INSTALL}") from None
-    return int(driver.run_from_cli(args, cfg) or 0)
-
-
-def _require_dask(spec) -> None:
-    """A one-line error naming the dask extra when ``--scheduler`` is given without it."""
-    if not spec:
-        return
-    from w2s_plugin.integrations.dask.cluster import require_dask
-
-    try:
-        require_dask(spec)
-    except ImportError as exc:
-        raise _cli_error(str(exc)) from None
-
-
-def _dask_scheduler(spec):
-    """Where dask-backed sources and detection compute (the dask extra; nothing when not asked for)."""
-    if not spec:
-        import contextlib
-
-        return contextlib.nullcontext()
-    from w2s_plugin.integrations.dask.cluster import scheduler
-
-    _require_dask(spec)
-    return scheduler(spec)
-
-
 def cmd_campaign_run(args) -> int:
     from w2s_plugin.config import load_config
 
-    _require_dask(getattr(args, "scheduler", None))  # before any work
+    contexts = plugins.command_contexts("campaign run", args)  # plugins check their options first
     cfg = load_config(args.config) if args.config else None
-    if args.label_studio_url:
-        return _run_label_studio(args, cfg)
-    if args.project:
-        raise _cli_error("--project only applies with --label-studio-url")
+    code = plugins.run_command("campaign run", args, cfg)  # e.g. Label Studio, for --label-studio-url
+    if code is not None:
+        return int(code)
     if cfg is None:
         raise _cli_error("give --config FILE (a campaign config; see docs/configuration.md)")
     resuming = cfg.has_state()
@@ -94,7 +55,9 @@ def cmd_campaign_run(args) -> int:
     else:
         before = campaign.n_rounds
         try:
-            with _dask_scheduler(getattr(args, "scheduler", None)):
+            with contextlib.ExitStack() as stack:
+                for ctx in contexts:  # e.g. the Dask scheduler of --scheduler
+                    stack.enter_context(ctx)
                 res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
         except KeyboardInterrupt:
             return _interrupted(campaign, cfg)
@@ -172,14 +135,7 @@ def register_commands(subparsers):
     r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
     r.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--scheduler", default=None, help="Dask scheduler for dask-backed sources (dask extra): "
-                   "threads, processes[:N], or a dask.distributed address")
-    ls = r.add_argument_group("Label Studio", "fill a Label Studio project instead of a local campaign "
-                              f"(needs {LABEL_STUDIO_INSTALL})")
-    ls.add_argument("--label-studio-url", default=None, help="Label Studio URL, e.g. http://localhost:8080")
-    ls.add_argument("--project", default=None, help="id of the annotation project to fill")
-    ls.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
-                    help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)")
+    plugins.add_command_options("campaign run", r)  # e.g. --scheduler (dask), --label-studio-url (Label Studio)
     r.set_defaults(func=cmd_campaign_run)
 
     s = sub.add_parser("status", help="sources, pulls and estimated densities (95%% intervals) of a campaign")

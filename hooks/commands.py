@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from w2s_plugin import plugins
 from w2s_plugin.files import load_array as _load_array
 from w2s_plugin.hookspecs import hookimpl
 
@@ -38,17 +39,10 @@ def cmd_detect(args) -> int:
     for flag, path in (("--out", args.out), ("--plot", args.plot)):
         if path:
             writable_file(path, flag)
-    if getattr(args, "scheduler", None):  # the dask extra, imported only when asked for
-        from w2s_plugin.cli import CLIError
-        from w2s_plugin.integrations.dask.cluster import require_dask
-
-        try:
-            require_dask(args.scheduler)
-        except ImportError as exc:
-            raise CLIError(str(exc)) from None
-        from w2s_plugin.integrations.dask.cli import detect_on_dask
-
-        return detect_on_dask(args)
+    plugins.command_contexts("detect", args)  # plugins check their options (e.g. --scheduler) now
+    code = plugins.run_command("detect", args)  # e.g. the dask plugin, for --scheduler
+    if code is not None:
+        return int(code)
     from w2s_plugin import OverlapDetector, Region
 
     proba = _load_array(args.proba, "proba")
@@ -102,8 +96,6 @@ def _demo_extensions():
 
 
 def cmd_plugins(args) -> int:
-    from w2s_plugin import plugins
-
     rows = plugins.describe()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -135,9 +127,7 @@ def register_commands(subparsers):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
-    p.add_argument("--scheduler", default=None,
-                   help="run on Dask (needs the dask extra): threads, processes[:N], or a dask.distributed "
-                        "address; --proba/--embeddings may then be .npy files or directories of shards")
+    plugins.add_command_options("detect", p)  # e.g. --scheduler from the dask plugin
     p.set_defaults(func=cmd_detect, scorer=None)
 
     p = subparsers.add_parser("plugins", help="list plugins and what each registers")

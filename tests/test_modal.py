@@ -212,7 +212,7 @@ def test_errors_are_clear_value_errors(data):
         learner.query(mix.X, n_instances=2, strategy="nope")
     with pytest.raises(ValueError, match="positive integer"):
         overlap_sampling(learner, mix.X, 0)
-    with pytest.raises(ValueError, match="has no parameter"):
+    with pytest.raises(ValueError, match="unknown parameter"):
         overlap_sampling(learner, mix.X, 2, strategy="overlap", ratio=0.5)
     unfitted = ActiveLearner(weak_estimator(), query_strategy=overlap_sampling)
     with pytest.raises(ValueError, match="not fitted"):

@@ -131,7 +131,7 @@ def test_bad_requests_name_what_to_fix(mixture_case):
         acquisition.rank("overlap", report, proba, 0)
     with pytest.raises(ValueError, match=r"unknown acquisition strategy 'overlapp'; registered: .*overlap"):
         acquisition.rank("overlapp", report, proba, 5)
-    with pytest.raises(ValueError, match=r"has no parameter\(s\) 'ratoi'; it accepts: ratio"):
+    with pytest.raises(ValueError, match=r"got unknown parameter\(s\) ratoi; it accepts: ratio"):
         acquisition.rank("overlap_then_hard", report, proba, 5, ratoi=0.5)
     with pytest.raises(ValueError, match="detect overlap first"):
         acquisition.rank("overlap", None, proba, 5)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from . import plugins
+from ._params import check_params as _check_params
 from ._validation import check_proba
+from .errors import DataError, W2SError
 
 
 def strategy_names() -> list[str]:
@@ -15,20 +15,10 @@ def strategy_names() -> list[str]:
 
 
 def check_params(strategy: str, params: dict) -> None:
-    """Raise a ValueError naming the parameters ``strategy`` accepts if ``params`` has others."""
+    """Raise a W2SError naming the parameters ``strategy`` accepts if ``params`` has others."""
     func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):  # a builtin or C callable: let the call decide
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    accepted = [n for n, p in list(sig.parameters.items())[3:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-                and n != "random_state"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(f"acquisition strategy {strategy!r} has no parameter(s) {', '.join(map(repr, unknown))}; "
-                         f"it accepts: {', '.join(accepted) or '(none)'}")
+    # report, proba, n are the library's; random_state is passed by rank() itself
+    _check_params(func, params, f"acquisition strategy {strategy!r}", skip=3, supplied=("random_state",))
 
 
 def dry_run(strategy: str, params: dict) -> None:
@@ -51,27 +41,28 @@ def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None
     """Pick ``n`` points of ``report`` with the strategy registered as ``strategy``.
 
     Returns ``(indices, scores)``, best first. Calls the ``before_query`` / ``after_query``
-    lifecycle hooks around the strategy.
+    lifecycle hooks around the strategy. A strategy that returns malformed output is a bug in
+    its plugin: that stays a plain ValueError (a traceback in the CLI).
     """
     func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
     entry = plugins.get_registry("acquisition_strategies")[strategy]
     if report is None and entry.meta.get("needs_report", True):
-        raise ValueError(f"acquisition strategy {strategy!r} ranks points by their overlap report: "
+        raise W2SError(f"acquisition strategy {strategy!r} ranks points by their overlap report: "
                          "detect overlap first (OverlapDetector / detect_overlap) and pass the report")
     check_params(strategy, params)
     P = check_proba(proba)
     m = P.shape[0]
     if report is not None and len(report) != m:
-        raise ValueError(f"the overlap report has {len(report)} points but proba has {m}")
+        raise DataError(f"the overlap report has {len(report)} points but proba has {m}")
     if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
+        raise W2SError(f"n must be a positive integer; got {n!r}")
     if n > m:
-        raise ValueError(f"asked for {n} points but only {m} candidates are available")
+        raise DataError(f"asked for {n} points but only {m} candidates are available")
     plugins.call_lifecycle("before_query", source=source, n=int(n))
     try:
         out = func(report, P, int(n), random_state=random_state, **params)
     except TypeError as exc:
-        raise ValueError(f"acquisition strategy {strategy!r}: {exc}") from None
+        raise W2SError(f"acquisition strategy {strategy!r}: {exc}") from None
     try:
         idx, scores = out
     except (TypeError, ValueError):

@@ -1,31 +1,60 @@
 """The ``w2s`` command line. Every subcommand comes from a ``register_commands`` hook, the
-built-in ones included, so a plugin adds commands exactly as the library does."""
+built-in ones included, so a plugin adds commands exactly as the library does.
+
+Errors: a user mistake (:class:`~w2s_plugin.errors.W2SError`, :class:`CLIError`, a
+:class:`~w2s_plugin.plugins.PluginError`, a missing file) is printed as one line with exit code 2;
+anything else is a bug and keeps its traceback. ``w2s --debug ...`` shows the traceback for both.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+import traceback
 import warnings
 
 from . import __version__, plugins
+from .errors import W2SError
 
 #: Exit status after a closed pipe (``w2s ... | head``): 128 + SIGPIPE, as a shell reports it.
 EXIT_BROKEN_PIPE = 141
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+class CLIError(W2SError):
+    """A user-facing error about the command line itself: printed as one line, exit code 2."""
 
 
-def require_extra(extra: str, modules, what: str) -> None:
-    """Raise a one-line ``CLIError`` naming the pip extra when one of ``modules`` cannot be imported."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            raise CLIError(f"{what} needs the {extra} extra: pip install 'w2s-plugin[{extra}]'") from None
+#: TRANSITIONAL, delete once every module raises W2SError for user mistakes. Modules owned by other
+#: branches still raise a plain ValueError for a user mistake; until the integrator converts them,
+#: a plain ValueError whose innermost frame is in one of these modules (names relative to the
+#: ``w2s_plugin`` package) is printed as one line too. Every other plain ValueError is a bug.
+LEGACY_VALUEERROR_MODULES = (
+    "campaign", "bandit", "rewards", "engine", "integrations.modal.learner", "integrations.label_studio",
+    "diagnostics", "experiments", "overlap", "files", "hooks.scorers", "hooks.thresholds",
+    "sources", "demo", "demo_campaign",
+)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a user mistake (one line) rather than a bug (traceback)."""
+    if isinstance(exc, (W2SError, plugins.PluginError, FileNotFoundError)):
+        return True
+    if type(exc) is ValueError:  # TRANSITIONAL: see LEGACY_VALUEERROR_MODULES
+        return _raised_in(exc, LEGACY_VALUEERROR_MODULES)
+    return False
+
+
+def _raised_in(exc: BaseException, modules) -> bool:
+    tb = exc.__traceback__
+    last = ""
+    while tb is not None:
+        last = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    if not last.startswith("w2s_plugin."):
+        return False
+    last = last[len("w2s_plugin."):]
+    return any(last == m or last.startswith(m + ".") for m in modules)
 
 
 def writable_file(path: str, flag: str) -> str:
@@ -59,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "generalization pays most.",
     )
     parser.add_argument("--version", action="version", version=f"w2s_plugin {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins.load_plugins()
     # One plugin at a time, in load order, so a failure names the plugin that caused it.
@@ -98,10 +128,14 @@ def main(argv=None) -> int:
 
 def _run(argv) -> int:
     prefix = "w2s"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv[:argv.index("--")] if "--" in argv else "--debug" in argv
     try:
         try:
             parser = build_parser()  # loads plugins: a Ctrl-C here is handled below too
         except plugins.PluginError as exc:
+            if debug:
+                traceback.print_exc()
             print(f"w2s: error: {exc}", file=sys.stderr)
             return 2
         args = parser.parse_args(argv)
@@ -109,9 +143,19 @@ def _run(argv) -> int:
             parser.print_help()
             return 0 if args.command is None else 2
         prefix = f"w2s {args.command}"
+        debug = args.debug
         try:
             code = int(args.func(args) or 0)
-        except (CLIError, ValueError, FileNotFoundError, plugins.PluginError) as exc:
+        except (KeyboardInterrupt, BrokenPipeError):
+            raise
+        except Exception as exc:
+            if not _is_user_error(exc):  # a bug: the traceback is what a report needs
+                traceback.print_exc()
+                print(f"{prefix}: internal error (a bug; please report it with the traceback above): "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                return 1
+            if debug:
+                traceback.print_exc()
             print(f"{prefix}: error: {exc}", file=sys.stderr)
             return 2
         sys.stdout.flush()  # a closed pipe shows up here rather than at exit

@@ -14,14 +14,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
-import inspect
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import plugins
+from . import errors, plugins
+from ._params import UnknownParameterError, check_params, required_params, signature_params, supported
 from .detector import DEFAULT_SCORER
 
 if sys.version_info >= (3, 11):
@@ -30,7 +30,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.ConfigError):
     """A config file is wrong: ``file``, ``key`` (a path like ``sources[0].path``), ``expected``
     and ``received`` say exactly where and how."""
 
@@ -78,10 +78,6 @@ def _pos_int(v) -> bool:
 
 def _number_or_name(v) -> bool:
     return isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-
-def _keywords(v) -> bool:
-    return all(isinstance(k, list) and all(isinstance(w, str) and w.strip() for w in k) for k in v.values())
 
 
 _INT = (int,)
@@ -162,31 +158,23 @@ SCHEMA: list[Key] = [
     Key("acquisition.params", _TABLE, "a table", "Parameters of the strategy (e.g. ``ratio`` for "
         "overlap_then_hard).", default={}),
     Key("acquisition.n", _INT, "a positive integer", "Points to pick per query.", check=_pos_int),
-    # [label_studio]: the Label Studio backend (w2s serve) and driver (w2s campaign run --label-studio-url)
-    Key("label_studio", _TABLE, "a table", "The Label Studio ML backend and campaign driver (docs/label_studio.md)."),
-    Key("label_studio.keywords", _TABLE, "a table of choice = [words or phrases]",
-        "Cold-start keywords of the weak keyword voter, per choice of the labeling config.", check=_keywords),
-    Key("label_studio.text_column", _STR, "a column name",
-        "Field of a source record holding the text (default: the labeling config's ``$variable``)."),
-    Key("label_studio.model_dir", _STR, "a directory path",
-        "Backend state directory (``MODEL_DIR`` overrides it; driver default: ``state_dir/model``)."),
-    Key("label_studio.strategy", _STR, "a registered acquisition strategy",
-        "Strategy behind the prediction score (default: ``acquisition.strategy``)."),
-    Key("label_studio.detector", _TABLE, "a table", "OverlapDetector parameters of the backend (default: [detector])."),
-    Key("label_studio.pool_size", _INT, "an integer >= 2", "Texts kept per project to fit detection on.",
-        default=2000, check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
-    Key("label_studio.C", (int, float), "a positive number", "Inverse L2 strength of the retrained weak model.",
-        default=1.0, check=lambda v: not isinstance(v, bool) and v > 0),
-    Key("label_studio.embedder", _TABLE, "a model table with a type",
-        "The strong text representation (default ``{ type = \"text_hashing\" }``).", check=lambda v: "type" in v),
-    Key("label_studio.random_state", _INT, "an integer", "Seed of the backend (default: ``seed``)."),
 ]
 
 #: Tables whose keys other than ``type`` are parameters of the registered model type.
 OPEN_TABLES = ("weak_model", "representation")
-_BY_PATH = {k.path: k for k in SCHEMA}
-#: Keys holding file paths, resolved relative to the config file's directory.
-PATH_KEYS = {"campaign.state_dir", "sources[].path", "label_studio.model_dir"}
+#: Keys holding file paths, resolved relative to the config file's directory (plugin tables add theirs).
+PATH_KEYS = {"campaign.state_dir", "sources[].path"}
+#: Keywords the library passes to a source loader itself (when the loader takes them).
+SOURCE_SUPPLIED = ("name", "shuffle", "random_state")
+
+
+def schema() -> list[Key]:
+    """:data:`SCHEMA` plus the keys of every table a plugin adds (``register_config_tables``)."""
+    return [*SCHEMA, *(k for e in plugins.get_registry("config_tables").values() for k in e.obj)]
+
+
+def _by_path() -> dict[str, Key]:
+    return {k.path: k for k in schema()}
 #: Parameter names of model types and source loaders that are resolved as paths too.
 PATH_PARAMS = {"path", "train", "labels"}
 
@@ -210,7 +198,7 @@ class Config:
             if not isinstance(node, dict) or part not in node:
                 if default is not _MISSING:
                     return default
-                key = _BY_PATH.get(path)
+                key = _by_path().get(path)
                 return None if key is None or key.default is _MISSING else key.default
             node = node[part]
         return node
@@ -231,13 +219,14 @@ class Config:
         for i, spec in enumerate(self.data.get("sources", [])):
             where = f"sources[{i}]"
             kw = dict(spec.get("params", {}))
-            kw.setdefault("shuffle", spec.get("shuffle", True))
-            kw.setdefault("random_state", spec.get("seed", seed + i))
             try:
+                loader = self.source_loader(spec)
+                # shuffle and seed are the config's keys, handed on only to a loader that takes them
+                supplied = {"shuffle": spec.get("shuffle", True), "random_state": spec.get("seed", seed + i)}
+                kw = {**(supported(loader, supplied, skip=1) if loader is not None else supplied), **kw}
                 if spec.get("path") is not None:
                     src = Source.from_path(spec["path"], name=spec.get("name"), type=spec.get("type"), **kw)
                 else:
-                    loader = plugins.lookup("sources", spec["type"], "source type")
                     src = loader(None, name=spec.get("name") or spec["type"], **kw)
             except (ValueError, OSError, TypeError, KeyError) as exc:
                 raise self.error(where, "a source that loads", spec, f"{type(exc).__name__}: {exc}") from None
@@ -245,6 +234,26 @@ class Config:
                 raise self.error(where, "a loader returning a Source", type(src).__name__)
             out.append(src)
         return out
+
+    def source_loader(self, spec: dict):
+        """The loader a ``[[sources]]`` entry uses: its ``type``, else its URI scheme or extension
+        (exactly as ``Source.from_path`` picks it); ``None`` when none matches."""
+        if spec.get("type"):
+            return plugins.lookup("sources", spec["type"], "source type")
+        from .sources import loader_for
+
+        try:
+            return loader_for(spec["path"])
+        except ValueError:
+            return None
+
+    def check_name(self, kind: str, name, kp: str, what: str) -> Any:
+        """The object registered as ``name`` in ``kind``, or an error at key ``kp`` listing the names."""
+        registry = plugins.get_registry(kind)
+        if name not in registry:
+            raise self.error(kp, f"a registered {what} ({', '.join(sorted(registry))})", name,
+                             _suggest(str(name), registry) or "register one with a plugin")
+        return registry[name].obj
 
     def build_model(self, table: str):
         """The object a ``[weak_model]`` / ``[representation]`` table describes (``None`` = identity)."""
@@ -400,10 +409,10 @@ def _schema_path(path: str) -> str:
     return re.sub(r"\[\d+\]", "[]", path)
 
 
-def _check_table(cfg: Config, table: dict, prefix: str) -> None:
+def _check_table(cfg: Config, table: dict, prefix: str, keys: list[Key]) -> None:
     """Types, required keys and unknown keys of one (closed) table."""
     spath = _schema_path(prefix)
-    known = {k.name: k for k in SCHEMA if k.path.rsplit(".", 1)[0] == spath and k.path != spath}
+    known = {k.name: k for k in keys if k.path.rsplit(".", 1)[0] == spath and k.path != spath}
     for name, value in table.items():
         kp = f"{prefix}.{name}" if prefix else name
         key = known.get(name)
@@ -427,7 +436,9 @@ def _check_value(cfg: Config, key: Key, value, kp: str) -> None:
 def _resolve(cfg: Config, value: str) -> str:
     if "://" in value or os.path.isabs(value):
         return value
-    return str((cfg.base_dir / os.path.expanduser(value)).resolve()) if not value.startswith("~") else os.path.expanduser(value)
+    if value.startswith("~"):
+        return os.path.expanduser(value)
+    return str((cfg.base_dir / os.path.expanduser(value)).resolve())
 
 
 def _load_config_plugins(cfg: Config) -> None:
@@ -462,180 +473,211 @@ def _load_config_plugins(cfg: Config) -> None:
         cfg.plugins_loaded.append(name)
 
 
-def _check_name(cfg: Config, kind: str, name, kp: str, what: str) -> Any:
-    registry = plugins.get_registry(kind)
-    if name not in registry:
-        raise cfg.error(kp, f"a registered {what} ({', '.join(sorted(registry))})", name,
-                        _suggest(str(name), registry) or "register one with a plugin")
-    return registry[name].obj
-
-
 def _check_params(cfg: Config, factory, params: dict, kp: str, what: str, skip: int = 0,
                   provided=()) -> None:
-    """Bind ``params`` to ``factory``'s signature (after ``skip`` positional arguments)."""
+    """``params`` must be parameters of ``factory`` (after ``skip`` positional arguments), and every
+    parameter it requires must be given (or be one of ``provided``, which the library passes)."""
     try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return
-    ps = list(sig.parameters.values())[skip:]
-    if any(p.kind is p.VAR_KEYWORD for p in ps):
-        accepted = None
-    else:
-        accepted = [p.name for p in ps if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if accepted is not None:
-        unknown = sorted(set(params) - set(accepted) - set(provided))
-        if unknown:
-            raise cfg.error(f"{kp}.{unknown[0]}", f"a parameter of {what} ({', '.join(accepted) or 'none'})",
-                            unknown[0], _suggest(unknown[0], accepted))
-    missing = [p.name for p in ps if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-               and p.name not in params and p.name not in provided]
+        check_params(factory, [k for k in params if k not in provided], what, skip=skip)
+    except UnknownParameterError as exc:
+        accepted = _accepted(factory, skip)
+        raise cfg.error(f"{kp}.{exc.unknown[0]}", f"a parameter of {what} ({', '.join(accepted) or 'none'})",
+                        exc.unknown[0], _suggest(exc.unknown[0], accepted)) from None
+    missing = [n for n in required_params(factory, skip) if n not in params and n not in provided]
     if missing:
         raise cfg.error(f"{kp}.{missing[0]}", f"a value (required by {what})", None, "this key is required")
 
 
-def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = False) -> Config:
-    """Validate parsed TOML ``data``; return a :class:`Config` with relative paths resolved."""
-    cfg = Config(data=data, file=file, base_dir=Path(base_dir))
-    top = {k.name: k for k in SCHEMA if "." not in k.path and "[" not in k.path}
-    for name, value in data.items():
+def _accepted(factory, skip: int) -> list[str]:
+    sig = signature_params(factory, skip)
+    return sig[0] if sig is not None else []
+
+
+def _source_name(s: dict) -> str:
+    return s.get("name") or Path(s.get("path", s.get("type", ""))).stem
+
+
+# --- one validator per table -----------------------------------------------------------------
+
+
+def _validate_top(cfg: Config, keys: list[Key]) -> None:
+    top = {k.name: k for k in keys if "." not in k.path and "[" not in k.path}
+    for name, value in cfg.data.items():
         if name not in top:
             raise cfg.error(name, "a known top-level key (" + ", ".join(sorted(top)) + ")", name,
                             _suggest(name, top) or "unknown key")
         _check_value(cfg, top[name], value, name)
-    _load_config_plugins(cfg)
 
-    for t in ("campaign", "detector", "bandit", "acquisition", "label_studio"):
-        if t in data:
-            _check_table(cfg, data[t], t)
 
-    # sources
-    srcs = data.get("sources", [])
-    norm = []
-    for i, s in enumerate(srcs):
-        kp = f"sources[{i}]"
-        if isinstance(s, str):
-            s = {"path": s}
-        if not isinstance(s, dict):
-            raise cfg.error(kp, "a table or a path string", s)
-        s = dict(s)
-        _check_table(cfg, s, kp)
-        if "path" not in s and "type" not in s:
-            raise cfg.error(f"{kp}.path", "a path (or a type)", None, "a source needs a path, a type, or both")
-        if "path" in s:
-            s["path"] = _resolve(cfg, s["path"])
-            if "://" not in s["path"] and not os.path.exists(s["path"]):
-                raise cfg.error(f"{kp}.path", "an existing file", srcs[i]["path"] if isinstance(srcs[i], dict) else srcs[i],
-                                f"resolved to {s['path']}")
-        if "type" not in s and "://" not in s["path"]:
-            exts = {e.lower() for en in plugins.get_registry("sources").values() for e in en.meta.get("extensions", ())}
-            if not any(s["path"].lower().endswith(e) for e in exts):
-                raise cfg.error(f"{kp}.path", f"a file with a known extension ({', '.join(sorted(exts))})",
-                                Path(s["path"]).name, "or set type = ..., or register a source plugin")
-        if "type" in s:
-            loader = _check_name(cfg, "sources", s["type"], f"{kp}.type", "source type")
-        else:  # picked by URI scheme or extension, exactly as Source.from_path will pick it
-            from .sources import loader_for
+def _validate_source(cfg: Config, i: int, raw) -> dict:
+    """One ``[[sources]]`` entry, normalised to a table with its paths resolved."""
+    kp = f"sources[{i}]"
+    s = {"path": raw} if isinstance(raw, str) else raw
+    if not isinstance(s, dict):
+        raise cfg.error(kp, "a table or a path string", s)
+    s = dict(s)
+    _check_table(cfg, s, kp, SCHEMA)
+    if "path" not in s and "type" not in s:
+        raise cfg.error(f"{kp}.path", "a path (or a type)", None, "a source needs a path, a type, or both")
+    if "path" in s:
+        s["path"] = _resolve(cfg, s["path"])
+        if "://" not in s["path"] and not os.path.exists(s["path"]):
+            raise cfg.error(f"{kp}.path", "an existing file", raw["path"] if isinstance(raw, dict) else raw,
+                            f"resolved to {s['path']}")
+    if "type" not in s and "://" not in s["path"]:
+        exts = {e.lower() for en in plugins.get_registry("sources").values() for e in en.meta.get("extensions", ())}
+        if not any(s["path"].lower().endswith(e) for e in exts):
+            raise cfg.error(f"{kp}.path", f"a file with a known extension ({', '.join(sorted(exts))})",
+                            Path(s["path"]).name, "or set type = ..., or register a source plugin")
+    if "type" in s:
+        cfg.check_name("sources", s["type"], f"{kp}.type", "source type")
+    loader = cfg.source_loader(s)
+    if loader is not None:
+        kind = s.get("type") or Path(s["path"].split("://", 1)[0] if "://" in s["path"] else s["path"]).suffix
+        _check_params(cfg, loader, s.get("params", {}), f"{kp}.params", f"source type {kind!r}", skip=1,
+                      provided=SOURCE_SUPPLIED)
+    if s.get("params"):
+        s["params"] = {k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
+                       for k, v in s["params"].items()}
+    return s
 
-            try:
-                loader = loader_for(s["path"])
-            except ValueError:
-                loader = None
-        if loader is not None:
-            kind = s.get("type") or Path(s["path"].split("://", 1)[0] if "://" in s["path"] else s["path"]).suffix
-            _check_params(cfg, loader, s.get("params", {}), f"{kp}.params", f"source type {kind!r}", skip=1,
-                          provided=("name", "shuffle", "random_state"))
-        if s.get("params"):
-            s["params"] = {k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
-                           for k, v in s["params"].items()}
-        norm.append(s)
-    if srcs:
-        names = [s.get("name") or Path(s.get("path", s.get("type", ""))).stem for s in norm]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise cfg.error("sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = ...")
-        data["sources"] = norm
 
-    # models
-    for t in OPEN_TABLES:
-        if t not in data:
-            continue
-        spec = data[t]
-        if "type" not in spec:
-            raise cfg.error(f"{t}.type", "a registered model type", None, "this key is required")
-        if not isinstance(spec["type"], str):
-            raise cfg.error(f"{t}.type", "a registered model type", spec["type"])
-        factory = _check_name(cfg, "models", spec["type"], f"{t}.type", "model type")
-        params = {k: v for k, v in spec.items() if k != "type"}
-        _check_params(cfg, factory, params, t, f"model type {spec['type']!r}")
-        for k in PATH_PARAMS & set(params):
-            if isinstance(params[k], str):
-                spec[k] = _resolve(cfg, params[k])
-                if not os.path.exists(spec[k]):
-                    raise cfg.error(f"{t}.{k}", "an existing file", params[k], f"resolved to {spec[k]}")
+def _validate_sources(cfg: Config) -> None:
+    srcs = cfg.data.get("sources", [])
+    if not srcs:
+        return
+    norm = [_validate_source(cfg, i, s) for i, s in enumerate(srcs)]
+    names = [_source_name(s) for s in norm]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise cfg.error("sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = ...")
+    cfg.data["sources"] = norm
 
-    # detector
-    det = data.get("detector", {})
+
+def _validate_model(cfg: Config, t: str) -> None:
+    spec = cfg.data.get(t)
+    if spec is None:
+        return
+    if "type" not in spec:
+        raise cfg.error(f"{t}.type", "a registered model type", None, "this key is required")
+    if not isinstance(spec["type"], str):
+        raise cfg.error(f"{t}.type", "a registered model type", spec["type"])
+    factory = cfg.check_name("models", spec["type"], f"{t}.type", "model type")
+    params = {k: v for k, v in spec.items() if k != "type"}
+    _check_params(cfg, factory, params, t, f"model type {spec['type']!r}")
+    for k in PATH_PARAMS & set(params):
+        if isinstance(params[k], str):
+            spec[k] = _resolve(cfg, params[k])
+            if not os.path.exists(spec[k]):
+                raise cfg.error(f"{t}.{k}", "an existing file", params[k], f"resolved to {spec[k]}")
+
+
+def _validate_detector(cfg: Config) -> None:
+    det = cfg.data.get("detector", {})
     scorer = det.get("scorer", DEFAULT_SCORER)
-    factory = _check_name(cfg, "overlap_scorers", scorer, "detector.scorer", "overlap scorer")
+    factory = cfg.check_name("overlap_scorers", scorer, "detector.scorer", "overlap scorer")
     _check_params(cfg, factory, det.get("scorer_params", {}), "detector.scorer_params", f"scorer {scorer!r}")
     for key in ("hard_threshold", "overlap_threshold"):
         rule = det.get(key, "change_point")
         if isinstance(rule, str):
-            func = _check_name(cfg, "thresholds", rule, f"detector.{key}", "threshold rule")
+            func = cfg.check_name("thresholds", rule, f"detector.{key}", "threshold rule")
             _check_params(cfg, func, det.get("threshold_params", {}), "detector.threshold_params",
                           f"threshold rule {rule!r}", skip=1)
 
-    # bandit
-    b = data.get("bandit", {})
+
+def _validate_bandit(cfg: Config) -> None:
+    b = cfg.data.get("bandit", {})
     policy = b.get("policy", "ucb")
-    factory = _check_name(cfg, "bandit_policies", policy, "bandit.policy", "bandit policy")
+    factory = cfg.check_name("bandit_policies", policy, "bandit.policy", "bandit policy")
     _check_params(cfg, factory, b.get("params", {}), "bandit.params", f"bandit policy {policy!r}")
 
-    # acquisition
-    a = data.get("acquisition", {})
+
+def _validate_acquisition(cfg: Config) -> None:
+    a = cfg.data.get("acquisition", {})
     strategy = a.get("strategy", "overlap")
-    _check_name(cfg, "acquisition_strategies", strategy, "acquisition.strategy", "acquisition strategy")
+    cfg.check_name("acquisition_strategies", strategy, "acquisition.strategy", "acquisition strategy")
     if a.get("params"):
         from .acquisition import dry_run
 
         try:
             dry_run(strategy, a["params"])
         except ValueError as exc:
-            raise cfg.error("acquisition.params", f"parameters of strategy {strategy!r}", a["params"], str(exc)) from None
+            raise cfg.error("acquisition.params", f"parameters of strategy {strategy!r}", a["params"],
+                            str(exc)) from None
 
-    # label_studio (keywords are checked against the labeling config when the project is known)
-    ls = data.get("label_studio", {})
-    if "model_dir" in ls:
-        ls["model_dir"] = _resolve(cfg, ls["model_dir"])
-    if "strategy" in ls:
-        _check_name(cfg, "acquisition_strategies", ls["strategy"], "label_studio.strategy", "acquisition strategy")
 
-    # campaign
-    c = data.get("campaign", {})
-    if c:
-        if c.get("budget") is not None and c["budget"] < c["batch_size"]:
-            raise cfg.error("campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})", c["budget"])
-        if "state_dir" in c:
-            c["state_dir"] = _resolve(cfg, c["state_dir"])
-        if c.get("true_densities"):
-            names = {s.get("name") or Path(s.get("path", s.get("type", ""))).stem for s in norm}
-            for k, v in c["true_densities"].items():
-                if k not in names:
-                    raise cfg.error(f"campaign.true_densities.{k}", f"a source name ({', '.join(sorted(names))})", k)
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
-                    raise cfg.error(f"campaign.true_densities.{k}", "a density in [0, 1]", v)
+def _validate_campaign(cfg: Config) -> None:
+    c = cfg.data.get("campaign", {})
+    if not c:
+        return
+    if c.get("budget") is not None and c["budget"] < c["batch_size"]:
+        raise cfg.error("campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})", c["budget"])
+    if "state_dir" in c:
+        c["state_dir"] = _resolve(cfg, c["state_dir"])
+    if c.get("true_densities"):
+        names = {_source_name(s) for s in cfg.data.get("sources", [])}
+        for k, v in c["true_densities"].items():
+            if k not in names:
+                raise cfg.error(f"campaign.true_densities.{k}", f"a source name ({', '.join(sorted(names))})", k)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+                raise cfg.error(f"campaign.true_densities.{k}", "a density in [0, 1]", v)
+
+
+def _validate_plugin_tables(cfg: Config) -> None:
+    """Tables added by plugins: resolve their path keys, then run their own checks."""
+    for name, entry in plugins.get_registry("config_tables").items():
+        table = cfg.data.get(name)
+        if not isinstance(table, dict):
+            continue
+        for k in entry.meta.get("path_keys", ()):
+            if isinstance(table.get(k), str):
+                table[k] = _resolve(cfg, table[k])
+        validate = entry.meta.get("validate")
+        if validate is not None:
+            validate(cfg, table)
+
+
+def _build_all(cfg: Config) -> None:
+    """``build=True``: load the sources and build the models, detector and bandit now."""
+    data = cfg.data
+    if data.get("sources"):
+        cfg.build_sources()
+    for t in OPEN_TABLES:
+        if t in data:
+            cfg.build_model(t)
+    try:
+        cfg.build_detector()
+        from .bandit import SourceBandit
+
+        SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())
+    except ValueError as exc:
+        raise cfg.error("detector" if "bandit" not in str(exc) else "bandit", "buildable parameters",
+                        data.get("detector", {}), str(exc)) from None
+
+
+#: Closed tables checked key by key against the schema (plugin tables are added to these).
+CLOSED_TABLES = ("campaign", "detector", "bandit", "acquisition")
+
+
+def validate(data: dict, file: str = "<config>", base_dir=".", build: bool = False) -> Config:
+    """Validate parsed TOML ``data``; return a :class:`Config` with relative paths resolved."""
+    cfg = Config(data=data, file=file, base_dir=Path(base_dir))
+    if "plugins" in data:
+        _check_value(cfg, _by_path()["plugins"], data["plugins"], "plugins")
+    _load_config_plugins(cfg)  # first: the config's own plugins may add tables
+    keys = schema()
+    _validate_top(cfg, keys)
+    for t in (*CLOSED_TABLES, *plugins.get_registry("config_tables")):
+        if t in data:
+            _check_table(cfg, data[t], t, keys)
+    _validate_sources(cfg)
+    for t in OPEN_TABLES:
+        _validate_model(cfg, t)
+    _validate_detector(cfg)
+    _validate_bandit(cfg)
+    _validate_acquisition(cfg)
+    _validate_plugin_tables(cfg)
+    _validate_campaign(cfg)
     if build:
-        if srcs:
-            cfg.build_sources()
-        for t in OPEN_TABLES:
-            if t in data:
-                cfg.build_model(t)
-        try:
-            cfg.build_detector()
-            from .bandit import SourceBandit
-
-            SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())
-        except ValueError as exc:
-            raise cfg.error("detector" if "bandit" not in str(exc) else "bandit", "buildable parameters",
-                            data.get("detector", {}), str(exc)) from None
+        _build_all(cfg)
     return cfg

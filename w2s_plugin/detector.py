@@ -1,4 +1,4 @@
-"""Two-stage overlap detection (PAPER.md section 2) as a scikit-learn style estimator.
+"""Two-stage overlap detection (docs/method.md, "Two-stage detection") as a scikit-learn style estimator.
 
 Stage 1 splits weak-model confidence at its L2 change point: points below are *hard-only*.
 Stage 2 scores every other point by how strongly its representation lines up with what the
@@ -15,20 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import plugins
-from ._params import ParamsMixin
+from ._params import ParamsMixin, accepts, check_params, supported
 from ._validation import check_embeddings, check_proba, check_random_state
+from .errors import DataError, W2SError
 from .overlap import iter_row_blocks, weak_confidence
 
-
-def _accepts(method, name: str) -> bool:
-    """Whether ``method`` takes a keyword ``name`` (built-in scorers take ``rows``; plugins may not)."""
-    import inspect
-
-    try:
-        params = inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
 _DETECTOR_KWARGS = ("chunk_size", "random_state")
@@ -39,36 +30,20 @@ def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=No
 
     ``chunk_size`` and ``random_state`` go to the factory only if its signature takes them (a
     factory with ``**kwargs`` takes everything). A parameter the factory does not take is a
-    ValueError naming it and the accepted ones, so a typo such as ``varance`` is never ignored.
+    W2SError naming it and the accepted ones, so a typo such as ``varance`` is never ignored.
     """
-    import inspect
-
     factory = plugins.lookup("overlap_scorers", name, "overlap scorer")
     if params is not None and not isinstance(params, dict):
-        raise ValueError(f"scorer_params must be a dict of the scorer's parameters, e.g. {{'variance': 0.9}}; "
-                         f"got {type(params).__name__} {params!r}")
+        raise W2SError(f"scorer_params must be a dict of the scorer's parameters, e.g. {{'variance': 0.9}}; "
+                       f"got {type(params).__name__} {params!r}")
     params = dict(params or {})
-    try:
-        sig = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # a builtin or C callable: pass the user's params only
-        sig = None
-    kwargs = {}
-    if sig is not None:
-        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
-        named = [k for k, p in sig.items()
-                 if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-        defaults = {"chunk_size": chunk_size, "random_state": random_state}
-        kwargs = {k: v for k, v in defaults.items() if var_kw or k in named}
-        unknown = [k for k in params if not var_kw and k not in named]
-        if unknown:
-            user = [k for k in named if k not in _DETECTOR_KWARGS]
-            raise ValueError(f"overlap scorer {name!r} got unknown parameter(s) {', '.join(map(str, unknown))}; "
-                             + (f"it accepts: {', '.join(user)}" if user else "it takes no parameters"))
+    check_params(factory, params, f"overlap scorer {name!r}", supplied=_DETECTOR_KWARGS)
+    kwargs = supported(factory, {"chunk_size": chunk_size, "random_state": random_state})
     kwargs.update(params)  # the user's value wins, chunk_size and random_state included
     try:
         return factory(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"overlap scorer {name!r} rejected its parameters {params}: {exc}") from exc
+        raise W2SError(f"overlap scorer {name!r} rejected its parameters {params}: {exc}") from exc
 
 
 #: The scorer used when none is named. Chosen by the detection-quality evidence in
@@ -82,7 +57,7 @@ class W2SWarning(UserWarning):
 
 
 class Region(enum.IntEnum):
-    """Which patterns a point holds (PAPER.md section 1)."""
+    """Which patterns a point holds (docs/method.md, "The three regions")."""
 
     EASY_ONLY = 0
     HARD_ONLY = 1
@@ -202,11 +177,6 @@ class OverlapReport:
         return fig
 
 
-def _is_dask(x) -> bool:
-    """A dask collection, recognised without importing dask (the core works without it)."""
-    return type(x).__module__.split(".")[0] in ("dask", "dask_expr")
-
-
 def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
     if values.size == 0:
         return float("nan")
@@ -272,7 +242,7 @@ class OverlapDetector(ParamsMixin):
         P = check_proba(proba, min_rows=min_rows)
         E = check_embeddings(embeddings, n_rows=P.shape[0])
         if not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer; got {self.chunk_size!r}")
+            raise W2SError(f"chunk_size must be a positive integer; got {self.chunk_size!r}")
         return P, E
 
     def _new_scorer(self):
@@ -310,16 +280,16 @@ class OverlapDetector(ParamsMixin):
     def fit(self, proba, embeddings):
         """Learn both thresholds and the hard-only reference from ``proba`` and ``embeddings``.
 
-        Dask arrays (or dataframes) are handed to the ``dask`` integration: same method, run on the
-        cluster, ``report_`` keeps per-point arrays there (see docs/dask.md).
+        Arrays a plugin claims through ``w2s_array_backend`` (the ``dask`` integration claims dask
+        arrays and dataframes) are fitted by that plugin's backend: same method, run where the data
+        lives, ``report_`` keeps per-point arrays there (see docs/dask.md).
         """
-        if _is_dask(proba) or _is_dask(embeddings):
-            from .integrations.dask.detect import fit_detector
-
-            return fit_detector(self, proba, embeddings)
+        backend = plugins.array_backend(proba, embeddings)
+        if backend is not None:
+            return backend.fit_detector(self, proba, embeddings)
         P, E = self._check(proba, embeddings, min_rows=2)
         if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
-            raise ValueError(f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}")
+            raise DataError(f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}")
         rng = check_random_state(self.random_state) if not hasattr(self, "_rng") else self._rng
         self._rng = rng
         conf = weak_confidence(P)
@@ -377,7 +347,7 @@ class OverlapDetector(ParamsMixin):
         it, the selected rows are gathered one chunk at a time (never the whole selection at once).
         """
         rows = None if rows_mask.all() else rows_mask
-        if rows is None or _accepts(self.scorer_.score, "rows"):
+        if rows is None or accepts(self.scorer_.score, "rows"):
             return np.asarray(self.scorer_.score(E, rows=rows) if rows is not None else self.scorer_.score(E),
                               dtype=np.float64)
         out = np.empty(int(rows_mask.sum()))
@@ -398,20 +368,19 @@ class OverlapDetector(ParamsMixin):
 
     def _check_fitted(self):
         if not hasattr(self, "hard_threshold_"):
-            raise ValueError("this OverlapDetector is not fitted yet: call fit(proba, embeddings) first")
+            raise W2SError("this OverlapDetector is not fitted yet: call fit(proba, embeddings) first")
 
     def predict_report(self, proba, embeddings) -> OverlapReport:
         """Assign regions to new points with the fitted thresholds and reference."""
         self._check_fitted()
-        if _is_dask(proba) or _is_dask(embeddings):
-            from .integrations.dask.detect import predict_report
-
-            return predict_report(self, proba, embeddings)
+        backend = plugins.array_backend(proba, embeddings)
+        if backend is not None:
+            return backend.predict_report(self, proba, embeddings)
         P, E = self._check(proba, embeddings, min_rows=1)
         if E.shape[1] != self.n_features_in_:
-            raise ValueError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
+            raise DataError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
         if P.shape[1] != self.n_classes_:
-            raise ValueError(f"proba has {P.shape[1]} classes; the detector was fitted on {self.n_classes_}")
+            raise DataError(f"proba has {P.shape[1]} classes; the detector was fitted on {self.n_classes_}")
         conf = weak_confidence(P)
         hard = conf < self.hard_threshold_
         score = np.full(conf.size, np.nan)

@@ -4,7 +4,11 @@ Every behaviour the library has by name (scorers, threshold rules, acquisition s
 bandit policies, source types, model adapters, CLI commands) reaches the core through these
 hooks; the built-ins in ``w2s_plugin.hooks`` implement them exactly as a third-party plugin would.
 A plugin is any module or object with ``@hookimpl`` functions, registered through the
-``w2s_plugin`` entry-point group (see ``plugins.py``).
+``w2s_plugin`` entry-point group (see ``plugins.py``). What each registered object must look like
+is written once, as a ``typing.Protocol``, in ``w2s_plugin/protocols.py``.
+
+The "Built-in:" lists below name what ``w2s_plugin.hooks`` registers; a test keeps them equal
+to the registries.
 
 Three kinds of hook:
 
@@ -14,6 +18,10 @@ Three kinds of hook:
 * **provider hooks** (``firstresult``) return a value for objects they understand and ``None``
   for the rest: the first non-``None`` answer wins, so a plugin can teach the library about a new
   model framework without touching it.
+* **command hooks** let a plugin extend a built-in command: add options to it
+  (``add_command_options``), wrap its work in a context (``command_context``) or run it itself
+  (``w2s_run_command``). The integrations (Dask, Label Studio) plug into ``w2s detect`` and
+  ``w2s campaign run`` this way; the core never imports them.
 * **lifecycle hooks** are called at fixed points of a query or a campaign; their return values
   are ignored. Use them for logging, metrics, or side effects like exporting a batch. Where each
   is called from: ``before_query`` / ``after_query`` by ``acquisition.rank`` (so by every query
@@ -39,7 +47,7 @@ hookimpl = pluggy.HookimplMarker("w2s_plugin")
 def register_overlap_scorers(register):
     """Register overlap scorers: ``register(name, factory)``.
 
-    ``factory(**params)`` returns an object with ``fit(hard_embeddings) -> self`` (learn the
+    ``factory(**params)`` returns a :class:`~w2s_plugin.protocols.OverlapScorer`: an object with ``fit(hard_embeddings) -> self`` (learn the
     hard-only reference) and ``score(embeddings) -> ndarray`` (higher = more of the hard pattern),
     plus optional ``partial_fit`` for scorers whose reference is mergeable across rounds, and
     optional ``fit_gram(gram, n)`` for scorers that can be fitted from a summed Gram matrix of
@@ -52,7 +60,7 @@ def register_overlap_scorers(register):
 def register_thresholds(register):
     """Register threshold rules: ``register(name, func)``.
 
-    ``func(values, **params) -> float`` picks the split of a 1-D array; points below it are the
+    ``func(values, **params) -> float`` (:class:`~w2s_plugin.protocols.ThresholdRule`) picks the split of a 1-D array; points below it are the
     lower group. Built-in: ``change_point`` (exact L2), ``change_point_grid`` (the reference's
     Binseg grid), ``median``, ``quantile``.
     """
@@ -62,7 +70,8 @@ def register_thresholds(register):
 def register_acquisition_strategies(register):
     """Register acquisition strategies: ``register(name, func)``.
 
-    ``func(report, proba, n, *, random_state=None, **params) -> (indices, scores)`` ranks the
+    ``func(report, proba, n, *, random_state=None, **params) -> (indices, scores)``
+    (:class:`~w2s_plugin.protocols.AcquisitionStrategy`) ranks the
     points of an :class:`~w2s_plugin.OverlapReport` and returns the ``n`` chosen indices, best
     first, with one score each (higher = more wanted). Built-in: ``overlap``, ``hard_only``,
     ``overlap_then_hard``, ``uncertainty``, ``margin``, ``entropy``, ``random``.
@@ -73,10 +82,10 @@ def register_acquisition_strategies(register):
 def register_bandit_policies(register):
     """Register source-selection policies: ``register(name, factory)``.
 
-    ``factory(**params)`` returns an object with one method,
-    ``choose(stats, t, rng) -> int``, that picks an arm among ``stats.active`` (see
+    ``factory(**params)`` returns a :class:`~w2s_plugin.protocols.BanditPolicy`: an object with
+    one method, ``choose(stats, t, rng) -> int``, that picks an arm among ``stats.active`` (see
     :class:`~w2s_plugin.bandit.ArmStats`). Built-in: ``ucb``, ``ucb1_rounds``, ``reference_ucb``,
-    ``thompson``, ``epsilon_greedy``, ``round_robin``, ``random``.
+    ``thompson``, ``epsilon_greedy``, ``round_robin``, ``random``, ``oracle``.
     """
 
 
@@ -84,9 +93,10 @@ def register_bandit_policies(register):
 def register_sources(register):
     """Register source types: ``register(name, loader, extensions=(...), schemes=(...))``.
 
-    ``loader(location, **params)`` returns a :class:`~w2s_plugin.Source`.
-    ``Source.from_path`` picks the loader by URI scheme (``scheme://...``) or file extension.
-    Built-in: ``npy``, ``npz``, ``csv``, ``jsonl``.
+    ``loader(location, name, **params)`` returns a :class:`~w2s_plugin.Source`
+    (:class:`~w2s_plugin.protocols.SourceLoader`; ``shuffle`` and ``random_state`` are passed
+    only when the loader takes them). ``Source.from_path`` picks the loader by URI scheme
+    (``scheme://...``) or file extension. Built-in: ``npy``, ``npz``, ``csv``, ``jsonl``.
     """
 
 
@@ -94,10 +104,23 @@ def register_sources(register):
 def register_models(register):
     """Register weak/strong model adapters for configuration files: ``register(name, factory)``.
 
-    ``factory(**params)`` builds a model object from a config table (``type = "name"``); the
+    ``factory(**params)`` (:class:`~w2s_plugin.protocols.ModelFactory`) builds a model object
+    from a config table (``type = "name"``); the
     object is then used through the ``w2s_weak_proba`` / ``w2s_embed`` provider hooks.
     Built-in: ``sklearn``, ``pickle``, ``columns``, ``identity``, ``precomputed``,
     ``labeling_functions``.
+    """
+
+
+@hookspec
+def register_config_tables(register):
+    """Add a table to configuration files: ``register(name, keys, validate=None, path_keys=())``.
+
+    ``keys`` lists :class:`~w2s_plugin.config.Key` objects (paths ``"name"`` and ``"name.key"``),
+    checked and documented exactly like the built-in tables; ``validate(cfg, table)`` runs after
+    those checks (see :class:`~w2s_plugin.protocols.ConfigTable`); ``path_keys`` are resolved
+    relative to the config file. The Label Studio integration adds ``[label_studio]`` this way.
+    Built-in: none.
     """
 
 
@@ -110,7 +133,37 @@ def register_commands(subparsers):
     """
 
 
+@hookspec
+def add_command_options(command, parser):
+    """Add options to the built-in command ``command`` (``"detect"`` or ``"campaign run"``):
+    ``parser`` is its argparse parser. Read them back in ``command_context`` or
+    ``w2s_run_command``; the built-in ignores options it does not know."""
+
+
+@hookspec
+def command_context(command, args):
+    """Return a context manager the work of ``command`` should run inside (e.g. a Dask scheduler
+    for ``--scheduler``), or ``None``. Called before any work, so raising a
+    :class:`~w2s_plugin.errors.W2SError` here rejects a bad option early; enter nothing here."""
+
+
 # --- provider hooks ------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def w2s_run_command(command, args, config):
+    """Run the built-in command ``command`` yourself when ``args`` ask for what this plugin provides
+    (``--label-studio-url`` for ``campaign run``, ``--scheduler`` for ``detect``) and return its
+    exit code; return ``None`` to let the built-in run. ``config`` is the loaded
+    :class:`~w2s_plugin.config.Config` (``None`` when the command has none)."""
+
+
+@hookspec(firstresult=True)
+def w2s_array_backend(data):
+    """Return an :class:`~w2s_plugin.protocols.ArrayBackend` that runs overlap detection on
+    ``data`` (probabilities or embeddings of a type this plugin owns, e.g. a dask array), or
+    ``None``. Recognise the type without importing its library, so the core stays light."""
+
 
 
 @hookspec(firstresult=True)

@@ -23,6 +23,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .errors import W2SError
 
 ENTRY_POINT_GROUP = "w2s_plugin"
 
@@ -47,6 +48,7 @@ KINDS = {
     "bandit_policies": "register_bandit_policies",
     "sources": "register_sources",
     "models": "register_models",
+    "config_tables": "register_config_tables",
 }
 
 
@@ -58,6 +60,7 @@ SINGULAR = {
     "bandit_policies": "bandit policy",
     "sources": "source type",
     "models": "model type",
+    "config_tables": "config table",
 }
 
 
@@ -78,7 +81,9 @@ class Entry:
 pm = pluggy.PluginManager("w2s_plugin")
 pm.add_hookspecs(hookspecs)
 _loaded = False
-_cache: dict[tuple, dict[str, Entry]] = {}
+#: Every registry built for the current set of plugins, by kind; ``_cache_key`` names that set.
+_cache: dict[str, dict[str, Entry]] = {}
+_cache_key: tuple = ()
 _distributions: dict[str, str] = {}
 
 
@@ -160,10 +165,17 @@ def reload_plugins() -> pluggy.PluginManager:
     global _loaded
     for plugin in list(pm.get_plugins()):
         pm.unregister(plugin)
-    _cache.clear()
+    _invalidate()
     _distributions.clear()
     _loaded = False
     return load_plugins()
+
+
+def _invalidate() -> None:
+    """Forget every registry (the set of plugins changed)."""
+    global _cache_key
+    _cache.clear()
+    _cache_key = ()
 
 
 def register(plugin, name: str | None = None):
@@ -175,6 +187,7 @@ def register(plugin, name: str | None = None):
     """
     load_plugins()
     registered = _register_checked(plugin, name)
+    _invalidate()
     hooks = {h.name for h in pm.get_hookcallers(plugin) or []}
     try:
         for kind, hook in KINDS.items():
@@ -182,14 +195,16 @@ def register(plugin, name: str | None = None):
                 get_registry(kind)
     except PluginError:
         pm.unregister(plugin)
-        _cache.clear()
+        _invalidate()
         raise
     return registered
 
 
 def unregister(plugin=None, name: str | None = None):
     """Undo :func:`register`."""
-    return pm.unregister(plugin=plugin, name=name)
+    out = pm.unregister(plugin=plugin, name=name)
+    _invalidate()
+    return out
 
 
 def plugin_name(plugin) -> str:
@@ -200,14 +215,20 @@ def get_registry(kind: str) -> dict[str, Entry]:
     """All items of ``kind`` (a key of :data:`KINDS`), by name, each with the plugin that added it.
 
     Each hook implementation is called on its own with a ``register`` bound to its plugin, so an
-    error or a duplicate names the plugin responsible. Rebuilt whenever the set of plugins changes.
+    error or a duplicate names the plugin responsible. Every kind is cached for the current set of
+    plugins and rebuilt only when that set changes (:func:`register`, :func:`unregister`,
+    :func:`reload_plugins`, or ``pm.register`` called directly).
     """
+    global _cache_key
     if kind not in KINDS:
         raise ValueError(f"unknown registry kind {kind!r}; expected one of {sorted(KINDS)}")
     load_plugins()
-    key = (kind, tuple(sorted((pm.get_name(p) or "", id(p)) for p in pm.get_plugins())))
-    if key in _cache:
-        return _cache[key]
+    key = tuple((name, id(p)) for name, p in pm.list_name_plugin())
+    if key != _cache_key:
+        _cache.clear()
+        _cache_key = key
+    if kind in _cache:
+        return _cache[kind]
     hook = getattr(pm.hook, KINDS[kind])
     found: dict[str, Entry] = {}
     # get_hookimpls() is in registration order (pluggy calls them in reverse): built-ins come
@@ -231,17 +252,16 @@ def get_registry(kind: str) -> dict[str, Entry]:
             raise
         except Exception as exc:
             raise PluginError(f"plugin {who!r} raised while registering {kind}: {type(exc).__name__}: {exc}") from exc
-    _cache.clear()
-    _cache[key] = found
+    _cache[kind] = found
     return found
 
 
 def lookup(kind: str, name: str, what: str | None = None) -> Any:
-    """The object registered as ``name`` in ``kind``, or a ValueError listing the valid names."""
+    """The object registered as ``name`` in ``kind``, or a W2SError listing the valid names."""
     registry = get_registry(kind)
     if not isinstance(name, str) or name not in registry:
         label = what or SINGULAR[kind]
-        raise ValueError(f"unknown {label} {name!r}; registered: {', '.join(sorted(registry)) or '(none)'}")
+        raise W2SError(f"unknown {label} {name!r}; registered: {', '.join(sorted(registry)) or '(none)'}")
     return registry[name].obj
 
 
@@ -256,7 +276,7 @@ def weak_proba(model, X) -> Any:
     load_plugins()
     out = pm.hook.w2s_weak_proba(model=model, X=X)
     if out is None:
-        raise ValueError(
+        raise W2SError(
             f"no plugin can get class probabilities from a {type(model).__name__}: give it a predict_proba "
             "method, pass a callable X -> probabilities, or register a w2s_weak_proba hook"
         )
@@ -268,11 +288,50 @@ def embed(model, X) -> Any:
     load_plugins()
     out = pm.hook.w2s_embed(model=model, X=X)
     if out is None:
-        raise ValueError(
+        raise W2SError(
             f"no plugin can embed with a {type(model).__name__}: pass a callable X -> embeddings, an object "
             "with transform(), None for the raw features, or register a w2s_embed hook"
         )
     return out
+
+
+def array_backend(*arrays) -> Any:
+    """The backend a plugin provides for ``arrays`` (``w2s_array_backend``), or ``None`` when they
+    are in-memory arrays the core handles itself. NumPy arrays skip the hook call."""
+    if all(type(a).__module__ == "numpy" for a in arrays):
+        return None
+    load_plugins()
+    for a in arrays:
+        backend = pm.hook.w2s_array_backend(data=a)
+        if backend is not None:
+            return backend
+    return None
+
+
+def add_command_options(command: str, parser) -> None:
+    """Let plugins add options to the built-in ``command`` (``"detect"``, ``"campaign run"``)."""
+    load_plugins()
+    for impl in pm.hook.add_command_options.get_hookimpls():
+        try:
+            impl.function(command=command, parser=parser)
+        except Exception as exc:  # argparse's "conflicting option string" for a duplicate option
+            raise PluginError(f"plugin {impl.plugin_name!r} failed to add options to `w2s {command}`: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+
+def command_contexts(command: str, args) -> list:
+    """Context managers plugins want the work of ``command`` to run inside (e.g. a Dask scheduler).
+
+    Called before any work, so a plugin can reject its options early (a missing extra)."""
+    load_plugins()
+    return [c for c in pm.hook.command_context(command=command, args=args) if c is not None]
+
+
+def run_command(command: str, args, config=None):
+    """The exit code of a plugin that runs ``command`` itself for these ``args``
+    (``w2s_run_command``), or ``None`` when the built-in should run it."""
+    load_plugins()
+    return pm.hook.w2s_run_command(command=command, args=args, config=config)
 
 
 def describe() -> list[dict]:

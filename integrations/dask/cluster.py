@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import contextlib
 
+from w2s_plugin.errors import MissingExtraError, W2SError
 
 INSTALL = "pip install 'w2s-plugin[dask]'"
 
 
-class MissingDaskError(ImportError):
+class MissingDaskError(MissingExtraError):
     """The dask extra (dask, or dask.distributed for a cluster) is not installed."""
+
+    def __init__(self, message: str):
+        W2SError.__init__(self, message)
+        self.extra = "dask"
 
 
 def _local(spec: str) -> bool:
@@ -56,7 +61,7 @@ def scheduler(spec: str | None):
             try:
                 n = int(spec.split(":", 1)[1])
             except ValueError:
-                raise ValueError(f"--scheduler {spec!r}: use processes:N with N an integer") from None
+                raise W2SError(f"--scheduler {spec!r}: use processes:N with N an integer") from None
         import os
 
         n = n or os.cpu_count() or 1
@@ -68,9 +73,9 @@ def scheduler(spec: str | None):
         try:
             client = Client(spec, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise ValueError(f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there ({exc})") from None
+            raise W2SError(f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there ({exc})") from None
         with client:
             yield client
         return
-    raise ValueError(f"--scheduler {spec!r}: use threads, processes, processes:N, synchronous, "
+    raise W2SError(f"--scheduler {spec!r}: use threads, processes, processes:N, synchronous, "
                      "or a dask.distributed address such as tcp://10.0.0.5:8786")

@@ -1,7 +1,9 @@
 """The Label Studio integration as a w2s plugin (entry point ``label_studio``).
 
 Adds ``w2s serve`` (the ML backend over HTTP), the ``text_hashing`` model type (the default text
-representation, usable in any config) and the ``label-studio://<project id>`` source scheme.
+representation, usable in any config), the ``label-studio://<project id>`` source scheme, the
+``[label_studio]`` config table, and ``--label-studio-url/--project/--api-key`` on
+``w2s campaign run`` (which then fills a Label Studio project instead of running locally).
 Flask, gunicorn and the SDK are imported only when used, so ``w2s`` works without the extra.
 """
 
@@ -92,3 +94,88 @@ def load_label_studio_source(location, name=None, url=None, api_key=None, shuffl
 @hookimpl
 def register_sources(register):
     register("label_studio", load_label_studio_source, schemes=("label-studio",))
+
+
+# --- w2s campaign run --label-studio-url ... -------------------------------------------------------
+
+
+@hookimpl
+def add_command_options(command, parser):
+    if command != "campaign run":
+        return
+    ls = parser.add_argument_group("Label Studio", "fill a Label Studio project instead of a local campaign "
+                                   f"(needs {INSTALL})")
+    ls.add_argument("--label-studio-url", default=None, help="Label Studio URL, e.g. http://localhost:8080")
+    ls.add_argument("--project", default=None, help="id of the annotation project to fill")
+    ls.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
+                    help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)")
+
+
+@hookimpl
+def w2s_run_command(command, args, config):
+    """``campaign run --label-studio-url URL --project ID``: the campaign driver fills that project."""
+    if command != "campaign run":
+        return None
+    from w2s_plugin.cli import CLIError
+
+    if not getattr(args, "label_studio_url", None):
+        if getattr(args, "project", None):
+            raise CLIError("--project only applies with --label-studio-url")
+        return None
+    if not args.project:
+        raise CLIError("--label-studio-url needs --project ID (the Label Studio project to fill)")
+    if not args.api_key:
+        raise CLIError("--label-studio-url needs an API key: pass --api-key or set LABEL_STUDIO_API_KEY")
+    try:
+        import label_studio_sdk  # noqa: F401  (the client the driver talks through)
+
+        from . import driver
+    except ImportError:
+        raise CLIError(f"--label-studio-url needs the label-studio extra: {INSTALL}") from None
+    return int(driver.run_from_cli(args, config) or 0)
+
+
+# --- the [label_studio] config table ----------------------------------------------------------------
+
+
+def _keywords(v) -> bool:
+    return all(isinstance(k, list) and all(isinstance(w, str) and w.strip() for w in k) for k in v.values())
+
+
+def config_keys() -> list:
+    """The documented keys of ``[label_studio]`` (docs/configuration.md lists each one)."""
+    from w2s_plugin.config import Key
+
+    table, text, num = (dict,), (str,), (int, float)
+    return [
+        Key("label_studio", table, "a table", "The Label Studio ML backend and campaign driver (docs/label_studio.md)."),
+        Key("label_studio.keywords", table, "a table of choice = [words or phrases]",
+            "Cold-start keywords of the weak keyword voter, per choice of the labeling config.", check=_keywords),
+        Key("label_studio.text_column", text, "a column name",
+            "Field of a source record holding the text (default: the labeling config's ``$variable``)."),
+        Key("label_studio.model_dir", text, "a directory path",
+            "Backend state directory (``MODEL_DIR`` overrides it; driver default: ``state_dir/model``)."),
+        Key("label_studio.strategy", text, "a registered acquisition strategy",
+            "Strategy behind the prediction score (default: ``acquisition.strategy``)."),
+        Key("label_studio.detector", table, "a table",
+            "OverlapDetector parameters of the backend (default: [detector])."),
+        Key("label_studio.pool_size", (int,), "an integer >= 2", "Texts kept per project to fit detection on.",
+            default=2000, check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
+        Key("label_studio.C", num, "a positive number", "Inverse L2 strength of the retrained weak model.",
+            default=1.0, check=lambda v: not isinstance(v, bool) and v > 0),
+        Key("label_studio.embedder", table, "a model table with a type",
+            "The strong text representation (default ``{ type = \"text_hashing\" }``).", check=lambda v: "type" in v),
+        Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
+    ]
+
+
+def validate_table(cfg, table: dict) -> None:
+    """What the key checks cannot see: the strategy must be registered (keywords are checked against
+    the labeling config once the project is known)."""
+    if "strategy" in table:
+        cfg.check_name("acquisition_strategies", table["strategy"], "label_studio.strategy", "acquisition strategy")
+
+
+@hookimpl
+def register_config_tables(register):
+    register("label_studio", config_keys(), validate=validate_table, path_keys=("model_dir",))
