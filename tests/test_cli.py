@@ -1,7 +1,6 @@
 """The `w2s config` and `w2s campaign` commands, run in-process through `w2s_plugin.cli.main`."""
 
 import json
-import shutil
 import sys
 import types
 from pathlib import Path
@@ -15,17 +14,13 @@ from w2s_plugin.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def restore_plugins():
-    yield
-    plugins.reload_plugins()  # the example config loads a local plugin file
+# the example config loads a local plugin file: leave the manager as we found it (conftest.py)
+pytestmark = pytest.mark.usefixtures("restore_plugins")
 
 
 @pytest.fixture
-def example(tmp_path):
-    for f in ("campaign.toml", "mixture_plugin.py"):
-        shutil.copy(ROOT / "examples" / f, tmp_path / f)
-    return tmp_path / "campaign.toml"
+def example(example_config):
+    return example_config
 
 
 def run(capsys, *argv):

@@ -3,7 +3,6 @@ and received value, and the documentation kept in sync with the schema."""
 
 import inspect
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DENSITIES = {"poor": 0.1, "medium": 0.25, "rich": 0.5}
 
 
-@pytest.fixture(autouse=True)
-def restore_plugins():
-    yield
-    plugins.reload_plugins()  # config files may load plugins; leave the manager as we found it
+# config files may load plugins: leave the manager as we found it (restore_plugins, conftest.py)
+pytestmark = pytest.mark.usefixtures("restore_plugins")
 
 
 @pytest.fixture(scope="module")
@@ -117,16 +114,14 @@ def test_campaign_from_config_runs_finds_the_rich_source_and_resumes(tmp_path, d
     assert (strategy, params, cfg.get("acquisition.n")) == ("overlap_then_hard", {"ratio": 0.5}, 20)
 
 
-def test_example_config_runs_offline(tmp_path):
-    for f in ("campaign.toml", "mixture_plugin.py"):
-        shutil.copy(ROOT / "examples" / f, tmp_path / f)
-    cfg = load_config(tmp_path / "campaign.toml", build=True)
+def test_example_config_runs_offline(example_config):
+    cfg = load_config(example_config, build=True)
     assert cfg.plugins_loaded == ["mixture_plugin"]
     camp = cfg.build_campaign(progress=False)
     res = camp.run()
     picks = [r["source"] for r in res.rounds]
     assert camp.n_drawn == 1500 and picks.count("rich") >= 8, picks
-    assert (tmp_path / "runs" / "mixture" / "state.json").exists()
+    assert (example_config.parent / "runs" / "mixture" / "state.json").exists()
 
 
 def test_strategy_only_config(tmp_path):

@@ -27,22 +27,7 @@ from w2s_plugin.cli import main
 from w2s_plugin.datasets import make_overlap_mixture
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = ("W2S_PLUGINS", "W2S_DISABLE_PLUGINS")
-
-
-@pytest.fixture
-def plugin_env():
-    """Restore the plugin environment variables and the manager after a test, whatever it did."""
-    saved = {k: os.environ.get(k) for k in ENV}
-    for k in ENV:
-        os.environ.pop(k, None)
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    plugins.reload_plugins()
+# plugin_env (restores W2S_PLUGINS / W2S_DISABLE_PLUGINS and the manager) lives in conftest.py
 
 
 # --- an inline plugin: one of each kind --------------------------------------------------------
