@@ -26,6 +26,8 @@ from w2s_plugin.campaign import load_state
 from w2s_plugin.cli import main
 from w2s_plugin.datasets import make_overlap_mixture
 
+PLUGIN_ENV = ("W2S_PLUGINS", "W2S_DISABLE_PLUGINS")
+
 ROOT = Path(__file__).resolve().parents[1]
 # plugin_env (restores W2S_PLUGINS / W2S_DISABLE_PLUGINS and the manager) lives in conftest.py
 
@@ -409,7 +411,7 @@ def test_environment_variables_block_or_allow_it(example_plugin, env, loaded):
 
 def test_blocking_in_a_fresh_process(installed_plugin):
     def listed(extra_env):
-        env = {k: v for k, v in os.environ.items() if k not in ENV}
+        env = {k: v for k, v in os.environ.items() if k not in PLUGIN_ENV}
         env.update(PYTHONPATH=str(installed_plugin), **extra_env)
         proc = subprocess.run([sys.executable, "-m", "w2s_plugin.cli", "plugins", "--json"], env=env,
                               capture_output=True, text=True, timeout=120)
