@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install install-all report bench clean
+.PHONY: demo test install install-all report bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ test: install-all
 report: install-all
 	$(VENV)/bin/w2s report
 
+# Every benchmarks/bench_*.py in turn, stopping at the first failure (`make bench BENCH_ARGS=--quick`
+# for small sizes).
 bench: install-all
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+lint: install-all
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .venv-ls w2s-demo .pytest_cache build *.egg-info

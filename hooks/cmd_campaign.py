@@ -62,11 +62,13 @@ def cmd_campaign_run(args) -> int:
         except KeyboardInterrupt:
             return _interrupted(campaign, cfg)
         print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
-              f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap points found")
+              f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap "
+              "points found")
         if res.regret is not None and len(res.regret):
             print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} points")
         if campaign.sources_exhausted_early and not campaign.progress:  # else run() said so under its bar
-            print(f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} points)")
+            print(f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} "
+                  "points)")
     print()
     print(campaign.bandit.summary())
     return 0
@@ -100,9 +102,11 @@ def cmd_campaign_status(args) -> int:
     drawn = sum(r["n"] for r in rounds)
     found = sum(r["n_overlap"] for r in rounds)
     if args.json:
-        print(json.dumps({"rounds": len(rounds), "drawn": drawn, "overlap": found, "budget": state.get("budget"),
+        print(json.dumps({"rounds": len(rounds), "drawn": drawn, "overlap": found,
+                          "budget": state.get("budget"),
                           "batch_size": state["batch_size"], "policy": bandit.policy,
-                          "sources": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                          "sources": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                       for k, v in r.items()}
                                       for r in bandit.estimates()]}, indent=2))
         return 0
     budget = state.get("budget")
@@ -127,7 +131,8 @@ def cmd_campaign_status(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
-    camp = subparsers.add_parser("campaign", help="run a multi-source campaign from a config file, or show its status")
+    camp = subparsers.add_parser("campaign", help="run a multi-source campaign from a config file, or show "
+                                                  "its status")
     sub = camp.add_subparsers(dest="campaign_command", metavar="ACTION")
     camp.set_defaults(func=lambda a: (camp.print_help(), 2)[1])
 
@@ -135,7 +140,8 @@ def register_commands(subparsers):
     r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
     r.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    plugins.add_command_options("campaign run", r)  # e.g. --scheduler (dask), --label-studio-url (Label Studio)
+    # plugins add their options here: --scheduler (dask), --label-studio-url (Label Studio)
+    plugins.add_command_options("campaign run", r)
     r.set_defaults(func=cmd_campaign_run)
 
     s = sub.add_parser("status", help="sources, pulls and estimated densities (95%% intervals) of a campaign")

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from w2s_plugin.errors import DataError
 from w2s_plugin.hookspecs import hookimpl
 
 
@@ -45,7 +46,7 @@ def _read_column(path: str, what: str, n: int) -> np.ndarray:
         rows = list(csv.reader(fh, delimiter="\t" if path.endswith(".tsv") else ","))
     wide = [i + 1 for i, r in enumerate(rows) if len(r) > 1]
     if wide:
-        raise ValueError(f"{what} file {path!r} must have one column; {_lines(wide)} "
+        raise DataError(f"{what} file {path!r} must have one column; {_lines(wide)} "
                          f"{'has' if len(wide) == 1 else 'have'} more")
     cells = [r[0].strip() if r else "" for r in rows]
     first = 1  # file line number of cells[0]
@@ -58,7 +59,8 @@ def _read_column(path: str, what: str, n: int) -> np.ndarray:
     if not gold and len(cells) == n + 1:  # names can be anything: a header is the row too many
         has_header, cells, first = True, cells[1:], 2
     if len(cells) != n:
-        raise ValueError(f"{what} file {path!r} has {len(cells)} rows{' after its header' if has_header else ''} "
+        raise DataError(f"{what} file {path!r} has {len(cells)} "
+                        f"rows{' after its header' if has_header else ''} "
                          f"but the pool has {n} points; give one row per point (an empty row = "
                          f"{'no gold label' if gold else 'an empty name'})")
     if not gold:
@@ -66,12 +68,15 @@ def _read_column(path: str, what: str, n: int) -> np.ndarray:
     vals = [_number(c) for c in cells]
     text = [i + first for i, v in enumerate(vals) if v is None]
     if text:
-        raise ValueError(f"gold labels file {path!r}: every row must be a class index (0, 1, ...) or empty / -1 "
-                         f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a number")
+        raise DataError(f"gold labels file {path!r}: every row must be a class index (0, 1, ...) or empty / "
+                        "-1 "
+                         f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a "
+                         "number")
     y = np.asarray(vals, dtype=np.float64)
     bad = [int(i) + first for i in np.flatnonzero(invalid_gold(y))]
     if bad:
-        raise ValueError(f"gold labels file {path!r}: class indices must be 0, 1, ... (or -1 / empty for no gold "
+        raise DataError(f"gold labels file {path!r}: class indices must be 0, 1, ... (or -1 / empty for no "
+                        "gold "
                          f"label); {_lines(bad)} {'holds' if len(bad) == 1 else 'hold'} "
                          f"{', '.join(rows[k - 1][0].strip() for k in bad[:5])}")
     return y
@@ -88,8 +93,8 @@ def _load_labels(path: str, what: str, n: int) -> np.ndarray:
 
 def cmd_diagnose(args) -> int:
     from w2s_plugin import OverlapDetector
-    from w2s_plugin.files import load_array as _load_array
     from w2s_plugin.diagnostics import diagnose
+    from w2s_plugin.files import load_array as _load_array
 
     proba = np.asarray(_load_array(args.proba, "proba"))
     if proba.ndim == 2 and proba.shape[1] == 1:
@@ -112,7 +117,8 @@ def cmd_report(args) -> int:
     from w2s_plugin.experiments.report import build_report
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
-    path = build_report(docs_dir=args.docs, size="small" if args.small else "full", seed=args.seed, jobs=args.jobs,
+    path = build_report(docs_dir=args.docs, size="small" if args.small else "full", seed=args.seed,
+                        jobs=args.jobs,
                         only=only, save_results=args.save_results, from_results=args.from_results)
     print(f"report written to {path} (plots in {os.path.join(args.docs, 'img')})")
     return 0
@@ -122,13 +128,17 @@ def cmd_report(args) -> int:
 def register_commands(subparsers):
     p = subparsers.add_parser(
         "diagnose", help="check on gold labels whether overlap density is informative on your data",
-        description="Weak-label accuracy per detected region and per source, with 95% Wilson intervals, and a "
-                    "verdict: informative when weak labels are clearly more accurate on detected overlap than "
+        description="Weak-label accuracy per detected region and per source, with 95% Wilson intervals, and "
+                    "a "
+                    "verdict: informative when weak labels are clearly more accurate on detected overlap "
+                    "than "
                     "elsewhere (one-sided Fisher exact test, p < alpha and gap >= min-gap).")
-    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)")
+    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class "
+                                                  "1) or (n, k)")
     p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
     p.add_argument("--gold", required=True,
-                   help="gold class index per point (.npy/.csv, one column); -1, NaN or empty = no gold label")
+                   help="gold class index per point (.npy/.csv, one column); -1, NaN or empty = no gold "
+                        "label")
     p.add_argument("--sources", help="optional source name per point (.csv/.txt one column, or .npy)")
     p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
@@ -136,16 +146,21 @@ def register_commands(subparsers):
                    help="smallest accuracy gap worth acting on (default 0.10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 unless the verdict is informative")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 unless the verdict is "
+                                                         "informative")
     p.set_defaults(func=cmd_diagnose)
 
-    p = subparsers.add_parser("report", help="rerun the experiments and rewrite docs/results.md with PNG plots")
-    p.add_argument("--docs", default="docs", help="docs directory to write results.md and img/ into (default docs)")
-    p.add_argument("--small", action="store_true", help="reduced sizes (as in the tests): a quick look, not the report")
+    p = subparsers.add_parser("report", help="rerun the experiments and rewrite docs/results.md with PNG "
+                                             "plots")
+    p.add_argument("--docs", default="docs", help="docs directory to write results.md and img/ into "
+                                                  "(default docs)")
+    p.add_argument("--small", action="store_true", help="reduced sizes (as in the tests): a quick look, not "
+                                                        "the report")
     p.add_argument("--only", help="comma-separated experiments (default: all)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-results", dest="save_results", help="also pickle the raw results to this file")
     p.add_argument("--from-results", dest="from_results",
-                   help="rewrite the report from a pickle saved by --save-results, without rerunning (trusted files only)")
+                   help="rewrite the report from a pickle saved by --save-results, without rerunning "
+                        "(trusted files only)")
     p.set_defaults(func=cmd_report)

@@ -12,7 +12,6 @@ from w2s_plugin import plugins
 from w2s_plugin.files import load_array as _load_array
 from w2s_plugin.hookspecs import hookimpl
 
-
 SCORER_PARAMS_HINT = "--scorer-params must be a JSON object, e.g. '{\"variance\": 0.9}'"
 
 
@@ -27,7 +26,8 @@ def scorer_params(text):
     except json.JSONDecodeError as exc:
         raise CLIError(f"{SCORER_PARAMS_HINT}; {text!r} is not valid JSON ({exc.msg})") from None
     if not isinstance(params, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(params), "a number")
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(params),
+                                                                                              "a number")
         raise CLIError(f"{SCORER_PARAMS_HINT}; got {kind}: {text}")
     return params
 
@@ -68,7 +68,6 @@ def cmd_detect(args) -> int:
 
 def cmd_demo(args) -> int:
     from w2s_plugin import demo
-
     from w2s_plugin.cli import writable_dir
 
     out = writable_dir(args.out, "--out")  # before the work, not after it
@@ -113,17 +112,21 @@ def cmd_plugins(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
-    p = subparsers.add_parser("demo", help="offline demo on the built-in synthetic mixture (no server, no network)")
+    p = subparsers.add_parser("demo", help="offline demo on the built-in synthetic mixture (no server, no "
+                                           "network)")
     p.add_argument("--out", default="w2s-demo", help="directory for the PNG plots (default: w2s-demo)")
     p.add_argument("--seeds", type=int, default=5, help="seeds to average over (default 5)")
     p.add_argument("--n", type=int, default=1000, help="points per region (default 1000)")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("detect", help="detect overlap points from weak probabilities and embeddings")
-    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)")
+    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class "
+                                                  "1) or (n, k)")
     p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
-    p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default; see w2s plugins)")
-    p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": 0.9}\'')
+    p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default; see w2s "
+                                                  "plugins)")
+    p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": '
+                                                         '0.9}\'')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")

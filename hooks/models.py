@@ -8,13 +8,15 @@ import pickle
 
 import numpy as np
 
+from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.models import ColumnView, LabelingFunctions, Precomputed
 
 
 @hookimpl(trylast=True)
 def w2s_weak_proba(model, X):
-    """scikit-learn style estimators (``predict_proba``; a modAL learner or committee too) and plain callables."""
+    """scikit-learn style estimators (``predict_proba``; a modAL learner or committee too) and plain
+    callables."""
     if isinstance(model, Precomputed):
         return None
     if hasattr(model, "predict_proba"):
@@ -41,11 +43,12 @@ def w2s_embed(model, X):
 def _import(dotted: str):
     module, _, attr = dotted.rpartition(".")
     if not module:
-        raise ValueError(f"estimator must be a dotted path like 'sklearn.linear_model.LogisticRegression'; got {dotted!r}")
+        raise W2SError("estimator must be a dotted path like 'sklearn.linear_model.LogisticRegression'; "
+                       f"got {dotted!r}")
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import {dotted!r}: {exc}") from None
+        raise W2SError(f"cannot import {dotted!r}: {exc}") from None
 
 
 def _columns(columns):

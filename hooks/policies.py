@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
 
 
@@ -51,7 +52,8 @@ class UCB1Rounds:
         if k is not None:
             return k
         n = np.maximum(stats.rounds, 1)
-        return _argmax_active(stats.reward_sum / n + self.c * np.sqrt(2.0 * math.log(max(t, 2)) / n), stats, rng)
+        bonus = self.c * np.sqrt(2.0 * math.log(max(t, 2)) / n)
+        return _argmax_active(stats.reward_sum / n + bonus, stats, rng)
 
 
 class ReferenceUCB:
@@ -82,7 +84,7 @@ class EpsilonGreedy:
 
     def __init__(self, epsilon: float = 0.1):
         if not 0.0 <= float(epsilon) <= 1.0:
-            raise ValueError(f"epsilon_greedy: epsilon must be in [0, 1]; got {epsilon!r}")
+            raise W2SError(f"epsilon_greedy: epsilon must be in [0, 1]; got {epsilon!r}")
         self.epsilon = float(epsilon)
 
     def choose(self, stats, t, rng):
@@ -103,7 +105,7 @@ class RoundRobin:
 
 
 class Random:
-    """A uniformly random active source each round: the baseline of PAPER.md section 3."""
+    """A uniformly random active source each round: the paper's baseline (docs/method.md)."""
 
     def choose(self, stats, t, rng):
         return int(rng.choice(np.flatnonzero(stats.active)))
@@ -120,7 +122,7 @@ class Oracle:
 
     def choose(self, stats, t, rng):
         if self.densities.size != len(stats.names):
-            raise ValueError(f"oracle policy: {self.densities.size} densities for {len(stats.names)} sources")
+            raise W2SError(f"oracle policy: {self.densities.size} densities for {len(stats.names)} sources")
         return _argmax_active(self.densities, stats, rng)
 
 

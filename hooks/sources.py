@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from w2s_plugin.errors import DataError
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.sources import Source
 
@@ -19,7 +20,8 @@ def load_npy(path, name, labels=None, shuffle=True, random_state=None, meta=None
     ``labels``: an .npy of gold labels, one per row."""
     X = np.load(path, mmap_mode="r")
     if X.ndim != 2:
-        raise ValueError(f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, n_features)")
+        raise DataError(f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, "
+                        "n_features)")
     y = np.load(labels) if labels else None
     return Source(name, X, y=y, shuffle=shuffle, random_state=random_state, meta=meta)
 
@@ -29,12 +31,13 @@ def load_npz(path, name, x_key: str = "X", shuffle=True, random_state=None, meta
     per item becomes an extra (e.g. ``proba``, ``embeddings``, ``regions``)."""
     with np.load(path, allow_pickle=False) as z:
         if x_key not in z.files:
-            raise ValueError(f"source {name!r}: {path} has no array {x_key!r} (it has {', '.join(z.files)})")
+            raise DataError(f"source {name!r}: {path} has no array {x_key!r} (it has {', '.join(z.files)})")
         X = z[x_key]
         n = X.shape[0] if X.ndim else 0
         y = z["y"] if "y" in z.files else None
         ids = z["ids"].tolist() if "ids" in z.files else None
-        extras = {k: z[k] for k in z.files if k not in (x_key, "y", "ids") and z[k].ndim >= 1 and z[k].shape[0] == n}
+        extras = {k: z[k] for k in z.files if k not in (x_key, "y",
+                                                        "ids") and z[k].ndim >= 1 and z[k].shape[0] == n}
     return Source(name, X, y=y, ids=ids, extras=extras, shuffle=shuffle, random_state=random_state, meta=meta)
 
 
@@ -48,7 +51,7 @@ def _numeric(value) -> bool:
 
 def _from_rows(name, rows, features, id_column, label_column, params, where):
     if not rows:
-        raise ValueError(f"source {name!r}: {where} has no rows")
+        raise DataError(f"source {name!r}: {where} has no rows")
     # A column literally named "id" / "label" is the item id / gold label unless told otherwise:
     # a numeric id silently used as a feature would poison every score.
     if id_column is None and "id" in rows[0]:
@@ -57,7 +60,7 @@ def _from_rows(name, rows, features, id_column, label_column, params, where):
         label_column = "label"
     for what, col in (("id_column", id_column), ("label_column", label_column)):
         if col is not None and col not in rows[0]:
-            raise ValueError(f"source {name!r}: {where} has no column {col!r} ({what}); "
+            raise DataError(f"source {name!r}: {where} has no column {col!r} ({what}); "
                              f"columns: {', '.join(rows[0])}")
     if features is None:
         skip = {id_column, label_column}
@@ -67,9 +70,10 @@ def _from_rows(name, rows, features, id_column, label_column, params, where):
         try:
             X = np.array([[float(r[f]) for f in features] for r in rows], dtype=np.float64)
         except KeyError as exc:
-            raise ValueError(f"source {name!r}: {where} has a row without column {exc}") from None
+            raise DataError(f"source {name!r}: {where} has a row without column {exc}") from None
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"source {name!r}: {where} has a non-numeric value in a feature column ({exc})") from None
+            raise DataError(f"source {name!r}: {where} has a non-numeric value in a feature column "
+                            f"({exc})") from None
     ids = [r[id_column] for r in rows] if id_column else None
     y = np.array([r[label_column] for r in rows]) if label_column else None
     return Source(name, X, records=rows, ids=ids, y=y, **params)
@@ -95,7 +99,8 @@ def load_jsonl(path, name, features=None, id_column=None, label_column=None, shu
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"source {name!r}: {path} line {lineno} is not valid JSON ({exc.msg})") from None
+                    raise DataError(f"source {name!r}: {path} line {lineno} is not valid JSON "
+                                    f"({exc.msg})") from None
     return _from_rows(name, rows, features, id_column, label_column,
                       {"shuffle": shuffle, "random_state": random_state, "meta": meta}, path)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from w2s_plugin._validation import check_proba, check_random_state
 from w2s_plugin.detector import Region
+from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
 
 
@@ -66,7 +67,7 @@ def overlap_then_hard(report, proba, n, *, ratio: float = 0.5, random_state=None
     """``ceil(ratio * n)`` points by ``overlap``, the rest by ``hard_only`` (weak labels for the first,
     human labels for the second). Scores are each ranking's own."""
     if not 0.0 <= float(ratio) <= 1.0:
-        raise ValueError(f"overlap_then_hard: ratio must be in [0, 1]; got {ratio!r}")
+        raise W2SError(f"overlap_then_hard: ratio must be in [0, 1]; got {ratio!r}")
     n = int(min(n, len(report)))
     n_over = int(np.ceil(ratio * n))
     o_scores = overlap_scores(report)

@@ -12,4 +12,6 @@ if [ -z "${LABEL_STUDIO_URL:-}" ] && [ "${W2S_SKIP_LABEL_STUDIO:-0}" != "1" ] &&
   started=1
   trap 'ls_stop' EXIT
 fi
+# Lint first: cheap, and a lint error should not wait for a 10-minute suite ([tool.ruff] in pyproject.toml).
+"$VENV/bin/ruff" check .
 "$VENV/bin/python" -m pytest "$@"

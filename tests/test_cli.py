@@ -59,7 +59,8 @@ def test_config_check_ok_and_errors(capsys, example, tmp_path):
 
 def test_campaign_run_resume_status(capsys, example, tmp_path):
     state = tmp_path / "runs" / "mixture"
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", "4", "--no-progress")
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", "4",
+                         "--no-progress")
     assert code == 0, err
     assert f"starting a new campaign; state goes to {state}" in out
     assert "ran 4 round(s); 4 in total, 400 points drawn" in out
@@ -78,7 +79,8 @@ def test_campaign_run_resume_status(capsys, example, tmp_path):
     code, out, _ = run(capsys, "campaign", "status", str(state), "--rounds", "2")
     assert code == 0
     assert f"campaign in {state}: 15 round(s), 1500 point(s) drawn of a budget of 1500" in out
-    lines = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] in ("poor", "medium", "rich")}
+    lines = {ln.split()[0]: ln.split() for ln in out.splitlines()
+             if ln.split() and ln.split()[0] in ("poor", "medium", "rich")}
     pulls = {name: int(row[1]) for name, row in lines.items()}
     assert sum(pulls.values()) == 15 and pulls["rich"] == max(pulls.values())
     assert "last 2 round(s):" in out
@@ -114,7 +116,8 @@ def test_label_studio_flags(capsys, example, monkeypatch):
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
     code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1")
     assert code == 2 and "needs --project" in err
-    code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project", "3")
+    code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project",
+                       "3")
     assert code == 2 and "LABEL_STUDIO_API_KEY" in err
     code, _, err = run(capsys, "campaign", "run", "--config", str(example), "--project", "3")
     assert code == 2 and "--project only applies with --label-studio-url" in err
@@ -125,7 +128,8 @@ def test_label_studio_flags(capsys, example, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.driver", None)
     monkeypatch.delattr(ls_pkg, "driver", raising=False)  # an earlier test may have imported the real one
-    code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project", "3",
+    code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project",
+                       "3",
                        "--api-key", "k")
     assert code == 2 and "pip install 'w2s-plugin[label-studio]'" in err and "Traceback" not in err
 
@@ -142,12 +146,15 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
 
     monkeypatch.setattr(ls_pkg, "driver", stand_in, raising=False)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "from-env")
-    code, _, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url", "http://ls:8080",
+    code, _, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url",
+                       "http://ls:8080",
                        "--project", "7")
     assert code == 0, err
     (args, cfg), = calls
     assert (args.label_studio_url, args.project, args.api_key) == ("http://ls:8080", "7", "from-env")
-    assert cfg.get("campaign.batch_size") == 100 and [s["name"] for s in cfg.data["sources"]] == ["poor", "medium", "rich"]
+    assert cfg.get("campaign.batch_size") == 100 and [s["name"] for s in cfg.data["sources"]] == ["poor",
+                                                                                                  "medium",
+                                                                                                  "rich"]
 
 
 # --- a new user's first commands: one-line errors (exit 2), no tracebacks, nothing lost ------------
@@ -205,7 +212,8 @@ def test_missing_label_studio_extra_is_one_line(capsys, monkeypatch, example):
     code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url",
                          "http://127.0.0.1:1", "--project", "3", "--api-key", "k")
     assert one_line_error(code, out, err, "w2s campaign: error: ") == (
-        "w2s campaign: error: --label-studio-url needs the label-studio extra: pip install 'w2s-plugin[label-studio]'")
+        "w2s campaign: error: --label-studio-url needs the label-studio extra: pip install "
+        "'w2s-plugin[label-studio]'")
 
 
 def test_scorer_params_must_be_a_json_object_with_known_keys(capsys, arrays):
@@ -215,8 +223,10 @@ def test_scorer_params_must_be_a_json_object_with_known_keys(capsys, arrays):
         assert bad in msg
     msg = one_line_error(*run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params",
                                '{"varance": 0.5}'), "w2s detect: error: ")
-    assert msg.endswith("overlap scorer 'subspace' got unknown parameter(s) varance; it accepts: n_components, variance")
-    code, out, err = run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params", '{"variance": 0.5}')
+    assert msg.endswith("overlap scorer 'subspace' got unknown parameter(s) varance; it accepts: "
+                        "n_components, variance")
+    code, out, err = run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params",
+                         '{"variance": 0.5}')
     assert code == 0 and "overlap density:" in out and not err
 
 
@@ -225,14 +235,16 @@ def test_output_paths_are_checked_before_the_work(capsys, arrays, tmp_path):
     for flag, name in (("--out", "r.csv"), ("--plot", "r.png")):
         code, out, err = run(capsys, "detect", *arrays, flag, str(missing / name))
         msg = one_line_error(code, out, err, "w2s detect: error: ")
-        assert msg == f"w2s detect: error: {flag} {missing / name}: directory {missing} does not exist (create it first)"
+        assert msg == (f"w2s detect: error: {flag} {missing / name}: directory {missing} does not exist "
+                       "(create it first)")
         assert not out  # nothing computed
     code, out, err = run(capsys, "detect", *arrays, "--out", str(tmp_path / "r.csv"))
     assert code == 0 and (tmp_path / "r.csv").read_text().count("\n") == 601
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code, out, err = run(capsys, "demo", "--out", str(blocker / "plots"))  # would take minutes if not checked first
+    code, out, err = run(capsys, "demo", "--out",
+                         str(blocker / "plots"))  # would take minutes if not checked first
     msg = one_line_error(code, out, err, "w2s demo: error: ")
     assert msg == f"w2s demo: error: --out {blocker / 'plots'}: cannot create the directory (Not a directory)"
     assert not out
@@ -276,7 +288,8 @@ def test_warnings_are_one_line_without_source(tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0 and b"overlap density: 0.0000" in out
     assert err.decode() == ("w2s: warning: no hard-only point found (the weak model is equally confident "
-                            "everywhere): nothing spans the hard pattern, so every non-hard point is easy-only "
+                            "everywhere): nothing spans the hard pattern, so every non-hard point is "
+                            "easy-only "
                             "and the overlap density is 0\n")
 
 
@@ -299,7 +312,8 @@ def test_interrupted_campaign_says_what_is_saved_and_resumes(capsys, example, tm
     assert err == (f"w2s campaign: interrupted: 3 round(s), 300 point(s) saved in {state}; "
                    "run the same command again to resume\n")
     assert len(load_state(state)["rounds"]) == 3
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--no-progress", "--max-rounds", "1")
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--no-progress",
+                         "--max-rounds", "1")
     assert code == 0, err
     assert out.splitlines()[0] == f"resuming the campaign in {state}: 3 round(s), 300 point(s) already drawn"
     assert "ran 1 round(s); 4 in total, 400 points drawn" in out
@@ -312,7 +326,8 @@ def test_exhausted_sources_are_reported_and_results_repr_is_short(capsys, exampl
     example.write_text(example.read_text().replace("budget = 1500", "budget = 5000"))
     code, out, err = run(capsys, "campaign", "run", "--config", str(example))  # progress bar on (config)
     assert code == 0, err
-    assert "campaign: every source is exhausted after 27 round(s); budget not spent (2700 of 5000 points drawn)" in err
+    assert ("campaign: every source is exhausted after 27 round(s); budget not spent (2700 of 5000 points "
+            "drawn)") in err
 
     res = load_config(example).build_campaign(progress=False).results()  # resumed from the saved state
     assert len(res.items["id"]) == 2700

@@ -158,32 +158,41 @@ BAD = [
      "parameter of bandit policy 'epsilon_greedy' (epsilon)", "epsilonn"),
     ("[detector]\nscorer = 'nope'\n", "detector.scorer", "registered overlap scorer", "nope"),
     ("[detector]\nhard_threshold = true\n", "detector.hard_threshold", "rule name or a number", True),
-    ("[detector]\nhard_threshold = 'quantile'\nthreshold_params = {qq = 0.2}\n", "detector.threshold_params.qq",
+    ("[detector]\nhard_threshold = 'quantile'\nthreshold_params = {qq = 0.2}\n",
+     "detector.threshold_params.qq",
      "parameter of threshold rule 'quantile' (q)", "qq"),
-    ("[acquisition]\nstrategy = 'overlapp'\n", "acquisition.strategy", "registered acquisition strategy", "overlapp"),
+    ("[acquisition]\nstrategy = 'overlapp'\n", "acquisition.strategy", "registered acquisition strategy",
+     "overlapp"),
     ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratoi = 0.3}\n", "acquisition.params",
      "parameters of strategy 'overlap_then_hard'", {"ratoi": 0.3}),
     # a bad *value* is caught by a dry run of the strategy, not in the middle of a campaign
     ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratio = 7}\n", "acquisition.params",
      "parameters of strategy 'overlap_then_hard'", {"ratio": 7}),
     # a typo in the params of a source picked by its extension (no type = ...)
-    ("[[sources]]\nname = 'extra'\npath = '{d}/rich.npz'\nparams = {x_kye = 'X'}\n", "sources[1].params.x_kye",
+    ("[[sources]]\nname = 'extra'\npath = '{d}/rich.npz'\nparams = {x_kye = 'X'}\n",
+     "sources[1].params.x_kye",
      "a parameter of source type '.npz'", "x_kye"),
     ("[[sources]]\npath = '{d}/missing.npz'\n", "sources[1].path", "an existing file", "{d}/missing.npz"),
-    ("[[sources]]\npath = '{d}/rich.npz'\ntype = 'parquet'\n", "sources[1].type", "registered source type", "parquet"),
-    ("[[sources]]\nname = 'poor'\npath = '{d}/rich.npz'\n", "sources", "unique source names", ["poor", "poor"]),
+    ("[[sources]]\npath = '{d}/rich.npz'\ntype = 'parquet'\n", "sources[1].type", "registered source "
+                                                                                  "type", "parquet"),
+    ("[[sources]]\nname = 'poor'\npath = '{d}/rich.npz'\n", "sources", "unique source names", ["poor",
+                                                                                               "poor"]),
     ("[[sources]]\nshuffle = true\n", "sources[1].path", "a path (or a type)", None),
     ("[representation]\ncolumns = [0, 1]\n", "representation.type", "registered model type", None),
-    ("[representation]\ntype = 'sklearn'\nestimatr = 'x'\n", "representation.estimatr", "parameter of model type 'sklearn'",
+    ("[representation]\ntype = 'sklearn'\nestimatr = 'x'\n", "representation.estimatr", "parameter of model "
+                                                                                        "type 'sklearn'",
      "estimatr"),
-    ("[representation]\ntype = 'sklearn'\n", "representation.estimator", "required by model type 'sklearn'", None),
+    ("[representation]\ntype = 'sklearn'\n", "representation.estimator", "required by model type "
+                                                                         "'sklearn'", None),
     ("plugins = ['nowhere.py']\n", "plugins[0]", "an existing .py file", "nowhere.py"),
-    ("[campaign]\nbatch_size = 100\ntrue_densities = {rich = 0.5}\n", "campaign.true_densities.rich", "a source name",
+    ("[campaign]\nbatch_size = 100\ntrue_densities = {rich = 0.5}\n", "campaign.true_densities.rich",
+     "a source name",
      "rich"),
 ]
 
 
-@pytest.mark.parametrize("extra,key,expected,received", BAD, ids=[b[1] + ":" + str(i) for i, b in enumerate(BAD)])
+@pytest.mark.parametrize("extra,key,expected,received", BAD,
+                         ids=[b[1] + ":" + str(i) for i, b in enumerate(BAD)])
 def test_errors_name_file_key_expected_and_received(tmp_path, data_dir, extra, key, expected, received):
     d = str(data_dir)
     base = BASE.format(d=d)
@@ -238,7 +247,8 @@ def test_every_config_key_is_documented(path):
     assert f"`{path}`" in DOC, f"config key {path} is not documented in docs/configuration.md"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, e in plugins.get_registry("models").items() if e.plugin == "models"))
+@pytest.mark.parametrize("name", sorted(n for n, e in plugins.get_registry("models").items()
+                                        if e.plugin == "models"))
 def test_every_builtin_model_type_and_parameter_is_documented(name):
     m = re.search(rf'##### `type = "{name}"`\n(.*?)(?=\n#####|\n### |\Z)', DOC, re.S)
     assert m, f"model type {name!r} has no section in docs/configuration.md"

@@ -20,8 +20,18 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from w2s_plugin import Campaign, ColumnView, Region, Source, SourceBandit, acquisition, detect_overlap, hookimpl, plugins
-from w2s_plugin import hookspecs
+from w2s_plugin import (
+    Campaign,
+    ColumnView,
+    Region,
+    Source,
+    SourceBandit,
+    acquisition,
+    detect_overlap,
+    hookimpl,
+    hookspecs,
+    plugins,
+)
 from w2s_plugin.campaign import load_state
 from w2s_plugin.cli import main
 from w2s_plugin.datasets import make_overlap_mixture
@@ -168,7 +178,8 @@ def test_inline_policy_source_and_embed_provider_in_a_campaign(inline, tmp_path)
                for i, d in enumerate((0.2, 0.4, 0.1))]
     emb = HalfEmbedder()
     camp = Campaign(sources, weak_model(), embed=emb, bandit="test_last", batch_size=100, budget=500,
-                    detector={"scorer": "test_norm"}, state_dir=tmp_path / "st", progress=False, random_state=0)
+                    detector={"scorer": "test_norm"}, state_dir=tmp_path / "st", progress=False,
+                    random_state=0)
     res = camp.run()
     # test_last: the last source until it is exhausted (3 rounds of 100), then the one before it.
     assert [r["source"] for r in res.rounds] == ["s2", "s2", "s2", "s1", "s1"]
@@ -283,7 +294,8 @@ def test_plugin_raising_in_a_register_hook_is_named(plugin_env):
         def register_bandit_policies(self, register):
             raise RuntimeError("boom")
 
-    with pytest.raises(plugins.PluginError, match=r"plugin 'broken' raised while registering bandit_policies: "
+    with pytest.raises(plugins.PluginError, match=r"plugin 'broken' raised while registering "
+                                                  r"bandit_policies: "
                                                   r"RuntimeError: boom"):
         plugins.register(Broken(), name="broken")  # reported at once, not at the next lookup
     assert not plugins.pm.has_plugin("broken")
@@ -312,7 +324,8 @@ def test_misspelt_hook_and_wrong_arguments_are_rejected(plugin_env):
         register("x", None)
 
     typo.register_strategies = register_strategies
-    with pytest.raises(plugins.PluginError, match=r"plugin 'typo' implements unknown hook\(s\) register_strategies"):
+    with pytest.raises(plugins.PluginError, match=r"plugin 'typo' implements unknown hook\(s\) "
+                                                  r"register_strategies"):
         plugins.register(typo, name="typo")
     assert not plugins.pm.has_plugin("typo")
 
@@ -372,7 +385,8 @@ def test_third_party_plugin_is_discovered_and_used(example_plugin, capsys):
     assert plugins.get_registry("acquisition_strategies")["weak_confident"].plugin == "example"
     row = next(r for r in plugins.describe() if r["name"] == "example")
     assert row["distribution"] == "w2s-example-plugin 0.1.0" and not row["builtin"]
-    assert row["registers"] == {"acquisition_strategies": ["weak_confident"], "overlap_scorers": ["centroid_cosine"],
+    assert row["registers"] == {"acquisition_strategies": ["weak_confident"],
+                                "overlap_scorers": ["centroid_cosine"],
                                 "commands": ["example-hello"]}
 
     m = FAMILY.sample(150, 150, 150, random_state=4)
@@ -458,8 +472,10 @@ def test_core_never_imports_a_builtin_plugin():
 
 
 def test_the_import_check_catches_every_form():
-    src = ("from w2s_plugin.hooks import strategies\nfrom .hooks.scorers import X\nimport w2s_plugin.hooks.models\n"
-           "from w2s_plugin import hooks\nfrom . import hooks\nimportlib.import_module('w2s_plugin.hooks.policies')\n"
+    src = ("from w2s_plugin.hooks import strategies\nfrom .hooks.scorers import X\nimport "
+           "w2s_plugin.hooks.models\n"
+           "from w2s_plugin import hooks\nfrom . import "
+           "hooks\nimportlib.import_module('w2s_plugin.hooks.policies')\n"
            "from . import plugins\nfrom .hookspecs import hookimpl\n")
     assert sorted({ln for ln, _ in _builtin_imports(src, "fake.py")}) == [1, 2, 3, 4, 5, 6]
 
@@ -467,8 +483,10 @@ def test_the_import_check_catches_every_form():
 BUILTIN_NAMES = {
     "overlap_scorers": {"subspace", "max_cosine", "max_inner"},
     "thresholds": {"change_point", "change_point_grid", "median", "quantile"},
-    "acquisition_strategies": {"overlap", "hard_only", "overlap_then_hard", "uncertainty", "margin", "entropy", "random"},
-    "bandit_policies": {"ucb", "ucb1_rounds", "reference_ucb", "thompson", "epsilon_greedy", "round_robin", "random"},
+    "acquisition_strategies": {"overlap", "hard_only", "overlap_then_hard", "uncertainty", "margin",
+                               "entropy", "random"},
+    "bandit_policies": {"ucb", "ucb1_rounds", "reference_ucb", "thompson", "epsilon_greedy", "round_robin",
+                        "random"},
     "sources": {"npy", "npz", "csv", "jsonl"},
     "models": {"sklearn", "pickle", "columns", "identity", "precomputed", "labeling_functions"},
 }

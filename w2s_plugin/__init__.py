@@ -11,7 +11,7 @@ The public names below are imported on first use (PEP 562), so ``import w2s_plug
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .hookspecs import hookimpl
+from .hookspecs import hookimpl  # noqa: F401  (re-exported: listed in __all__)
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ rules, strategies, policies, source loaders, model types, config validation) goe
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import W2SError
 
@@ -103,5 +103,6 @@ class ParamsMixin:
 
     def __repr__(self) -> str:
         defaults = {n: p.default for n, p in inspect.signature(type(self).__init__).parameters.items()}
-        changed = {k: v for k, v in self.get_params().items() if v is not defaults.get(k) and v != defaults.get(k)}
+        changed = {k: v for k, v in self.get_params().items()
+                   if v is not defaults.get(k) and v != defaults.get(k)}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"

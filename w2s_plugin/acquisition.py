@@ -66,11 +66,13 @@ def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None
     try:
         idx, scores = out
     except (TypeError, ValueError):
-        raise ValueError(f"acquisition strategy {strategy!r} must return (indices, scores); got {type(out).__name__}") from None
+        raise ValueError(f"acquisition strategy {strategy!r} must return (indices, scores); got "
+                         f"{type(out).__name__}") from None
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if idx.size != scores.size:
-        raise ValueError(f"acquisition strategy {strategy!r} returned {idx.size} indices but {scores.size} scores")
+        raise ValueError(f"acquisition strategy {strategy!r} returned {idx.size} indices but {scores.size} "
+                         "scores")
     if idx.size and (idx.min() < 0 or idx.max() >= m or np.unique(idx).size != idx.size):
         raise ValueError(f"acquisition strategy {strategy!r} returned out-of-range or repeated indices")
     if not np.isfinite(scores).all():

@@ -16,9 +16,10 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import errors, plugins
 from ._params import UnknownParameterError, check_params, required_params, signature_params, supported
@@ -107,7 +108,8 @@ SCHEMA: list[Key] = [
     # [[sources]]
     Key("sources", (list,), "an array of tables ([[sources]]) or of paths",
         "The pools the bandit chooses between. A plain string is shorthand for ``{path = ...}``."),
-    Key("sources[].name", _STR, "a non-empty string", "Source name (default: the file name without extension)."),
+    Key("sources[].name", _STR, "a non-empty string", "Source name (default: the file name without "
+                                                      "extension)."),
     Key("sources[].path", _STR, "a file path or URI",
         "File or URI; its extension or scheme picks the source type unless ``type`` is given."),
     Key("sources[].type", _STR, "a registered source type",
@@ -334,7 +336,8 @@ class Config:
                 if fld in msg:
                     raise self.error(f"campaign.{fld}", "a value consistent with the sources and saved state",
                                      self.get(f"campaign.{fld}"), msg) from None
-            raise self.error("sources", "sources a campaign can use", [s.name for s in sources], msg) from None
+            raise self.error("sources", "sources a campaign can use", [s.name for s in sources],
+                             msg) from None
 
     def summary(self) -> str:
         """A few lines saying what this config will do."""
@@ -347,7 +350,8 @@ class Config:
         for t in OPEN_TABLES:
             if t in self.data:
                 params = {k: v for k, v in self.data[t].items() if k != "type"}
-                lines.append(f"{t + ':':<17}{self.data[t]['type']}  {_short(params, 60) if params else ''}".rstrip())
+                lines.append(f"{t + ':':<17}{self.data[t]['type']}  "
+                             f"{_short(params, 60) if params else ''}".rstrip())
         det = self.data.get("detector", {})
         lines.append(f"detector:        scorer={det.get('scorer', DEFAULT_SCORER)} "
                      f"hard_threshold={det.get('hard_threshold', 'change_point')} "
@@ -360,7 +364,8 @@ class Config:
             lines.append(f"acquisition:     {s} {p or ''}".rstrip())
         if "campaign" in self.data:
             c = self.data["campaign"]
-            lines.append(f"campaign:        batch_size={c.get('batch_size')} budget={c.get('budget', 'until exhausted')} "
+            lines.append(f"campaign:        batch_size={c.get('batch_size')} "
+                         f"budget={c.get('budget', 'until exhausted')} "
                          f"state_dir={c.get('state_dir', '(memory only)')}")
         lines.append(f"seed:            {self.get('seed')}")
         return "\n".join(lines)
@@ -525,7 +530,8 @@ def _validate_source(cfg: Config, i: int, raw) -> dict:
             raise cfg.error(f"{kp}.path", "an existing file", raw["path"] if isinstance(raw, dict) else raw,
                             f"resolved to {s['path']}")
     if "type" not in s and "://" not in s["path"]:
-        exts = {e.lower() for en in plugins.get_registry("sources").values() for e in en.meta.get("extensions", ())}
+        exts = {e.lower() for en in plugins.get_registry("sources").values()
+                for e in en.meta.get("extensions", ())}
         if not any(s["path"].lower().endswith(e) for e in exts):
             raise cfg.error(f"{kp}.path", f"a file with a known extension ({', '.join(sorted(exts))})",
                             Path(s["path"]).name, "or set type = ..., or register a source plugin")
@@ -550,7 +556,8 @@ def _validate_sources(cfg: Config) -> None:
     names = [_source_name(s) for s in norm]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise cfg.error("sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = ...")
+        raise cfg.error("sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = "
+                                                                 "...")
     cfg.data["sources"] = norm
 
 
@@ -611,14 +618,16 @@ def _validate_campaign(cfg: Config) -> None:
     if not c:
         return
     if c.get("budget") is not None and c["budget"] < c["batch_size"]:
-        raise cfg.error("campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})", c["budget"])
+        raise cfg.error("campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})",
+                        c["budget"])
     if "state_dir" in c:
         c["state_dir"] = _resolve(cfg, c["state_dir"])
     if c.get("true_densities"):
         names = {_source_name(s) for s in cfg.data.get("sources", [])}
         for k, v in c["true_densities"].items():
             if k not in names:
-                raise cfg.error(f"campaign.true_densities.{k}", f"a source name ({', '.join(sorted(names))})", k)
+                raise cfg.error(f"campaign.true_densities.{k}", "a source name "
+                                                                f"({', '.join(sorted(names))})", k)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise cfg.error(f"campaign.true_densities.{k}", "a density in [0, 1]", v)
 

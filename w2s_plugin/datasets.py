@@ -1,4 +1,4 @@
-"""The paper's synthetic mixture, with ground-truth regions (PAPER.md section 4).
+"""The paper's synthetic mixture, with ground-truth regions (docs/method.md).
 
 Each point has ``n_easy_dims`` easy and ``n_hard_dims`` hard features. Its class ``y`` shifts
 the features by the class centre; noise is Gaussian with variance ``noise``. Easy-only points
@@ -15,6 +15,7 @@ import numpy as np
 
 from ._validation import check_random_state
 from .detector import Region
+from .errors import W2SError
 
 
 @dataclass
@@ -48,11 +49,13 @@ class OverlapMixture:
         V[:, self.hard_dims] = 0.0
         return V
 
-    def sample(self, n_easy: int = 0, n_hard: int = 0, n_overlap: int = 0, random_state=None) -> "OverlapMixture":
+    def sample(self, n_easy: int = 0, n_hard: int = 0, n_overlap: int = 0,
+               random_state=None) -> OverlapMixture:
         """Another draw from the same distribution (same class centres), e.g. to train the weak model."""
         return make_overlap_mixture(n_easy, n_hard, n_overlap, n_easy_dims=self.n_easy_dims,
                                     n_hard_dims=self.n_hard_dims, noise=self.noise, absent=self.absent,
-                                    n_classes=self.centers.shape[0], centers=self.centers, random_state=random_state)
+                                    n_classes=self.centers.shape[0], centers=self.centers,
+                                    random_state=random_state)
 
 
 def make_overlap_mixture(n_easy: int = 100, n_hard: int = 100, n_overlap: int = 100, *, n_easy_dims: int = 20,
@@ -66,17 +69,17 @@ def make_overlap_mixture(n_easy: int = 100, n_hard: int = 100, n_overlap: int = 
     """
     for label, v in (("n_easy", n_easy), ("n_hard", n_hard), ("n_overlap", n_overlap)):
         if not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{label} must be a non-negative integer; got {v!r}")
+            raise W2SError(f"{label} must be a non-negative integer; got {v!r}")
     if n_easy + n_hard + n_overlap == 0:
-        raise ValueError("make_overlap_mixture: ask for at least one point")
+        raise W2SError("make_overlap_mixture: ask for at least one point")
     if n_easy_dims < 1 or n_hard_dims < 1:
-        raise ValueError("n_easy_dims and n_hard_dims must be >= 1")
+        raise W2SError("n_easy_dims and n_hard_dims must be >= 1")
     if noise <= 0:
-        raise ValueError(f"noise is a variance and must be > 0; got {noise!r}")
+        raise W2SError(f"noise is a variance and must be > 0; got {noise!r}")
     if absent not in ("zero", "noise"):
-        raise ValueError(f"absent must be 'zero' (the paper) or 'noise'; got {absent!r}")
+        raise W2SError(f"absent must be 'zero' (the paper) or 'noise'; got {absent!r}")
     if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2; got {n_classes}")
+        raise W2SError(f"n_classes must be >= 2; got {n_classes}")
     rng = check_random_state(random_state)
     d = n_easy_dims + n_hard_dims
     if centers is None:
@@ -87,7 +90,7 @@ def make_overlap_mixture(n_easy: int = 100, n_hard: int = 100, n_overlap: int = 
             centers = rng.uniform(-1.0, 1.0, size=(n_classes, d))
     centers = np.asarray(centers, dtype=np.float64)
     if centers.shape != (n_classes, d):
-        raise ValueError(f"centers must have shape ({n_classes}, {d}); got {centers.shape}")
+        raise W2SError(f"centers must have shape ({n_classes}, {d}); got {centers.shape}")
     n = n_easy + n_hard + n_overlap
     regions = np.repeat(np.array([Region.EASY_ONLY, Region.HARD_ONLY, Region.OVERLAP], dtype=np.int8),
                         [n_easy, n_hard, n_overlap])

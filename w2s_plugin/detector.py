@@ -20,7 +20,6 @@ from ._validation import check_embeddings, check_proba, check_random_state
 from .errors import DataError, W2SError
 from .overlap import iter_row_blocks, weak_confidence
 
-
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
 _DETECTOR_KWARGS = ("chunk_size", "random_state")
 
@@ -100,7 +99,8 @@ class OverlapReport:
     def summary(self) -> str:
         """A short text table: counts and shares per region, both thresholds, the density."""
         n = len(self)
-        lines = [f"overlap detection ({self.scorer} scorer) on {n} points", f"{'region':<10} {'count':>8} {'share':>7}"]
+        lines = [f"overlap detection ({self.scorer} scorer) on {n} points", f"{'region':<10} {'count':>8} "
+                                                                            f"{'share':>7}"]
         for r in (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY):
             c = self.counts[r]
             lines.append(f"{r.name.lower():<10} {c:>8} {c / n if n else 0:>7.1%}")
@@ -138,7 +138,8 @@ class OverlapReport:
         n = len(self)
 
         def thin(m: int) -> np.ndarray:  # at most 4000 markers per curve: same shape, fast for 10^6 points
-            return np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64)) if m else np.zeros(0, np.int64)
+            return np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64)) if m else np.zeros(0,
+                                                                                                      np.int64)
 
         # Stage 1 decides hard-only vs the rest; colour only that, so no region hides another.
         order = np.argsort(self.confidence, kind="stable")
@@ -150,7 +151,8 @@ class OverlapReport:
                    label=f"hard-only ({self.counts[Region.HARD_ONLY]})")
         a0.scatter(keep[~is_hard], conf[~is_hard], s=5, color="#7f7f7f",
                    label=f"rest, split in stage 2 ({n - self.counts[Region.HARD_ONLY]})")
-        a0.axhline(self.hard_threshold, color="k", ls="--", lw=1, label=f"threshold {self.hard_threshold:.3g}")
+        a0.axhline(self.hard_threshold, color="k", ls="--", lw=1,
+                   label=f"threshold {self.hard_threshold:.3g}")
         a0.set(title="stage 1: weak-model confidence, sorted", xlabel="points (sorted by confidence)",
                ylabel="confidence (top-1 minus top-2 prob.)")
         a0.legend(loc="upper left", fontsize=8, markerscale=2)
@@ -289,7 +291,8 @@ class OverlapDetector(ParamsMixin):
             return backend.fit_detector(self, proba, embeddings)
         P, E = self._check(proba, embeddings, min_rows=2)
         if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
-            raise DataError(f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}")
+            raise DataError(f"embeddings have {E.shape[1]} features but earlier batches had "
+                            f"{self.n_features_in_}")
         rng = check_random_state(self.random_state) if not hasattr(self, "_rng") else self._rng
         self._rng = rng
         conf = weak_confidence(P)
@@ -378,7 +381,8 @@ class OverlapDetector(ParamsMixin):
             return backend.predict_report(self, proba, embeddings)
         P, E = self._check(proba, embeddings, min_rows=1)
         if E.shape[1] != self.n_features_in_:
-            raise DataError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
+            raise DataError(f"embeddings have {E.shape[1]} features; the detector was fitted on "
+                            f"{self.n_features_in_}")
         if P.shape[1] != self.n_classes_:
             raise DataError(f"proba has {P.shape[1]} classes; the detector was fitted on {self.n_classes_}")
         conf = weak_confidence(P)

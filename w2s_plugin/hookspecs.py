@@ -47,10 +47,11 @@ hookimpl = pluggy.HookimplMarker("w2s_plugin")
 def register_overlap_scorers(register):
     """Register overlap scorers: ``register(name, factory)``.
 
-    ``factory(**params)`` returns a :class:`~w2s_plugin.protocols.OverlapScorer`: an object with ``fit(hard_embeddings) -> self`` (learn the
-    hard-only reference) and ``score(embeddings) -> ndarray`` (higher = more of the hard pattern),
-    plus optional ``partial_fit`` for scorers whose reference is mergeable across rounds, and
-    optional ``fit_gram(gram, n)`` for scorers that can be fitted from a summed Gram matrix of
+    ``factory(**params)`` returns a :class:`~w2s_plugin.protocols.OverlapScorer`: an object with
+    ``fit(hard_embeddings) -> self`` (learn the hard-only reference) and
+    ``score(embeddings) -> ndarray`` (higher = more of the hard pattern), plus optional
+    ``partial_fit`` for scorers whose reference is mergeable across rounds, and optional
+    ``fit_gram(gram, n)`` for scorers that can be fitted from a summed Gram matrix of
     unit-normalised hard-only rows (the Dask path then builds the reference exactly, in one pass).
     Built-in: ``rms_cosine`` (the default), ``subspace``, ``max_cosine``, ``max_inner``.
     """
@@ -60,9 +61,9 @@ def register_overlap_scorers(register):
 def register_thresholds(register):
     """Register threshold rules: ``register(name, func)``.
 
-    ``func(values, **params) -> float`` (:class:`~w2s_plugin.protocols.ThresholdRule`) picks the split of a 1-D array; points below it are the
-    lower group. Built-in: ``change_point`` (exact L2), ``change_point_grid`` (the reference's
-    Binseg grid), ``median``, ``quantile``.
+    ``func(values, **params) -> float`` (:class:`~w2s_plugin.protocols.ThresholdRule`) picks the
+    split of a 1-D array; points below it are the lower group. Built-in: ``change_point`` (exact
+    L2), ``change_point_grid`` (the reference's Binseg grid), ``median``, ``quantile``.
     """
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import W2SError
+
 
 class Precomputed:
     """Take the batch's ``extras[key]`` (an array stored with the source) instead of calling a model.
@@ -25,7 +27,7 @@ class Precomputed:
 
     def from_batch(self, batch) -> np.ndarray:
         if self.key not in batch.extras:
-            raise ValueError(f"source {batch.source!r} has no precomputed {self.key!r} array; "
+            raise W2SError(f"source {batch.source!r} has no precomputed {self.key!r} array; "
                              f"it has {sorted(batch.extras) or 'none'}")
         return np.asarray(batch.extras[self.key])
 
@@ -53,7 +55,8 @@ class ColumnView:
 
     def transform(self, X):
         V = self.view(X)
-        return self.estimator.transform(V) if self.estimator is not None and hasattr(self.estimator, "transform") else V
+        return self.estimator.transform(V) if self.estimator is not None and hasattr(self.estimator,
+                                                                                     "transform") else V
 
 
 class LabelingFunctions:
@@ -65,9 +68,9 @@ class LabelingFunctions:
 
     def __init__(self, functions, n_classes: int, abstain: int = -1, alpha: float = 1.0):
         if not functions:
-            raise ValueError("LabelingFunctions needs at least one labeling function")
+            raise W2SError("LabelingFunctions needs at least one labeling function")
         if n_classes < 2:
-            raise ValueError(f"LabelingFunctions needs n_classes >= 2; got {n_classes}")
+            raise W2SError(f"LabelingFunctions needs n_classes >= 2; got {n_classes}")
         self.functions = list(functions)
         self.n_classes = int(n_classes)
         self.abstain = abstain
@@ -79,7 +82,7 @@ class LabelingFunctions:
             v = np.asarray(f(X)).reshape(-1)
             bad = (v != self.abstain) & ((v < 0) | (v >= self.n_classes))
             if bad.any():
-                raise ValueError(f"labeling function {getattr(f, '__name__', f)!r} returned labels outside "
+                raise W2SError(f"labeling function {getattr(f, '__name__', f)!r} returned labels outside "
                                  f"0..{self.n_classes - 1} (abstain is {self.abstain})")
             cols.append(v)
         return np.column_stack(cols)

@@ -107,7 +107,10 @@ def _load_entry_points() -> None:
     disabled = _names("W2S_DISABLE_PLUGINS") or set()
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        own = (dist.metadata["Name"] == "w2s-plugin") if dist is not None else ep.value.startswith("w2s_plugin.")
+        if dist is not None:
+            own = dist.metadata["Name"] == "w2s-plugin"
+        else:
+            own = ep.value.startswith("w2s_plugin.")
         # ^ this package's own integrations (dask, label_studio) are built-ins, not third-party
         if ep.name in disabled or (allowed is not None and ep.name not in allowed and not own):
             continue
@@ -238,7 +241,8 @@ def get_registry(kind: str) -> dict[str, Entry]:
 
         def _register(name, obj, _who=who, **meta):
             if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin {_who!r} registered a {SINGULAR[kind]} with an invalid name {name!r}")
+                raise PluginError(f"plugin {_who!r} registered a {SINGULAR[kind]} with an invalid name "
+                                  f"{name!r}")
             if name in found:
                 raise PluginError(
                     f"plugin {_who!r} registered {SINGULAR[kind]} {name!r}, "
@@ -251,7 +255,8 @@ def get_registry(kind: str) -> dict[str, Entry]:
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(f"plugin {who!r} raised while registering {kind}: {type(exc).__name__}: {exc}") from exc
+            raise PluginError(f"plugin {who!r} raised while registering {kind}: {type(exc).__name__}: "
+                              f"{exc}") from exc
     _cache[kind] = found
     return found
 
@@ -346,7 +351,8 @@ def describe() -> list[dict]:
                       "builtin": name in BUILTIN_PLUGINS}
     for kind in KINDS:
         for entry in get_registry(kind).values():
-            rows.setdefault(entry.plugin, {"name": entry.plugin, "hooks": [], "registers": {}, "distribution": None,
+            rows.setdefault(entry.plugin, {"name": entry.plugin, "hooks": [], "registers": {},
+                                           "distribution": None,
                                            "builtin": False})
             rows[entry.plugin]["registers"].setdefault(kind, []).append(entry.name)
     for name, commands in _commands_by_plugin().items():

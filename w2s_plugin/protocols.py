@@ -55,9 +55,11 @@ class BanditPolicy(Protocol):
     """``register_bandit_policies``: ``factory(**params) -> BanditPolicy``.
 
     ``choose(stats, t, rng)`` returns the index of the arm to pull, among ``stats.active``;
-    ``stats`` is a :class:`~w2s_plugin.bandit.ArmStats` (per-arm ``names``, ``rounds``, ``drawn``,
-    ``successes``, ``density``, ``active``), ``t`` the 1-based round, ``rng`` a numpy Generator
-    (the only source of randomness a policy may use, so runs are reproducible).
+    ``stats`` is a :class:`~w2s_plugin.bandit.ArmStats` (per source: ``names``, ``active``,
+    ``rounds``, ``drawn``, ``overlap``, ``reward_sum``, ``density``; and ``horizon``), ``t`` the
+    round, ``rng`` the bandit's seeded Generator (the only randomness a policy may use, so a
+    resumed campaign makes the same picks). Optional ``get_state()`` / ``set_state(d)`` persist
+    policy-internal state with the campaign.
     """
 
     def choose(self, stats, t: int, rng) -> int: ...

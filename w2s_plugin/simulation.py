@@ -3,7 +3,7 @@
 Two levels of realism:
 
 * :func:`make_sources` builds ``K`` real :class:`~w2s_plugin.Source` pools from the paper's
-  mixture (PAPER.md section 4), each with a chosen true overlap density, plus a weak model that
+  mixture (docs/method.md), each with a chosen true overlap density, plus a weak model that
   sees only the easy features and a test set with ground-truth regions. A :class:`Campaign` on
   them runs the real detector, so detection error is part of the picture.
 * :func:`simulate_bandit` runs a :class:`~w2s_plugin.SourceBandit` alone, drawing each round's
@@ -21,6 +21,7 @@ from ._validation import check_random_state
 from .bandit import SourceBandit
 from .datasets import OverlapMixture, make_overlap_mixture
 from .detector import Region
+from .errors import W2SError
 from .models import ColumnView
 from .sources import Source
 
@@ -30,9 +31,9 @@ __all__ = ["SyntheticSources", "make_sources", "simulate_bandit", "BanditRun", "
 def _check_densities(densities) -> np.ndarray:
     d = np.asarray(densities, dtype=np.float64)
     if d.ndim != 1 or d.size == 0:
-        raise ValueError(f"densities must be a non-empty 1-D list of overlap densities; got {densities!r}")
+        raise W2SError(f"densities must be a non-empty 1-D list of overlap densities; got {densities!r}")
     if not np.all(np.isfinite(d)) or (d < 0).any() or (d > 1).any():
-        raise ValueError(f"densities must lie in [0, 1]; got {d.tolist()}")
+        raise W2SError(f"densities must lie in [0, 1]; got {d.tolist()}")
     return d
 
 
@@ -57,7 +58,8 @@ class SyntheticSources:
 def make_sources(densities, n_per_source: int = 2000, *, hard_share: float = 0.5, n_easy_dims: int = 20,
                  n_hard_dims: int = 20, noise: float = 5.0, absent: str = "zero", n_weak_train: int = 600,
                  n_test: int = 600, names=None, random_state=None) -> SyntheticSources:
-    """``K = len(densities)`` sources from one synthetic mixture, source ``k`` with overlap density ``densities[k]``.
+    """``K = len(densities)`` sources from one synthetic mixture, source ``k`` with overlap density
+    ``densities[k]``.
 
     The points of a source that are not overlap are split ``hard_share`` hard-only / the rest
     easy-only. Each source carries ``y`` and ``extras["regions"]`` (so a Campaign knows the true
@@ -67,14 +69,14 @@ def make_sources(densities, n_per_source: int = 2000, *, hard_share: float = 0.5
     """
     d = _check_densities(densities)
     if not isinstance(n_per_source, (int, np.integer)) or n_per_source < 2:
-        raise ValueError(f"n_per_source must be an integer >= 2; got {n_per_source!r}")
+        raise W2SError(f"n_per_source must be an integer >= 2; got {n_per_source!r}")
     if not 0.0 <= hard_share <= 1.0:
-        raise ValueError(f"hard_share must be in [0, 1]; got {hard_share!r}")
+        raise W2SError(f"hard_share must be in [0, 1]; got {hard_share!r}")
     if names is None:
         names = [f"s{k}" for k in range(d.size)]
     names = list(names)
     if len(names) != d.size:
-        raise ValueError(f"names: {len(names)} names for {d.size} densities")
+        raise W2SError(f"names: {len(names)} names for {d.size} densities")
     from sklearn.linear_model import LogisticRegression
 
     rng = check_random_state(random_state)
@@ -131,8 +133,9 @@ class BanditRun:
 
 def simulate_bandit(densities, policy: str = "ucb", batch_size: int = 100, rounds: int = 100,
                     policy_params: dict | None = None, random_state=None) -> BanditRun:
-    """Run ``policy`` for ``rounds`` rounds where pulling source ``k`` yields ``Binomial(batch_size, densities[k])``
-    overlap points (exact detection; pools never run out). ``oracle`` gets the densities itself."""
+    """Run ``policy`` for ``rounds`` rounds where pulling source ``k`` yields
+    ``Binomial(batch_size, densities[k])`` overlap points (exact detection; pools never run out).
+    ``oracle`` gets the densities itself."""
     d = _check_densities(densities)
     rng = check_random_state(random_state)
     seed_bandit, seed_draws = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
@@ -140,7 +143,8 @@ def simulate_bandit(densities, policy: str = "ucb", batch_size: int = 100, round
     if policy == "oracle":
         params.setdefault("densities", d.tolist())
     names = [f"s{k}" for k in range(d.size)]
-    bandit = SourceBandit(names, policy=policy, policy_params=params, horizon=rounds, random_state=seed_bandit)
+    bandit = SourceBandit(names, policy=policy, policy_params=params, horizon=rounds,
+                          random_state=seed_bandit)
     draws = np.random.default_rng(seed_draws)
     arms = np.empty(rounds, dtype=np.int64)
     found = np.empty(rounds, dtype=np.int64)

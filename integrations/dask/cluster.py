@@ -65,7 +65,8 @@ def scheduler(spec: str | None):
         import os
 
         n = n or os.cpu_count() or 1
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             yield client
         return
@@ -73,7 +74,8 @@ def scheduler(spec: str | None):
         try:
             client = Client(spec, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise W2SError(f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there ({exc})") from None
+            raise W2SError(f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there "
+                           f"({exc})") from None
         with client:
             yield client
         return

@@ -25,10 +25,17 @@ import numpy as np
 from w2s_plugin._params import ParamsMixin
 from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning, make_scorer
+from w2s_plugin.errors import W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
 
-from .sketch import (DEFAULT_BINS, DEFAULT_MAX_REFINE, ChangePointSketch, bin_index, refine_threshold,
-                     sketch_split)
+from .sketch import (
+    DEFAULT_BINS,
+    DEFAULT_MAX_REFINE,
+    ChangePointSketch,
+    bin_index,
+    refine_threshold,
+    sketch_split,
+)
 
 __all__ = ["DaskOverlapDetector", "DaskOverlapReport", "detect_overlap_dask", "as_dask_array"]
 
@@ -40,10 +47,6 @@ def _dask():
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("the Dask path needs the dask extra: pip install 'w2s-plugin[dask]'") from None
     return dask, da
-
-
-def is_dask_collection(x) -> bool:
-    return type(x).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
 def as_dask_array(x, name: str = "input"):
@@ -74,7 +77,7 @@ def _series_of_vectors(s):
     lengths = s.map_partitions(len).compute()
     first = s.head(1)
     if len(first) == 0:
-        raise ValueError("the embeddings Series is empty")
+        raise W2SError("the embeddings Series is empty")
     d = len(first.iloc[0])
 
     def stack(part):
@@ -213,7 +216,8 @@ class DaskOverlapReport:
 
     def summary(self) -> str:
         rep = OverlapReport.__new__(OverlapReport)
-        rep.regions, rep.counts, rep.density, rep.scorer = self.regions, self.counts, self.density, self.scorer
+        rep.regions, rep.counts, rep.density = self.regions, self.counts, self.density
+        rep.scorer = self.scorer
         rep.hard_threshold, rep.overlap_threshold = self.hard_threshold, self.overlap_threshold
         text = OverlapReport.summary(rep).replace("overlap detection", "overlap detection on Dask", 1)
         if self.hard_threshold_bound or self.overlap_threshold_bound:
@@ -249,7 +253,8 @@ class DaskOverlapDetector(ParamsMixin):
     """
 
     def __init__(self, scorer: str = DEFAULT_SCORER, scorer_params: dict | None = None,
-                 hard_threshold="change_point", overlap_threshold="change_point", threshold_params: dict | None = None,
+                 hard_threshold="change_point", overlap_threshold="change_point",
+                 threshold_params: dict | None = None,
                  bins: int = DEFAULT_BINS, refine: bool = True, max_refine: int = DEFAULT_MAX_REFINE,
                  max_reference: int = 20_000, chunk_size: int = 8192, random_state=None):
         self.scorer = scorer
@@ -270,14 +275,14 @@ class DaskOverlapDetector(ParamsMixin):
         P = as_dask_array(proba, "proba")
         E = as_dask_array(embeddings, "embeddings")
         if P.ndim not in (1, 2):
-            raise ValueError(f"proba must be 1-D (binary p(class 1)) or 2-D (n, k); got shape {P.shape}")
+            raise W2SError(f"proba must be 1-D (binary p(class 1)) or 2-D (n, k); got shape {P.shape}")
         if E.ndim != 2:
-            raise ValueError(f"embeddings must be 2-D (n_points, n_features); got shape {E.shape}")
+            raise W2SError(f"embeddings must be 2-D (n_points, n_features); got shape {E.shape}")
         if P.shape[0] != E.shape[0]:
-            raise ValueError(f"embeddings have {E.shape[0]} rows but the probabilities have {P.shape[0]}: "
+            raise W2SError(f"embeddings have {E.shape[0]} rows but the probabilities have {P.shape[0]}: "
                              "pass one row per point, in the same order")
         if E.shape[0] == 0:
-            raise ValueError("embeddings are empty: pass at least one point")
+            raise W2SError("embeddings are empty: pass at least one point")
         if E.chunks[1] != (E.shape[1],):
             E = E.rechunk({1: -1})
         rows = E.chunks[0]
@@ -285,7 +290,7 @@ class DaskOverlapDetector(ParamsMixin):
         for k in ("bins", "max_refine", "max_reference", "chunk_size"):
             v = getattr(self, k)
             if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{k} must be a positive integer; got {v!r}")
+                raise W2SError(f"{k} must be a positive integer; got {v!r}")
         return P, E
 
     def _confidence(self, P):
@@ -301,7 +306,7 @@ class DaskOverlapDetector(ParamsMixin):
         if isinstance(rule, (int, float, np.floating, np.integer)) and not isinstance(rule, bool):
             return float(rule), 0.0, {}
         if rule != "change_point":
-            raise ValueError(f"{what}: the Dask path computes 'change_point' thresholds (or takes a number); "
+            raise W2SError(f"{what}: the Dask path computes 'change_point' thresholds (or takes a number); "
                              f"got {rule!r}")
         min_size = int((self.threshold_params or {}).get("min_size", 1))
         bins = int(self.bins)
@@ -309,15 +314,17 @@ class DaskOverlapDetector(ParamsMixin):
         sketches = [dask.delayed(ChangePointSketch.from_values)(b, lo, hi, bins) for b in blocks]
         (sk,) = _compute(_tree(sketches, _add))
         first = sketch_split(sk, min_size=min_size)
-        info = {"n_candidate_bins": int(first.candidates.size), "n_candidate_values": first.n_candidate_values,
+        info = {"n_candidate_bins": int(first.candidates.size),
+                "n_candidate_values": first.n_candidate_values,
                 "refined": False}
         if first.n_candidate_values == 0 or not self.refine:
             if not np.isfinite(first.threshold) and first.candidates.size:
-                raise ValueError(f"{what}: no admissible split at a bin boundary; use refine=True or more bins")
+                raise W2SError(f"{what}: no admissible split at a bin boundary; use refine=True or more bins")
             return first.threshold, first.bound, info
         if first.n_candidate_values > self.max_refine:
             warnings.warn(f"{what}: {first.n_candidate_values} values lie in the candidate bins, more than "
-                          f"max_refine={self.max_refine}; keeping the sketch threshold (error <= {first.bound:.3g}). "
+                          f"max_refine={self.max_refine}; keeping the sketch threshold (error <= "
+                          f"{first.bound:.3g}). "
                           "Raise bins or max_refine for the exact value.", W2SWarning, stacklevel=3)
             return first.threshold, first.bound, info
         picks = [dask.delayed(_select_bins)(b, lo, hi, bins, first.candidates) for b in blocks]
@@ -362,11 +369,14 @@ class DaskOverlapDetector(ParamsMixin):
         scorer, n_ref = self._reference(E, conf, thr)
         self.n_reference_ = n_ref
         if scorer is None:
-            warnings.warn("no hard-only point found (the weak model is equally confident everywhere): nothing spans "
-                          "the hard pattern, so every non-hard point is easy-only and the overlap density is 0",
+            warnings.warn("no hard-only point found (the weak model is equally confident everywhere): "
+                          "nothing spans "
+                          "the hard pattern, so every non-hard point is easy-only and the overlap density "
+                          "is 0",
                           W2SWarning, stacklevel=2)
             self.scorer_ = None
-            self.overlap_threshold_, self.overlap_threshold_bound_, self.overlap_split_info_ = float("inf"), 0.0, {}
+            self.overlap_threshold_, self.overlap_threshold_bound_ = float("inf"), 0.0
+            self.overlap_split_info_ = {}
             score = da.where(conf < thr, np.nan, 0.0)
         else:
             self.scorer_ = scorer
@@ -393,17 +403,19 @@ class DaskOverlapDetector(ParamsMixin):
         _, da = _dask()
         regions = da.map_blocks(_regions_block, conf, score, self.hard_threshold_, self.overlap_threshold_,
                                 dtype=np.int8)
-        return DaskOverlapReport(regions, conf, score, self.hard_threshold_, self.overlap_threshold_, self.scorer,
+        return DaskOverlapReport(regions, conf, score, self.hard_threshold_, self.overlap_threshold_,
+                                 self.scorer,
                                  self.hard_threshold_bound_, self.overlap_threshold_bound_)
 
     def predict_report(self, proba, embeddings) -> DaskOverlapReport:
         """Regions of new points with the fitted thresholds and reference (one pass, lazy)."""
         _, da = _dask()
         if not hasattr(self, "hard_threshold_"):
-            raise ValueError("this DaskOverlapDetector is not fitted yet: call fit(proba, embeddings) first")
+            raise W2SError("this DaskOverlapDetector is not fitted yet: call fit(proba, embeddings) first")
         P, E = self._inputs(proba, embeddings)
         if E.shape[1] != self.n_features_in_:
-            raise ValueError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
+            raise W2SError(f"embeddings have {E.shape[1]} features; the detector was fitted on "
+                           f"{self.n_features_in_}")
         conf = self._confidence(P)
         if self.scorer_ is None:
             score = da.where(conf < self.hard_threshold_, np.nan, 0.0)
@@ -423,13 +435,14 @@ def detect_overlap_dask(proba, embeddings, **params) -> DaskOverlapReport:
 # -- the hook used by OverlapDetector when it is given dask collections -----------------------------
 _SHARED = ("scorer", "scorer_params", "hard_threshold", "overlap_threshold", "threshold_params", "chunk_size",
            "random_state")
-_FITTED = ("hard_threshold_", "overlap_threshold_", "scorer_", "report_", "n_features_in_", "n_classes_", "n_seen_",
+_FITTED = ("hard_threshold_", "overlap_threshold_", "scorer_", "report_", "n_features_in_", "n_classes_",
+           "n_seen_",
            "hard_threshold_bound_", "overlap_threshold_bound_", "n_reference_")
 
 
 def _from(detector) -> DaskOverlapDetector:
     if getattr(detector, "accumulate", False):
-        raise ValueError("OverlapDetector(accumulate=True) keeps a history in memory; on dask arrays fit the "
+        raise W2SError("OverlapDetector(accumulate=True) keeps a history in memory; on dask arrays fit the "
                          "whole pool at once instead (accumulate=False)")
     return DaskOverlapDetector(**{k: getattr(detector, k) for k in _SHARED})
 

@@ -57,12 +57,12 @@ class ChangePointSketch:
     vmax: np.ndarray
 
     @classmethod
-    def empty(cls, lo: float, hi: float, bins: int = DEFAULT_BINS) -> "ChangePointSketch":
+    def empty(cls, lo: float, hi: float, bins: int = DEFAULT_BINS) -> ChangePointSketch:
         return cls(float(lo), float(hi), np.zeros(bins, np.int64), np.zeros(bins, np.float64),
                    np.full(bins, np.inf), np.full(bins, -np.inf))
 
     @classmethod
-    def from_values(cls, values, lo: float, hi: float, bins: int = DEFAULT_BINS) -> "ChangePointSketch":
+    def from_values(cls, values, lo: float, hi: float, bins: int = DEFAULT_BINS) -> ChangePointSketch:
         """Summarise one partition's values (NaN values are skipped: they are not in the split)."""
         v = np.asarray(values, dtype=np.float64).ravel()
         v = v[~np.isnan(v)]
@@ -84,7 +84,7 @@ class ChangePointSketch:
     def n(self) -> int:
         return int(self.count.sum())
 
-    def __add__(self, other: "ChangePointSketch") -> "ChangePointSketch":
+    def __add__(self, other: ChangePointSketch) -> ChangePointSketch:
         if (self.lo, self.hi, self.bins) != (other.lo, other.hi, other.bins):
             raise ValueError("cannot merge sketches over different ranges or bin counts")
         return ChangePointSketch(self.lo, self.hi, self.count + other.count, self.total + other.total,

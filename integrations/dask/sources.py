@@ -21,6 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from w2s_plugin._validation import check_random_state
+from w2s_plugin.errors import DataError
 from w2s_plugin.sources import Source
 
 __all__ = ["ShardedArray", "PoolSource", "FeistelPermutation", "load_shards", "shards_to_dask",
@@ -38,10 +39,10 @@ def _shard_paths(location) -> list[str]:
     else:
         paths = sorted(glob.glob(location))
     if not paths:
-        raise ValueError(f"no .npy or .parquet shards at {location!r}: give a directory of shards or a glob")
+        raise DataError(f"no .npy or .parquet shards at {location!r}: give a directory of shards or a glob")
     kinds = {os.path.splitext(p)[1].lower() in (".parquet", ".pq") for p in paths}
     if len(kinds) > 1:
-        raise ValueError(f"{location!r} mixes .npy and Parquet shards; keep one format per directory")
+        raise DataError(f"{location!r} mixes .npy and Parquet shards; keep one format per directory")
     return paths
 
 
@@ -50,7 +51,8 @@ class _NpyShard:
         self.path = path
         arr = np.load(path, mmap_mode="r")
         if arr.ndim not in (1, 2):
-            raise ValueError(f"shard {path} holds an array of shape {arr.shape}; expected (rows,) or (rows, features)")
+            raise DataError(f"shard {path} holds an array of shape {arr.shape}; expected (rows,) or (rows, "
+                            "features)")
         self.shape, self.dtype = arr.shape, arr.dtype
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
@@ -69,7 +71,8 @@ class _ParquetShard:
         self.path, self.columns = path, columns
         f = pq.ParquetFile(path)
         md = f.metadata
-        self.group_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], dtype=np.int64)
+        self.group_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)],
+                                   dtype=np.int64)
         self.group_start = np.concatenate([[0], np.cumsum(self.group_rows)])
         first = self._table(f.read_row_group(0, columns=columns)) if md.num_row_groups else np.empty((0, 0))
         self.shape = (int(md.num_rows),) + first.shape[1:]
@@ -87,7 +90,7 @@ class _ParquetShard:
             else:
                 cols.append(c.to_numpy(zero_copy_only=False).reshape(-1, 1))
         if not cols:
-            raise ValueError("a Parquet shard has no columns to read")
+            raise DataError("a Parquet shard has no columns to read")
         out = cols[0] if len(cols) == 1 else np.hstack(cols)
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 and len(t.columns) == 1 and \
             not hasattr(t.columns[0].type, "value_type") else out
@@ -125,7 +128,7 @@ class ShardedArray:
         self.shards = [(_ParquetShard(p, columns) if parquet else _NpyShard(p)) for p in self.paths]
         tails = {s.shape[1:] for s in self.shards}
         if len(tails) > 1:
-            raise ValueError(f"shards at {location!r} disagree on the row shape: {sorted(tails)}")
+            raise DataError(f"shards at {location!r} disagree on the row shape: {sorted(tails)}")
         self.offsets = np.concatenate([[0], np.cumsum([s.shape[0] for s in self.shards])]).astype(np.int64)
         self.shape = (int(self.offsets[-1]),) + tails.pop()
         self.dtype = self.shards[0].dtype
@@ -289,22 +292,22 @@ class PoolSource(Source):
     def __init__(self, name: str, X, *, y=None, extras: dict | None = None, shuffle: bool = True,
                  random_state=None, meta: dict | None = None):
         if not isinstance(name, str) or not name:
-            raise ValueError("a Source needs a non-empty string name")
+            raise DataError("a Source needs a non-empty string name")
         if not hasattr(X, "shape") or len(X.shape) != 2:
-            raise ValueError(f"source {name!r}: X must be a 2-D array-like (n_items, n_features); "
+            raise DataError(f"source {name!r}: X must be a 2-D array-like (n_items, n_features); "
                              f"got {getattr(X, 'shape', type(X).__name__)}")
         n = int(X.shape[0])
         if n == 0:
-            raise ValueError(f"source {name!r} is empty: it has no items to draw")
+            raise DataError(f"source {name!r} is empty: it has no items to draw")
         self.name, self.X, self.records = name, X, None
         self.ids = range(n)
         self.y = None if y is None else y
         if y is not None and int(y.shape[0]) != n:
-            raise ValueError(f"source {name!r}: y has {y.shape[0]} labels for {n} items")
+            raise DataError(f"source {name!r}: y has {y.shape[0]} labels for {n} items")
         self.extras = {}
         for key, arr in (extras or {}).items():
             if int(arr.shape[0]) != n:
-                raise ValueError(f"source {name!r}: extras[{key!r}] has {arr.shape[0]} rows for {n} items")
+                raise DataError(f"source {name!r}: extras[{key!r}] has {arr.shape[0]} rows for {n} items")
             self.extras[key] = arr
         self.shuffle, self.random_state, self.meta = shuffle, random_state, dict(meta or {})
         self._n = n
@@ -336,7 +339,8 @@ class _Identity:
         return int(key) if np.isscalar(key) else np.asarray(key, dtype=np.int64)
 
 
-def load_shards(location, name, extras: dict | None = None, labels=None, columns=None, **params) -> PoolSource:
+def load_shards(location, name, extras: dict | None = None, labels=None, columns=None,
+                **params) -> PoolSource:
     """The ``shards`` source type: ``location`` is a directory (or glob, or ``shards://dir``) of
     ``.npy`` / Parquet shards holding X; ``extras`` maps names (``proba``, ``embeddings``) to
     other shard directories with one row per item; ``labels`` a shard directory of gold labels."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
 
 INSTALL = "pip install 'w2s-plugin[label-studio]'"
@@ -27,7 +28,9 @@ def _serve(args) -> int:
     config = load_config(args.config)
     backend = backend_from_config(config, model_dir=args.model_dir or os.environ.get("MODEL_DIR"))
     app = create_app(backend)
-    where = "memory only (set MODEL_DIR or --model-dir to keep state)" if backend.model_dir is None else backend.model_dir
+    where = backend.model_dir
+    if where is None:
+        where = "memory only (set MODEL_DIR or --model-dir to keep state)"
     print(f"w2s ML backend on http://{args.host}:{args.port} (state: {where}); connect it in Label Studio: "
           "Settings > Model > Connect model", flush=True)
     try:
@@ -54,10 +57,12 @@ def _serve(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
-    p = subparsers.add_parser("serve", help="serve the Label Studio ML backend (weak labels scored by overlap density)")
+    p = subparsers.add_parser("serve", help="serve the Label Studio ML backend (weak labels scored by "
+                                            "overlap density)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9090, help="port (default 9090)")
-    p.add_argument("--config", default=None, help="TOML file with a [label_studio] table (docs/label_studio.md)")
+    p.add_argument("--config", default=None, help="TOML file with a [label_studio] table "
+                                                  "(docs/label_studio.md)")
     p.add_argument("--model-dir", default=None, help="per-project state directory (default: $MODEL_DIR)")
     p.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
     p.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
@@ -85,8 +90,9 @@ def load_label_studio_source(location, name=None, url=None, api_key=None, shuffl
 
     pid = str(location).split("://", 1)[-1].strip("/")
     if not pid.isdigit():
-        raise ValueError(f"a Label Studio source is label-studio://<project id>; got {location!r}")
-    client = make_client(url or os.environ.get("LABEL_STUDIO_URL"), api_key or os.environ.get("LABEL_STUDIO_API_KEY"))
+        raise W2SError(f"a Label Studio source is label-studio://<project id>; got {location!r}")
+    client = make_client(url or os.environ.get("LABEL_STUDIO_URL"),
+                         api_key or os.environ.get("LABEL_STUDIO_API_KEY"))
     return project_source(client, int(pid), name=name if name and name != pid else None,
                           shuffle=shuffle, random_state=random_state)
 
@@ -148,9 +154,11 @@ def config_keys() -> list:
 
     table, text, num = (dict,), (str,), (int, float)
     return [
-        Key("label_studio", table, "a table", "The Label Studio ML backend and campaign driver (docs/label_studio.md)."),
+        Key("label_studio", table, "a table", "The Label Studio ML backend and campaign driver "
+                                              "(docs/label_studio.md)."),
         Key("label_studio.keywords", table, "a table of choice = [words or phrases]",
-            "Cold-start keywords of the weak keyword voter, per choice of the labeling config.", check=_keywords),
+            "Cold-start keywords of the weak keyword voter, per choice of the labeling config.",
+            check=_keywords),
         Key("label_studio.text_column", text, "a column name",
             "Field of a source record holding the text (default: the labeling config's ``$variable``)."),
         Key("label_studio.model_dir", text, "a directory path",
@@ -159,12 +167,14 @@ def config_keys() -> list:
             "Strategy behind the prediction score (default: ``acquisition.strategy``)."),
         Key("label_studio.detector", table, "a table",
             "OverlapDetector parameters of the backend (default: [detector])."),
-        Key("label_studio.pool_size", (int,), "an integer >= 2", "Texts kept per project to fit detection on.",
+        Key("label_studio.pool_size", (int,), "an integer >= 2", "Texts kept per project to fit detection "
+                                                                 "on.",
             default=2000, check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
         Key("label_studio.C", num, "a positive number", "Inverse L2 strength of the retrained weak model.",
             default=1.0, check=lambda v: not isinstance(v, bool) and v > 0),
         Key("label_studio.embedder", table, "a model table with a type",
-            "The strong text representation (default ``{ type = \"text_hashing\" }``).", check=lambda v: "type" in v),
+            "The strong text representation (default ``{ type = \"text_hashing\" }``).",
+            check=lambda v: "type" in v),
         Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
     ]
 
@@ -173,7 +183,8 @@ def validate_table(cfg, table: dict) -> None:
     """What the key checks cannot see: the strategy must be registered (keywords are checked against
     the labeling config once the project is known)."""
     if "strategy" in table:
-        cfg.check_name("acquisition_strategies", table["strategy"], "label_studio.strategy", "acquisition strategy")
+        cfg.check_name("acquisition_strategies", table["strategy"], "label_studio.strategy", "acquisition "
+                                                                                             "strategy")
 
 
 @hookimpl

@@ -55,7 +55,8 @@ def _logreg():
 
 
 def _seed_set(y, per_class, rng):
-    return np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)])
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                           for c in np.unique(y)])
 
 
 def _pick(strategy, learner, X4, X8, n, rng):
@@ -71,8 +72,9 @@ def _pick(strategy, learner, X4, X8, n, rng):
 
 
 def run(rounds=10, batch=20, seeds=(0, 1, 2), per_class=3, strategies=STRATEGIES, progress=True):
-    """Curves per setting and strategy: ``{"A_weak"|"A_strong"|"B_strong": {strategy: (rounds+1,) mean acc}}``,
-    plus ``"B_weak_label_acc"`` (accuracy of the weak labels each strategy picked) and ``"labels"``."""
+    """Curves per setting and strategy:
+    ``{"A_weak"|"A_strong"|"B_strong": {strategy: (rounds+1,) mean acc}}``, plus
+    ``"B_weak_label_acc"`` (accuracy of the weak labels each strategy picked) and ``"labels"``."""
     import modAL.models  # noqa: F401  (load every BLAS library before limiting their threads)
     import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
@@ -129,14 +131,16 @@ def _run(rounds, batch, seeds, per_class, strategies, progress):
             out["B_strong"][s].append(curve)
             out["B_weak_label_acc"][s].append(correct / picked if picked else float("nan"))
             if progress:
-                print(f"  seed {seed} {s:<22} A strong {strong_c[-1]:.3f}  B strong {curve[-1]:.3f}", flush=True)
+                print(f"  seed {seed} {s:<22} A strong {strong_c[-1]:.3f}  B strong {curve[-1]:.3f}",
+                      flush=True)
     res = {k: {s: np.mean(np.asarray(v, dtype=float), axis=0) for s, v in d.items()} for k, d in out.items()}
     res["labels"] = len(seed_idx) + batch * np.arange(rounds + 1)
     return res
 
 
 def table(res) -> str:
-    lines = [f"{'strategy':<22} {'A weak acc':>10} {'A strong acc':>12} {'B strong acc':>12} {'B weak-label acc':>16}",
+    lines = [f"{'strategy':<22} {'A weak acc':>10} {'A strong acc':>12} {'B strong acc':>12} "
+             f"{'B weak-label acc':>16}",
              f"{'(at the last round)':<22}"]
     for s in res["A_weak"]:
         lines.append(f"{s:<22} {res['A_weak'][s][-1]:>10.3f} {res['A_strong'][s][-1]:>12.3f} "
@@ -151,7 +155,8 @@ def plot(res, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharex=True)
-    titles = {"A_weak": "A: weak learner (4x4), human labels", "A_strong": "A: strong model (8x8), human labels",
+    titles = {"A_weak": "A: weak learner (4x4), human labels", "A_strong": "A: strong model (8x8), human "
+                                                                           "labels",
               "B_strong": "B: strong model (8x8), weak labels"}
     for ax, key in zip(axes, titles):
         for s, curve in res[key].items():

@@ -8,12 +8,12 @@ it with any registered acquisition strategy.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from w2s_plugin import acquisition, plugins
+from w2s_plugin._params import accepts
 from w2s_plugin.detector import OverlapDetector
+from w2s_plugin.errors import W2SError
 
 __all__ = ["overlap_sampling", "score_pool", "weak_proba_of"]
 
@@ -25,7 +25,7 @@ def _n_rows(X) -> int:
     try:
         return len(X)
     except TypeError:
-        raise ValueError(f"X_pool must be an array-like of rows; got {type(X).__name__}") from None
+        raise W2SError(f"X_pool must be an array-like of rows; got {type(X).__name__}") from None
 
 
 def _estimators(classifier):
@@ -46,25 +46,20 @@ def weak_proba_of(classifier, X) -> np.ndarray:
         except AttributeError:  # scikit-learn's available_if (e.g. SVC(probability=False)) raises here
             has = False
         if not has:
-            raise ValueError(
-                f"overlap_sampling needs class probabilities, but the {type(est).__name__} inside this {name} has "
-                "no predict_proba; use a probabilistic estimator (e.g. LogisticRegression, SVC(probability=True), "
+            raise W2SError(
+                f"overlap_sampling needs class probabilities, but the {type(est).__name__} inside this "
+                f"{name} has "
+                "no predict_proba; use a probabilistic estimator (e.g. LogisticRegression, "
+                "SVC(probability=True), "
                 "or CalibratedClassifierCV around it)")
     try:
         return np.asarray(classifier.predict_proba(X))
     except AttributeError as exc:  # NotFittedError is an AttributeError too
         if "not fitted" in str(exc).lower() or type(exc).__name__ == "NotFittedError":
-            raise ValueError(f"the {name}'s estimator is not fitted yet: give the learner X_training/y_training "
+            raise W2SError(f"the {name}'s estimator is not fitted yet: give the learner "
+                           "X_training/y_training "
                              "(a labelled seed set) before querying") from None
-        raise ValueError(f"{name}.predict_proba failed: {exc}") from None
-
-
-def _accepts(func, param: str) -> bool:
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.name == param or p.kind is p.VAR_KEYWORD for p in params)
+        raise W2SError(f"{name}.predict_proba failed: {exc}") from None
 
 
 def score_pool(proba, embeddings, n_instances: int, *, strategy: str = "overlap", detector=None,
@@ -82,24 +77,24 @@ def score_pool(proba, embeddings, n_instances: int, *, strategy: str = "overlap"
     P = np.asarray(proba)
     m = P.shape[0]
     if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
-        raise ValueError(f"n_instances must be a positive integer; got {n_instances!r}")
+        raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
     if n_instances > m:
-        raise ValueError(f"n_instances={n_instances} is larger than the pool, which has {m} rows; "
+        raise W2SError(f"n_instances={n_instances} is larger than the pool, which has {m} rows; "
                          "ask for at most that many")
     report = None
     if entry.meta.get("needs_report", True):
         if detector is None:
             detector = OverlapDetector(random_state=random_state)
         if not isinstance(detector, OverlapDetector) and not hasattr(detector, "fit"):
-            raise ValueError(f"detector must be an OverlapDetector or None; got {type(detector).__name__}")
+            raise W2SError(f"detector must be an OverlapDetector or None; got {type(detector).__name__}")
         if hasattr(detector, "hard_threshold_") and not (refit and m >= 2):
             report = detector.predict_report(P, embeddings)
         else:
             if m < 2:
-                raise ValueError("an unfitted detector needs a pool of at least 2 rows to fit its thresholds; "
+                raise W2SError("an unfitted detector needs a pool of at least 2 rows to fit its thresholds; "
                                  "pass a fitted OverlapDetector to score a single row")
             report = detector.fit(P, embeddings).report_
-    if random_tie_break and _accepts(func, "random_tie_break"):
+    if random_tie_break and accepts(func, "random_tie_break"):
         params["random_tie_break"] = True
     idx, scores = acquisition.rank(strategy, report, P, int(n_instances), source=source,
                                    random_state=random_state, **params)
@@ -142,16 +137,17 @@ def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=Non
     needs_report = plugins.get_registry("acquisition_strategies")[strategy].meta.get("needs_report", True)
     n = _n_rows(X_pool)
     if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
-        raise ValueError(f"n_instances must be a positive integer; got {n_instances!r}")
+        raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
     if n_instances > n:
-        raise ValueError(f"n_instances={n_instances} is larger than the pool, which has {n} rows; "
+        raise W2SError(f"n_instances={n_instances} is larger than the pool, which has {n} rows; "
                          "ask for at most that many")
     if embeddings is not None:
         E = embeddings
         rows = _n_rows(E)
         if rows != n:
-            raise ValueError(f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
-                             "row, in the same order (recompute them after removing queried rows from the pool)")
+            raise W2SError(f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
+                             "row, in the same order (recompute them after removing queried rows from the "
+                             "pool)")
     elif not needs_report:  # uncertainty, margin, ...: no detection, so no representation to compute
         E = None
     else:
@@ -160,7 +156,8 @@ def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=Non
             raise ValueError(f"the w2s_embed hook returned {_n_rows(E)} rows for a pool of {n}")
     P = weak_proba_of(classifier, X_pool)
     if P.shape[0] != n:
-        raise ValueError(f"{type(classifier).__name__}.predict_proba returned {P.shape[0]} rows for a pool of {n}")
+        raise ValueError(f"{type(classifier).__name__}.predict_proba returned {P.shape[0]} rows for a pool "
+                         f"of {n}")
     source = kwargs.pop("source", None)
     idx, scores, _ = score_pool(P, E, int(n_instances), strategy=strategy, detector=detector,
                                 random_tie_break=random_tie_break, random_state=random_state, source=source,
