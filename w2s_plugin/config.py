@@ -164,8 +164,6 @@ SCHEMA: list[Key] = [
 
 #: Tables whose keys other than ``type`` are parameters of the registered model type.
 OPEN_TABLES = ("weak_model", "representation")
-#: Keys holding file paths, resolved relative to the config file's directory (plugin tables add theirs).
-PATH_KEYS = {"campaign.state_dir", "sources[].path"}
 #: Keywords the library passes to a source loader itself (when the loader takes them).
 SOURCE_SUPPLIED = ("name", "shuffle", "random_state")
 
