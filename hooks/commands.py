@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -39,10 +40,17 @@ def cmd_detect(args) -> int:
     for flag, path in (("--out", args.out), ("--plot", args.plot)):
         if path:
             writable_file(path, flag)
-    plugins.command_contexts("detect", args)  # plugins check their options (e.g. --scheduler) now
+    contexts = plugins.command_contexts("detect", args)  # plugins check their options (--scheduler) now
     code = plugins.run_command("detect", args)  # e.g. the dask plugin, for --scheduler
     if code is not None:
         return int(code)
+    with contextlib.ExitStack() as stack:
+        for ctx in contexts:
+            stack.enter_context(ctx)
+        return _detect_in_memory(args, params)
+
+
+def _detect_in_memory(args, params) -> int:
     from w2s_plugin import OverlapDetector, Region
 
     proba = _load_array(args.proba, "proba")

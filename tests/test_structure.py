@@ -3,6 +3,7 @@ parameter rule, the registry cache, hook docs that match the registries, and the
 replaced the core's imports of the integrations."""
 
 import ast
+import contextlib
 import re
 import types
 from pathlib import Path
@@ -321,6 +322,12 @@ def test_a_plugin_adds_a_config_table(plugin_env, tmp_path):
 def test_a_plugin_adds_options_to_a_builtin_command(plugin_env, capsys, tmp_path):
     ran = []
 
+    @contextlib.contextmanager
+    def traced():
+        ran.append("enter")
+        yield
+        ran.append("exit")
+
     class Opt:
         @hookimpl
         def add_command_options(self, command, parser):
@@ -331,6 +338,8 @@ def test_a_plugin_adds_options_to_a_builtin_command(plugin_env, capsys, tmp_path
         def command_context(self, command, args):
             if command == "detect" and args.remote == "bad":
                 raise W2SError("--remote bad: no such host")
+            if command == "detect" and args.remote is None:
+                return traced()
             return None
 
         @hookimpl
@@ -348,6 +357,8 @@ def test_a_plugin_adds_options_to_a_builtin_command(plugin_env, capsys, tmp_path
     assert main(["detect", *files, "--remote", "bad"]) == 2
     assert capsys.readouterr().err == "w2s detect: error: --remote bad: no such host\n"
     assert ran == ["gpu-box"]  # rejected before the work
+    assert main(["detect", *files]) == 0  # the built-in runs, inside the plugin's context
+    assert ran == ["gpu-box", "enter", "exit"] and "overlap density" in capsys.readouterr().out
 
 
 # --- docs stand alone -----------------------------------------------------------------------------
