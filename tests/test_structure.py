@@ -169,6 +169,14 @@ def test_one_rule_for_unknown_missing_and_unreadable_signatures():
     check_params(max, {"whatever": 1}, "builtin")
 
 
+def test_threshold_params_a_rule_does_not_take_are_one_clear_error():
+    m = make_overlap_mixture(30, 30, 30, random_state=0)
+    P = LogisticRegression(max_iter=500).fit(m.weak_view(), m.y).predict_proba(m.weak_view())
+    msg = r"^threshold rule 'change_point' got unknown parameter\(s\) q; it accepts: min_size$"
+    with pytest.raises(UnknownParameterError, match=msg):
+        detect_overlap(P, m.X, threshold_params={"q": 0.3})
+
+
 def test_a_source_loader_written_to_the_hookspec_loads_from_a_config_file(plugin_env, tmp_path):
     """``loader(location, name, **params)`` with no shuffle/random_state works from a config file."""
     from w2s_plugin import Source

@@ -185,7 +185,9 @@ def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
     if isinstance(rule, (int, float)) and not isinstance(rule, bool):
         return float(rule)
     func = plugins.lookup("thresholds", rule, "threshold rule")
-    return float(func(values, **(params or {})))
+    params = params or {}
+    check_params(func, params, f"threshold rule {rule!r}", skip=1)
+    return float(func(values, **params))
 
 
 class OverlapDetector(ParamsMixin):
