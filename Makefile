@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install install-all report bench lint clean
+.PHONY: demo test install install-all report bench lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: install-all
 
 lint: install-all
 	$(VENV)/bin/ruff check .
+
+# Not run by any other target: the tree is formatted once, on purpose, not as a side effect.
+format: install-all
+	$(VENV)/bin/ruff format .
 
 clean:
 	rm -rf $(VENV) .venv-ls w2s-demo .pytest_cache build *.egg-info
