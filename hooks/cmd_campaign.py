@@ -164,13 +164,16 @@ def cmd_campaign_status(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    from w2s_plugin.cli import count
+
     camp = subparsers.add_parser("campaign", help="run a multi-source campaign from a config file, or show its status")
     sub = camp.add_subparsers(dest="campaign_command", metavar="ACTION")
     camp.set_defaults(func=lambda a: (camp.print_help(), 2)[1])
 
     r = sub.add_parser("run", help="run (or resume) the campaign a config file describes")
     r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
-    r.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (resume later)")
+    r.add_argument("--max-rounds", type=count("--max-rounds"), default=None,
+                   help="stop after this many rounds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--scheduler", default=None, help="Dask scheduler for dask-backed sources (dask extra): "
                    "threads, processes[:N], or a dask.distributed address")
@@ -184,7 +187,8 @@ def register_commands(subparsers):
 
     s = sub.add_parser("status", help="sources, pulls and estimated densities (95%% intervals) of a campaign")
     s.add_argument("dir", help="the campaign's state_dir")
-    s.add_argument("--rounds", type=int, default=0, help="also list the last N rounds")
+    s.add_argument("--rounds", type=count("--rounds", minimum=0), default=0,
+                   help="also list the last N rounds")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_campaign_status)
 

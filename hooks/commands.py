@@ -121,10 +121,13 @@ def cmd_plugins(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    from w2s_plugin.cli import count
+
     p = subparsers.add_parser("demo", help="offline demo on the built-in synthetic mixture (no server, no network)")
     p.add_argument("--out", default="w2s-demo", help="directory for the PNG plots (default: w2s-demo)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds to average over (default 5)")
-    p.add_argument("--n", type=int, default=1000, help="points per region (default 1000)")
+    p.add_argument("--seeds", type=count("--seeds"), default=5, help="seeds to average over (default 5)")
+    p.add_argument("--n", type=count("--n"), default=1000,
+                   help="points per region (default 1000)")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("detect", help="detect overlap points from weak probabilities and embeddings")
@@ -132,7 +135,7 @@ def register_commands(subparsers):
     p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
     p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default; see w2s plugins)")
     p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": 0.9}\'')
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
     p.add_argument("--scheduler", default=None,
