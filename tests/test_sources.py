@@ -335,3 +335,15 @@ params = { max_iter = 2000 }
     bad.write_text(views.replace('emb/s1.npy', 'emb/s9.npy'))
     with pytest.raises(ValueError, match=r"sources\[1\]\.views\.strong: expected an existing file"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("name", ["pool.npy", "pool.npz"])
+def test_a_text_file_named_like_a_numpy_file_is_a_data_error(tmp_path, name):
+    (tmp_path / name).write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"^source 'pool': file '.*pool\.np[yz]' is not a NumPy \.np[yz] "
+                                        r"(array|archive) \(it lacks the \.np[yz] header\)"):
+        Source.from_path(tmp_path / name)
+    np.save(tmp_path / "ok.npy", np.zeros((4, 2)))
+    (tmp_path / "labels.npy").write_text("0\n1\n")
+    with pytest.raises(DataError, match=r"labels file .*labels\.npy' is not a NumPy \.npy array"):
+        Source.from_path(tmp_path / "ok.npy", labels=str(tmp_path / "labels.npy"))
