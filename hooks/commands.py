@@ -86,7 +86,7 @@ def cmd_demo(args) -> int:
         demo.plot_detection_demo(res, path)
         print(f"\nplot written to {path}")
     except ImportError:
-        print("\n(install matplotlib for the plot: pip install 'w2s-plugin[plot]')")
+        print("\n(for the plot, install matplotlib: pip install -e '.[plot]' in the checkout)")
     for extra in _demo_extensions():
         extra(args)
     return 0
