@@ -199,7 +199,8 @@ class Source:
         return self._n
 
     def __repr__(self) -> str:
-        return f"Source({self.name!r}, n={self._n}, remaining={self.n_remaining})"
+        views = f", views={self.view_names}" if self.view_names else ""
+        return f"Source({self.name!r}, n={self._n}, remaining={self.n_remaining}{views})"
 
     @property
     def n_remaining(self) -> int:
