@@ -38,7 +38,8 @@ def load_npz(path, name, x_key: str = "X", shuffle=True, random_state=None, meta
             views = {"weak": z["weak"], "strong": z["strong"]}
             y = z["y"] if "y" in z.files else None
             ids = z["ids"].tolist() if "ids" in z.files else None
-            return Source(name, views=views, y=y, ids=ids, shuffle=shuffle, random_state=random_state, meta=meta)
+            return Source(name, views=views, y=y, ids=ids, shuffle=shuffle, random_state=random_state,
+                          meta=meta)
         if x_key not in z.files:
             raise ValueError(f"source {name!r}: {path} has no array {x_key!r} (it has {', '.join(z.files)})")
         X = z[x_key]

@@ -353,7 +353,8 @@ def test_no_option_takes_a_bare_int():
     bare = [" ".join((*w, a.option_strings[0])) for w, a in _options() if a.type is int]
     assert not bare, f"use w2s_plugin.cli.count for {bare}"
     flags = {(w, a.option_strings[0]) for w, a in COUNTS}
-    assert {(("campaign", "run"), "--max-rounds"), (("campaign", "status"), "--rounds"), (("demo",), "--seeds"),
+    assert {(("campaign", "run"), "--max-rounds"), (("campaign", "status"), "--rounds"),
+            (("demo",), "--seeds"),
             (("demo",), "--n"), (("detect",), "--seed"), (("serve",), "--port"), (("serve",), "--workers"),
             (("report",), "--jobs")} <= flags
 
@@ -381,7 +382,8 @@ def _error(capsys, words, flag, value):
 @pytest.mark.parametrize("rounds", ["0", "-1"])
 def test_max_rounds_below_one_runs_nothing_and_says_so(capsys, example, tmp_path, rounds):
     """Before: -1 ran nothing and exited 0, 0 ran the whole campaign."""
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", rounds, "--no-progress")
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", rounds,
+                         "--no-progress")
     assert code == 2 and not out
     assert err == f"w2s campaign: error: --max-rounds must be a whole number >= 1; got {rounds}\n"
     assert not (tmp_path / "runs").exists()  # nothing started
@@ -406,7 +408,8 @@ def test_a_text_file_named_npy_says_it_is_not_a_numpy_file(capsys, tmp_path, nam
     import numpy as np
 
     np.save(tmp_path / "emb.npy", np.zeros((2, 3)))
-    code, out, err = run(capsys, "detect", "--proba", str(tmp_path / name), "--embeddings", str(tmp_path / "emb.npy"))
+    code, out, err = run(capsys, "detect", "--proba", str(tmp_path / name),
+                         "--embeddings", str(tmp_path / "emb.npy"))
     kind = "a NumPy .npy array" if name.endswith(".npy") else "a NumPy .npz archive"
     assert code == 2 and not out and err.count("\n") == 1
     assert err.startswith(f"w2s detect: error: proba file '{tmp_path / name}' is not {kind}")

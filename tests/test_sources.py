@@ -210,17 +210,20 @@ def test_batch_view_hands_each_model_its_own_view(tmp_path):
     assert np.array_equal(b.view("weak"), weak[b.positions])
     assert np.array_equal(b.view("strong"), strong[b.positions])
     # named column groups of one matrix give the same batches
-    cols = Source("a", np.hstack([weak, strong]), views={"weak": [0, 1], "strong": slice(2, 5)}, random_state=0)
+    cols = Source("a", np.hstack([weak, strong]), views={"weak": [0, 1], "strong": slice(2, 5)},
+                  random_state=0)
     b2 = cols.draw(4)
     assert np.array_equal(b2.positions, b.positions)
-    assert np.array_equal(b2.view("weak"), b.view("weak")) and np.array_equal(b2.view("strong"), b.view("strong"))
+    assert np.array_equal(b2.view("weak"), b.view("weak"))
+    assert np.array_equal(b2.view("strong"), b.view("strong"))
     # without views both roles read X, as before
     plain = Source("p", weak, random_state=0).draw(3)
     assert plain.view("weak") is plain.X and plain.view("strong") is plain.X
 
 
 def test_csv_column_groups_and_npz_two_view_archive(tmp_path):
-    rows = [{"id": f"i{k}", "label": k % 2, "w1": k, "w2": 2 * k, "e1": -k, "e2": k / 2, "e3": 1} for k in range(12)]
+    rows = [{"id": f"i{k}", "label": k % 2, "w1": k, "w2": 2 * k, "e1": -k, "e2": k / 2, "e3": 1}
+            for k in range(12)]
     with open(tmp_path / "t.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
@@ -264,7 +267,8 @@ def test_campaign_on_a_weak_table_and_stored_embeddings_equals_concatenate_and_s
     c = Campaign(views, inner, **kw)
     res = c.run()
     assert len(res.rounds) == 15
-    assert _rounds(c) == [(r["source"], r["n"], r["n_overlap"], round(r["density"], 12)) for r in sliced.rounds]
+    assert _rounds(c) == [(r["source"], r["n"], r["n_overlap"], round(r["density"], 12))
+                          for r in sliced.rounds]
     assert res.items["id"] == sliced.items["id"] and res.items["region"] == sliced.items["region"]
     assert sum(r["n_overlap"] for r in res.rounds) > 100  # a real campaign: the dense source was found
     # the strong model trains on the strong view, as it did on the concatenated features

@@ -129,7 +129,8 @@ def _run(argv) -> int:
             args = parser.parse_args(argv)
         except CLIError as exc:  # a count option out of range (see count): one line, like every user error
             words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
-            print(f"{prefix} {words[0]}: error: {exc}" if words else f"{prefix}: error: {exc}", file=sys.stderr)
+            where = f"{prefix} {words[0]}" if words else prefix
+            print(f"{where}: error: {exc}", file=sys.stderr)
             return 2
         if not getattr(args, "func", None):
             parser.print_help()

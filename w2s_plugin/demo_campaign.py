@@ -102,7 +102,8 @@ def plot_campaign_demo(res: dict, path=None):
     axes[0].set(title=f"what the bandit maximizes: overlap points found (mean of {n} seeds)",
                 xlabel="points drawn (budget spent)", ylabel="detected overlap points, cumulative")
     axes[0].legend(fontsize=8, loc="upper left", title=f"{len(res['densities'])} sources, true overlap "
-                   f"densities {dens}\nfinal count after each name; band: ±1 sd over seeds", title_fontsize=8)
+                   f"densities {dens}\nfinal count after each name; band: ±1 sd over seeds",
+                   title_fontsize=8)
     axes[0].text(0.98, 0.03, f"ucb first tries each of the {len(res['densities'])} sources once,\n"
                  "then draws mostly from the densest", transform=axes[0].transAxes, ha="right", va="bottom",
                  fontsize=8, color="0.3")

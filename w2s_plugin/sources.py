@@ -143,7 +143,8 @@ class Source:
     """
 
     def __init__(self, name: str, X=None, *, records=None, ids=None, y=None, extras: dict | None = None,
-                 shuffle: bool = True, random_state=None, meta: dict | None = None, views: dict | None = None):
+                 shuffle: bool = True, random_state=None, meta: dict | None = None,
+                 views: dict | None = None):
         if not isinstance(name, str) or not name:
             raise ValueError("a Source needs a non-empty string name")
         n_views = None
@@ -278,7 +279,8 @@ class Source:
                             f"got {type(views).__name__}")
         for role, value in views.items():
             if not isinstance(role, str) or not role:
-                raise DataError(f"source {self.name!r}: a view's role must be a non-empty string; got {role!r}")
+                raise DataError(f"source {self.name!r}: a view's role must be a non-empty string; "
+                                f"got {role!r}")
             where = f"source {self.name!r}: view {role!r}"
             if isinstance(value, slice) or _is_index_list(value):
                 if self.X is None:
@@ -313,7 +315,8 @@ class Source:
         try:
             return np.array([[float(r[c]) for c in columns] for r in self.records], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{where}: a record lacks a key or has a non-numeric value in it ({exc})") from None
+            raise DataError(f"{where}: a record lacks a key or has a non-numeric value in it "
+                            f"({exc})") from None
 
     def _array_named(self, value: str, where: str):
         """A view given as a string: the name of one of the extras, else a file of any source type."""
@@ -324,7 +327,8 @@ class Source:
             raise DataError(f"{where}: {value!r} is not an existing file{extras}")
         other = _view_file(value, where)
         default_ids = other.ids == list(range(len(other)))
-        if not default_ids and len(other) == self._n and [str(i) for i in other.ids] != [str(i) for i in self.ids]:
+        same = [str(i) for i in other.ids] == [str(i) for i in self.ids]
+        if not default_ids and len(other) == self._n and not same:
             raise DataError(f"{where}: {value} lists the items in another order (or with other ids) "
                             "than the source; sort it to the source's order")
         return other.X
@@ -430,7 +434,8 @@ def _view_file(path: str, where: str) -> "Source":
 def _standalone_views(name: str, views: dict):
     """A source given only by views (no X, no records): both roles, files loaded; the item count."""
     if not isinstance(views, dict):
-        raise DataError(f"source {name!r}: views must be a dict of role -> array or file; got {type(views).__name__}")
+        raise DataError(f"source {name!r}: views must be a dict of role -> array or file; "
+                        f"got {type(views).__name__}")
     missing = [r for r in ROLES if r not in views]
     if missing:
         raise DataError(f"source {name!r}: without X or records, give a view for each of 'weak' and 'strong' "
