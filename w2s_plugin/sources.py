@@ -18,6 +18,7 @@ import base64
 import os
 import zlib
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Iterable
 
 import numpy as np
@@ -142,6 +143,10 @@ class Source:
         resumed campaign continues in the same order without the user having to pick a seed.
     """
 
+    #: Read-only defaults, so a subclass that does not call ``__init__`` (a sharded pool) has no views.
+    views = MappingProxyType({})
+    _view_columns = MappingProxyType({})
+
     def __init__(self, name: str, X=None, *, records=None, ids=None, y=None, extras: dict | None = None,
                  shuffle: bool = True, random_state=None, meta: dict | None = None,
                  views: dict | None = None):
@@ -185,8 +190,6 @@ class Source:
         self.random_state = random_state
         self.meta = dict(meta or {})
         self._n = n
-        self.views = {}
-        self._view_columns = {}
         self.add_views(views or {})
         if shuffle and random_state is None:
             random_state = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -277,6 +280,8 @@ class Source:
         if not isinstance(views, dict):
             raise DataError(f"source {self.name!r}: views must be a dict of role -> array, file or columns; "
                             f"got {type(views).__name__}")
+        if "views" not in self.__dict__:
+            self.views, self._view_columns = dict(self.views), dict(self._view_columns)
         for role, value in views.items():
             if not isinstance(role, str) or not role:
                 raise DataError(f"source {self.name!r}: a view's role must be a non-empty string; "
