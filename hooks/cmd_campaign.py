@@ -131,6 +131,8 @@ def cmd_campaign_status(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    from w2s_plugin.cli import count
+
     camp = subparsers.add_parser("campaign", help="run a multi-source campaign from a config file, or show "
                                                   "its status")
     sub = camp.add_subparsers(dest="campaign_command", metavar="ACTION")
@@ -138,7 +140,8 @@ def register_commands(subparsers):
 
     r = sub.add_parser("run", help="run (or resume) the campaign a config file describes")
     r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
-    r.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (resume later)")
+    r.add_argument("--max-rounds", type=count("--max-rounds"), default=None,
+                   help="stop after this many rounds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     # plugins add their options here: --scheduler (dask), --label-studio-url (Label Studio)
     plugins.add_command_options("campaign run", r)
@@ -146,7 +149,8 @@ def register_commands(subparsers):
 
     s = sub.add_parser("status", help="sources, pulls and estimated densities (95%% intervals) of a campaign")
     s.add_argument("dir", help="the campaign's state_dir")
-    s.add_argument("--rounds", type=int, default=0, help="also list the last N rounds")
+    s.add_argument("--rounds", type=count("--rounds", minimum=0), default=0,
+                   help="also list the last N rounds")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_campaign_status)
 

@@ -126,6 +126,8 @@ def cmd_report(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    from w2s_plugin.cli import count
+
     p = subparsers.add_parser(
         "diagnose", help="check on gold labels whether overlap density is informative on your data",
         description="Weak-label accuracy per detected region and per source, with 95% Wilson intervals, and "
@@ -144,7 +146,7 @@ def register_commands(subparsers):
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--min-gap", type=float, default=0.10, dest="min_gap",
                    help="smallest accuracy gap worth acting on (default 0.10)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--strict", action="store_true", help="exit with status 1 unless the verdict is "
                                                          "informative")
@@ -157,8 +159,8 @@ def register_commands(subparsers):
     p.add_argument("--small", action="store_true", help="reduced sizes (as in the tests): a quick look, not "
                                                         "the report")
     p.add_argument("--only", help="comma-separated experiments (default: all)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=count("--jobs"), default=2, help="worker processes (default 2)")
+    p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
     p.add_argument("--save-results", dest="save_results", help="also pickle the raw results to this file")
     p.add_argument("--from-results", dest="from_results",
                    help="rewrite the report from a pickle saved by --save-results, without rerunning "

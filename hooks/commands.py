@@ -87,7 +87,7 @@ def cmd_demo(args) -> int:
         demo.plot_detection_demo(res, path)
         print(f"\nplot written to {path}")
     except ImportError:
-        print("\n(install matplotlib for the plot: pip install 'w2s-plugin[plot]')")
+        print("\n(for the plot, install matplotlib: pip install -e '.[plot]' in the checkout)")
     for extra in _demo_extensions():
         extra(args)
     return 0
@@ -120,11 +120,14 @@ def cmd_plugins(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    from w2s_plugin.cli import count
+
     p = subparsers.add_parser("demo", help="offline demo on the built-in synthetic mixture (no server, no "
                                            "network)")
     p.add_argument("--out", default="w2s-demo", help="directory for the PNG plots (default: w2s-demo)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds to average over (default 5)")
-    p.add_argument("--n", type=int, default=1000, help="points per region (default 1000)")
+    p.add_argument("--seeds", type=count("--seeds"), default=5, help="seeds to average over (default 5)")
+    p.add_argument("--n", type=count("--n"), default=1000,
+                   help="points per region (default 1000)")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("detect", help="detect overlap points from weak probabilities and embeddings")
@@ -135,7 +138,7 @@ def register_commands(subparsers):
                                                   "plugins)")
     p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": '
                                                          '0.9}\'')
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
     plugins.add_command_options("detect", p)  # e.g. --scheduler from the dask plugin

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from w2s_plugin.errors import DataError
+from w2s_plugin.files import check_numpy_file
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.sources import Source
 
@@ -18,18 +19,29 @@ from w2s_plugin.sources import Source
 def load_npy(path, name, labels=None, shuffle=True, random_state=None, meta=None):
     """A 2-D .npy array of features, memory-mapped: the pool is read a batch at a time.
     ``labels``: an .npy of gold labels, one per row."""
+    check_numpy_file(path, f"source {name!r}:")
     X = np.load(path, mmap_mode="r")
     if X.ndim != 2:
         raise DataError(f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, "
                         "n_features)")
+    if labels:
+        check_numpy_file(labels, f"source {name!r}: labels")
     y = np.load(labels) if labels else None
     return Source(name, X, y=y, shuffle=shuffle, random_state=random_state, meta=meta)
 
 
 def load_npz(path, name, x_key: str = "X", shuffle=True, random_state=None, meta=None):
     """An .npz archive: ``X`` (features), optional ``y`` and ``ids``; every other array with one row
-    per item becomes an extra (e.g. ``proba``, ``embeddings``, ``regions``)."""
+    per item becomes an extra (e.g. ``proba``, ``embeddings``, ``regions``). An archive with arrays
+    ``weak`` and ``strong`` and no ``X`` is a two-view source: each model reads its own array."""
+    check_numpy_file(path, f"source {name!r}:")
     with np.load(path, allow_pickle=False) as z:
+        if x_key == "X" and "X" not in z.files and {"weak", "strong"} <= set(z.files):
+            views = {"weak": z["weak"], "strong": z["strong"]}
+            y = z["y"] if "y" in z.files else None
+            ids = z["ids"].tolist() if "ids" in z.files else None
+            return Source(name, views=views, y=y, ids=ids, shuffle=shuffle, random_state=random_state,
+                          meta=meta)
         if x_key not in z.files:
             raise DataError(f"source {name!r}: {path} has no array {x_key!r} (it has {', '.join(z.files)})")
         X = z[x_key]

@@ -334,3 +334,93 @@ def test_exhausted_sources_are_reported_and_results_repr_is_short(capsys, exampl
     text = repr(res)
     assert text.startswith("<CampaignResults: 27 round(s), 2700 item(s) drawn, ") and ".table()" in text
     assert len(text) < 200
+
+
+# -- counts are checked at the door --------------------------------------------------------------
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+
+from w2s_plugin.cli import build_parser  # noqa: E402
+
+
+def _options(parser=None, words=()):
+    """Every option of every ``w2s`` command (plugins' included), with the words that reach it."""
+    parser = parser or build_parser()
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                yield from _options(sub, (*words, name))
+        elif a.option_strings:
+            yield words, a
+
+
+COUNTS = [(words, a) for words, a in _options() if getattr(a.type, "__name__", "") == "count"]
+
+
+def test_no_option_takes_a_bare_int():
+    """A bare ``type=int`` lets ``--max-rounds -1`` through; every whole-number option is a count."""
+    bare = [" ".join((*w, a.option_strings[0])) for w, a in _options() if a.type is int]
+    assert not bare, f"use w2s_plugin.cli.count for {bare}"
+    flags = {(w, a.option_strings[0]) for w, a in COUNTS}
+    assert {(("campaign", "run"), "--max-rounds"), (("campaign", "status"), "--rounds"),
+            (("demo",), "--seeds"),
+            (("demo",), "--n"), (("detect",), "--seed"), (("serve",), "--port"), (("serve",), "--workers"),
+            (("report",), "--jobs")} <= flags
+
+
+@pytest.mark.parametrize("words,action", COUNTS, ids=[" ".join((*w, a.option_strings[0])) for w, a in COUNTS])
+def test_every_count_option_below_its_minimum_is_a_one_line_error(capsys, words, action):
+    flag = action.option_strings[0]
+    minimum = int(re.search(r"(?:>=|from) (-?\d+)", _error(capsys, words, flag, "x")).group(1))
+    assert action.type(str(minimum)) == minimum                      # the smallest allowed value passes
+    for bad in (str(minimum - 1), "-1" if minimum > -1 else None, "1.5", ""):
+        if bad is None:
+            continue
+        err = _error(capsys, words, flag, bad)
+        assert err.startswith(f"w2s {words[0]}: error: {flag} must be a whole number ")
+        assert err.count("\n") == 1 and "Traceback" not in err and "usage" not in err
+
+
+def _error(capsys, words, flag, value):
+    code = main([*words, f"{flag}={value}"])
+    out, err = capsys.readouterr()
+    assert code == 2 and not out, (words, flag, value, out)
+    return err
+
+
+@pytest.mark.parametrize("rounds", ["0", "-1"])
+def test_max_rounds_below_one_runs_nothing_and_says_so(capsys, example, tmp_path, rounds):
+    """Before: -1 ran nothing and exited 0, 0 ran the whole campaign."""
+    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", rounds,
+                         "--no-progress")
+    assert code == 2 and not out
+    assert err == f"w2s campaign: error: --max-rounds must be a whole number >= 1; got {rounds}\n"
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_standalone_scripts_check_their_counts_too(capsys):
+    from w2s_plugin.experiments._common import run_main
+    from w2s_plugin.integrations.modal import example_digits
+
+    with pytest.raises(SystemExit) as ei:
+        run_main(types.SimpleNamespace(__name__="w2s_plugin.experiments.x", __doc__="x"), ["--seed", "-1"])
+    assert ei.value.code == 2 and "--seed must be a whole number >= 0; got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as ei:
+        example_digits.main(["--rounds", "0"])
+    assert ei.value.code == 2 and "--rounds must be a whole number >= 1; got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["proba.npy", "proba.npz"])
+def test_a_text_file_named_npy_says_it_is_not_a_numpy_file(capsys, tmp_path, name):
+    """Before: numpy's "contains pickled (object) data"."""
+    (tmp_path / name).write_text("0.1,0.9\n0.8,0.2\n")
+    import numpy as np
+
+    np.save(tmp_path / "emb.npy", np.zeros((2, 3)))
+    code, out, err = run(capsys, "detect", "--proba", str(tmp_path / name),
+                         "--embeddings", str(tmp_path / "emb.npy"))
+    kind = "a NumPy .npy array" if name.endswith(".npy") else "a NumPy .npz archive"
+    assert code == 2 and not out and err.count("\n") == 1
+    assert err.startswith(f"w2s detect: error: proba file '{tmp_path / name}' is not {kind}")
+    assert "pickled" not in err

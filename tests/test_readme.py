@@ -1,15 +1,16 @@
 """The README's first screen is a promise: its example runs and its command table is real."""
 
+import code
 import re
-import subprocess
-import sys
+import traceback
 from pathlib import Path
 
 import pytest
 
 from w2s_plugin.cli import build_parser
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def test_first_screen_has_exactly_two_setup_commands():
@@ -20,19 +21,69 @@ def test_first_screen_has_exactly_two_setup_commands():
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
-def test_python_examples_run_in_sequence_as_written(tmp_path):
-    """Every Python block, pasted one after the other into one interpreter, as a reader would."""
+class _Prompt(code.InteractiveConsole):
+    """The plain ``python`` prompt, fed one line at a time as a paste would; any error is kept."""
+
+    def __init__(self):
+        super().__init__(locals={"__name__": "__console__"})
+        self.errors = []
+
+    def showsyntaxerror(self, filename=None, **kw):
+        self.errors.append(("SyntaxError", traceback.format_exc(limit=0)))
+
+    def showtraceback(self):
+        self.errors.append(("exception", traceback.format_exc()))
+
+
+def _paste(console: _Prompt, block: str) -> None:
+    """Paste ``block`` line by line. The prompt needs a blank line to close a compound statement;
+    the README must provide it (a block's last statement is closed by the Enter after the paste)."""
+    more = False
+    for lineno, line in enumerate(block.splitlines(), 1):
+        more = console.push(line)
+        if console.errors:
+            kind, text = console.errors[0]
+            raise AssertionError(f"README block fails at its line {lineno} ({line!r}) with a {kind}:\n{text}")
+    if more:
+        console.push("")
+    if console.errors:
+        raise AssertionError(f"README block fails at its end:\n{console.errors[0][1]}")
+
+
+def test_python_examples_paste_into_the_plain_prompt(tmp_path, monkeypatch, capsys):
+    """Every Python block, pasted one after the other into one plain interactive prompt, as a reader would."""
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert len(blocks) >= 3
-    code = "\n".join(blocks) + "\nprint('QUERIED', len(idx), X_query.shape[0])\n"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert out.returncode == 0, out.stderr
-    density = float(re.search(r"overlap density: ([0-9.]+)", out.stdout).group(1))
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    console = _Prompt()
+    for i, block in enumerate(blocks, 1):
+        try:
+            _paste(console, block)
+        except AssertionError as exc:
+            raise AssertionError(f"README Python block {i}: {exc}") from None
+    _paste(console, "print('QUERIED', len(idx), X_query.shape[0])")
+    out = capsys.readouterr().out
+    density = float(re.search(r"overlap density: ([0-9.]+)", out).group(1))
     assert 0.2 < density < 0.5  # a third of the pool is truly overlap
-    rounds = re.findall(r"^\s+\d+ (vendor_a|vendor_b|crawl)\s+100\s", out.stdout, re.M)
-    assert len(rounds) == 15  # budget 1500 / batch 100
-    assert "QUERIED 10 10" in out.stdout
+    rounds = re.findall(r"^\s+\d+ (vendor_a|vendor_b|crawl)\s+100\s", out, re.M)
+    assert len(rounds) == 15 + 3  # budget 1500 / batch 100, then the two-view source's 300 / 100
+    assert "(5, 20) (5, 40)" in out  # each model got its own view
+    assert "QUERIED 10 10" in out
     assert (tmp_path / "runs" / "c1" / "state.json").exists()
+
+
+def test_install_lines_name_real_extras():
+    """Every `.[extra]` the README tells a reader to install exists in pyproject.toml."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = {e for group in re.findall(r"\.\[([a-z,-]+)\]", README) for e in group.split(",")}
+    assert named and named <= set(extras), named - set(extras)
+    assert "pip install 'w2s-plugin[" not in README  # reads like PyPI, where the package is not
+    assert "source .venv/bin/activate" in README and ".venv/bin/w2s" in README
 
 
 @pytest.mark.parametrize("row", re.findall(r"^\| `w2s ([a-z-]+(?: [a-z-]+)?)", README, re.M))

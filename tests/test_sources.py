@@ -173,3 +173,181 @@ def test_csv_id_and_label_columns_are_never_features_and_typos_are_errors(tmp_pa
         Source.from_path(path, id_colum="id")
     with pytest.raises(ValueError, match="no column 'uid'"):
         Source.from_path(path, id_column="uid")
+
+
+# -- several views of an item ------------------------------------------------------------------
+
+from w2s_plugin import Campaign  # noqa: E402
+from w2s_plugin.campaign import load_state  # noqa: E402
+from w2s_plugin.errors import DataError  # noqa: E402
+from w2s_plugin.simulation import make_sources  # noqa: E402
+
+
+def _two_view_sources(syn, tmp_path):
+    """The same items, stored apart: a weak feature table in memory and the strong representation
+    as .npy files of 'stored embeddings', attached by path."""
+    easy = syn.weak_model.columns
+    out = []
+    for s in syn.sources:
+        path = tmp_path / f"{s.name}_emb.npy"
+        np.save(path, np.asarray(s.X))
+        out.append(Source(s.name, views={"weak": np.asarray(s.X)[:, easy], "strong": str(path)}, y=s.y,
+                          extras=s.extras, random_state=s.random_state))
+    return out
+
+
+def _rounds(c):
+    return [(r["source"], r["n"], r["n_overlap"], round(r["density"], 12)) for r in c.results().rounds]
+
+
+def test_batch_view_hands_each_model_its_own_view(tmp_path):
+    weak = np.arange(20.0).reshape(10, 2)
+    strong = -np.arange(30.0).reshape(10, 3)
+    np.save(tmp_path / "emb.npy", strong)
+    src = Source("a", views={"weak": weak, "strong": str(tmp_path / "emb.npy")}, random_state=0)
+    assert isinstance(src.views["strong"], np.memmap)  # stored embeddings stay on disk
+    b = src.draw(4)
+    assert np.array_equal(b.view("weak"), weak[b.positions])
+    assert np.array_equal(b.view("strong"), strong[b.positions])
+    # named column groups of one matrix give the same batches
+    cols = Source("a", np.hstack([weak, strong]), views={"weak": [0, 1], "strong": slice(2, 5)},
+                  random_state=0)
+    b2 = cols.draw(4)
+    assert np.array_equal(b2.positions, b.positions)
+    assert np.array_equal(b2.view("weak"), b.view("weak"))
+    assert np.array_equal(b2.view("strong"), b.view("strong"))
+    # without views both roles read X, as before
+    plain = Source("p", weak, random_state=0).draw(3)
+    assert plain.view("weak") is plain.X and plain.view("strong") is plain.X
+
+
+def test_csv_column_groups_and_npz_two_view_archive(tmp_path):
+    rows = [{"id": f"i{k}", "label": k % 2, "w1": k, "w2": 2 * k, "e1": -k, "e2": k / 2, "e3": 1}
+            for k in range(12)]
+    with open(tmp_path / "t.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    src = Source.from_path(tmp_path / "t.csv", views={"weak": ["w1", "w2"], "strong": ["e1", "e2", "e3"]},
+                           random_state=0)
+    b = src.draw(5)
+    k = np.array([int(i[1:]) for i in b.ids])
+    assert np.array_equal(b.view("weak"), np.c_[k, 2 * k]) and np.array_equal(b.view("strong")[:, 0], -k)
+    assert b.X.shape == (5, 5)  # X itself is unchanged: every numeric column but id and label
+    np.savez(tmp_path / "two.npz", weak=np.ones((6, 2)), strong=np.zeros((6, 4)), y=np.arange(6) % 2)
+    z = Source.from_path(tmp_path / "two.npz", random_state=0)
+    assert z.X is None and z.view_names == ["strong", "weak"]
+    assert z.draw(3).view("strong").shape == (3, 4)
+
+
+def test_view_mistakes_are_one_line_errors(tmp_path):
+    X = np.zeros((10, 3))
+    with pytest.raises(DataError, match=r"view 'strong' has 9 rows for 10 items"):
+        Source("a", X, views={"strong": np.zeros((9, 2))})
+    with pytest.raises(DataError, match=r"'missing.npy' is not an existing file"):
+        Source("a", X, views={"strong": "missing.npy"})
+    with pytest.raises(DataError, match=r"column index out of range for X with 3 columns"):
+        Source("a", X, views={"weak": [0, 7]})
+    with pytest.raises(DataError, match=r"give a view for each of 'weak' and 'strong' \(missing: strong\)"):
+        Source("a", views={"weak": X})
+    with pytest.raises(DataError, match=r"has no view 'wek'"):
+        Source("a", X).draw(2).view("wek")
+
+
+def test_campaign_on_a_weak_table_and_stored_embeddings_equals_concatenate_and_slice(tmp_path):
+    """The user with a weak feature table and stored embeddings gets exactly the campaign they got by
+    concatenating the two and slicing the weak columns out in the weak model."""
+    kw = dict(batch_size=40, budget=600, progress=False, random_state=3)
+    syn = make_sources([0.05, 0.15, 0.5], 400, random_state=7)
+    sliced = Campaign(syn.sources, syn.weak_model, **kw).run()
+
+    syn = make_sources([0.05, 0.15, 0.5], 400, random_state=7)
+    inner = syn.weak_model.estimator  # reads the weak table directly: no slicing anywhere
+    views = _two_view_sources(syn, tmp_path)
+    c = Campaign(views, inner, **kw)
+    res = c.run()
+    assert len(res.rounds) == 15
+    assert _rounds(c) == [(r["source"], r["n"], r["n_overlap"], round(r["density"], 12))
+                          for r in sliced.rounds]
+    assert res.items["id"] == sliced.items["id"] and res.items["region"] == sliced.items["region"]
+    assert sum(r["n_overlap"] for r in res.rounds) > 100  # a real campaign: the dense source was found
+    # the strong model trains on the strong view, as it did on the concatenated features
+    Xv, yv, _ = c.training_data("overlap")
+    assert Xv.shape[1] == syn.sources[0].X.shape[1] and len(yv) == Xv.shape[0] > 100
+
+    # state and resume do not care about views: stop after 5 rounds, resume, same log as one run
+    syn = make_sources([0.05, 0.15, 0.5], 400, random_state=7)
+    part = Campaign(_two_view_sources(syn, tmp_path), inner, state_dir=tmp_path / "st", **kw)
+    part.run(max_rounds=5)
+    syn = make_sources([0.05, 0.15, 0.5], 400, random_state=7)
+    kw.pop("random_state")
+    resumed = Campaign.resume(tmp_path / "st", _two_view_sources(syn, tmp_path), inner, **kw)
+    resumed.run()
+    assert _rounds(resumed) == _rounds(c)
+    assert len(load_state(tmp_path / "st")["rounds"]) == 15
+
+
+def test_config_file_names_a_file_per_view(tmp_path):
+    """In a config file: a weak CSV table per source with its stored embeddings beside it
+    (`views = { strong = "..." }`) runs the campaign the concatenated .npz + column-slicing config runs."""
+    from w2s_plugin.config import load_config
+
+    syn = make_sources([0.05, 0.5], 300, random_state=11)
+    easy = np.arange(syn.sources[0].X.shape[1])[syn.weak_model.columns]
+    train = syn.mixture.sample(300, 300, 300, random_state=5)
+    np.savez(tmp_path / "train_full.npz", X=train.X, y=train.y)
+    np.savez(tmp_path / "train_weak.npz", X=train.X[:, easy], y=train.y)
+    for s in syn.sources:
+        X = np.asarray(s.X)
+        np.savez(tmp_path / f"{s.name}_full.npz", X=X, y=s.y)
+        with open(tmp_path / f"{s.name}_weak.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "label"] + [f"w{j}" for j in easy])
+            w.writerows([[i, int(s.y[i])] + X[i, easy].tolist() for i in range(len(s))])
+        (tmp_path / "emb").mkdir(exist_ok=True)
+        np.save(tmp_path / "emb" / f"{s.name}.npy", X)
+    head = """seed = 4
+[campaign]
+batch_size = 30
+budget = 300
+progress = false
+[weak_model]
+type = "sklearn"
+estimator = "sklearn.linear_model.LogisticRegression"
+params = { max_iter = 2000 }
+"""
+    concat = head + 'train = "train_full.npz"\ncolumns = { start = 0, stop = %d }\n' % easy.size
+    views = head + 'train = "train_weak.npz"\n'
+    for s in syn.sources:
+        concat += f'[[sources]]\nname = "{s.name}"\npath = "{s.name}_full.npz"\n'
+        views += (f'[[sources]]\nname = "{s.name}"\npath = "{s.name}_weak.csv"\n'
+                  f'views = {{ strong = "emb/{s.name}.npy" }}\n')
+    assert np.array_equal(easy, np.arange(easy.size))  # the concatenated layout: weak columns first
+    (tmp_path / "concat.toml").write_text(concat)
+    (tmp_path / "views.toml").write_text(views)
+    a = load_config(tmp_path / "concat.toml").build_campaign().run()
+    cfg = load_config(tmp_path / "views.toml", build=True)
+    assert cfg.data["sources"][0]["views"]["strong"] == str(tmp_path / "emb" / "s0.npy")  # resolved
+    c = cfg.build_campaign()
+    assert isinstance(c.sources["s1"].views["strong"], np.memmap)
+    b = c.run()
+    key = [(r["source"], r["n"], r["n_overlap"]) for r in b.rounds]
+    assert key == [(r["source"], r["n"], r["n_overlap"]) for r in a.rounds] and len(key) == 10
+    assert b.items["position"] == a.items["position"]
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(views.replace('emb/s1.npy', 'emb/s9.npy'))
+    with pytest.raises(ValueError, match=r"sources\[1\]\.views\.strong: expected an existing file"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("name", ["pool.npy", "pool.npz"])
+def test_a_text_file_named_like_a_numpy_file_is_a_data_error(tmp_path, name):
+    (tmp_path / name).write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"^source 'pool': file '.*pool\.np[yz]' is not a NumPy \.np[yz] "
+                                        r"(array|archive) \(it lacks the \.np[yz] header\)"):
+        Source.from_path(tmp_path / name)
+    np.save(tmp_path / "ok.npy", np.zeros((4, 2)))
+    (tmp_path / "labels.npy").write_text("0\n1\n")
+    with pytest.raises(DataError, match=r"labels file .*labels\.npy' is not a NumPy \.npy array"):
+        Source.from_path(tmp_path / "ok.npy", labels=str(tmp_path / "labels.npy"))

@@ -316,12 +316,12 @@ class Campaign:
     def _proba(self, batch):
         if isinstance(self.weak_model, Precomputed):
             return self.weak_model.from_batch(batch)
-        return plugins.weak_proba(self.weak_model, batch.X if batch.X is not None else batch.records)
+        return plugins.weak_proba(self.weak_model, batch.view("weak"))
 
     def _embed(self, batch):
         if isinstance(self.embed, Precomputed):
             return self.embed.from_batch(batch)
-        return plugins.embed(self.embed, batch.X if batch.X is not None else batch.records)
+        return plugins.embed(self.embed, batch.view("strong"))
 
     def step(self) -> dict:
         """Run one round and commit it; returns the round's row.
@@ -420,18 +420,19 @@ class Campaign:
                                self.true_densities, regret)
 
     def training_data(self, which: str = "overlap"):
-        """``(X, weak_labels, sources)`` of the drawn items (overlap-only or all), gathered from the sources."""
+        """``(X, weak_labels, sources)`` of the drawn items (overlap-only or all), gathered from the sources;
+        ``X`` is the sources' strong view (their features unless a source has a ``strong`` view)."""
         ts = self.results().training_set(which)
         Xs, ys, srcs = [], [], []
         for name, src in self.sources.items():
             sel = [i for i, s in enumerate(ts["source"]) if s == name]
             if not sel:
                 continue
-            batch = src.get([ts["position"][i] for i in sel])
-            if batch.X is None:
-                raise ValueError(f"training_data: source {name!r} has no feature matrix X; "
+            strong = src.get([ts["position"][i] for i in sel]).view("strong")  # what the strong model reads
+            if not hasattr(strong, "shape"):
+                raise ValueError(f"training_data: source {name!r} has no feature matrix X or strong view; "
                                  "use results().training_set() and the records instead")
-            Xs.append(batch.X)
+            Xs.append(strong)
             ys.append(np.asarray([ts["weak_label"][i] for i in sel]))
             srcs += [name] * len(sel)
         if not Xs:

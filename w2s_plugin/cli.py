@@ -81,6 +81,32 @@ def writable_dir(path: str, flag: str) -> str:
     return path
 
 
+class CountError(Exception):
+    """A count option out of range. Deliberately not a ValueError: argparse would catch that and print
+    its usage block; ``_run`` prints this as one line instead."""
+
+
+def count(flag: str, minimum: int = 1, maximum: int | None = None, error=CountError):
+    """An argparse ``type`` for a count option (rounds, seeds, workers, a port): a whole number in
+    ``[minimum, maximum]``, checked at the door. A bad value raises ``error`` with one line naming the
+    flag; the default, ``CountError``, escapes argparse (it only catches its own and ValueError/TypeError),
+    so ``w2s`` prints it as one line without the usage block. Standalone scripts pass
+    ``error=argparse.ArgumentTypeError`` to get argparse's own message instead."""
+    span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise error(f"{flag} must be a whole number {span}; got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise error(f"{flag} must be a whole number {span}; got {value}") from None
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in its own messages
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="w2s",
@@ -138,7 +164,13 @@ def _run(argv) -> int:
                 traceback.print_exc()
             print(f"w2s: error: {exc}", file=sys.stderr)
             return 2
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except (CountError, CLIError) as exc:  # a count option out of range (see count): one line, like every user error
+            words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+            where = f"{prefix} {words[0]}" if words else prefix
+            print(f"{where}: error: {exc}", file=sys.stderr)
+            return 2
         if not getattr(args, "func", None):
             parser.print_help()
             return 0 if args.command is None else 2

@@ -120,6 +120,11 @@ SCHEMA: list[Key] = [
     Key("sources[].shuffle", _BOOL, "true or false", "Draw in a seeded random order (default) or file order.",
         default=True),
     Key("sources[].seed", _INT, "an integer", "Seed of this source's draw order (default: seed + position)."),
+    Key("sources[].views", _TABLE, "a table of role = file path or list of column names",
+        "What each model reads when it is not the source's own features: ``weak`` (the weak model's "
+        "input) and/or ``strong`` (the representation), each a file with one row per item in the "
+        "source's order (e.g. stored embeddings, ``.npy``), the name of an array in an ``.npz`` "
+        "source, or a list of column names of a CSV/JSONL source."),
     # [weak_model] / [representation]
     Key("weak_model", _TABLE, "a table", "The weak model: where class probabilities come from."),
     Key("weak_model.type", _STR, "a registered model type",
@@ -232,6 +237,11 @@ class Config:
                 raise self.error(where, "a source that loads", spec, f"{type(exc).__name__}: {exc}") from None
             if not isinstance(src, Source):
                 raise self.error(where, "a loader returning a Source", type(src).__name__)
+            if spec.get("views"):
+                try:
+                    src.add_views(spec["views"])
+                except (ValueError, OSError) as exc:
+                    raise self.error(f"{where}.views", "views that load", spec["views"], str(exc)) from None
             out.append(src)
         return out
 
@@ -491,6 +501,23 @@ def _check_params(cfg: Config, factory, params: dict, kp: str, what: str, skip: 
         raise cfg.error(f"{kp}.{missing[0]}", f"a value (required by {what})", None, "this key is required")
 
 
+def _check_source_views(cfg: Config, s: dict, kp: str) -> None:
+    """``[sources.views]``: role = a file (resolved like ``path``), an array name, or column names."""
+    if s.get("views"):
+        s["views"] = dict(s["views"])
+    for role, value in s.get("views", {}).items():
+        where = f"{kp}.views.{role}"
+        if isinstance(value, list) and value and all(isinstance(c, str) and c for c in value):
+            continue  # column names of a CSV/JSONL source, checked when it loads
+        if not isinstance(value, str) or not value:
+            raise cfg.error(where, "a file path, an array name or a list of column names", value)
+        path = _resolve(cfg, value)
+        if os.path.exists(path) or "://" in value:
+            s["views"][role] = path
+        elif "/" in value or os.path.splitext(value)[1]:  # looks like a file: say it is missing now
+            raise cfg.error(where, "an existing file (one row per item)", value, f"resolved to {path}")
+
+
 def _accepted(factory, skip: int) -> list[str]:
     sig = signature_params(factory, skip)
     return sig[0] if sig is not None else []
@@ -543,6 +570,7 @@ def _validate_source(cfg: Config, i: int, raw) -> dict:
     if s.get("params"):
         s["params"] = {k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
                        for k, v in s["params"].items()}
+    _check_source_views(cfg, s, kp)
     return s
 
 

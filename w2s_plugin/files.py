@@ -23,6 +23,8 @@ def load_array(path: str, what: str) -> np.ndarray:
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} file {path!r} does not exist")
+    if path.endswith((".npy", ".npz")):
+        check_numpy_file(path, what)
     if path.endswith(".npy"):
         return np.load(path, mmap_mode="r")
     if path.endswith(".npz"):
@@ -40,3 +42,22 @@ def load_array(path: str, what: str) -> np.ndarray:
         except ValueError as exc:
             raise ValueError(f"{what} file {path!r} is not a numeric table: {exc}") from None
     raise ValueError(f"{what} file {path!r}: use .npy, .npz or .csv")
+
+
+#: How every .npy file and every .npz (zip) archive starts.
+_MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
+
+
+def check_numpy_file(path: str, what: str) -> None:
+    """A file named .npy/.npz that is not one (a CSV renamed, a text dump) is a one-line DataError:
+    numpy would take it for a pickle and say it "contains pickled (object) data"."""
+    from .errors import DataError
+
+    ext = ".npz" if str(path).lower().endswith(".npz") else ".npy"
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if not head.startswith(_MAGIC[ext]):
+        kind = "a NumPy .npy array" if ext == ".npy" else "a NumPy .npz archive"
+        saver = "numpy.save" if ext == ".npy" else "numpy.savez"
+        raise DataError(f"{what} file {path!r} is not {kind} (it lacks the {ext} header); "
+                        f"write it with {saver}, or give a .csv")

@@ -5,6 +5,11 @@ RAM), optional ``records`` (dicts, e.g. text for Label Studio), optional gold la
 any per-item ``extras`` (precomputed probabilities, embeddings, true regions in simulations).
 Items are addressed by their position; ``ids`` gives each a stable id that survives restarts.
 File types and URI schemes are plugins (``register_sources``); see :meth:`Source.from_path`.
+
+Views: the weak model and the strong representation may read different things about the same
+item (a weak feature table and stored sentence embeddings). ``views={"weak": A, "strong": B}``
+stores them apart, one row per item each, so nobody has to concatenate and slice; a batch hands
+each model its own with :meth:`Batch.view`.
 """
 
 from __future__ import annotations
@@ -13,12 +18,18 @@ import base64
 import os
 import zlib
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Iterable
 
 import numpy as np
 
 from . import plugins
 from ._validation import check_random_state
+from .errors import DataError
+
+#: The roles the campaign asks for: ``weak`` (what the weak model reads) and ``strong`` (what the
+#: representation / strong model reads). Other role names are allowed for a user's own use.
+ROLES = ("weak", "strong")
 
 
 def loader_for(path: str, type: str | None = None):
@@ -76,9 +87,21 @@ class Batch:
     records: list | None = None
     y: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
+    views: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.positions.size)
+
+    def view(self, role: str):
+        """What the model in ``role`` reads for these items: ``"weak"`` (the weak model's input) or
+        ``"strong"`` (the representation). Without a view of that name: the features ``X``, or the
+        records when there is no ``X``."""
+        if role in self.views:
+            return self.views[role]
+        if role not in ROLES:
+            known = sorted(set(ROLES) | set(self.views))
+            raise DataError(f"source {self.source!r} has no view {role!r}; views: {', '.join(known)}")
+        return self.X if self.X is not None else self.records
 
 
 def _pack_mask(mask: np.ndarray) -> str:
@@ -107,6 +130,12 @@ class Source:
         Gold labels, for simulations and diagnostics.
     extras : dict of arrays, optional
         Per-item arrays carried into each batch (``proba``, ``embeddings``, ``regions``, ...).
+    views : dict, optional
+        What each model reads, by role (``"weak"``, ``"strong"``; see :meth:`Batch.view`), when it
+        is not ``X``. Each value is an (n, d) array stored apart (memory-mapped arrays stay so), a
+        file path (any source type; one row per item, same order), the name of one of ``extras``,
+        a list of record keys (a named column group of a CSV/JSONL table), or a list of column
+        indices / a slice of ``X``. A role without a view reads ``X`` (or the records).
     shuffle : bool
         Draw in a seeded random order (default) or in file order.
     random_state : int or None
@@ -114,12 +143,20 @@ class Source:
         resumed campaign continues in the same order without the user having to pick a seed.
     """
 
+    #: Read-only defaults, so a subclass that does not call ``__init__`` (a sharded pool) has no views.
+    views = MappingProxyType({})
+    _view_columns = MappingProxyType({})
+
     def __init__(self, name: str, X=None, *, records=None, ids=None, y=None, extras: dict | None = None,
-                 shuffle: bool = True, random_state=None, meta: dict | None = None):
+                 shuffle: bool = True, random_state=None, meta: dict | None = None,
+                 views: dict | None = None):
         if not isinstance(name, str) or not name:
             raise ValueError("a Source needs a non-empty string name")
-        if X is None and records is None:
-            raise ValueError(f"source {name!r}: give features X, records, or both")
+        n_views = None
+        if X is None and records is None and views:
+            views, n_views = _standalone_views(name, views)
+        elif X is None and records is None:
+            raise ValueError(f"source {name!r}: give features X, records, or both (or views)")
         if X is not None:
             if not hasattr(X, "shape"):
                 try:
@@ -128,7 +165,7 @@ class Source:
                     raise ValueError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
             if len(X.shape) != 2:
                 raise ValueError(f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}")
-        n = X.shape[0] if X is not None else len(records)
+        n = X.shape[0] if X is not None else len(records) if records is not None else n_views
         if records is not None and len(records) != n:
             raise ValueError(f"source {name!r}: {len(records)} records but X has {n} rows")
         if n == 0:
@@ -153,6 +190,7 @@ class Source:
         self.random_state = random_state
         self.meta = dict(meta or {})
         self._n = n
+        self.add_views(views or {})
         if shuffle and random_state is None:
             random_state = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
             self._fresh_seed = True
@@ -165,7 +203,8 @@ class Source:
         return self._n
 
     def __repr__(self) -> str:
-        return f"Source({self.name!r}, n={self._n}, remaining={self.n_remaining})"
+        views = f", views={self.view_names}" if self.view_names else ""
+        return f"Source({self.name!r}, n={self._n}, remaining={self.n_remaining}{views})"
 
     @property
     def n_remaining(self) -> int:
@@ -214,7 +253,90 @@ class Source:
         records = None if self.records is None else [self.records[int(p)] for p in pos]
         y = None if self.y is None else self.y[pos]
         extras = {k: np.asarray(v[sp])[inv] for k, v in self.extras.items()}
-        return Batch(self.name, pos, [self.ids[int(p)] for p in pos], X, records, y, extras)
+        views = {k: np.asarray(v[sp])[inv] for k, v in self.views.items()}
+        for role, cols in self._view_columns.items():
+            views[role] = np.asarray(self.X[sp][:, cols])[inv]
+        return Batch(self.name, pos, [self.ids[int(p)] for p in pos], X, records, y, extras, views)
+
+    # -- views -----------------------------------------------------------------------------------
+    @property
+    def view_names(self) -> list:
+        """Roles with their own view (the others read ``X`` or the records)."""
+        return sorted(set(self.views) | set(self._view_columns))
+
+    def view(self, role: str):
+        """The whole pool as the model in ``role`` reads it (see :meth:`Batch.view`)."""
+        if role in self.views:
+            return self.views[role]
+        if role in self._view_columns:
+            return np.asarray(self.X[:, self._view_columns[role]])
+        if role not in ROLES:
+            raise DataError(f"source {self.name!r} has no view {role!r}; views: "
+                            f"{', '.join(sorted(set(ROLES) | set(self.view_names)))}")
+        return self.X if self.X is not None else self.records
+
+    def add_views(self, views: dict) -> "Source":
+        """Attach views (see the class docstring for what a value may be); returns the source."""
+        if not isinstance(views, dict):
+            raise DataError(f"source {self.name!r}: views must be a dict of role -> array, file or columns; "
+                            f"got {type(views).__name__}")
+        if "views" not in self.__dict__:
+            self.views, self._view_columns = dict(self.views), dict(self._view_columns)
+        for role, value in views.items():
+            if not isinstance(role, str) or not role:
+                raise DataError(f"source {self.name!r}: a view's role must be a non-empty string; "
+                                f"got {role!r}")
+            where = f"source {self.name!r}: view {role!r}"
+            if isinstance(value, slice) or _is_index_list(value):
+                if self.X is None:
+                    raise DataError(f"{where} selects columns of X, but this source has no X")
+                cols = value if isinstance(value, slice) else np.asarray(value, dtype=np.int64)
+                width = self.X.shape[1]
+                if not isinstance(cols, slice) and cols.size and (cols.min() < -width or cols.max() >= width):
+                    raise DataError(f"{where}: column index out of range for X with {width} columns")
+                self._view_columns[role] = cols
+                self.views.pop(role, None)
+                continue
+            if isinstance(value, (list, tuple)) and value and all(isinstance(c, str) for c in value):
+                arr = self._columns_of_records(list(value), where)
+            elif isinstance(value, (str, os.PathLike)):
+                arr = self._array_named(str(value), where)
+            else:
+                arr = _as_table(value, where)
+            if arr.shape[0] != self._n:
+                raise DataError(f"{where} has {arr.shape[0]} rows for {self._n} items; "
+                                "a view needs one row per item, in the same order")
+            self.views[role] = arr
+            self._view_columns.pop(role, None)
+        return self
+
+    def _columns_of_records(self, columns: list, where: str) -> np.ndarray:
+        if self.records is None:
+            raise DataError(f"{where} names record keys {columns}, but this source has no records")
+        missing = [c for c in columns if c not in self.records[0]]
+        if missing:
+            raise DataError(f"{where}: the records have no key(s) {', '.join(map(repr, missing))}; "
+                            f"keys: {', '.join(map(str, self.records[0]))}")
+        try:
+            return np.array([[float(r[c]) for c in columns] for r in self.records], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{where}: a record lacks a key or has a non-numeric value in it "
+                            f"({exc})") from None
+
+    def _array_named(self, value: str, where: str):
+        """A view given as a string: the name of one of the extras, else a file of any source type."""
+        if value in self.extras:
+            return _as_table(self.extras[value], where)
+        if "://" not in value and not os.path.exists(value):
+            extras = f" or one of the arrays {', '.join(self.extras)}" if self.extras else ""
+            raise DataError(f"{where}: {value!r} is not an existing file{extras}")
+        other = _view_file(value, where)
+        default_ids = other.ids == list(range(len(other)))
+        same = [str(i) for i in other.ids] == [str(i) for i in self.ids]
+        if not default_ids and len(other) == self._n and not same:
+            raise DataError(f"{where}: {value} lists the items in another order (or with other ids) "
+                            "than the source; sort it to the source's order")
+        return other.X
 
     def draw(self, n: int) -> Batch:
         """Take the next ``n`` unused items (fewer if the source runs out) and mark them used."""
@@ -275,10 +397,63 @@ class Source:
         Built-in: ``.npy`` (memory-mapped), ``.npz``, ``.csv``, ``.jsonl``; plugins add more.
         """
         path = str(path)
+        views = params.pop("views", None)
         loader = loader_for(path, type)
         if type is None and "://" not in path and not os.path.exists(path):
             raise ValueError(f"source file {path!r} does not exist")
         if name is None:
             name = os.path.splitext(os.path.basename(path.rstrip("/")))[0] or path
         _check_loader_params(loader, path, params)
-        return loader(path, name=name, **params)
+        src = loader(path, name=name, **params)
+        return src.add_views(views) if views else src
+
+
+def _is_index_list(value) -> bool:
+    """A list / 1-D array of integers: column indices of X (a named column group)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1 and value.dtype.kind in "iu"
+    return (isinstance(value, (list, tuple)) and bool(value)
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value))
+
+
+def _as_table(value, where: str):
+    """An (n, d) array; memory-mapped and other lazy arrays (with ``shape``) are kept as they are."""
+    if not hasattr(value, "shape"):
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{where} must be a numeric (n, d) array ({exc})") from None
+    if len(value.shape) != 2:
+        raise DataError(f"{where} must be 2-D (n_items, n_features); got shape {tuple(value.shape)}")
+    return value
+
+
+def _view_file(path: str, where: str) -> "Source":
+    """A view stored in its own file, read by whatever source type its extension names."""
+    other = Source.from_path(path, name=f"{where}:{os.path.basename(path)}", shuffle=False)
+    if other.X is None:
+        raise DataError(f"{where}: {path} holds no numeric columns")
+    return other
+
+
+def _standalone_views(name: str, views: dict):
+    """A source given only by views (no X, no records): both roles, files loaded; the item count."""
+    if not isinstance(views, dict):
+        raise DataError(f"source {name!r}: views must be a dict of role -> array or file; "
+                        f"got {type(views).__name__}")
+    missing = [r for r in ROLES if r not in views]
+    if missing:
+        raise DataError(f"source {name!r}: without X or records, give a view for each of 'weak' and 'strong' "
+                        f"(missing: {', '.join(missing)})")
+    out = {}
+    for role, value in views.items():
+        where = f"source {name!r}: view {role!r}"
+        if isinstance(value, (str, os.PathLike)):
+            if "://" not in str(value) and not os.path.exists(str(value)):
+                raise DataError(f"{where}: {str(value)!r} is not an existing file")
+            value = _view_file(str(value), where).X
+        elif isinstance(value, slice) or _is_index_list(value) or (
+                isinstance(value, (list, tuple)) and value and all(isinstance(c, str) for c in value)):
+            raise DataError(f"{where} selects columns, but the source has no X or records to select from")
+        out[role] = _as_table(value, where)
+    return out, int(out["weak"].shape[0])

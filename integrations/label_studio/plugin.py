@@ -57,15 +57,19 @@ def _serve(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    from w2s_plugin.cli import count
+
     p = subparsers.add_parser("serve", help="serve the Label Studio ML backend (weak labels scored by "
                                             "overlap density)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=9090, help="port (default 9090)")
+    p.add_argument("--port", type=count("--port", minimum=1, maximum=65535), default=9090,
+                   help="port (default 9090)")
     p.add_argument("--config", default=None, help="TOML file with a [label_studio] table "
                                                   "(docs/label_studio.md)")
     p.add_argument("--model-dir", default=None, help="per-project state directory (default: $MODEL_DIR)")
-    p.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
-    p.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    p.add_argument("--workers", type=count("--workers"), default=1,
+                   help="gunicorn worker processes (default 1)")
+    p.add_argument("--threads", type=count("--threads"), default=8, help="threads per worker (default 8)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--dev", action="store_true", help="use Flask's development server instead of gunicorn")
     p.set_defaults(func=_serve)

@@ -170,11 +170,13 @@ def plot(res, path):
 
 
 def main(argv=None):
+    from w2s_plugin.cli import count
+
     ap = argparse.ArgumentParser(description="overlap density vs uncertainty and random on digits (modAL)")
     ap.add_argument("--out", default="digits_curves.png")
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rounds", type=count("--rounds", error=argparse.ArgumentTypeError), default=10)
+    ap.add_argument("--batch", type=count("--batch", error=argparse.ArgumentTypeError), default=20)
+    ap.add_argument("--seeds", type=count("--seeds", error=argparse.ArgumentTypeError), default=3)
     args = ap.parse_args(argv)
     t = time.perf_counter()
     res = run(args.rounds, args.batch, tuple(range(args.seeds)))
