@@ -44,3 +44,18 @@ def test_campaign_v2_folder_resumes_and_continues_exactly(tmp_path):
     st = json.loads((d / STATE_FILE).read_text())
     assert st["version"] == 3 and st["kind"] == "campaign" and st["reward"]["name"] == "overlap"
     assert load_state(d)["n_rounds"] == len(expected["sources"])
+
+
+def test_modal_learner_state_folder_resumes_and_continues_exactly(tmp_path):
+    pytest.importorskip("modAL")
+    d, expected = copy(tmp_path, "modal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        msl = fx.modal_learner(d, resume=True)
+        assert msl.engine.resumed and msl.engine.migrated_from == "learner_state.json"
+        assert len(msl.history) == fx.MODAL["stop"] and msl.pending is not None
+        log = [fx.modal_step(msl) for _ in range(fx.MODAL["queries"] - fx.MODAL["stop"])]
+    # the pending query of the 0.1.0 folder is asked again, then the picks go on as uninterrupted
+    assert log == expected["log"][fx.MODAL["stop"]:]
+    assert msl.bandit.overlap_.tolist() == expected["overlap"] and msl.bandit.drawn_.tolist() == expected["drawn"]
+    assert not (d / "learner_state.json").exists() and json.loads((d / STATE_FILE).read_text())["kind"] == "modal"

@@ -290,7 +290,7 @@ class Engine:
         self.extra: dict = {}            # the front-end's own keys, saved at the top level of state.json
         self.resumed, self.migrated_from = False, None
         self._log_bytes, self._log_crc, self._index_labels_until = 0, 0, 0
-        self._det_snapshot, self._det_deltas, self._det_delta_rows = None, [], 0
+        self._det_snapshot, self._det_deltas, self._det_delta_rows, self._det_seq = None, [], 0, 0
         self._legacy: list[str] = []
         self._rng_checkpoint = None
         for s in srcs:
@@ -298,9 +298,12 @@ class Engine:
                 self.bandit.exhaust(s.name)
         saved = None
         if self.state_dir is not None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
             has = (self.state_dir / STATE_FILE).exists() or (
                 kind in LEGACY_FILES and (self.state_dir / LEGACY_FILES[kind]).exists())
+            if resume and not has:
+                raise StateError(f"{owner}.resume: no state in {self.state_dir} (no {STATE_FILE}"
+                                 + (f" or {LEGACY_FILES[kind]}" if kind in LEGACY_FILES else "") + ")")
+            self.state_dir.mkdir(parents=True, exist_ok=True)
             if has and not resume:
                 what = "a campaign" if kind == "campaign" else f"a {KIND_NAMES[kind]}'s state"
                 raise StateError(f"{owner}: {self.state_dir} already holds {what}; use {owner}.resume(...) "
@@ -365,7 +368,8 @@ class Engine:
     def reward_of(self, info: RoundInfo) -> float:
         return check_value(self.reward, self.reward(info), info.round)
 
-    def record(self, name: str, row: dict, value: float | None, info: RoundInfo | None = None) -> dict:
+    def record(self, name: str, row: dict, value: float | None, info: RoundInfo | None = None,
+               items: dict | None = None) -> dict:
         """Reward the source (``value`` per item over ``row["n"]`` items; ``n == 0``: a pull without
         evidence), append the round's row and items, and commit. Returns the row."""
         n = int(row["n"])
@@ -380,7 +384,10 @@ class Engine:
         row = {"round": self.n_rounds + 1, **row, "reward": value, "reward_name": self.reward.name}
         if self.true_densities is not None and n:
             row["regret"] = float(n * (max(self.true_densities.values()) - self.true_densities[name]))
-        new_items = self._items_of(row["round"], info) if info is not None else {k: [] for k in ITEM_COLUMNS}
+        if info is not None:
+            items = self.items_of(info)
+        new_items = {k: [] for k in ITEM_COLUMNS} if items is None else dict(items)
+        new_items["round"] = [row["round"]] * len(new_items["source"])
         self.rounds.append(row)
         for k in ITEM_COLUMNS:
             self.items[k] += new_items[k]
@@ -388,10 +395,11 @@ class Engine:
         return row
 
     @staticmethod
-    def _items_of(round_no: int, info: RoundInfo) -> dict:
+    def items_of(info: RoundInfo) -> dict:
+        """The item columns of a round (JSON-able)."""
         b, rep = info.batch, info.report
         n = len(b)
-        return {"round": [round_no] * n, "source": [info.source] * n, "id": [_plain(v) for v in b.ids],
+        return {"round": [info.round] * n, "source": [info.source] * n, "id": [_plain(v) for v in b.ids],
                 "position": np.asarray(b.positions).tolist(), "region": rep.regions.astype(int).tolist(),
                 "weak_label": [_plain(v) for v in info.weak_labels], "confidence": np.asarray(rep.confidence).tolist(),
                 "overlap_score": [None if np.isnan(v) else float(v) for v in rep.overlap_score]}
@@ -464,7 +472,8 @@ class Engine:
         full = (touched is None or self._det_snapshot is None
                 or self._det_delta_rows + touched.size > self.SNAPSHOT_FACTOR * max(hist_size, 1))
         buf = io.BytesIO()
-        stamp = f"{self.n_rounds:08d}" + ("" if self.kind == "campaign" else f"-{len(self._det_deltas):04d}")
+        self._det_seq += 1  # front-ends that commit between rounds need names that never repeat
+        stamp = f"{self.n_rounds:08d}" + ("" if self.kind == "campaign" else f"-{self._det_seq:06d}")
         if full:
             name = f"detector-snapshot-{stamp}.npz"
             np.savez(buf, **hist)
@@ -508,7 +517,7 @@ class Engine:
             "log": {"file": LOG_FILE, "bytes": log_bytes, "crc32": crc},
             "sources": {name: s.state() for name, s in self.sources.items()}, "bandit": self.bandit.to_dict(),
             "true_densities": self.true_densities,
-            "detector": {"snapshot": self._det_snapshot, "deltas": list(self._det_deltas)},
+            "detector": {"snapshot": self._det_snapshot, "deltas": list(self._det_deltas), "seq": self._det_seq},
             "reward": {"name": self.reward.name, "params": self.reward_params, "state": reward_state},
             "index_labels_until": self._index_labels_until,
         }
@@ -588,6 +597,7 @@ class Engine:
                       and k not in ("rounds", "items", "migrated_from", "legacy_file")}
         det = st.get("detector") or {}
         self._det_snapshot, self._det_deltas = det.get("snapshot"), list(det.get("deltas") or [])
+        self._det_seq = int(det.get("seq") or 0)
         if hasattr(self.detector, "load_history_state"):
             if self._det_snapshot:
                 self.detector.load_history_state(self._replay_detector())
