@@ -33,6 +33,7 @@ requests = pytest.importorskip("requests")
 from werkzeug.serving import make_server  # noqa: E402
 
 from w2s_plugin import Source  # noqa: E402
+from w2s_plugin.engine import load_state  # noqa: E402
 from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.driver import (  # noqa: E402
@@ -249,8 +250,7 @@ def test_docs_campaign_example_finds_overlap_and_no_keywords_warns(ls, tmp_path,
         rc = main(["campaign", "run", "--label-studio-url", LS_URL, "--project", str(project.id),
                    "--config", f"{name}.toml", "--no-progress", "--max-rounds", "4"])
         assert rc == 0
-        runs[name] = json.loads((tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw") / STATE_FILE)
-                                .read_text())["rounds"]
+        runs[name] = load_state(tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw"))["rounds"]
         out = capsys.readouterr()
         warned = "no cold-start keywords" in out.err
         assert warned == (name == "nokw"), out.err

@@ -59,3 +59,38 @@ def test_modal_learner_state_folder_resumes_and_continues_exactly(tmp_path):
     assert log == expected["log"][fx.MODAL["stop"]:]
     assert msl.bandit.overlap_.tolist() == expected["overlap"] and msl.bandit.drawn_.tolist() == expected["drawn"]
     assert not (d / "learner_state.json").exists() and json.loads((d / STATE_FILE).read_text())["kind"] == "modal"
+
+
+@pytest.mark.label_studio
+def test_label_studio_driver_folder_resumes_and_continues_exactly(tmp_path):
+    import os
+    import uuid
+
+    if not os.environ.get("LABEL_STUDIO_URL"):
+        pytest.skip("LABEL_STUDIO_URL is not set (a Label Studio server is needed)")
+    pytest.importorskip("label_studio_sdk")
+    from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend
+    from w2s_plugin.integrations.label_studio.driver import CampaignDriver, make_client, project_tasks
+    from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG
+
+    d, expected = copy(tmp_path, "label_studio")
+    client = make_client(os.environ["LABEL_STUDIO_URL"], os.environ["LABEL_STUDIO_API_KEY"])
+    proj = client.projects.create(title=f"w2s-migrate-{uuid.uuid4().hex[:6]}", label_config=LABEL_CONFIG)
+    # the 0.1.0 run's project and backend state, moved to a fresh project of this server
+    legacy = d / "label_studio_campaign.json"
+    legacy.write_text(legacy.read_text().replace('"project": 2', f'"project": {proj.id}'))
+    (d / "model" / "2").rename(d / "model" / str(proj.id))
+    for k in (0, 1):
+        shutil.copy(FIX / "label_studio" / f"pool{k}.csv", tmp_path / f"pool{k}.csv")
+    drv = CampaignDriver(client, proj.id, fx.ls_sources(tmp_path), batch_size=fx.LS["batch"], bandit="ucb",
+                         backend=OverlapDensityBackend(model_dir=d / "model", keywords=EASY, random_state=0),
+                         state_dir=d, progress=False, random_state=0)
+    stop = fx.LS["stop"]
+    assert drv.engine.resumed and len(drv.rounds) == stop
+    rows = drv.run()
+    assert [[r["source"], r["n_overlap"]] for r in rows] == expected["rounds"][stop:]
+    tasks = sorted(project_tasks(client, proj.id, fields="task_only"), key=lambda t: t["id"])
+    assert [[t["data"]["w2s_source"], t["data"]["w2s_item_id"]] for t in tasks] == expected["items"][stop * fx.LS["batch"]:]
+    st = load_state(d)
+    assert st["kind"] == "label_studio" and len(st["rounds"]) == len(expected["rounds"])
+    assert not legacy.exists()
