@@ -103,10 +103,12 @@ def cmd_campaign_run(args) -> int:
         print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
               f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap points found")
         if res.regret is not None and len(res.regret):
-            print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} overlap points (reward {res.reward_name})")
+            print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} overlap points "
+                  f"(reward {res.reward_name})")
         h = res.hindsight()
         if h:
-            print(f"best single source in hindsight: {h['source']} ({h['rate']:.3f} {res.reward_name} per point); "
+            print(f"best single source in hindsight: {h['source']} ({h['rate']:.3f} {res.reward_name} "
+                  "per point); "
                   f"regret against always pulling it: {h['regret']:.1f}")
         if campaign.sources_exhausted_early and not campaign.progress:  # else run() said so under its bar
             print(f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} points)")
@@ -159,7 +161,8 @@ def cmd_campaign_status(args) -> int:
           + (f" of a budget of {budget}" if budget else "")
           + f", batch size {state['batch_size']}, policy {bandit.policy}, reward {reward}")
     if state.get("migrated_from"):
-        print(f"written by w2s_plugin 0.1.0 ({state['migrated_from']}); the next run rewrites it as state version 3")
+        print(f"written by w2s_plugin 0.1.0 ({state['migrated_from']}); "
+              "the next run rewrites it as state version 3")
     total = found if isinstance(found, int) else f"{found:.1f}"
     if reward == "overlap":
         print(f"overlap points found: {total}" + (f" ({found / drawn:.1%} of drawn)" if drawn else ""))
@@ -168,7 +171,8 @@ def cmd_campaign_status(args) -> int:
     td = state.get("true_densities")
     if td and rounds:
         regret = sum(r.get("regret", 0.0) for r in rounds)
-        print(f"cumulative regret vs the oracle: {regret:.1f} overlap points (true densities known: simulation)")
+        print(f"cumulative regret vs the oracle: {regret:.1f} overlap points "
+              "(true densities known: simulation)")
     print()
     print(bandit.summary())
     if args.rounds and rounds:

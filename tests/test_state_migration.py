@@ -9,7 +9,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -56,9 +55,15 @@ def test_modal_learner_state_folder_resumes_and_continues_exactly(tmp_path):
         assert len(msl.history) == fx.MODAL["stop"] and msl.pending is not None
         log = [fx.modal_step(msl) for _ in range(fx.MODAL["queries"] - fx.MODAL["stop"])]
     # the pending query of the 0.1.0 folder is asked again, then the picks go on as uninterrupted
-    assert log == expected["log"][fx.MODAL["stop"]:]
-    assert msl.bandit.overlap_.tolist() == expected["overlap"] and msl.bandit.drawn_.tolist() == expected["drawn"]
-    assert not (d / "learner_state.json").exists() and json.loads((d / STATE_FILE).read_text())["kind"] == "modal"
+    assert log == expected["log"][fx.MODAL["stop"] :]
+    assert (
+        msl.bandit.overlap_.tolist() == expected["overlap"]
+        and msl.bandit.drawn_.tolist() == expected["drawn"]
+    )
+    assert (
+        not (d / "learner_state.json").exists()
+        and json.loads((d / STATE_FILE).read_text())["kind"] == "modal"
+    )
 
 
 @pytest.mark.label_studio
@@ -82,15 +87,43 @@ def test_label_studio_driver_folder_resumes_and_continues_exactly(tmp_path):
     (d / "model" / "2").rename(d / "model" / str(proj.id))
     for k in (0, 1):
         shutil.copy(FIX / "label_studio" / f"pool{k}.csv", tmp_path / f"pool{k}.csv")
-    drv = CampaignDriver(client, proj.id, fx.ls_sources(tmp_path), batch_size=fx.LS["batch"], bandit="ucb",
-                         backend=OverlapDensityBackend(model_dir=d / "model", keywords=EASY, random_state=0),
-                         state_dir=d, progress=False, random_state=0)
+    drv = CampaignDriver(
+        client,
+        proj.id,
+        fx.ls_sources(tmp_path),
+        batch_size=fx.LS["batch"],
+        bandit="ucb",
+        backend=OverlapDensityBackend(model_dir=d / "model", keywords=EASY, random_state=0),
+        state_dir=d,
+        progress=False,
+        random_state=0,
+    )
     stop = fx.LS["stop"]
     assert drv.engine.resumed and len(drv.rounds) == stop
     rows = drv.run()
     assert [[r["source"], r["n_overlap"]] for r in rows] == expected["rounds"][stop:]
     tasks = sorted(project_tasks(client, proj.id, fields="task_only"), key=lambda t: t["id"])
-    assert [[t["data"]["w2s_source"], t["data"]["w2s_item_id"]] for t in tasks] == expected["items"][stop * fx.LS["batch"]:]
+    assert [[t["data"]["w2s_source"], t["data"]["w2s_item_id"]] for t in tasks] == expected["items"][
+        stop * fx.LS["batch"] :
+    ]
     st = load_state(d)
     assert st["kind"] == "label_studio" and len(st["rounds"]) == len(expected["rounds"])
     assert not legacy.exists()
+
+
+@pytest.mark.parametrize("name,kind,rounds,drawn", [("campaign", "campaign", 6, 60),
+                                                    ("modal", "MultiSourceLearner state", 5, 150),
+                                                    ("label_studio", "Label Studio CampaignDriver state", 4, 32)])
+def test_status_reads_every_front_ends_0_1_0_folder(capsys, tmp_path, name, kind, rounds, drawn):
+    from w2s_plugin.cli import main
+
+    d, _ = copy(tmp_path, name)
+    before = sorted(p.name for p in d.iterdir())
+    assert main(["campaign", "status", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{kind} in {d}: {rounds} round(s), {drawn} point(s) drawn")
+    assert "reward overlap" in out and "written by w2s_plugin 0.1.0" in out
+    assert main(["campaign", "status", str(d), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["rounds"] == rounds and data["drawn"] == drawn and data["reward"] == "overlap"
+    assert sorted(p.name for p in d.iterdir()) == before  # read-only

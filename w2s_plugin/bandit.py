@@ -232,7 +232,8 @@ class SourceBandit:
     def summary(self) -> str:
         """The estimates as a table; columns are named after the reward (``overlap``/``density``
         for the default reward, ``<name>``/``mean`` for another)."""
-        total, mean = ("overlap", "density") if self.reward_name == "overlap" else (self.reward_name[:8], "mean")
+        plain = self.reward_name == "overlap"
+        total, mean = ("overlap", "density") if plain else (self.reward_name[:8], "mean")
         lines = [f"{'source':<16} {'pulls':>6} {'drawn':>8} {total:>8} {mean:>8}  95% interval"]
         for r in self.estimates():
             dens = "-" if math.isnan(r["density"]) else f"{r['density']:.3f}"

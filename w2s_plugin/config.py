@@ -317,6 +317,9 @@ class Config:
             random_state=self.get("seed"), reward=self.get("campaign.reward") or "overlap",
             reward_params=self.get("campaign.reward_params"),
         )
+        if kw["reward"] not in plugins.get_registry("rewards"):
+            raise self.error("campaign.reward", f"a registered reward ({', '.join(sorted(plugins.get_registry('rewards')))})",
+                             kw["reward"])
         sources = self.build_sources()
         weak = self.build_model("weak_model")
         embed = self.build_model("representation")

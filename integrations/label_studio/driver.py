@@ -234,10 +234,12 @@ class CampaignDriver:
         preds = self.backend.predict(self.project, tasks, self.label_config)
         info = self._round_info(name, batch, preds)
         value = e.reward_of(info)
-        new = [(t, p) for t, p in zip(tasks, preds) if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
+        new = [(t, p) for t, p in zip(tasks, preds)
+               if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
         imported_ids = []
         if new:
-            payload = [{"data": t["data"], "predictions": [p]} if p["result"] else {"data": t["data"]} for t, p in new]
+            payload = [{"data": t["data"], "predictions": [p]} if p["result"] else {"data": t["data"]}
+                       for t, p in new]
             resp = self.client.projects.import_tasks(self.project, request=payload, return_task_ids=True)
             imported_ids = list(getattr(resp, "task_ids", None) or [])
             for t, _ in new:
@@ -246,8 +248,8 @@ class CampaignDriver:
         n_overlap = info.report.n_overlap
         e.extra = {"project": self.project, "n_annotated_seen": self.n_annotated_seen,
                    "annotation_stats": self.annotation_stats}
-        return e.record(name, {"source": name, "n": len(tasks), "imported": len(new), "skipped": len(tasks) - len(new),
-                               "n_overlap": int(n_overlap), "density": n_overlap / len(tasks),
+        return e.record(name, {"source": name, "n": len(tasks), "imported": len(new),
+                               "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap), "density": n_overlap / len(tasks),
                                "model_version": preds[0]["model_version"], "annotated": synced["annotated"],
                                "retrained": synced["retrained"], "task_ids": imported_ids,
                                "seconds": round(time.perf_counter() - t0, 3)}, value, info)
@@ -256,15 +258,19 @@ class CampaignDriver:
         """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
         meta = [p["result"][0]["w2s"] if p["result"] else {} for p in preds]
         choices = list(self.schema.choices)
-        proba = np.array([[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices] for m in meta])
+        proba = np.array([[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices]
+                          for m in meta])
         report = OverlapReport([REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
                                [m.get("weak_confidence", 0.0) for m in meta],
-                               [np.nan if m.get("overlap_score") is None else m["overlap_score"] for m in meta],
+                               [np.nan if m.get("overlap_score") is None else m["overlap_score"]
+                                for m in meta],
                                float("nan"), float("nan"))
         # the overlap reward reads the report only; other rewards get the strong representation too
-        emb = np.empty((len(batch), 0)) if self.engine.reward.name == "overlap" else self._embed(batch.records)
+        plain = self.engine.reward.name == "overlap"
+        emb = np.empty((len(batch), 0)) if plain else self._embed(batch.records)
         labels = [p["result"][0]["value"]["choices"][0] if p["result"] else None for p in preds]
-        return RoundInfo(self.engine.n_rounds + 1, name, batch, proba, emb, report, np.asarray(labels, dtype=object))
+        return RoundInfo(self.engine.n_rounds + 1, name, batch, proba, emb, report,
+                         np.asarray(labels, dtype=object))
 
     def _warn_if_no_keywords(self) -> None:
         if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):
@@ -343,11 +349,13 @@ def run_from_cli(args, config) -> int:
     driver = CampaignDriver(client, args.project, config.build_sources(), backend=backend,
                             batch_size=config.get("campaign.batch_size") or 20, bandit=config.bandit_params(),
                             text_column=config.get("label_studio.text_column"),
-                            state_dir=state_dir, progress=not getattr(args, "no_progress", False), random_state=seed,
+                            state_dir=state_dir, progress=not getattr(args, "no_progress", False),
+                            random_state=seed,
                             reward=config.get("campaign.reward") or "overlap",
                             reward_params=config.get("campaign.reward_params"))
     if driver.engine.resumed:
-        print(f"resuming the Label Studio campaign in {state_dir}: {len(driver.rounds)} round(s) already ran, "
+        print(f"resuming the Label Studio campaign in {state_dir}: {len(driver.rounds)} round(s) "
+              "already ran, "
               f"reward {driver.engine.reward.name}")
     rounds = getattr(args, "max_rounds", None) or config.get("campaign.max_rounds")
     budget = config.get("campaign.budget")

@@ -70,14 +70,16 @@ class MultiSourceLearner:
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
         self.learner, self.strategy, self.embed = learner, strategy, embed
         self.strategy_params = dict(strategy_params or {})
-        self.engine = e = Engine(srcs, learner, embed, kind="modal", owner="MultiSourceLearner", detector=detector,
+        self.engine = e = Engine(srcs, learner, embed, kind="modal", owner="MultiSourceLearner",
+                                 detector=detector,
                                  bandit=bandit, batch_size=batch_size, state_dir=state_dir, reward=reward,
                                  reward_params=reward_params, gold=gold, classes=classes,
                                  random_state=random_state, resume=_resume)
         x = e.extra
         self.pending: dict | None = x.get("pending")
         self.offsets = {n: int(x.get("offsets", {}).get(n, 0)) for n in e.sources}
-        self.scored = {n: (_unpack_mask(x["scored"][n], len(s)) if "scored" in x else np.zeros(len(s), dtype=bool))
+        self.scored = {n: (_unpack_mask(x["scored"][n], len(s)) if "scored" in x
+                           else np.zeros(len(s), dtype=bool))
                        for n, s in e.sources.items()}  # items whose evidence is counted
         self.n_queries = int(x.get("n_queries", 0))
         self.taught: list[dict] = list(x.get("taught", []))  # every teach call: {"source", "positions", "y"}
@@ -142,7 +144,8 @@ class MultiSourceLearner:
         if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
             raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
         if n_instances > self.batch_size:
-            raise W2SError(f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the number "
+            raise W2SError(f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the "
+                           "number "
                            "of candidates scored per query; raise batch_size or ask for fewer")
         if self.pending is not None:
             p = self.pending
@@ -155,12 +158,14 @@ class MultiSourceLearner:
         batch = source.get(window)
         X = self._features(batch)
         proba = weak_proba_of(self.learner, X)
-        emb = self.embed.from_batch(batch) if isinstance(self.embed, Precomputed) else e.embed(batch.view("strong"))
+        pre = isinstance(self.embed, Precomputed)
+        emb = self.embed.from_batch(batch) if pre else e.embed(batch.view("strong"))
         n = int(min(n_instances, window.size))
         if window.size < 2 and not hasattr(self.detector, "hard_threshold_"):
             raise W2SError(f"source {name!r} has a single item left and the detector is not fitted yet")
         idx, scores, report = score_pool(proba, emb, n, strategy=self.strategy, detector=self.detector,
-                                         random_state=self._seed(), source=name, refit=True, **self.strategy_params)
+                                         random_state=self._seed(), source=name, refit=True,
+                                         **self.strategy_params)
         fresh = ~self.scored[name][window]
         value, items = 0.0, None
         if report is not None:  # strategies that skip detection earn no reward
@@ -175,7 +180,7 @@ class MultiSourceLearner:
                         "n_candidates": int(window.size), "n_overlap": int(n_overlap),
                         "density": float(n_overlap / window.size), "query": self.n_queries,
                         "fresh": window[fresh].tolist(), "reward": value, "items": items,
-                        "n_overlap_fresh": int(report.mask(Region.OVERLAP)[fresh].sum()) if report is not None else 0}
+                        "n_overlap_fresh": 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())}
         self._save()
         return name, window[idx], X[idx]
 
