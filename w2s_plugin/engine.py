@@ -43,10 +43,29 @@ STATE_VERSION = 3
 ITEM_COLUMNS = ("round", "source", "id", "position", "region", "weak_label", "confidence", "overlap_score")
 #: State files of 0.1.0 front-ends other than Campaign, by kind.
 LEGACY_FILES = {"modal": "learner_state.json", "label_studio": "label_studio_campaign.json"}
-KIND_NAMES = {"campaign": "Campaign", "modal": "MultiSourceLearner", "label_studio": "Label Studio CampaignDriver"}
-_COMMON_KEYS = {"version", "kind", "batch_size", "budget", "random_state", "detector_params", "n_rounds",
-                "n_drawn", "n_overlap", "log", "sources", "bandit", "true_densities", "detector", "reward",
-                "index_labels_until"}
+KIND_NAMES = {
+    "campaign": "Campaign",
+    "modal": "MultiSourceLearner",
+    "label_studio": "Label Studio CampaignDriver",
+}
+_COMMON_KEYS = {
+    "version",
+    "kind",
+    "batch_size",
+    "budget",
+    "random_state",
+    "detector_params",
+    "n_rounds",
+    "n_drawn",
+    "n_overlap",
+    "log",
+    "sources",
+    "bandit",
+    "true_densities",
+    "detector",
+    "reward",
+    "index_labels_until",
+}
 
 
 def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
@@ -93,8 +112,10 @@ def _crc_update(crc: int, data: bytes) -> int:
 
 
 def _damaged(path, what: str) -> StateError:
-    return StateError(f"{path}: {what}; the state folder is damaged. Restore it from a backup, or start "
-                      "again with a new state_dir (the folder cannot be continued as it is)")
+    return StateError(
+        f"{path}: {what}; the state folder is damaged. Restore it from a backup, or start "
+        "again with a new state_dir (the folder cannot be continued as it is)"
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -105,9 +126,11 @@ def _read_json(path: Path) -> dict:
     try:
         state = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StateError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the state "
-                         "folder is damaged or the file was not written by w2s_plugin. Restore it from a backup, "
-                         "or start again with a new state_dir") from None
+        raise StateError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the state "
+            "folder is damaged or the file was not written by w2s_plugin. Restore it from a backup, "
+            "or start again with a new state_dir"
+        ) from None
     if not isinstance(state, dict):
         raise _damaged(path, "does not hold a JSON object")
     return state
@@ -122,8 +145,11 @@ def _read_log_lines(path: Path, data: bytes, base_round: int = 0):
             for k in ITEM_COLUMNS:
                 items[k] += rec["items"][k]
         except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise _damaged(path, f"line {i} (round {base_round + i}) is not a complete round record "
-                                 f"({type(exc).__name__}: {exc})") from None
+            raise _damaged(
+                path,
+                f"line {i} (round {base_round + i}) is not a complete round record "
+                f"({type(exc).__name__}: {exc})",
+            ) from None
     return rounds, items
 
 
@@ -134,8 +160,12 @@ def _migrate(state_dir: Path, kind: str) -> dict | None:
     if path.exists():
         st = _read_json(path)
         if st.get("version") == 2 and "kind" not in st:  # a 0.1.0 Campaign: same layout, overlap reward
-            st.update(kind="campaign", reward={"name": "overlap"}, index_labels_until=st.get("n_rounds", 0),
-                      migrated_from=f"{STATE_FILE}, state version 2")
+            st.update(
+                kind="campaign",
+                reward={"name": "overlap"},
+                index_labels_until=st.get("n_rounds", 0),
+                migrated_from=f"{STATE_FILE}, state version 2",
+            )
             return st
         return None
     for k, fname in LEGACY_FILES.items():
@@ -143,29 +173,55 @@ def _migrate(state_dir: Path, kind: str) -> dict | None:
         if not legacy.exists():
             continue
         old = _read_json(legacy)
-        st = {"version": STATE_VERSION, "kind": k, "batch_size": old.get("batch_size"), "budget": None,
-              "random_state": None, "sources": old.get("sources"), "bandit": old.get("bandit"),
-              "reward": {"name": "overlap"}, "log": {"file": LOG_FILE, "bytes": 0}, "detector": {},
-              "migrated_from": fname, "legacy_file": fname}
+        st = {
+            "version": STATE_VERSION,
+            "kind": k,
+            "batch_size": old.get("batch_size"),
+            "budget": None,
+            "random_state": None,
+            "sources": old.get("sources"),
+            "bandit": old.get("bandit"),
+            "reward": {"name": "overlap"},
+            "log": {"file": LOG_FILE, "bytes": 0},
+            "detector": {},
+            "migrated_from": fname,
+            "legacy_file": fname,
+        }
         if k == "modal":
             if old.get("version") != 2 or "scored" not in old:
                 raise StateError(
                     f"{legacy} is a version {old.get('version')} MultiSourceLearner state; this version reads version 2 "
                     "and later (version 1 counted re-scored items as new evidence and did not record which items "
                     "were scored, so it cannot be continued exactly): start a new state_dir, teaching the labels "
-                    "of the old run as seed labels")
+                    "of the old run as seed labels"
+                )
             rounds = []
             for h in old.get("history") or []:
                 if h.get("query"):
                     n = int(h.get("n_fresh", 0))
-                    rounds.append({**h, "round": len(rounds) + 1, "n": n,
-                                   "reward": (h["n_overlap_fresh"] / n) if n else None, "reward_name": "overlap"})
-            st.update({key: old[key] for key in ("strategy", "pending", "offsets", "n_queries", "scored", "taught")})
+                    rounds.append(
+                        {
+                            **h,
+                            "round": len(rounds) + 1,
+                            "n": n,
+                            "reward": (h["n_overlap_fresh"] / n) if n else None,
+                            "reward_name": "overlap",
+                        }
+                    )
+            st.update(
+                {key: old[key] for key in ("strategy", "pending", "offsets", "n_queries", "scored", "taught")}
+            )
             st["detector"] = {"legacy_file": old.get("detector_file")}
         else:
-            rounds = [{**r, "reward": r["n_overlap"] / r["n"], "reward_name": "overlap"} for r in old.get("rounds") or []]
-            st.update(project=old.get("project"), n_annotated_seen=old.get("n_annotated_seen", -1),
-                      annotation_stats=old.get("annotation_stats", {}))
+            rounds = [
+                {**r, "reward": r["n_overlap"] / r["n"], "reward_name": "overlap"}
+                for r in old.get("rounds") or []
+            ]
+            st.update(
+                project=old.get("project"),
+                n_annotated_seen=old.get("n_annotated_seen", -1),
+                annotation_stats=old.get("annotation_stats", {}),
+            )
         st["rounds"], st["items"] = rounds, {c: [] for c in ITEM_COLUMNS}
         st["n_rounds"] = len(rounds)
         return st
@@ -178,7 +234,7 @@ def load_state(state_dir, kind: str | None = None) -> dict:
     the round log is ignored, not removed."""
     state_dir = Path(state_dir)
     st = None
-    for k in ([kind] if kind else ["campaign", *LEGACY_FILES]):
+    for k in [kind] if kind else ["campaign", *LEGACY_FILES]:
         st = st or _migrate(state_dir, k)
     if st is not None and "rounds" in st:
         return st
@@ -186,12 +242,16 @@ def load_state(state_dir, kind: str | None = None) -> dict:
     if st is None:
         if not path.exists():
             names = ", ".join([STATE_FILE, *LEGACY_FILES.values()])
-            raise StateError(f"no campaign state in {state_dir} (none of {names}); give the state_dir of a campaign, "
-                             "a MultiSourceLearner or a Label Studio driver")
+            raise StateError(
+                f"no campaign state in {state_dir} (none of {names}); give the state_dir of a campaign, "
+                "a MultiSourceLearner or a Label Studio driver"
+            )
         st = _read_json(path)
         if st.get("version") != STATE_VERSION:
-            raise StateError(f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by another "
-                             "version of w2s_plugin); open it with that version, or start a new state_dir")
+            raise StateError(
+                f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by another "
+                "version of w2s_plugin); open it with that version, or start a new state_dir"
+            )
     info = st.get("log") or {}
     committed = int(info.get("bytes", 0))
     log = state_dir / info.get("file", LOG_FILE)
@@ -202,11 +262,16 @@ def load_state(state_dir, kind: str | None = None) -> dict:
         with open(log, "rb") as fh:
             data = fh.read(committed)
         if info.get("crc32") is not None and _crc_update(0, data) != info["crc32"]:
-            raise _damaged(log, "the round log's checksum does not match the committed state "
-                                "(its committed part was changed or cut)")
+            raise _damaged(
+                log,
+                "the round log's checksum does not match the committed state "
+                "(its committed part was changed or cut)",
+            )
     st["rounds"], st["items"] = _read_log_lines(log, data)
     if len(st["rounds"]) != st.get("n_rounds", len(st["rounds"])):
-        raise _damaged(log, f"the round log holds {len(st['rounds'])} committed rounds, the state says {st['n_rounds']}")
+        raise _damaged(
+            log, f"the round log holds {len(st['rounds'])} committed rounds, the state says {st['n_rounds']}"
+        )
     return st
 
 
@@ -230,7 +295,9 @@ def build_bandit(bandit, names, random_state, owner: str) -> SourceBandit:
     elif isinstance(bandit, dict):
         bandit = SourceBandit(names, **{"random_state": random_state, **bandit})
     if not isinstance(bandit, SourceBandit):
-        raise W2SError(f"{owner}: bandit must be a SourceBandit, a policy name or a dict; got {type(bandit).__name__}")
+        raise W2SError(
+            f"{owner}: bandit must be a SourceBandit, a policy name or a dict; got {type(bandit).__name__}"
+        )
     if list(bandit.names) != list(names):
         raise W2SError(f"{owner}: the bandit's sources {bandit.names} differ from the {owner}'s {names}")
     return bandit
@@ -257,10 +324,28 @@ class Engine:
     #: (times the history size), so resuming never replays more than a bounded log.
     SNAPSHOT_FACTOR = 1.0
 
-    def __init__(self, sources, weak_model=None, embed=None, *, kind: str = "campaign", owner: str = "Campaign",
-                 detector=None, bandit=None, batch_size: int = 100, budget: int | None = None, state_dir=None,
-                 reward="overlap", reward_params: dict | None = None, gold=None, classes=None,
-                 true_densities: dict | None = None, random_state=None, resume: bool = False, min_left: int = 1):
+    def __init__(
+        self,
+        sources,
+        weak_model=None,
+        embed=None,
+        *,
+        kind: str = "campaign",
+        owner: str = "Campaign",
+        detector=None,
+        bandit=None,
+        batch_size: int = 100,
+        budget: int | None = None,
+        state_dir=None,
+        reward="overlap",
+        reward_params: dict | None = None,
+        gold=None,
+        classes=None,
+        true_densities: dict | None = None,
+        random_state=None,
+        resume: bool = False,
+        min_left: int = 1,
+    ):
         srcs = prepare_sources(sources, owner)
         names = [s.name for s in srcs]
         self.kind, self.owner, self.min_left = kind, owner, int(min_left)
@@ -271,8 +356,10 @@ class Engine:
         elif isinstance(detector, dict):
             detector = OverlapDetector(**{"accumulate": True, "random_state": random_state, **detector})
         if not hasattr(detector, "fit"):
-            raise W2SError(f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
-                           f"got {type(detector).__name__}")
+            raise W2SError(
+                f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
+                f"got {type(detector).__name__}"
+            )
         self.detector = detector
         self.bandit = build_bandit(bandit, names, random_state, owner)
         self.reward = make_reward(reward, **dict(reward_params or {}))
@@ -287,7 +374,7 @@ class Engine:
         self.true_densities = true_densities
         self.rounds: list[dict] = []
         self.items: dict[str, list] = {k: [] for k in ITEM_COLUMNS}
-        self.extra: dict = {}            # the front-end's own keys, saved at the top level of state.json
+        self.extra: dict = {}  # the front-end's own keys, saved at the top level of state.json
         self.resumed, self.migrated_from = False, None
         self._log_bytes, self._log_crc, self._index_labels_until = 0, 0, 0
         self._det_snapshot, self._det_deltas, self._det_delta_rows, self._det_seq = None, [], 0, 0
@@ -299,15 +386,21 @@ class Engine:
         saved = None
         if self.state_dir is not None:
             has = (self.state_dir / STATE_FILE).exists() or (
-                kind in LEGACY_FILES and (self.state_dir / LEGACY_FILES[kind]).exists())
+                kind in LEGACY_FILES and (self.state_dir / LEGACY_FILES[kind]).exists()
+            )
             if resume and not has:
-                raise StateError(f"{owner}.resume: no state in {self.state_dir} (no {STATE_FILE}"
-                                 + (f" or {LEGACY_FILES[kind]}" if kind in LEGACY_FILES else "") + ")")
+                raise StateError(
+                    f"{owner}.resume: no state in {self.state_dir} (no {STATE_FILE}"
+                    + (f" or {LEGACY_FILES[kind]}" if kind in LEGACY_FILES else "")
+                    + ")"
+                )
             self.state_dir.mkdir(parents=True, exist_ok=True)
             if has and not resume:
                 what = "a campaign" if kind == "campaign" else f"a {KIND_NAMES[kind]}'s state"
-                raise StateError(f"{owner}: {self.state_dir} already holds {what}; use {owner}.resume(...) "
-                                 "to continue it, or choose another state_dir")
+                raise StateError(
+                    f"{owner}: {self.state_dir} already holds {what}; use {owner}.resume(...) "
+                    "to continue it, or choose another state_dir"
+                )
             if has:
                 saved = self._load()
             elif (self.state_dir / LOG_FILE).exists():  # a crash before the first commit
@@ -316,7 +409,11 @@ class Engine:
             raise StateError(f"{owner}.resume needs a state_dir")
         if hasattr(self.reward, "bind"):
             self.reward.bind(self)
-        if saved and (saved.get("reward") or {}).get("state") is not None and hasattr(self.reward, "load_state"):
+        if (
+            saved
+            and (saved.get("reward") or {}).get("state") is not None
+            and hasattr(self.reward, "load_state")
+        ):
             self.reward.load_state(saved["reward"]["state"])
 
     # -- models ----------------------------------------------------------------------------------
@@ -343,17 +440,23 @@ class Engine:
             return idx
         k = 2 if P.ndim == 1 else P.shape[1]
         if len(classes) != k:
-            raise W2SError(f"{self.owner}: {len(classes)} classes {list(classes)[:5]} but the weak model gives "
-                           f"{k} probability columns; pass classes= in the order of its columns")
+            raise W2SError(
+                f"{self.owner}: {len(classes)} classes {list(classes)[:5]} but the weak model gives "
+                f"{k} probability columns; pass classes= in the order of its columns"
+            )
         return np.asarray(classes)[idx]
 
     def detect(self, name: str, batch, round_no: int | None = None) -> RoundInfo:
         """Weak probabilities, representation and overlap detection for a drawn batch."""
         wm, em = self.weak_model, self.embed_model
-        proba = np.asarray(wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak")))
+        proba = np.asarray(
+            wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
+        )
         emb = em.from_batch(batch) if isinstance(em, Precomputed) else self.embed(batch.view("strong"))
         report = self.detector.fit(proba, emb).report_
-        return RoundInfo(round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba))
+        return RoundInfo(
+            round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba)
+        )
 
     # -- one round -------------------------------------------------------------------------------
     def select(self) -> str:
@@ -368,8 +471,14 @@ class Engine:
     def reward_of(self, info: RoundInfo) -> float:
         return check_value(self.reward, self.reward(info), info.round)
 
-    def record(self, name: str, row: dict, value: float | None, info: RoundInfo | None = None,
-               items: dict | None = None) -> dict:
+    def record(
+        self,
+        name: str,
+        row: dict,
+        value: float | None,
+        info: RoundInfo | None = None,
+        items: dict | None = None,
+    ) -> dict:
         """Reward the source (``value`` per item over ``row["n"]`` items; ``n == 0``: a pull without
         evidence), append the round's row and items, and commit. Returns the row."""
         n = int(row["n"])
@@ -399,10 +508,16 @@ class Engine:
         """The item columns of a round (JSON-able)."""
         b, rep = info.batch, info.report
         n = len(b)
-        return {"round": [info.round] * n, "source": [info.source] * n, "id": [_plain(v) for v in b.ids],
-                "position": np.asarray(b.positions).tolist(), "region": rep.regions.astype(int).tolist(),
-                "weak_label": [_plain(v) for v in info.weak_labels], "confidence": np.asarray(rep.confidence).tolist(),
-                "overlap_score": [None if np.isnan(v) else float(v) for v in rep.overlap_score]}
+        return {
+            "round": [info.round] * n,
+            "source": [info.source] * n,
+            "id": [_plain(v) for v in b.ids],
+            "position": np.asarray(b.positions).tolist(),
+            "region": rep.regions.astype(int).tolist(),
+            "weak_label": [_plain(v) for v in info.weak_labels],
+            "confidence": np.asarray(rep.confidence).tolist(),
+            "overlap_score": [None if np.isnan(v) else float(v) for v in rep.overlap_score],
+        }
 
     # -- accounting ------------------------------------------------------------------------------
     @property
@@ -438,8 +553,10 @@ class Engine:
                 continue
             X = src.get([ts["position"][i] for i in sel]).view(view)
             if X is None:
-                raise W2SError(f"training_data: source {name!r} has no {view!r} view or features X; "
-                               "use training_set() and the records instead")
+                raise W2SError(
+                    f"training_data: source {name!r} has no {view!r} view or features X; "
+                    "use training_set() and the records instead"
+                )
             Xs.append(X)
             ys.append(np.asarray([ts["weak_label"][i] for i in sel]))
             srcs += [name] * len(sel)
@@ -469,8 +586,11 @@ class Engine:
             return
         touched = getattr(det, "_hist_touched", None)
         hist_size = int(getattr(det, "history_size", 0) or 0)
-        full = (touched is None or self._det_snapshot is None
-                or self._det_delta_rows + touched.size > self.SNAPSHOT_FACTOR * max(hist_size, 1))
+        full = (
+            touched is None
+            or self._det_snapshot is None
+            or self._det_delta_rows + touched.size > self.SNAPSHOT_FACTOR * max(hist_size, 1)
+        )
         buf = io.BytesIO()
         self._det_seq += 1  # front-ends that commit between rounds need names that never repeat
         stamp = f"{self.n_rounds:08d}" + ("" if self.kind == "campaign" else f"-{self._det_seq:06d}")
@@ -480,8 +600,15 @@ class Engine:
             self._det_snapshot, self._det_deltas, self._det_delta_rows = name, [], 0
         else:
             name = f"detector-delta-{stamp}.npz"
-            np.savez(buf, slots=touched, conf=hist["conf"][touched], emb=hist["emb"][touched],
-                     size=np.array(hist["conf"].size), n_seen=hist["n_seen"], rng=hist["rng"])
+            np.savez(
+                buf,
+                slots=touched,
+                conf=hist["conf"][touched],
+                emb=hist["emb"][touched],
+                size=np.array(hist["conf"].size),
+                n_seen=hist["n_seen"],
+                rng=hist["rng"],
+            )
             self._det_deltas.append(name)
             self._det_delta_rows += int(touched.size)
         atomic_write_bytes(self.state_dir / name, buf.getvalue())
@@ -509,15 +636,25 @@ class Engine:
         self._save_detector()
         reward_state = self.reward.state() if hasattr(self.reward, "state") else None
         state = {
-            **self.extra, "version": STATE_VERSION, "kind": self.kind, "batch_size": self.batch_size,
+            **self.extra,
+            "version": STATE_VERSION,
+            "kind": self.kind,
+            "batch_size": self.batch_size,
             "budget": self.budget,
             "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
-            "detector_params": self._detector_params(), "n_rounds": self.n_rounds, "n_drawn": self.n_drawn,
+            "detector_params": self._detector_params(),
+            "n_rounds": self.n_rounds,
+            "n_drawn": self.n_drawn,
             "n_overlap": int(sum(r.get("n_overlap", 0) for r in self.rounds)),
             "log": {"file": LOG_FILE, "bytes": log_bytes, "crc32": crc},
-            "sources": {name: s.state() for name, s in self.sources.items()}, "bandit": self.bandit.to_dict(),
+            "sources": {name: s.state() for name, s in self.sources.items()},
+            "bandit": self.bandit.to_dict(),
             "true_densities": self.true_densities,
-            "detector": {"snapshot": self._det_snapshot, "deltas": list(self._det_deltas), "seq": self._det_seq},
+            "detector": {
+                "snapshot": self._det_snapshot,
+                "deltas": list(self._det_deltas),
+                "seq": self._det_seq,
+            },
             "reward": {"name": self.reward.name, "params": self.reward_params, "state": reward_state},
             "index_labels_until": self._index_labels_until,
         }
@@ -533,7 +670,9 @@ class Engine:
 
     @staticmethod
     def _line(row, items) -> bytes:
-        return (json.dumps({"row": row, "items": items}, default=_jsonable, separators=(",", ":")) + "\n").encode()
+        return (
+            json.dumps({"row": row, "items": items}, default=_jsonable, separators=(",", ":")) + "\n"
+        ).encode()
 
     def _load(self) -> dict:
         st = _migrate(self.state_dir, self.kind)
@@ -541,16 +680,21 @@ class Engine:
         if st is None:
             st = _read_json(path)
             if st.get("kind", "campaign") != self.kind:
-                raise StateError(f"{path} was written by a {KIND_NAMES.get(st.get('kind'), st.get('kind'))}, not a "
-                                 f"{KIND_NAMES[self.kind]}; give that front-end's state_dir, or another state_dir")
+                raise StateError(
+                    f"{path} was written by a {KIND_NAMES.get(st.get('kind'), st.get('kind'))}, not a "
+                    f"{KIND_NAMES[self.kind]}; give that front-end's state_dir, or another state_dir"
+                )
             if self.kind == "modal" and (st.get("version") == 1 or "scored" not in st):
                 raise StateError(
                     f"{path} is a version {st.get('version')} MultiSourceLearner state; version 1 counted re-scored "
                     "items as new evidence and did not record which items were scored, so it cannot be continued "
-                    "exactly: start a new state_dir, teaching the labels of the old run as seed labels")
+                    "exactly: start a new state_dir, teaching the labels of the old run as seed labels"
+                )
             if st.get("version") != STATE_VERSION:
-                raise StateError(f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by "
-                                 "another version of w2s_plugin); continue it with that version, or start a new state_dir")
+                raise StateError(
+                    f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by "
+                    "another version of w2s_plugin); continue it with that version, or start a new state_dir"
+                )
             self.rounds, self.items, self._log_bytes, self._log_crc = self._read_log(st)
         else:
             self.migrated_from = st["migrated_from"]
@@ -561,28 +705,43 @@ class Engine:
                 self._pending_log, self._legacy = list(self.rounds), [st["legacy_file"]]
         where = path if path.exists() else self.state_dir / LEGACY_FILES.get(self.kind, STATE_FILE)
         if set(st["sources"]) != set(self.sources):
-            raise StateError(f"{where}: the saved {KIND_NAMES[self.kind]} has sources {sorted(st['sources'])}, "
-                             f"but these were given: {sorted(self.sources)}; pass the same sources, or another state_dir")
+            raise StateError(
+                f"{where}: the saved {KIND_NAMES[self.kind]} has sources {sorted(st['sources'])}, "
+                f"but these were given: {sorted(self.sources)}; pass the same sources, or another state_dir"
+            )
         if st.get("batch_size") != self.batch_size:
-            raise StateError(f"{where}: the saved {KIND_NAMES[self.kind]} used batch_size={st.get('batch_size')}, not "
-                             f"{self.batch_size}; resume with batch_size={st.get('batch_size')}")
+            raise StateError(
+                f"{where}: the saved {KIND_NAMES[self.kind]} used batch_size={st.get('batch_size')}, not "
+                f"{self.batch_size}; resume with batch_size={st.get('batch_size')}"
+            )
         saved_seed = st.get("random_state")
         for name, s in st["sources"].items():
             try:
                 self.sources[name].load_state(s)
             except ValueError as exc:
-                seed = f" (the saved run's seed was random_state={saved_seed})" if saved_seed is not None else ""
-                raise StateError(f"{where}: {exc}{seed}. A changed seed or changed data: resume with the sources "
-                                 "built exactly as before, or start a new state_dir") from None
-        if (isinstance(saved_seed, int) and isinstance(self.random_state, int)
-                and saved_seed != self.random_state):
-            raise StateError(f"{where}: the saved run used random_state={saved_seed}, not {self.random_state} (a changed "
-                             f"seed); resume with random_state={saved_seed}, or start a new state_dir")
+                seed = (
+                    f" (the saved run's seed was random_state={saved_seed})" if saved_seed is not None else ""
+                )
+                raise StateError(
+                    f"{where}: {exc}{seed}. A changed seed or changed data: resume with the sources "
+                    "built exactly as before, or start a new state_dir"
+                ) from None
+        if (
+            isinstance(saved_seed, int)
+            and isinstance(self.random_state, int)
+            and saved_seed != self.random_state
+        ):
+            raise StateError(
+                f"{where}: the saved run used random_state={saved_seed}, not {self.random_state} (a changed "
+                f"seed); resume with random_state={saved_seed}, or start a new state_dir"
+            )
         self.bandit = SourceBandit.from_dict(st["bandit"])
         saved_reward = (st.get("reward") or {}).get("name", "overlap")
         if saved_reward != self.reward.name:
-            raise StateError(f"{where}: the saved run's reward is {saved_reward!r}, not {self.reward.name!r}; resume "
-                             f"with reward={saved_reward!r}, or start a new state_dir")
+            raise StateError(
+                f"{where}: the saved run's reward is {saved_reward!r}, not {self.reward.name!r}; resume "
+                f"with reward={saved_reward!r}, or start a new state_dir"
+            )
         self.bandit.reward_name = self.reward.name
         if st.get("budget") is not None and self.budget is None:
             self.budget = st["budget"]
@@ -591,10 +750,15 @@ class Engine:
         self._index_labels_until = int(st.get("index_labels_until") or 0)
         if self._index_labels_until and self.classes_ is not None:  # 0.1.0 logged column indices
             classes, cut = self.classes_, self.items["round"]
-            self.items["weak_label"] = [_plain(classes[int(v)]) if r <= self._index_labels_until else v
-                                        for r, v in zip(cut, self.items["weak_label"])]
-        self.extra = {k: v for k, v in st.items() if k not in _COMMON_KEYS
-                      and k not in ("rounds", "items", "migrated_from", "legacy_file")}
+            self.items["weak_label"] = [
+                _plain(classes[int(v)]) if r <= self._index_labels_until else v
+                for r, v in zip(cut, self.items["weak_label"])
+            ]
+        self.extra = {
+            k: v
+            for k, v in st.items()
+            if k not in _COMMON_KEYS and k not in ("rounds", "items", "migrated_from", "legacy_file")
+        }
         det = st.get("detector") or {}
         self._det_snapshot, self._det_deltas = det.get("snapshot"), list(det.get("deltas") or [])
         self._det_seq = int(det.get("seq") or 0)
@@ -621,16 +785,23 @@ class Engine:
         if committed == 0:
             return [], {k: [] for k in ITEM_COLUMNS}, 0, 0
         if not path.exists() or path.stat().st_size < committed:
-            raise _damaged(path, f"the round log is shorter than the {committed} committed bytes (it was cut)")
+            raise _damaged(
+                path, f"the round log is shorter than the {committed} committed bytes (it was cut)"
+            )
         with open(path, "rb") as fh:
             data = fh.read(committed)
         crc = _crc_update(0, data)
         if info.get("crc32") is not None and crc != info["crc32"]:
-            raise _damaged(path, "the round log's checksum does not match the committed state "
-                                 "(its committed part was changed)")
+            raise _damaged(
+                path,
+                "the round log's checksum does not match the committed state "
+                "(its committed part was changed)",
+            )
         rounds, items = _read_log_lines(path, data)
         if len(rounds) != st["n_rounds"]:
-            raise _damaged(path, f"the round log holds {len(rounds)} committed rounds, the state says {st['n_rounds']}")
+            raise _damaged(
+                path, f"the round log holds {len(rounds)} committed rounds, the state says {st['n_rounds']}"
+            )
         if path.stat().st_size > committed:
             with open(path, "r+b") as fh:
                 fh.truncate(committed)
@@ -641,7 +812,9 @@ class Engine:
             try:
                 return np.load(self.state_dir / name)
             except (OSError, ValueError) as exc:
-                raise _damaged(self.state_dir / name, f"cannot be read as the detector's history ({exc})") from None
+                raise _damaged(
+                    self.state_dir / name, f"cannot be read as the detector's history ({exc})"
+                ) from None
 
         with npz(self._det_snapshot) as z:
             hist = {k: z[k] for k in z.files}
@@ -676,8 +849,21 @@ def subset_info(info: RoundInfo, keep) -> RoundInfo:
     """The same round restricted to items ``keep`` (a boolean mask or indices)."""
     keep = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
     rep = info.report
-    sub = OverlapReport(rep.regions[keep], np.asarray(rep.confidence)[keep], np.asarray(rep.overlap_score)[keep],
-                        rep.hard_threshold, rep.overlap_threshold, rep.scorer)
+    sub = OverlapReport(
+        rep.regions[keep],
+        np.asarray(rep.confidence)[keep],
+        np.asarray(rep.overlap_score)[keep],
+        rep.hard_threshold,
+        rep.overlap_threshold,
+        rep.scorer,
+    )
     batch = info.batch.subset(keep)
-    return RoundInfo(info.round, info.source, batch, info.proba[keep], np.asarray(info.embeddings)[keep], sub,
-                     np.asarray(info.weak_labels)[keep])
+    return RoundInfo(
+        info.round,
+        info.source,
+        batch,
+        info.proba[keep],
+        np.asarray(info.embeddings)[keep],
+        sub,
+        np.asarray(info.weak_labels)[keep],
+    )

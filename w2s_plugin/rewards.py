@@ -23,13 +23,13 @@ from .errors import W2SError
 class RoundInfo:
     """Everything about one round that a reward may use."""
 
-    round: int                 # 1-based round number
-    source: str                # the source drawn from
-    batch: typing.Any          # the drawn Batch: batch.view("weak"), batch.view("strong"), .ids, .positions
-    proba: np.ndarray          # (n, k) weak probabilities
-    embeddings: np.ndarray     # (n, d) strong representation
-    report: typing.Any         # OverlapReport of the batch (regions, confidence, overlap_score, ...)
-    weak_labels: np.ndarray    # (n,) weak labels as class labels (classes_[argmax]), never column indices
+    round: int  # 1-based round number
+    source: str  # the source drawn from
+    batch: typing.Any  # the drawn Batch: batch.view("weak"), batch.view("strong"), .ids, .positions
+    proba: np.ndarray  # (n, k) weak probabilities
+    embeddings: np.ndarray  # (n, d) strong representation
+    report: typing.Any  # OverlapReport of the batch (regions, confidence, overlap_score, ...)
+    weak_labels: np.ndarray  # (n,) weak labels as class labels (classes_[argmax]), never column indices
 
     @property
     def n(self) -> int:
@@ -78,8 +78,10 @@ def make_reward(spec="overlap", **params) -> Reward:
         return spec
     if callable(spec):
         return _FunctionReward(spec)
-    raise W2SError(f"reward must be a registered name, a reward object or a callable(info) -> float; "
-                   f"got {type(spec).__name__}")
+    raise W2SError(
+        f"reward must be a registered name, a reward object or a callable(info) -> float; "
+        f"got {type(spec).__name__}"
+    )
 
 
 def check_value(reward: Reward, value, round_no: int) -> float:
@@ -87,9 +89,13 @@ def check_value(reward: Reward, value, round_no: int) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise W2SError(f"reward {reward.name!r} returned {value!r} in round {round_no}; "
-                       "a reward returns a number in [0, 1] (per item)") from None
+        raise W2SError(
+            f"reward {reward.name!r} returned {value!r} in round {round_no}; "
+            "a reward returns a number in [0, 1] (per item)"
+        ) from None
     if not (0.0 <= v <= 1.0):
-        raise W2SError(f"reward {reward.name!r} returned {v} in round {round_no}; a reward returns a value "
-                       "per item, in [0, 1]")
+        raise W2SError(
+            f"reward {reward.name!r} returned {v} in round {round_no}; a reward returns a value "
+            "per item, in [0, 1]"
+        )
     return v
