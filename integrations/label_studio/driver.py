@@ -102,12 +102,15 @@ class CampaignDriver:
     progress : show a progress bar in :meth:`run`
     random_state : int
     reward, reward_params : as for :class:`~w2s_plugin.Campaign`; the annotated tasks are the gold
-        sample (``engine.gold``: the task data as records, the annotators' choices as labels).
+        sample (``engine.gold``: the task data as records, the annotators' choices as labels), after
+        any ``gold=(records, labels)`` given here.
+    classes : the weak model's classes (default: the labeling config's choices, in order).
     """
 
     def __init__(self, client, project, sources, backend: OverlapDensityBackend | None = None,
                  batch_size: int = 20, bandit=None, text_column: str | None = None, state_dir=None,
-                 progress: bool = True, random_state=0, reward="overlap", reward_params: dict | None = None):
+                 progress: bool = True, random_state=0, reward="overlap", reward_params: dict | None = None,
+                 gold=None, classes=None):
         self.client = client
         self.project = int(project_key(project))
         srcs = list(sources or [])
@@ -133,13 +136,14 @@ class CampaignDriver:
         resume = sd is not None and any((sd / f).exists() for f in (STATE_FILE, "label_studio_campaign.json"))
         self.engine = Engine(srcs, self._weak_proba, self._embed, kind="label_studio", owner="CampaignDriver",
                              bandit=bandit, batch_size=batch_size, state_dir=sd, reward=reward,
-                             reward_params=reward_params, classes=list(self.schema.choices),
+                             reward_params=reward_params, gold=gold,
+                             classes=list(self.schema.choices) if classes is None else classes,
                              random_state=random_state, resume=resume)
         x = self.engine.extra
         if resume and x.get("project") != self.project:
             raise StateError(f"{sd} belongs to Label Studio project {x.get('project')}, not {self.project}; "
                              "use another state_dir")
-        self._warned_cold = False
+        self._warned_cold, self._gold = False, gold
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
 
@@ -202,6 +206,8 @@ class CampaignDriver:
         out = self.backend.add_annotations(self.project, pairs, self.label_config, replace=True)
         self.n_annotated_seen = len(tasks)
         self.annotation_stats = stats
+        if self._gold is not None:  # the user's gold sample first, then the annotated tasks
+            gold = (list(self._gold[0]) + gold[0], list(self._gold[1]) + gold[1])
         self.engine.gold = (gold[0], np.asarray(gold[1])) if gold[1] else None
         return {"annotated": len(tasks), "retrained": out["trained"], "model_version": out["model_version"]}
 
