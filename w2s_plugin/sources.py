@@ -103,6 +103,14 @@ class Batch:
             raise DataError(f"source {self.source!r} has no view {role!r}; views: {', '.join(known)}")
         return self.X if self.X is not None else self.records
 
+    def subset(self, keep) -> "Batch":
+        """The batch restricted to items ``keep`` (indices into it), views included."""
+        keep = np.asarray(keep, dtype=np.int64)
+        pick = (lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep]))
+        return Batch(self.source, self.positions[keep], [self.ids[i] for i in keep], pick(self.X),
+                     pick(self.records), pick(self.y), {k: pick(v) for k, v in self.extras.items()},
+                     {k: pick(v) for k, v in self.views.items()})
+
 
 def _pack_mask(mask: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.packbits(mask).tobytes(), 6)).decode("ascii")
