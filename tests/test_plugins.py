@@ -480,7 +480,8 @@ def test_the_import_check_catches_every_form():
 BUILTIN_NAMES = {
     "overlap_scorers": {"subspace", "max_cosine", "max_inner"},
     "thresholds": {"change_point", "change_point_grid", "median", "quantile"},
-    "acquisition_strategies": {"overlap", "hard_only", "overlap_then_hard", "uncertainty", "margin", "entropy", "random"},
+    "acquisition_strategies": {"overlap", "hard_only", "overlap_then_hard", "uncertainty", "margin", "entropy", "random",
+                               "confident"},
     "bandit_policies": {"ucb", "ucb1_rounds", "reference_ucb", "thompson", "epsilon_greedy", "round_robin", "random"},
     "sources": {"npy", "npz", "csv", "jsonl"},
     "models": {"sklearn", "pickle", "columns", "identity", "precomputed", "labeling_functions"},
