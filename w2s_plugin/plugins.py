@@ -38,7 +38,6 @@ BUILTIN_PLUGINS = {
     "cmd_campaign": "w2s_plugin.hooks.cmd_campaign",
     "evidence": "w2s_plugin.hooks.cmd_evidence",
     "reward_gain": "w2s_plugin.hooks.reward_gain",
-    "reward_agreement": "w2s_plugin.hooks.reward_agreement",
 }
 
 #: Registration hook for each registry kind.

@@ -1,6 +1,9 @@
-"""Built-in ``agreement`` reward: how often a batch's weak labels agree with a strong model fit on gold.
+"""An ``agreement`` reward, measured in the real-data study as a candidate third reward and *not*
+registered as a built-in: it was no better than ``gain`` anywhere and lost 0.8 points against
+random sources on spam's topic clusters (docs/results.md section 6).
 
-For users with a gold sample, the cheapest accuracy-based reward: once, at bind time, a logistic
+How often a batch's weak labels agree with a strong model fit on gold, the cheapest accuracy-based
+reward: once, at bind time, a logistic
 regression is fit on the gold items' strong representation and labels; each round the reward is
 the mean probability that model gives the batch's *weak* labels, i.e. an estimate of the batch's
 weak-label accuracy as the strong model sees it. One prediction per round, no refit, stationary
@@ -13,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_plugin.errors import W2SError
-from w2s_plugin.hookspecs import hookimpl
+from ..errors import W2SError
 
 
 class AgreementReward:
@@ -68,12 +70,3 @@ class AgreementReward:
 
     def __call__(self, info) -> float:
         return self.score(info.embeddings, info.weak_labels)
-
-
-def make_agreement(**params) -> AgreementReward:
-    return AgreementReward(**params)
-
-
-@hookimpl
-def register_rewards(register):
-    register("agreement", make_agreement)
