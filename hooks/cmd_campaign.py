@@ -80,11 +80,13 @@ def cmd_campaign_run(args) -> int:
         raise _cli_error("--project only applies with --label-studio-url")
     if cfg is None:
         raise _cli_error("give --config FILE (a campaign config; see docs/configuration.md)")
-    resuming = cfg.has_state()
     campaign = cfg.build_campaign(progress=False if args.no_progress else None)
-    if resuming:
+    if campaign.resumed:
         print(f"resuming the campaign in {cfg.state_dir()}: {campaign.n_rounds} round(s), "
               f"{campaign.n_drawn} point(s) already drawn")
+        print(f"reward {campaign.engine.reward.name}"
+              + (f"; the folder was written by w2s_plugin 0.1.0 ({campaign.migrated_from}) and is rewritten "
+                 "as state version 3" if campaign.migrated_from else ""))
     elif cfg.state_dir() is not None:
         print(f"starting a new campaign; state goes to {cfg.state_dir()}")
     else:
@@ -101,7 +103,13 @@ def cmd_campaign_run(args) -> int:
         print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
               f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap points found")
         if res.regret is not None and len(res.regret):
-            print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} points")
+            print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} overlap points "
+                  f"(reward {res.reward_name})")
+        h = res.hindsight()
+        if h:
+            print(f"best single source in hindsight: {h['source']} ({h['rate']:.3f} {res.reward_name} "
+                  "per point); "
+                  f"regret against always pulling it: {h['regret']:.1f}")
         if campaign.sources_exhausted_early and not campaign.progress:  # else run() said so under its bar
             print(f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} points)")
     print()
@@ -126,39 +134,56 @@ def _interrupted(campaign, cfg) -> int:
 
 
 def cmd_campaign_status(args) -> int:
+    """Any front-end's folder (Campaign, MultiSourceLearner, Label Studio driver; 0.1.0 folders too)."""
     from w2s_plugin.bandit import SourceBandit
-    from w2s_plugin.campaign import load_state
+    from w2s_plugin.engine import KIND_NAMES, load_state
 
     if not os.path.isdir(args.dir):
         raise _cli_error(f"{args.dir} is not a directory (give a campaign's state_dir)")
     state = load_state(args.dir)
     bandit = SourceBandit.from_dict(state["bandit"])
+    reward = (state.get("reward") or {}).get("name", "overlap")
     rounds = state["rounds"]
-    drawn = sum(r["n"] for r in rounds)
-    found = sum(r["n_overlap"] for r in rounds)
+    est = bandit.estimates()
+    drawn = sum(r["drawn"] for r in est)
+    found = sum(r["overlap"] for r in est)
+    kind = KIND_NAMES.get(state.get("kind"), "Campaign")
     if args.json:
         print(json.dumps({"rounds": len(rounds), "drawn": drawn, "overlap": found, "budget": state.get("budget"),
-                          "batch_size": state["batch_size"], "policy": bandit.policy,
+                          "batch_size": state["batch_size"], "policy": bandit.policy, "reward": reward,
+                          "kind": state.get("kind", "campaign"), "migrated_from": state.get("migrated_from"),
                           "sources": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                                      for r in bandit.estimates()]}, indent=2))
+                                      for r in est]}, indent=2))
         return 0
     budget = state.get("budget")
-    print(f"campaign in {args.dir}: {len(rounds)} round(s), {drawn} point(s) drawn"
+    what = "campaign" if kind == "Campaign" else f"{kind} state"
+    print(f"{what} in {args.dir}: {len(rounds)} round(s), {drawn} point(s) drawn"
           + (f" of a budget of {budget}" if budget else "")
-          + f", batch size {state['batch_size']}, policy {bandit.policy}")
-    print(f"overlap points found: {found}" + (f" ({found / drawn:.1%} of drawn)" if drawn else ""))
+          + f", batch size {state['batch_size']}, policy {bandit.policy}, reward {reward}")
+    if state.get("migrated_from"):
+        print(f"written by w2s_plugin 0.1.0 ({state['migrated_from']}); "
+              "the next run rewrites it as state version 3")
+    total = found if isinstance(found, int) else f"{found:.1f}"
+    if reward == "overlap":
+        print(f"overlap points found: {total}" + (f" ({found / drawn:.1%} of drawn)" if drawn else ""))
+    else:
+        print(f"reward {reward}: {total} in total" + (f" ({found / drawn:.3f} per point)" if drawn else ""))
     td = state.get("true_densities")
     if td and rounds:
         regret = sum(r.get("regret", 0.0) for r in rounds)
-        print(f"cumulative regret vs the oracle: {regret:.1f} points (true densities known: simulation)")
+        print(f"cumulative regret vs the oracle: {regret:.1f} overlap points "
+              "(true densities known: simulation)")
     print()
     print(bandit.summary())
     if args.rounds and rounds:
         print()
         print(f"last {min(args.rounds, len(rounds))} round(s):")
-        print(f"{'round':>5} {'source':<16} {'drawn':>6} {'overlap':>8} {'density':>8}")
+        print(f"{'round':>5} {'source':<16} {'drawn':>6} {'overlap':>8} {'density':>8} {reward[:8]:>8}")
         for r in rounds[-args.rounds:]:
-            print(f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r['n_overlap']:>8} {r['density']:>8.3f}")
+            rew = r.get("reward", r.get("density") if reward == "overlap" else None)
+            rew = "-" if rew is None else format(rew, ".3f")
+            print(f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r.get('n_overlap', 0):>8} "
+                  f"{r.get('density', 0.0):>8.3f} {rew:>8}")
     return 0
 
 

@@ -33,6 +33,7 @@ requests = pytest.importorskip("requests")
 from werkzeug.serving import make_server  # noqa: E402
 
 from w2s_plugin import Source  # noqa: E402
+from w2s_plugin.engine import load_state  # noqa: E402
 from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.driver import (  # noqa: E402
@@ -201,6 +202,12 @@ def test_campaign_driver_five_rounds_three_sources_idempotent(ls, tmp_path):
     r6 = replay.run_round()
     assert r6["annotated"] == 12 and r6["retrained"] and r6["model_version"] != rows[0]["model_version"]
     assert r6["imported"] == 10
+    # the annotated tasks are the engine's gold sample: records with their text, labels as the choices
+    X_gold, y_gold = replay.engine.gold
+    assert len(X_gold) == len(y_gold) == 12 and all(isinstance(r["text"], str) for r in X_gold)
+    assert sorted(y_gold) == sorted(gold[(t["data"][SOURCE_KEY], t["data"][ITEM_KEY])] for t in tasks[:12])
+    X, y, srcs = replay.training_data("all")  # imported records with weak labels as the config's choices
+    assert len(X) == len(y) == 60 and set(y) <= set(replay.schema.choices)
     assert len(list(project_tasks(ls, p.id, fields="task_only"))) == 60
     # the overlap-rich pool has the highest estimated density
     est = {e["source"]: e for e in replay.bandit.estimates()}
@@ -249,8 +256,7 @@ def test_docs_campaign_example_finds_overlap_and_no_keywords_warns(ls, tmp_path,
         rc = main(["campaign", "run", "--label-studio-url", LS_URL, "--project", str(project.id),
                    "--config", f"{name}.toml", "--no-progress", "--max-rounds", "4"])
         assert rc == 0
-        runs[name] = json.loads((tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw") / STATE_FILE)
-                                .read_text())["rounds"]
+        runs[name] = load_state(tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw"))["rounds"]
         out = capsys.readouterr()
         warned = "no cold-start keywords" in out.err
         assert warned == (name == "nokw"), out.err

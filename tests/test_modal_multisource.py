@@ -231,3 +231,26 @@ def test_committee_and_precomputed_embeddings():
         msl.teach(name, pos, msl.sources[name].y[pos])
     assert members[0].X_training.shape[0] == len(base.X[0::3]) + 12
     assert sum(msl.pulls().values()) == 4
+
+
+def test_string_classes_come_out_as_class_labels():
+    """Weak labels of the scored items are the learner's classes, never column indices: a strong model
+    fit on them scores well against the true string labels."""
+    base, sources, _ = setup(4, n=600)
+    names = np.array(["cat", "dog"])
+    learner = ActiveLearner(weak_estimator(), X_training=base.X, y_training=names[base.y])
+    srcs = [Source(s.name, s.X, y=names[s.y], random_state=4) for s in sources]
+    msl = MultiSourceLearner(learner, srcs, batch_size=100, random_state=4)
+    for _ in range(12):
+        name, pos, _ = msl.query(n_instances=5)
+        msl.teach(name, pos, msl.sources[name].y[pos])
+    test = base.sample(300, 300, 300, random_state=7)
+    sizes = {}
+    for which in ("overlap", "confident", "all"):
+        X, y, _ = msl.training_data(which)
+        assert set(y) <= set(names)
+        sizes[which] = len(y)
+    assert sizes["overlap"] < sizes["confident"] <= sizes["all"] == sum(h["n_fresh"] for h in msl.history)
+    X, y, _ = msl.training_data("confident")
+    acc = LogisticRegression(solver="liblinear").fit(X, y).score(test.X, names[test.y])
+    assert acc >= 0.7, acc   # 0.000 if the weak labels were column indices 0/1

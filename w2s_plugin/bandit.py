@@ -1,9 +1,15 @@
-"""Choosing which source to draw from next: a multi-armed bandit whose reward is overlap density.
+"""Choosing which source to draw from next: a multi-armed bandit over sources.
 
-Each arm is a source; pulling it draws a batch of ``n`` points, and the reward is how many of
-them detection calls *overlap*. The default policy (``ucb``) estimates a source's density from
-every point drawn from it, so its confidence bonus shrinks with points, not rounds (PAPER.md
-section 3; docs/campaigns.md states the regret bound). Policies are plugins.
+Each arm is a source; pulling it draws a batch of ``n`` points and earns a reward in ``[0, n]``:
+the campaign's reward per item (a plugin; by default ``overlap``, the share of points detection
+calls overlap) times ``n``. The default policy (``ucb``) estimates a source's mean reward per
+point from every point drawn from it, so its confidence bonus shrinks with points, not rounds
+(docs/campaigns.md states the regret bound). Policies are plugins.
+
+The public API a front-end uses: :meth:`SourceBandit.select`, :meth:`~SourceBandit.update`,
+:meth:`~SourceBandit.count_pull` (a pull that brought no new evidence), :meth:`~SourceBandit.exhaust`,
+:meth:`~SourceBandit.rng_state` / :meth:`~SourceBandit.set_rng_state` (undo a failed round's
+random draw), :meth:`~SourceBandit.estimates`, :meth:`~SourceBandit.to_dict` / ``from_dict``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ class ArmStats:
     active: np.ndarray      # bool: the source still has points to draw
     rounds: np.ndarray      # N_k: rounds that pulled source k
     drawn: np.ndarray       # points drawn from k
-    overlap: np.ndarray     # overlap points detected among them
-    reward_sum: np.ndarray  # sum over k's rounds of that round's overlap density
+    overlap: np.ndarray     # reward earned on them (overlap points for the ``overlap`` reward; float)
+    reward_sum: np.ndarray  # sum over k's rounds of that round's reward per point
     t: int                  # rounds so far (all sources)
     horizon: int | None = None
 
@@ -85,7 +91,12 @@ class SourceBandit:
     horizon : int, optional
         Total rounds planned; only ``reference_ucb`` uses it (``ln T``).
     random_state : int, Generator or None
+
+    ``overlap_`` holds each source's total reward (for the default ``overlap`` reward, its count
+    of overlap points); ``reward_name`` names the reward in tables.
     """
+
+    reward_name = "overlap"
 
     def __init__(self, sources, policy: str = "ucb", policy_params: dict | None = None,
                  horizon: int | None = None, random_state=None):
@@ -112,7 +123,7 @@ class SourceBandit:
         self.active_ = np.ones(k, dtype=bool)
         self.rounds_ = np.zeros(k, dtype=np.int64)
         self.drawn_ = np.zeros(k, dtype=np.int64)
-        self.overlap_ = np.zeros(k, dtype=np.int64)
+        self.overlap_ = np.zeros(k, dtype=np.float64)
         self.reward_sum_ = np.zeros(k, dtype=np.float64)
         self.t_ = 0
 
@@ -135,10 +146,11 @@ class SourceBandit:
             raise RuntimeError(f"bandit policy {self.policy!r} chose {k}, which is not an active source")
         return self.names[k]
 
-    def update(self, source: str, n_drawn: int, n_overlap: int):
-        """Record a round: ``n_overlap`` of the ``n_drawn`` points from ``source`` were overlap."""
+    def update(self, source: str, n_drawn: int, n_overlap: float):
+        """Record a round: ``n_drawn`` points from ``source`` earned ``n_overlap`` in total (the reward
+        per point times ``n_drawn``; for the ``overlap`` reward, the number of overlap points)."""
         k = self._index(source)
-        n_drawn, n_overlap = int(n_drawn), int(n_overlap)
+        n_drawn, n_overlap = int(n_drawn), float(n_overlap)
         if n_drawn < 1 or not 0 <= n_overlap <= n_drawn:
             raise ValueError(f"update({source!r}): need n_drawn >= 1 and 0 <= n_overlap <= n_drawn; "
                              f"got n_drawn={n_drawn}, n_overlap={n_overlap}")
@@ -149,20 +161,44 @@ class SourceBandit:
         self.t_ += 1
         return self
 
+    def count_pull(self, source: str):
+        """Record a pull that brought no new evidence (no first-time item): its round count and the
+        clock advance, no points are added, and its per-round mean reward stays unchanged (the
+        per-round sum grows by the current mean)."""
+        k = self._index(source)
+        r = int(self.rounds_[k])
+        self.reward_sum_[k] += self.reward_sum_[k] / r if r else 0.0
+        self.rounds_[k] += 1
+        self.t_ += 1
+        return self
+
+    def rng_state(self) -> dict:
+        """The random stream's state (JSON-able): take it before :meth:`select`, give it back with
+        :meth:`set_rng_state` when the round fails, so a retry draws exactly the same."""
+        return json.loads(json.dumps(self.rng_.bit_generator.state))
+
+    def set_rng_state(self, state: dict) -> None:
+        self.rng_.bit_generator.state = state
+
+    @property
+    def any_active(self) -> bool:
+        return bool(self.active_.any())
+
     def exhaust(self, source: str, exhausted: bool = True):
         """Take a source out of (or back into) the selection."""
         self.active_[self._index(source)] = not exhausted
         return self
 
     def estimates(self, z: float = 1.96) -> list[dict]:
-        """Per source: pulls, points drawn, overlap found, estimated density and its Wilson interval."""
+        """Per source: pulls, points drawn, reward earned (``overlap``), estimated mean reward per point
+        (``density``) and its Wilson interval; ``reward`` names the reward."""
         rows = []
         for k, name in enumerate(self.names):
             lo, hi = wilson_interval(self.overlap_[k], self.drawn_[k], z)
             est = self.overlap_[k] / self.drawn_[k] if self.drawn_[k] else float("nan")
             rows.append({"source": name, "pulls": int(self.rounds_[k]), "drawn": int(self.drawn_[k]),
-                         "overlap": int(self.overlap_[k]), "density": est, "ci_low": lo, "ci_high": hi,
-                         "active": bool(self.active_[k])})
+                         "overlap": _num(self.overlap_[k]), "density": est, "ci_low": lo, "ci_high": hi,
+                         "active": bool(self.active_[k]), "reward": self.reward_name})
         return rows
 
     def to_dict(self) -> dict:
@@ -171,7 +207,8 @@ class SourceBandit:
             "names": self.names, "policy": self.policy, "policy_params": self.policy_params,
             "horizon": self.horizon, "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
             "active": self.active_.tolist(), "rounds": self.rounds_.tolist(), "drawn": self.drawn_.tolist(),
-            "overlap": self.overlap_.tolist(), "reward_sum": self.reward_sum_.tolist(), "t": self.t_,
+            "overlap": [int(v) if float(v).is_integer() else float(v) for v in self.overlap_],
+            "reward_name": self.reward_name, "reward_sum": self.reward_sum_.tolist(), "t": self.t_,
             "rng": json.loads(json.dumps(self.rng_.bit_generator.state)),
             "policy_state": self.policy_.get_state() if hasattr(self.policy_, "get_state") else None,
         }
@@ -183,7 +220,8 @@ class SourceBandit:
         b.active_ = np.asarray(d["active"], dtype=bool)
         b.rounds_ = np.asarray(d["rounds"], dtype=np.int64)
         b.drawn_ = np.asarray(d["drawn"], dtype=np.int64)
-        b.overlap_ = np.asarray(d["overlap"], dtype=np.int64)
+        b.overlap_ = np.asarray(d["overlap"], dtype=np.float64)
+        b.reward_name = d.get("reward_name", "overlap")
         b.reward_sum_ = np.asarray(d["reward_sum"], dtype=np.float64)
         b.t_ = int(d["t"])
         b.rng_.bit_generator.state = d["rng"]
@@ -192,10 +230,21 @@ class SourceBandit:
         return b
 
     def summary(self) -> str:
-        lines = [f"{'source':<16} {'pulls':>6} {'drawn':>8} {'overlap':>8} {'density':>8}  95% interval"]
+        """The estimates as a table; columns are named after the reward (``overlap``/``density``
+        for the default reward, ``<name>``/``mean`` for another)."""
+        plain = self.reward_name == "overlap"
+        total, mean = ("overlap", "density") if plain else (self.reward_name[:8], "mean")
+        lines = [f"{'source':<16} {'pulls':>6} {'drawn':>8} {total:>8} {mean:>8}  95% interval"]
         for r in self.estimates():
             dens = "-" if math.isnan(r["density"]) else f"{r['density']:.3f}"
             flag = "" if r["active"] else "  (exhausted)"
-            lines.append(f"{r['source']:<16} {r['pulls']:>6} {r['drawn']:>8} {r['overlap']:>8} {dens:>8}  "
+            got = r["overlap"] if isinstance(r["overlap"], int) else f"{r['overlap']:.1f}"
+            lines.append(f"{r['source']:<16} {r['pulls']:>6} {r['drawn']:>8} {got:>8} {dens:>8}  "
                          f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
         return "\n".join(lines)
+
+
+def _num(v):
+    """A reward total as an int when it is whole (overlap counts), else a float."""
+    v = float(v)
+    return int(v) if v.is_integer() else v

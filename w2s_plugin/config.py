@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from . import plugins
 from .detector import DEFAULT_SCORER
+from .errors import StateError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -106,6 +107,9 @@ SCHEMA: list[Key] = [
     Key("campaign.max_rounds", _INT, "a positive integer", "Stop after this many rounds in one run.",
         check=_pos_int),
     Key("campaign.progress", _BOOL, "true or false", "Show a progress bar.", default=True),
+    Key("campaign.reward", _STR, "a registered reward name",
+        "What the bandit maximises each round (a reward plugin; default ``overlap``).", default="overlap"),
+    Key("campaign.reward_params", _TABLE, "a table", "Parameters of the reward's factory."),
     Key("campaign.true_densities", _TABLE, "a table of source name = density",
         "Known overlap densities (simulations only): enables regret against the oracle."),
     # [[sources]]
@@ -310,8 +314,12 @@ class Config:
             batch_size=self.get("campaign.batch_size"), budget=self.get("campaign.budget"),
             true_densities=self.get("campaign.true_densities"),
             progress=self.get("campaign.progress") if progress is None else progress,
-            random_state=self.get("seed"),
+            random_state=self.get("seed"), reward=self.get("campaign.reward") or "overlap",
+            reward_params=self.get("campaign.reward_params"),
         )
+        if kw["reward"] not in plugins.get_registry("rewards"):
+            raise self.error("campaign.reward", f"a registered reward ({', '.join(sorted(plugins.get_registry('rewards')))})",
+                             kw["reward"])
         sources = self.build_sources()
         weak = self.build_model("weak_model")
         embed = self.build_model("representation")
@@ -319,6 +327,8 @@ class Config:
             if self.has_state():
                 return Campaign.resume(self.state_dir(), sources, weak, embed, **kw)
             return Campaign(sources, weak, embed, state_dir=self.state_dir(), **kw)
+        except StateError:
+            raise  # a damaged folder or a changed seed names the file itself; not a sources problem
         except ValueError as exc:
             msg = str(exc)
             for fld in ("batch_size", "budget", "state_dir"):

@@ -81,6 +81,17 @@ def register_bandit_policies(register):
 
 
 @hookspec
+def register_rewards(register):
+    """Register campaign rewards: ``register(name, factory)``.
+
+    ``factory(**params)`` returns a reward (the :class:`~w2s_plugin.rewards.Reward` protocol): an
+    object with ``name`` and ``__call__(info) -> float``, the round's reward per item in [0, 1]
+    given a :class:`~w2s_plugin.rewards.RoundInfo`; optionally ``bind(engine)``, ``state()`` and
+    ``load_state(state)``. Built-in: ``overlap`` (the share of detected-overlap items).
+    """
+
+
+@hookspec
 def register_sources(register):
     """Register source types: ``register(name, loader, extensions=(...), schemes=(...))``.
 

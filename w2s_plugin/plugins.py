@@ -32,6 +32,7 @@ BUILTIN_PLUGINS = {
     "thresholds": "w2s_plugin.hooks.thresholds",
     "strategies": "w2s_plugin.hooks.strategies",
     "policies": "w2s_plugin.hooks.policies",
+    "rewards": "w2s_plugin.hooks.rewards",
     "sources": "w2s_plugin.hooks.sources",
     "models": "w2s_plugin.hooks.models",
     "commands": "w2s_plugin.hooks.commands",
@@ -46,6 +47,7 @@ KINDS = {
     "thresholds": "register_thresholds",
     "acquisition_strategies": "register_acquisition_strategies",
     "bandit_policies": "register_bandit_policies",
+    "rewards": "register_rewards",
     "sources": "register_sources",
     "models": "register_models",
 }
@@ -57,6 +59,7 @@ SINGULAR = {
     "thresholds": "threshold rule",
     "acquisition_strategies": "acquisition strategy",
     "bandit_policies": "bandit policy",
+    "rewards": "reward",
     "sources": "source type",
     "models": "model type",
 }

@@ -80,6 +80,20 @@ class Batch:
     def __len__(self) -> int:
         return int(self.positions.size)
 
+    def view(self, role: str):
+        """What the ``role`` model (``"weak"`` or ``"strong"``) reads for these items: the feature
+        matrix ``X``, or the records when there is no ``X``."""
+        if role not in ("weak", "strong"):
+            raise ValueError(f"Batch.view: role must be 'weak' or 'strong'; got {role!r}")
+        return self.X if self.X is not None else self.records
+
+    def subset(self, keep) -> "Batch":
+        """The batch restricted to items ``keep`` (indices into it)."""
+        keep = np.asarray(keep, dtype=np.int64)
+        pick = (lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep]))
+        return Batch(self.source, self.positions[keep], [self.ids[i] for i in keep], pick(self.X),
+                     pick(self.records), pick(self.y), {k: pick(v) for k, v in self.extras.items()})
+
 
 def _pack_mask(mask: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.packbits(mask).tobytes(), 6)).decode("ascii")

@@ -1,14 +1,15 @@
 """The campaign driver: fill a Label Studio project from the sources a bandit picks.
 
 Each round it (1) reads the project's annotations back and retrains the weak model when they
-changed, (2) asks the bandit for a source, (3) scores the source's next batch with the backend
-(weak label, region, acquisition score), (4) imports the batch with its predictions in one bulk
-call, and (5) rewards the source with the batch's detected overlap count.
+changed (the annotated tasks also become the engine's gold sample), (2) asks the bandit for a
+source, (3) scores the source's next batch with the backend (weak label, region, acquisition
+score), (4) imports the batch with its predictions in one bulk call, and (5) rewards the source
+with the campaign's reward for the batch (by default its detected overlap share).
 
 Idempotent: every task carries ``w2s_source`` and ``w2s_item_id`` in its data; before importing,
 the driver lists the ones already in the project, so a round re-run after a crash (or with a lost
-state file) imports nothing twice. Driver state (bandit, draws, rounds) is written atomically to
-``state_dir`` after every round.
+state file) imports nothing twice. Sources, bandit, reward and state on disk are the engine's
+(:mod:`w2s_plugin.engine`), committed after every round.
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_plugin.bandit import SourceBandit
-from w2s_plugin.campaign import atomic_write_bytes
-from w2s_plugin.detector import W2SWarning
+from w2s_plugin import plugins
+from w2s_plugin.detector import OverlapReport, Region, W2SWarning
+from w2s_plugin.engine import STATE_FILE, Engine
+from w2s_plugin.errors import StateError, W2SError
 from w2s_plugin.progress import progress as progress_bar
+from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
 
 SOURCE_KEY = "w2s_source"
 ITEM_KEY = "w2s_item_id"
-STATE_FILE = "label_studio_campaign.json"
+REGIONS = {r.name.lower(): int(r) for r in Region}
 ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
     {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
 
@@ -94,57 +97,71 @@ class CampaignDriver:
     batch_size : tasks per round
     bandit : :class:`~w2s_plugin.SourceBandit`, a policy name, or ``{"policy": ..., "policy_params": ...}``
     text_column : field of a source record holding the text (default: the config's ``$variable``)
-    state_dir : where the driver's state is written after every round (``None``: memory only;
-        the project's own tasks still prevent double imports)
+    state_dir : where the state is committed after every round (``None``: memory only; the project's
+        own tasks still prevent double imports). An existing state (0.1.0 folders too) is resumed.
     progress : show a progress bar in :meth:`run`
     random_state : int
+    reward, reward_params : as for :class:`~w2s_plugin.Campaign`; the annotated tasks are the gold
+        sample (``engine.gold``: the task data as records, the annotators' choices as labels), after
+        any ``gold=(records, labels)`` given here.
+    classes : the weak model's classes (default: the labeling config's choices, in order).
     """
 
     def __init__(self, client, project, sources, backend: OverlapDensityBackend | None = None,
                  batch_size: int = 20, bandit=None, text_column: str | None = None, state_dir=None,
-                 progress: bool = True, random_state=0):
+                 progress: bool = True, random_state=0, reward="overlap", reward_params: dict | None = None,
+                 gold=None, classes=None):
         self.client = client
         self.project = int(project_key(project))
         srcs = list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
-            raise ValueError("CampaignDriver needs a non-empty list of Source objects")
-        names = [s.name for s in srcs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"source names must be unique; got {names}")
+            raise W2SError("CampaignDriver needs a non-empty list of Source objects")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-        self.sources = {s.name: s for s in srcs}
-        self.batch_size = int(batch_size)
-        self.state_dir = None if state_dir is None else Path(state_dir)
+            raise W2SError(f"batch_size must be a positive integer; got {batch_size!r}")
+        sd = None if state_dir is None else Path(state_dir)
         if backend is None:
-            backend = OverlapDensityBackend(model_dir=None if self.state_dir is None else self.state_dir / "model",
+            backend = OverlapDensityBackend(model_dir=None if sd is None else sd / "model",
                                             random_state=random_state if isinstance(random_state, int) else 0)
-        self.backend = backend
-        self.progress = progress
-        if bandit is None or isinstance(bandit, str):
-            bandit = SourceBandit(names, policy=bandit or "ucb", random_state=random_state)
-        elif isinstance(bandit, dict):
-            bandit = SourceBandit(names, random_state=random_state, **bandit)
-        if list(bandit.names) != names:
-            raise ValueError(f"the bandit's sources {bandit.names} differ from the driver's {names}")
-        self.bandit = bandit
-        proj = client.projects.get(id=self.project)
-        self.label_config = proj.label_config
+        self.backend, self.progress = backend, progress
+        self.label_config = client.projects.get(id=self.project).label_config
         self.schema = self.backend.schema(self.project, self.label_config)
         self.text_column = text_column or self.schema.value_key
         for s in srcs:
             if s.records is None:
-                raise ValueError(f"source {s.name!r} has no records: the driver needs texts "
-                                 f"(a CSV/JSONL file with a {self.text_column!r} column)")
+                raise W2SError(f"source {s.name!r} has no records: the driver needs texts "
+                               f"(a CSV/JSONL file with a {self.text_column!r} column)")
             if self.text_column not in s.records[0]:
-                raise ValueError(f"source {s.name!r} has no {self.text_column!r} field "
-                                 f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=...")
-        self.rounds: list[dict] = []
-        self._warned_cold = False
-        self.n_annotated_seen = -1
-        self.annotation_stats: dict = {}
-        if self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
-            self._load()
+                raise W2SError(f"source {s.name!r} has no {self.text_column!r} field "
+                               f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=...")
+        resume = sd is not None and any((sd / f).exists() for f in (STATE_FILE, "label_studio_campaign.json"))
+        self.engine = Engine(srcs, self._weak_proba, self._embed, kind="label_studio", owner="CampaignDriver",
+                             bandit=bandit, batch_size=batch_size, state_dir=sd, reward=reward,
+                             reward_params=reward_params, gold=gold,
+                             classes=list(self.schema.choices) if classes is None else classes,
+                             random_state=random_state, resume=resume)
+        x = self.engine.extra
+        if resume and x.get("project") != self.project:
+            raise StateError(f"{sd} belongs to Label Studio project {x.get('project')}, not {self.project}; "
+                             "use another state_dir")
+        self._warned_cold, self._gold = False, gold
+        self.n_annotated_seen = x.get("n_annotated_seen", -1)
+        self.annotation_stats: dict = x.get("annotation_stats", {})
+
+    def __getattr__(self, name):  # sources, bandit, rounds, batch_size, state_dir, ...
+        if name == "engine":
+            raise AttributeError(name)
+        return getattr(self.engine, name)
+
+    def _texts(self, items) -> list:
+        return [r.get(self.text_column) if isinstance(r, dict) else r for r in items]
+
+    def _weak_proba(self, items) -> np.ndarray:
+        """The project's weak model on records or texts (columns in the labeling config's choice order)."""
+        with self.backend._hold(self.project, self.label_config) as p:
+            return np.asarray(p.weak.predict_proba(self._texts(items)), dtype=np.float64)
+
+    def _embed(self, items) -> np.ndarray:
+        return np.asarray(plugins.embed(self.backend.embedder, self._texts(items)), dtype=np.float64)
 
     # -- Label Studio reads ----------------------------------------------------------------------
     def existing_items(self) -> set:
@@ -158,12 +175,12 @@ class CampaignDriver:
 
     def sync_annotations(self) -> dict:
         """Read every annotation back; when they changed, retrain the weak model on all of them
-        (so deletions count too) and record, per source, how often annotators agreed with the
-        imported weak label overall and on detected-overlap tasks."""
+        (so deletions count too), make them the engine's gold sample, and record, per source, how
+        often annotators agreed with the imported weak label overall and on detected-overlap tasks."""
         tasks = list(annotated_tasks(self.client, self.project))
         if len(tasks) == self.n_annotated_seen:
             return {"annotated": len(tasks), "retrained": False}
-        pairs, stats = [], {}
+        pairs, stats, gold = [], {}, ([], [])
         for t in tasks:
             anns = [a for a in (t.get("annotations") or []) if not a.get("was_cancelled")]
             if not anns:
@@ -171,6 +188,10 @@ class CampaignDriver:
             pairs.append((t, anns[-1]))
             src = (t.get("data") or {}).get(SOURCE_KEY)
             human = _choice(anns[-1], self.schema.from_name)
+            if human is not None:
+                gold[0].append(dict(t.get("data") or {}, **{self.text_column: (t.get("data") or {}).get(
+                    self.schema.value_key)}))
+                gold[1].append(human)
             pred = next((r for p in t.get("predictions") or [] for r in (p.get("result") or [])
                          if isinstance(r, dict) and "w2s" in r), None)
             if src is None or human is None or pred is None:
@@ -185,12 +206,15 @@ class CampaignDriver:
         out = self.backend.add_annotations(self.project, pairs, self.label_config, replace=True)
         self.n_annotated_seen = len(tasks)
         self.annotation_stats = stats
+        if self._gold is not None:  # the user's gold sample first, then the annotated tasks
+            gold = (list(self._gold[0]) + gold[0], list(self._gold[1]) + gold[1])
+        self.engine.gold = (gold[0], np.asarray(gold[1])) if gold[1] else None
         return {"annotated": len(tasks), "retrained": out["trained"], "model_version": out["model_version"]}
 
     # -- one round -------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
-        return not self.bandit.active_.any()
+        return not self.bandit.any_active
 
     def run_round(self, existing: set | None = None) -> dict:
         """One round; ``existing`` is the set from :meth:`existing_items` (listed here if not given)."""
@@ -201,7 +225,8 @@ class CampaignDriver:
         self._warn_if_no_keywords()
         if existing is None:
             existing = self.existing_items()
-        name = self.bandit.select()
+        e = self.engine
+        name = e.select()
         source = self.sources[name]
         positions = source.candidates(self.batch_size)
         batch = source.get(positions)
@@ -209,10 +234,12 @@ class CampaignDriver:
         for rec, item_id in zip(batch.records, batch.ids):
             text = rec.get(self.text_column)
             if not isinstance(text, str):
-                raise ValueError(f"source {name!r} item {item_id!r}: {self.text_column!r} is not a string")
+                e.rollback()
+                raise W2SError(f"source {name!r} item {item_id!r}: {self.text_column!r} is not a string")
             tasks.append({"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}})
         preds = self.backend.predict(self.project, tasks, self.label_config)
-        regions = [(p["result"][0]["w2s"]["region"] if p["result"] else "unscored") for p in preds]
+        info = self._round_info(name, batch, preds)
+        value = e.reward_of(info)
         new = [(t, p) for t, p in zip(tasks, preds)
                if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
         imported_ids = []
@@ -224,18 +251,32 @@ class CampaignDriver:
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
-        n_overlap = sum(r == "overlap" for r in regions)
-        self.bandit.update(name, len(tasks), n_overlap)
-        if source.exhausted:
-            self.bandit.exhaust(name)
-        row = {"round": len(self.rounds) + 1, "source": name, "n": len(tasks), "imported": len(new),
-               "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap),
-               "density": n_overlap / len(tasks), "model_version": preds[0]["model_version"],
-               "annotated": synced["annotated"], "retrained": synced["retrained"],
-               "task_ids": imported_ids, "seconds": round(time.perf_counter() - t0, 3)}
-        self.rounds.append(row)
-        self._save()
-        return row
+        n_overlap = info.report.n_overlap
+        e.extra = {"project": self.project, "n_annotated_seen": self.n_annotated_seen,
+                   "annotation_stats": self.annotation_stats}
+        return e.record(name, {"source": name, "n": len(tasks), "imported": len(new),
+                               "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap), "density": n_overlap / len(tasks),
+                               "model_version": preds[0]["model_version"], "annotated": synced["annotated"],
+                               "retrained": synced["retrained"], "task_ids": imported_ids,
+                               "seconds": round(time.perf_counter() - t0, 3)}, value, info)
+
+    def _round_info(self, name, batch, preds) -> RoundInfo:
+        """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
+        meta = [p["result"][0]["w2s"] if p["result"] else {} for p in preds]
+        choices = list(self.schema.choices)
+        proba = np.array([[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices]
+                          for m in meta])
+        report = OverlapReport([REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
+                               [m.get("weak_confidence", 0.0) for m in meta],
+                               [np.nan if m.get("overlap_score") is None else m["overlap_score"]
+                                for m in meta],
+                               float("nan"), float("nan"))
+        # the overlap reward reads the report only; other rewards get the strong representation too
+        plain = self.engine.reward.name == "overlap"
+        emb = np.empty((len(batch), 0)) if plain else self._embed(batch.records)
+        labels = [p["result"][0]["value"]["choices"][0] if p["result"] else None for p in preds]
+        return RoundInfo(self.engine.n_rounds + 1, name, batch, proba, emb, report,
+                         np.asarray(labels, dtype=object))
 
     def _warn_if_no_keywords(self) -> None:
         if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):
@@ -250,7 +291,8 @@ class CampaignDriver:
         """Run ``rounds`` rounds (default: until every source is exhausted); returns their rows."""
         existing = self.existing_items()
         out = []
-        bar = progress_bar(total=rounds, desc="label studio campaign", disable=not self.progress, unit="round")
+        bar = progress_bar(total=rounds, desc=f"label studio campaign ({self.engine.reward.name})",
+                           disable=not self.progress, unit="round")
         try:
             while not self.done and (rounds is None or len(out) < rounds):
                 out.append(self.run_round(existing))
@@ -261,31 +303,10 @@ class CampaignDriver:
             bar.close()
         return out
 
-    # -- persistence -----------------------------------------------------------------------------
-    def _save(self) -> None:
-        if self.state_dir is None:
-            return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        state = {"version": 1, "project": self.project, "batch_size": self.batch_size,
-                 "sources": {n: s.state() for n, s in self.sources.items()}, "bandit": self.bandit.to_dict(),
-                 "rounds": self.rounds, "n_annotated_seen": self.n_annotated_seen,
-                 "annotation_stats": self.annotation_stats}
-        atomic_write_bytes(self.state_dir / STATE_FILE, json.dumps(state, default=_plain).encode())
-
-    def _load(self) -> None:
-        path = self.state_dir / STATE_FILE
-        state = json.loads(path.read_text())
-        if state.get("project") != self.project:
-            raise ValueError(f"{path} belongs to project {state.get('project')}, not {self.project}; "
-                             "use another state_dir")
-        if set(state["sources"]) != set(self.sources):
-            raise ValueError(f"{path}: saved sources {sorted(state['sources'])} differ from {sorted(self.sources)}")
-        for n, s in state["sources"].items():
-            self.sources[n].load_state(s)
-        self.bandit = SourceBandit.from_dict(state["bandit"])
-        self.rounds = state["rounds"]
-        self.n_annotated_seen = state.get("n_annotated_seen", -1)
-        self.annotation_stats = state.get("annotation_stats", {})
+    def training_data(self, which: str = "overlap"):
+        """``(records, weak_labels, sources)`` of the imported items: ``overlap``, ``confident`` (not
+        hard-only) or ``all``; weak labels are the labeling config's choices."""
+        return self.engine.training_data(which)
 
     def summary(self) -> str:
         lines = [self.bandit.summary()]
@@ -334,7 +355,14 @@ def run_from_cli(args, config) -> int:
     driver = CampaignDriver(client, args.project, config.build_sources(), backend=backend,
                             batch_size=config.get("campaign.batch_size") or 20, bandit=config.bandit_params(),
                             text_column=config.get("label_studio.text_column"),
-                            state_dir=state_dir, progress=not getattr(args, "no_progress", False), random_state=seed)
+                            state_dir=state_dir, progress=not getattr(args, "no_progress", False),
+                            random_state=seed,
+                            reward=config.get("campaign.reward") or "overlap",
+                            reward_params=config.get("campaign.reward_params"))
+    if driver.engine.resumed:
+        print(f"resuming the Label Studio campaign in {state_dir}: {len(driver.rounds)} round(s) "
+              "already ran, "
+              f"reward {driver.engine.reward.name}")
     rounds = getattr(args, "max_rounds", None) or config.get("campaign.max_rounds")
     budget = config.get("campaign.budget")
     if budget is not None:

@@ -1,0 +1,869 @@
+"""The one multi-source engine behind every front-end (``Campaign``, the modAL ``MultiSourceLearner``,
+the Label Studio ``CampaignDriver``): sources, bandit, reward, state on disk, resume rules and
+round records. A front-end keeps only what differs: how it scores a batch and what it does with it.
+
+State on disk (version 3, every front-end; docs/campaigns.md):
+
+* ``rounds.jsonl`` - an append-only log, one line per round (its row and its drawn items);
+* ``detector-*.npz`` - the detector's cross-round history: a snapshot plus one small delta per
+  commit (only the reservoir slots the last fit wrote), compacted into a new snapshot now and then;
+* ``state.json`` - the small commit record, replaced atomically (temp file, fsync, rename,
+  directory fsync) *after* the log line and the delta are on disk: ``kind`` (which front-end),
+  sources' used-masks, the bandit (random stream included), the reward and its state, the log's
+  committed length and checksum, the detector files in use, and the front-end's own keys.
+
+On resume, log bytes past the committed length (a round that crashed before its commit) are cut
+off and files the commit does not name are ignored. Folders written by 0.1.0 (a ``Campaign``'s
+state version 2, a ``MultiSourceLearner``'s ``learner_state.json``, a Label Studio driver's
+``label_studio_campaign.json``) are read too and rewritten as version 3 by their first commit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from . import plugins
+from .bandit import SourceBandit
+from .detector import OverlapDetector, OverlapReport, Region
+from .errors import StateError, W2SError
+from .models import Precomputed
+from .rewards import RoundInfo, check_value, make_reward
+from .sources import Source
+
+STATE_FILE = "state.json"
+LOG_FILE = "rounds.jsonl"
+STATE_VERSION = 3
+ITEM_COLUMNS = ("round", "source", "id", "position", "region", "weak_label", "confidence", "overlap_score")
+#: State files of 0.1.0 front-ends other than Campaign, by kind.
+LEGACY_FILES = {"modal": "learner_state.json", "label_studio": "label_studio_campaign.json"}
+KIND_NAMES = {
+    "campaign": "Campaign",
+    "modal": "MultiSourceLearner",
+    "label_studio": "Label Studio CampaignDriver",
+}
+_COMMON_KEYS = {
+    "version",
+    "kind",
+    "batch_size",
+    "budget",
+    "random_state",
+    "detector_params",
+    "n_rounds",
+    "n_drawn",
+    "n_overlap",
+    "log",
+    "sources",
+    "bandit",
+    "true_densities",
+    "detector",
+    "reward",
+    "index_labels_until",
+}
+
+
+def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a torn one:
+    a temporary file in the same directory, fsync, rename, then fsync of the directory."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    if sync_dir:
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (set, tuple)):
+        return list(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _crc_update(crc: int, data: bytes) -> int:
+    return zlib.crc32(data, crc) & 0xFFFFFFFF
+
+
+def _damaged(path, what: str) -> StateError:
+    return StateError(
+        f"{path}: {what}; the state folder is damaged. Restore it from a backup, or start "
+        "again with a new state_dir (the folder cannot be continued as it is)"
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise _damaged(path, "is not a text file") from None
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the state "
+            "folder is damaged or the file was not written by w2s_plugin. Restore it from a backup, "
+            "or start again with a new state_dir"
+        ) from None
+    if not isinstance(state, dict):
+        raise _damaged(path, "does not hold a JSON object")
+    return state
+
+
+def _read_log_lines(path: Path, data: bytes, base_round: int = 0):
+    rounds, items = [], {k: [] for k in ITEM_COLUMNS}
+    for i, line in enumerate(data.splitlines(), 1):
+        try:
+            rec = json.loads(line)
+            rounds.append(rec["row"])
+            for k in ITEM_COLUMNS:
+                items[k] += rec["items"][k]
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise _damaged(
+                path,
+                f"line {i} (round {base_round + i}) is not a complete round record "
+                f"({type(exc).__name__}: {exc})",
+            ) from None
+    return rounds, items
+
+
+def _migrate(state_dir: Path, kind: str) -> dict | None:
+    """A 0.1.0 folder's state as a version-3 state dict (rounds and items included), or None."""
+    state_dir = Path(state_dir)
+    path = state_dir / STATE_FILE
+    if path.exists():
+        st = _read_json(path)
+        if st.get("version") == 2 and "kind" not in st:  # a 0.1.0 Campaign: same layout, overlap reward
+            st.update(
+                kind="campaign",
+                reward={"name": "overlap"},
+                index_labels_until=st.get("n_rounds", 0),
+                migrated_from=f"{STATE_FILE}, state version 2",
+            )
+            return st
+        return None
+    for k, fname in LEGACY_FILES.items():
+        legacy = state_dir / fname
+        if not legacy.exists():
+            continue
+        old = _read_json(legacy)
+        st = {
+            "version": STATE_VERSION,
+            "kind": k,
+            "batch_size": old.get("batch_size"),
+            "budget": None,
+            "random_state": None,
+            "sources": old.get("sources"),
+            "bandit": old.get("bandit"),
+            "reward": {"name": "overlap"},
+            "log": {"file": LOG_FILE, "bytes": 0},
+            "detector": {},
+            "migrated_from": fname,
+            "legacy_file": fname,
+        }
+        if k == "modal":
+            if old.get("version") != 2 or "scored" not in old:
+                raise StateError(
+                    f"{legacy} is a version {old.get('version')} MultiSourceLearner state; this version reads version 2 "
+                    "and later (version 1 counted re-scored items as new evidence and did not record which items "
+                    "were scored, so it cannot be continued exactly): start a new state_dir, teaching the labels "
+                    "of the old run as seed labels"
+                )
+            rounds = []
+            for h in old.get("history") or []:
+                if h.get("query"):
+                    n = int(h.get("n_fresh", 0))
+                    rounds.append(
+                        {
+                            **h,
+                            "round": len(rounds) + 1,
+                            "n": n,
+                            "reward": (h["n_overlap_fresh"] / n) if n else None,
+                            "reward_name": "overlap",
+                        }
+                    )
+            st.update(
+                {key: old[key] for key in ("strategy", "pending", "offsets", "n_queries", "scored", "taught")}
+            )
+            st["detector"] = {"legacy_file": old.get("detector_file")}
+        else:
+            rounds = [
+                {**r, "reward": r["n_overlap"] / r["n"], "reward_name": "overlap"}
+                for r in old.get("rounds") or []
+            ]
+            st.update(
+                project=old.get("project"),
+                n_annotated_seen=old.get("n_annotated_seen", -1),
+                annotation_stats=old.get("annotation_stats", {}),
+            )
+        st["rounds"], st["items"] = rounds, {c: [] for c in ITEM_COLUMNS}
+        st["n_rounds"] = len(rounds)
+        return st
+    return None
+
+
+def load_state(state_dir, kind: str | None = None) -> dict:
+    """The saved state of any front-end's folder (for ``w2s campaign status``), with its committed
+    ``rounds`` and ``items``; 0.1.0 folders are migrated in memory. Read-only: an uncommitted tail of
+    the round log is ignored, not removed."""
+    state_dir = Path(state_dir)
+    st = None
+    for k in [kind] if kind else ["campaign", *LEGACY_FILES]:
+        st = st or _migrate(state_dir, k)
+    if st is not None and "rounds" in st:
+        return st
+    path = state_dir / STATE_FILE
+    if st is None:
+        if not path.exists():
+            names = ", ".join([STATE_FILE, *LEGACY_FILES.values()])
+            raise StateError(
+                f"no campaign state in {state_dir} (none of {names}); give the state_dir of a campaign, "
+                "a MultiSourceLearner or a Label Studio driver"
+            )
+        st = _read_json(path)
+        if st.get("version") != STATE_VERSION:
+            raise StateError(
+                f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by another "
+                "version of w2s_plugin); open it with that version, or start a new state_dir"
+            )
+    info = st.get("log") or {}
+    committed = int(info.get("bytes", 0))
+    log = state_dir / info.get("file", LOG_FILE)
+    data = b""
+    if committed:
+        if not log.exists() or log.stat().st_size < committed:
+            raise _damaged(log, f"the round log is shorter than the {committed} committed bytes")
+        with open(log, "rb") as fh:
+            data = fh.read(committed)
+        if info.get("crc32") is not None and _crc_update(0, data) != info["crc32"]:
+            raise _damaged(
+                log,
+                "the round log's checksum does not match the committed state "
+                "(its committed part was changed or cut)",
+            )
+    st["rounds"], st["items"] = _read_log_lines(log, data)
+    if len(st["rounds"]) != st.get("n_rounds", len(st["rounds"])):
+        raise _damaged(
+            log, f"the round log holds {len(st['rounds'])} committed rounds, the state says {st['n_rounds']}"
+        )
+    return st
+
+
+def prepare_sources(sources, owner: str) -> list:
+    if isinstance(sources, dict):
+        sources = list(sources.values())
+    if isinstance(sources, (str, os.PathLike, Source)):
+        sources = [sources]
+    srcs = [s if isinstance(s, Source) else Source.from_path(s) for s in (sources or [])]
+    if not srcs:
+        raise W2SError(f"{owner}: sources is empty; give at least one Source")
+    names = [s.name for s in srcs]
+    if len(set(names)) != len(names):
+        raise W2SError(f"{owner}: source names must be unique; got {names}")
+    return srcs
+
+
+def build_bandit(bandit, names, random_state, owner: str) -> SourceBandit:
+    if bandit is None or isinstance(bandit, str):
+        bandit = SourceBandit(names, policy=bandit or "ucb", random_state=random_state)
+    elif isinstance(bandit, dict):
+        bandit = SourceBandit(names, **{"random_state": random_state, **bandit})
+    if not isinstance(bandit, SourceBandit):
+        raise W2SError(
+            f"{owner}: bandit must be a SourceBandit, a policy name or a dict; got {type(bandit).__name__}"
+        )
+    if list(bandit.names) != list(names):
+        raise W2SError(f"{owner}: the bandit's sources {bandit.names} differ from the {owner}'s {names}")
+    return bandit
+
+
+def model_classes(model):
+    """``classes_`` of a model, of the estimator inside a modAL learner, or None."""
+    for m in (model, getattr(model, "estimator", None)):
+        c = getattr(m, "classes_", None)
+        if c is not None:
+            return np.asarray(c)
+    return None
+
+
+class Engine:
+    """Sources, bandit, reward, detector and state of one multi-source run (see the module docstring).
+
+    What a reward's ``bind(engine)`` may use: ``sources``, ``weak_proba(X)``, ``embed(X)``,
+    ``classes_``, ``gold`` (``None`` or ``(X_gold, y_gold)``; the Label Studio driver refreshes it
+    as annotations arrive), ``random_state``, ``rounds`` and ``items``.
+    """
+
+    #: Compact the detector deltas into a snapshot once they hold this many rows in total
+    #: (times the history size), so resuming never replays more than a bounded log.
+    SNAPSHOT_FACTOR = 1.0
+
+    def __init__(
+        self,
+        sources,
+        weak_model=None,
+        embed=None,
+        *,
+        kind: str = "campaign",
+        owner: str = "Campaign",
+        detector=None,
+        bandit=None,
+        batch_size: int = 100,
+        budget: int | None = None,
+        state_dir=None,
+        reward="overlap",
+        reward_params: dict | None = None,
+        gold=None,
+        classes=None,
+        true_densities: dict | None = None,
+        random_state=None,
+        resume: bool = False,
+        min_left: int = 1,
+    ):
+        srcs = prepare_sources(sources, owner)
+        names = [s.name for s in srcs]
+        self.kind, self.owner, self.min_left = kind, owner, int(min_left)
+        self.sources = {s.name: s for s in srcs}
+        self.weak_model, self.embed_model = weak_model, embed
+        if detector is None:
+            detector = OverlapDetector(accumulate=True, random_state=random_state)
+        elif isinstance(detector, dict):
+            detector = OverlapDetector(**{"accumulate": True, "random_state": random_state, **detector})
+        if not hasattr(detector, "fit"):
+            raise W2SError(
+                f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
+                f"got {type(detector).__name__}"
+            )
+        self.detector = detector
+        self.bandit = build_bandit(bandit, names, random_state, owner)
+        self.reward = make_reward(reward, **dict(reward_params or {}))
+        self.reward_params = dict(reward_params or {})
+        self.bandit.reward_name = self.reward.name
+        self.batch_size = int(batch_size)
+        self.budget = None if budget is None else int(budget)
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.random_state = random_state
+        self.gold = gold
+        self._classes = None if classes is None else np.asarray(classes)
+        self.true_densities = true_densities
+        self.rounds: list[dict] = []
+        self.items: dict[str, list] = {k: [] for k in ITEM_COLUMNS}
+        self.extra: dict = {}  # the front-end's own keys, saved at the top level of state.json
+        self.resumed, self.migrated_from = False, None
+        self._log_bytes, self._log_crc, self._index_labels_until = 0, 0, 0
+        self._det_snapshot, self._det_deltas, self._det_delta_rows, self._det_seq = None, [], 0, 0
+        self._legacy: list[str] = []
+        self._rng_checkpoint = None
+        for s in srcs:
+            if s.n_remaining < self.min_left:
+                self.bandit.exhaust(s.name)
+        saved = None
+        if self.state_dir is not None:
+            has = (self.state_dir / STATE_FILE).exists() or (
+                kind in LEGACY_FILES and (self.state_dir / LEGACY_FILES[kind]).exists()
+            )
+            if resume and not has:
+                raise StateError(
+                    f"{owner}.resume: no state in {self.state_dir} (no {STATE_FILE}"
+                    + (f" or {LEGACY_FILES[kind]}" if kind in LEGACY_FILES else "")
+                    + ")"
+                )
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            if has and not resume:
+                what = "a campaign" if kind == "campaign" else f"a {KIND_NAMES[kind]}'s state"
+                raise StateError(
+                    f"{owner}: {self.state_dir} already holds {what}; use {owner}.resume(...) "
+                    "to continue it, or choose another state_dir"
+                )
+            if has:
+                saved = self._load()
+            elif (self.state_dir / LOG_FILE).exists():  # a crash before the first commit
+                (self.state_dir / LOG_FILE).unlink()
+        elif resume:
+            raise StateError(f"{owner}.resume needs a state_dir")
+        if hasattr(self.reward, "bind"):
+            self.reward.bind(self)
+        if (
+            saved
+            and (saved.get("reward") or {}).get("state") is not None
+            and hasattr(self.reward, "load_state")
+        ):
+            self.reward.load_state(saved["reward"]["state"])
+
+    # -- models ----------------------------------------------------------------------------------
+    def weak_proba(self, X) -> np.ndarray:
+        """The weak model's class probabilities for items in the sources' weak view."""
+        return np.asarray(plugins.weak_proba(self.weak_model, X))
+
+    def embed(self, X) -> np.ndarray:
+        """The strong representation of items in the sources' strong view."""
+        return plugins.embed(self.embed_model, X)
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        if self._classes is not None:
+            return self._classes
+        return model_classes(self.weak_model)
+
+    def labels_of(self, proba) -> np.ndarray:
+        """Weak labels as class labels: ``classes_[argmax]`` (``arange(k)`` when no classes are known)."""
+        P = np.asarray(proba, dtype=np.float64)
+        idx = (P > 0.5).astype(int) if P.ndim == 1 else P.argmax(axis=1)
+        classes = self.classes_
+        if classes is None:
+            return idx
+        k = 2 if P.ndim == 1 else P.shape[1]
+        if len(classes) != k:
+            raise W2SError(
+                f"{self.owner}: {len(classes)} classes {list(classes)[:5]} but the weak model gives "
+                f"{k} probability columns; pass classes= in the order of its columns"
+            )
+        return np.asarray(classes)[idx]
+
+    def detect(self, name: str, batch, round_no: int | None = None) -> RoundInfo:
+        """Weak probabilities, representation and overlap detection for a drawn batch."""
+        wm, em = self.weak_model, self.embed_model
+        proba = np.asarray(
+            wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
+        )
+        emb = em.from_batch(batch) if isinstance(em, Precomputed) else self.embed(batch.view("strong"))
+        report = self.detector.fit(proba, emb).report_
+        return RoundInfo(
+            round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba)
+        )
+
+    # -- one round -------------------------------------------------------------------------------
+    def select(self) -> str:
+        """The bandit's pick; :meth:`rollback` undoes its random draw if the round then fails."""
+        self._rng_checkpoint = self.bandit.rng_state()
+        return self.bandit.select()
+
+    def rollback(self) -> None:
+        if self._rng_checkpoint is not None:
+            self.bandit.set_rng_state(self._rng_checkpoint)
+
+    def reward_of(self, info: RoundInfo) -> float:
+        return check_value(self.reward, self.reward(info), info.round)
+
+    def record(
+        self,
+        name: str,
+        row: dict,
+        value: float | None,
+        info: RoundInfo | None = None,
+        items: dict | None = None,
+    ) -> dict:
+        """Reward the source (``value`` per item over ``row["n"]`` items; ``n == 0``: a pull without
+        evidence), append the round's row and items, and commit. Returns the row."""
+        n = int(row["n"])
+        if n:
+            total = value * n
+            snapped = round(total)
+            self.bandit.update(name, n, snapped if abs(total - snapped) < 1e-9 else total)
+        else:
+            self.bandit.count_pull(name)
+        if self.sources[name].n_remaining < self.min_left:
+            self.bandit.exhaust(name)
+        row = {"round": self.n_rounds + 1, **row, "reward": value, "reward_name": self.reward.name}
+        if self.true_densities is not None and n:
+            row["regret"] = float(n * (max(self.true_densities.values()) - self.true_densities[name]))
+        if info is not None:
+            items = self.items_of(info)
+        new_items = {k: [] for k in ITEM_COLUMNS} if items is None else dict(items)
+        new_items["round"] = [row["round"]] * len(new_items["source"])
+        self.rounds.append(row)
+        for k in ITEM_COLUMNS:
+            self.items[k] += new_items[k]
+        self.save(row, new_items)
+        return row
+
+    @staticmethod
+    def items_of(info: RoundInfo) -> dict:
+        """The item columns of a round (JSON-able)."""
+        b, rep = info.batch, info.report
+        n = len(b)
+        return {
+            "round": [info.round] * n,
+            "source": [info.source] * n,
+            "id": [_plain(v) for v in b.ids],
+            "position": np.asarray(b.positions).tolist(),
+            "region": rep.regions.astype(int).tolist(),
+            "weak_label": [_plain(v) for v in info.weak_labels],
+            "confidence": np.asarray(rep.confidence).tolist(),
+            "overlap_score": [None if np.isnan(v) else float(v) for v in rep.overlap_score],
+        }
+
+    # -- accounting ------------------------------------------------------------------------------
+    @property
+    def n_rounds(self) -> int:
+        return len(self.rounds)
+
+    @property
+    def n_drawn(self) -> int:
+        return int(sum(r["n"] for r in self.rounds))
+
+    @property
+    def budget_left(self) -> int | None:
+        return None if self.budget is None else self.budget - self.n_drawn
+
+    @property
+    def done(self) -> bool:
+        return (self.budget is not None and self.budget_left < self.min_left) or not self.bandit.active_.any()
+
+    def training_set(self, which: str = "overlap") -> dict:
+        """Drawn items as columns, filtered: ``overlap`` (detected overlap), ``confident`` (everything
+        not hard-only) or ``all``."""
+        keep = _keep(self.items["region"], which)
+        return {k: [v[i] for i in keep] for k, v in self.items.items()}
+
+    def training_data(self, which: str = "overlap", view: str = "strong"):
+        """``(X, weak_labels, sources)`` of the drawn items in ``which`` (see :meth:`training_set`):
+        ``X`` from each source's ``view``, weak labels as class labels."""
+        ts = self.training_set(which)
+        Xs, ys, srcs = [], [], []
+        for name, src in self.sources.items():
+            sel = [i for i, s in enumerate(ts["source"]) if s == name]
+            if not sel:
+                continue
+            X = src.get([ts["position"][i] for i in sel]).view(view)
+            if X is None:
+                raise W2SError(
+                    f"training_data: source {name!r} has no {view!r} view or features X; "
+                    "use training_set() and the records instead"
+                )
+            Xs.append(X)
+            ys.append(np.asarray([ts["weak_label"][i] for i in sel]))
+            srcs += [name] * len(sel)
+        if not Xs:
+            return np.empty((0, 0)), np.empty(0, dtype=int), []
+        X = np.vstack(Xs) if all(isinstance(x, np.ndarray) for x in Xs) else [r for x in Xs for r in x]
+        return X, np.concatenate(ys), srcs
+
+    # -- persistence -----------------------------------------------------------------------------
+    def _detector_params(self):
+        if not isinstance(self.detector, OverlapDetector):
+            return None
+        params = self.detector.get_params()
+        try:
+            json.dumps(params)
+        except TypeError:
+            return None
+        return params
+
+    def _save_detector(self) -> None:
+        """Persist the detector's history: a small delta of the slots its last fit wrote, or a snapshot."""
+        det = self.detector
+        if not hasattr(det, "history_state") or not getattr(det, "accumulate", False):
+            return
+        hist = det.history_state()
+        if not hist:
+            return
+        touched = getattr(det, "_hist_touched", None)
+        hist_size = int(getattr(det, "history_size", 0) or 0)
+        full = (
+            touched is None
+            or self._det_snapshot is None
+            or self._det_delta_rows + touched.size > self.SNAPSHOT_FACTOR * max(hist_size, 1)
+        )
+        buf = io.BytesIO()
+        self._det_seq += 1  # front-ends that commit between rounds need names that never repeat
+        stamp = f"{self.n_rounds:08d}" + ("" if self.kind == "campaign" else f"-{self._det_seq:06d}")
+        if full:
+            name = f"detector-snapshot-{stamp}.npz"
+            np.savez(buf, **hist)
+            self._det_snapshot, self._det_deltas, self._det_delta_rows = name, [], 0
+        else:
+            name = f"detector-delta-{stamp}.npz"
+            np.savez(
+                buf,
+                slots=touched,
+                conf=hist["conf"][touched],
+                emb=hist["emb"][touched],
+                size=np.array(hist["conf"].size),
+                n_seen=hist["n_seen"],
+                rng=hist["rng"],
+            )
+            self._det_deltas.append(name)
+            self._det_delta_rows += int(touched.size)
+        atomic_write_bytes(self.state_dir / name, buf.getvalue())
+
+    def save(self, row: dict | None = None, new_items: dict | None = None) -> None:
+        """Commit: the round's log line (if any), the detector's history, then ``state.json``."""
+        if self.state_dir is None:
+            return
+        data = b""
+        if self._pending_log:  # rounds migrated from a 0.1.0 folder go into the log first
+            data = b"".join(self._line(r, {k: [] for k in ITEM_COLUMNS}) for r in self._pending_log)
+        if row is not None:
+            data += self._line(row, new_items)
+        log = self.state_dir / LOG_FILE
+        with open(log, "ab") as fh:
+            if fh.tell() != self._log_bytes:  # leftovers of an uncommitted round
+                fh.truncate(self._log_bytes)
+                fh.seek(self._log_bytes)
+            if data:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        log_bytes, crc = self._log_bytes + len(data), _crc_update(self._log_crc, data)
+        old_files = {self._det_snapshot, *self._det_deltas}
+        self._save_detector()
+        reward_state = self.reward.state() if hasattr(self.reward, "state") else None
+        state = {
+            **self.extra,
+            "version": STATE_VERSION,
+            "kind": self.kind,
+            "batch_size": self.batch_size,
+            "budget": self.budget,
+            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
+            "detector_params": self._detector_params(),
+            "n_rounds": self.n_rounds,
+            "n_drawn": self.n_drawn,
+            "n_overlap": int(sum(r.get("n_overlap", 0) for r in self.rounds)),
+            "log": {"file": LOG_FILE, "bytes": log_bytes, "crc32": crc},
+            "sources": {name: s.state() for name, s in self.sources.items()},
+            "bandit": self.bandit.to_dict(),
+            "true_densities": self.true_densities,
+            "detector": {
+                "snapshot": self._det_snapshot,
+                "deltas": list(self._det_deltas),
+                "seq": self._det_seq,
+            },
+            "reward": {"name": self.reward.name, "params": self.reward_params, "state": reward_state},
+            "index_labels_until": self._index_labels_until,
+        }
+        atomic_write_bytes(self.state_dir / STATE_FILE, json.dumps(state, default=_jsonable).encode())
+        self._log_bytes, self._log_crc, self._pending_log = log_bytes, crc, []
+        for old in old_files - {self._det_snapshot, *self._det_deltas, None}:
+            (self.state_dir / old).unlink(missing_ok=True)
+        for legacy in self._legacy:  # the 0.1.0 files are superseded by the commit just written
+            (self.state_dir / legacy).unlink(missing_ok=True)
+        self._legacy = []
+
+    _pending_log: list = []
+
+    @staticmethod
+    def _line(row, items) -> bytes:
+        return (
+            json.dumps({"row": row, "items": items}, default=_jsonable, separators=(",", ":")) + "\n"
+        ).encode()
+
+    def _load(self) -> dict:
+        st = _migrate(self.state_dir, self.kind)
+        path = self.state_dir / STATE_FILE
+        if st is None:
+            st = _read_json(path)
+            if st.get("kind", "campaign") != self.kind:
+                raise StateError(
+                    f"{path} was written by a {KIND_NAMES.get(st.get('kind'), st.get('kind'))}, not a "
+                    f"{KIND_NAMES[self.kind]}; give that front-end's state_dir, or another state_dir"
+                )
+            if self.kind == "modal" and (st.get("version") == 1 or "scored" not in st):
+                raise StateError(
+                    f"{path} is a version {st.get('version')} MultiSourceLearner state; version 1 counted re-scored "
+                    "items as new evidence and did not record which items were scored, so it cannot be continued "
+                    "exactly: start a new state_dir, teaching the labels of the old run as seed labels"
+                )
+            if st.get("version") != STATE_VERSION:
+                raise StateError(
+                    f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by "
+                    "another version of w2s_plugin); continue it with that version, or start a new state_dir"
+                )
+            self.rounds, self.items, self._log_bytes, self._log_crc = self._read_log(st)
+        else:
+            self.migrated_from = st["migrated_from"]
+            if st["kind"] == "campaign":
+                self.rounds, self.items, self._log_bytes, self._log_crc = self._read_log(st)
+            else:
+                self.rounds, self.items = st["rounds"], st["items"]
+                self._pending_log, self._legacy = list(self.rounds), [st["legacy_file"]]
+        where = path if path.exists() else self.state_dir / LEGACY_FILES.get(self.kind, STATE_FILE)
+        if set(st["sources"]) != set(self.sources):
+            raise StateError(
+                f"{where}: the saved {KIND_NAMES[self.kind]} has sources {sorted(st['sources'])}, "
+                f"but these were given: {sorted(self.sources)}; pass the same sources, or another state_dir"
+            )
+        if st.get("batch_size") != self.batch_size:
+            raise StateError(
+                f"{where}: the saved {KIND_NAMES[self.kind]} used batch_size={st.get('batch_size')}, not "
+                f"{self.batch_size}; resume with batch_size={st.get('batch_size')}"
+            )
+        saved_seed = st.get("random_state")
+        for name, s in st["sources"].items():
+            try:
+                self.sources[name].load_state(s)
+            except ValueError as exc:
+                seed = (
+                    f" (the saved run's seed was random_state={saved_seed})" if saved_seed is not None else ""
+                )
+                raise StateError(
+                    f"{where}: {exc}{seed}. A changed seed or changed data: resume with the sources "
+                    "built exactly as before, or start a new state_dir"
+                ) from None
+        if (
+            isinstance(saved_seed, int)
+            and isinstance(self.random_state, int)
+            and saved_seed != self.random_state
+        ):
+            raise StateError(
+                f"{where}: the saved run used random_state={saved_seed}, not {self.random_state} (a changed "
+                f"seed); resume with random_state={saved_seed}, or start a new state_dir"
+            )
+        self.bandit = SourceBandit.from_dict(st["bandit"])
+        saved_reward = (st.get("reward") or {}).get("name", "overlap")
+        if saved_reward != self.reward.name:
+            raise StateError(
+                f"{where}: the saved run's reward is {saved_reward!r}, not {self.reward.name!r}; resume "
+                f"with reward={saved_reward!r}, or start a new state_dir"
+            )
+        self.bandit.reward_name = self.reward.name
+        if st.get("budget") is not None and self.budget is None:
+            self.budget = st["budget"]
+        if self.true_densities is None:
+            self.true_densities = st.get("true_densities")
+        self._index_labels_until = int(st.get("index_labels_until") or 0)
+        if self._index_labels_until and self.classes_ is not None:  # 0.1.0 logged column indices
+            classes, cut = self.classes_, self.items["round"]
+            self.items["weak_label"] = [
+                _plain(classes[int(v)]) if r <= self._index_labels_until else v
+                for r, v in zip(cut, self.items["weak_label"])
+            ]
+        self.extra = {
+            k: v
+            for k, v in st.items()
+            if k not in _COMMON_KEYS and k not in ("rounds", "items", "migrated_from", "legacy_file")
+        }
+        det = st.get("detector") or {}
+        self._det_snapshot, self._det_deltas = det.get("snapshot"), list(det.get("deltas") or [])
+        self._det_seq = int(det.get("seq") or 0)
+        if hasattr(self.detector, "load_history_state"):
+            if self._det_snapshot:
+                self.detector.load_history_state(self._replay_detector())
+            elif det.get("legacy_file"):
+                with np.load(self.state_dir / det["legacy_file"]) as z:
+                    self.detector.load_history_state({k: z[k] for k in z.files})
+        named = {self._det_snapshot, *self._det_deltas}
+        for f in self.state_dir.glob("detector-*.npz"):  # files of a round that crashed before its commit
+            if f.name not in named:
+                f.unlink(missing_ok=True)
+        if det.get("legacy_file"):
+            self._legacy.append(det["legacy_file"])
+        self.resumed = True
+        return st
+
+    def _read_log(self, st: dict):
+        """Committed rounds and items from the round log; cuts off an uncommitted tail."""
+        info = st.get("log") or {}
+        path = self.state_dir / info.get("file", LOG_FILE)
+        committed = int(info.get("bytes", 0))
+        if committed == 0:
+            return [], {k: [] for k in ITEM_COLUMNS}, 0, 0
+        if not path.exists() or path.stat().st_size < committed:
+            raise _damaged(
+                path, f"the round log is shorter than the {committed} committed bytes (it was cut)"
+            )
+        with open(path, "rb") as fh:
+            data = fh.read(committed)
+        crc = _crc_update(0, data)
+        if info.get("crc32") is not None and crc != info["crc32"]:
+            raise _damaged(
+                path,
+                "the round log's checksum does not match the committed state "
+                "(its committed part was changed)",
+            )
+        rounds, items = _read_log_lines(path, data)
+        if len(rounds) != st["n_rounds"]:
+            raise _damaged(
+                path, f"the round log holds {len(rounds)} committed rounds, the state says {st['n_rounds']}"
+            )
+        if path.stat().st_size > committed:
+            with open(path, "r+b") as fh:
+                fh.truncate(committed)
+        return rounds, items, committed, crc
+
+    def _replay_detector(self) -> dict:
+        def npz(name):
+            try:
+                return np.load(self.state_dir / name)
+            except (OSError, ValueError) as exc:
+                raise _damaged(
+                    self.state_dir / name, f"cannot be read as the detector's history ({exc})"
+                ) from None
+
+        with npz(self._det_snapshot) as z:
+            hist = {k: z[k] for k in z.files}
+        conf, emb = hist["conf"], hist["emb"]
+        self._det_delta_rows = 0
+        for name in self._det_deltas:
+            with npz(name) as z:
+                size = int(z["size"])
+                if size > conf.size:
+                    conf = np.concatenate([conf, np.zeros(size - conf.size)])
+                    emb = np.vstack([emb, np.zeros((size - emb.shape[0], emb.shape[1]))])
+                slots = z["slots"]
+                conf[slots] = z["conf"]
+                emb[slots] = z["emb"]
+                hist["n_seen"], hist["rng"] = z["n_seen"], z["rng"]
+                self._det_delta_rows += int(slots.size)
+        hist["conf"], hist["emb"] = conf, emb
+        return hist
+
+
+def _keep(regions, which: str) -> list:
+    if which not in ("overlap", "confident", "all"):
+        raise W2SError(f"which must be 'overlap', 'confident' or 'all'; got {which!r}")
+    if which == "all":
+        return list(range(len(regions)))
+    if which == "overlap":
+        return [i for i, r in enumerate(regions) if r == int(Region.OVERLAP)]
+    return [i for i, r in enumerate(regions) if r != int(Region.HARD_ONLY)]
+
+
+def subset_info(info: RoundInfo, keep) -> RoundInfo:
+    """The same round restricted to items ``keep`` (a boolean mask or indices)."""
+    keep = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
+    rep = info.report
+    sub = OverlapReport(
+        rep.regions[keep],
+        np.asarray(rep.confidence)[keep],
+        np.asarray(rep.overlap_score)[keep],
+        rep.hard_threshold,
+        rep.overlap_threshold,
+        rep.scorer,
+    )
+    batch = info.batch.subset(keep)
+    return RoundInfo(
+        info.round,
+        info.source,
+        batch,
+        info.proba[keep],
+        np.asarray(info.embeddings)[keep],
+        sub,
+        np.asarray(info.weak_labels)[keep],
+    )
