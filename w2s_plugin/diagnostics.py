@@ -524,8 +524,11 @@ def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> t
     if best == default or default not in policies:
         others = [p for p in cand if p != best]
         margin = min((policies[best].accuracy - policies[p].accuracy for p in others), default=0.0)
-        return best, (f"{best} has the best estimate on gold ({100 * margin:+.1f} points over the next policy)"
-                      + ("" if best != SAFE_DEFAULT else "; it is also the safe default")), False
+        separated = bool(others) and all(_paired(policies[best].correct, policies[p].correct, z)[1][0] > 0
+                                         for p in others)
+        return best, (f"{best} has the best estimate on gold ({100 * margin:+.1f} points over the next policy"
+                      + (", every paired 95% interval above zero)" if separated else ")")
+                      + ("" if best != SAFE_DEFAULT else "; it is also the safe default")), separated
     d, (lo, hi) = _paired(policies[best].correct, policies[default].correct, z)
     if lo > 0:
         return best, (f"its strong model is {100 * d:.1f} points more accurate on gold than {default}'s "
