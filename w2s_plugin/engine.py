@@ -379,6 +379,7 @@ class Engine:
         self._log_bytes, self._log_crc, self._index_labels_until = 0, 0, 0
         self._det_snapshot, self._det_deltas, self._det_delta_rows, self._det_seq = None, [], 0, 0
         self._legacy: list[str] = []
+        self._pending_log: list = []  # rounds migrated from a 0.1.0 folder, written by the first commit
         self._rng_checkpoint = None
         for s in srcs:
             if s.n_remaining < self.min_left:
@@ -665,8 +666,6 @@ class Engine:
         for legacy in self._legacy:  # the 0.1.0 files are superseded by the commit just written
             (self.state_dir / legacy).unlink(missing_ok=True)
         self._legacy = []
-
-    _pending_log: list = []
 
     @staticmethod
     def _line(row, items) -> bytes:

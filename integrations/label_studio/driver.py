@@ -237,9 +237,13 @@ class CampaignDriver:
                 e.rollback()
                 raise W2SError(f"source {name!r} item {item_id!r}: {self.text_column!r} is not a string")
             tasks.append({"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}})
-        preds = self.backend.predict(self.project, tasks, self.label_config)
-        info = self._round_info(name, batch, preds)
-        value = e.reward_of(info)
+        try:
+            preds = self.backend.predict(self.project, tasks, self.label_config)
+            info = self._round_info(name, batch, preds)
+            value = e.reward_of(info)
+        except BaseException:  # nothing imported yet: undo the pick so a retry is the same round
+            e.rollback()
+            raise
         new = [(t, p) for t, p in zip(tasks, preds)
                if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
         imported_ids = []
