@@ -68,7 +68,8 @@ def _read_column(path: str, what: str, n: int) -> np.ndarray:
     text = [i + first for i, v in enumerate(vals) if v is None]
     if text:
         raise ValueError(f"gold labels file {path!r}: every row must be a class index (0, 1, ...) or empty / -1 "
-                         f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a number")
+                         f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a "
+                         "number")
     y = np.asarray(vals, dtype=np.float64)
     bad = [int(i) + first for i in np.flatnonzero(invalid_gold(y))]
     if bad:
@@ -127,10 +128,13 @@ def register_commands(subparsers):
     p = subparsers.add_parser(
         "diagnose", help="on a gold sample: which weak labels to train the strong model on (all, confident, overlap)",
         description="First, the decision: by cross-fitting on the gold labels, the accuracy of a strong model "
-                    "trained on the weak labels of each policy (all; confident = not hard-only; detected overlap; "
+                    "trained on the weak labels of each policy (all; confident = not hard-only; detected "
+                    "overlap; "
                     "random of the overlap's size as a control), paired 95%% intervals against all, and a "
-                    "recommendation. Second, the label analysis: weak-label accuracy per detected region and per "
-                    "source with 95%% Wilson intervals, and a verdict: informative when weak labels are clearly more "
+                    "recommendation. Second, the label analysis: weak-label accuracy per detected region "
+                    "and per "
+                    "source with 95%% Wilson intervals, and a verdict: informative when weak labels are "
+                    "clearly more "
                     "accurate on detected overlap than elsewhere (one-sided Fisher exact test).")
     p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)")
     p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")

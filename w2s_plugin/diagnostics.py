@@ -276,12 +276,14 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
 
     if not o.n or not rest.n:
         verdict, reason = "inconclusive", (
-            f"{'no' if not o.n else 'every'} gold-labelled point is detected as overlap, so there is nothing to "
+            f"{'no' if not o.n else 'every'} gold-labelled point is detected as overlap, so there is "
+            "nothing to "
             "compare; label more points (or a random sample of the pool)")
     elif p < alpha and gap >= min_gap:
         verdict, reason = "informative", (
             f"weak labels are {100 * gap:.1f} percentage points more accurate on detected overlap than "
-            f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < {alpha}")
+            f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < "
+            f"{alpha}")
     elif gap_ci[1] < min_gap:
         verdict, reason = "not informative", (
             f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of "
@@ -294,7 +296,8 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
             f"{rest.accuracy:.3f}, p = {p_less:.2g}): do not let overlap density steer this campaign")
     else:
         verdict, reason = "inconclusive", (
-            f"gap {gap:+.3f} with 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] and p = {p:.2g}: too few gold "
+            f"gap {gap:+.3f} with 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] and p = {p:.2g}: too "
+            "few gold "
             f"labels to decide (overlap n={o.n}, rest n={rest.n}); label more points")
 
     src_acc, src_ov = {}, {}
@@ -534,8 +537,10 @@ def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> t
         return best, (f"its strong model is {100 * d:.1f} points more accurate on gold than {default}'s "
                       f"(paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}] points)"), True
     return best, (f"{best} has the best estimate on gold ({100 * d:+.1f} points over {default}), though the gold "
-                  f"sample cannot separate them (paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}]); in the "
-                  "real-data studies (docs/results.md) following the best estimate stayed within a point of the "
+                  f"sample cannot separate them (paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}]); "
+                  "in the "
+                  "real-data studies (docs/results.md) following the best estimate stayed within a point "
+                  "of the "
                   "best policy on average, while every fixed policy lost more somewhere"), False
 
 

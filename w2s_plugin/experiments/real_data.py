@@ -296,18 +296,26 @@ def plot(res: dict, img_dir: str, name: str = "real_data.png") -> str:
 def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
     names = list(res["datasets"])
     lines = [f"## 6. {TITLE}", "",
-             "Datasets that ship inside packages, nobody on the team built them: Landsat **satellite** image patches "
-             "(Debian `r-cran-mlbench`, 6435 x 36, 6 classes), the **spam** e-mail table (`r-cran-kernlab`, 4601 x 57), "
-             "splice-junction **DNA** (`r-cran-mlbench`, 3186 x 180, 3 classes) and scikit-learn's **digits** "
-             "(1797 x 64, 10 classes). Per seed: 40% test split (measurement only); 200 true labels train the weak "
-             "model, a logistic regression on a weak view (satellite: the centre pixel's 4 bands; spam: the 9 "
-             "character/capital-letter features; DNA: 4 of 60 positions; digits: the image averaged to 4 x 4); the "
-             "strong model is a logistic regression on the standardized full features, trained on the pool's weak "
+             "Datasets that ship inside packages, nobody on the team built them: Landsat **satellite** "
+             "image patches "
+             "(Debian `r-cran-mlbench`, 6435 x 36, 6 classes), the **spam** e-mail table "
+             "(`r-cran-kernlab`, 4601 x 57), "
+             "splice-junction **DNA** (`r-cran-mlbench`, 3186 x 180, 3 classes) and scikit-learn's "
+             "**digits** "
+             "(1797 x 64, 10 classes). Per seed: 40% test split (measurement only); 200 true labels train "
+             "the weak "
+             "model, a logistic regression on a weak view (satellite: the centre pixel's 4 bands; spam: "
+             "the 9 "
+             "character/capital-letter features; DNA: 4 of 60 positions; digits: the image averaged to 4 x "
+             "4); the "
+             "strong model is a logistic regression on the standardized full features, trained on the "
+             "pool's weak "
              f"labels. {res['seeds']} seeds; mean ± 95% interval over seeds; differences are paired by seed. "
              "Command: `python -m w2s_plugin.experiments.real_data`."
              + (f" Not run (package missing): {', '.join(res['missing'])}." if res.get("missing") else ""), ""]
     lines += ["**Point selection.** Test accuracy of the strong model trained on the weak labels of every pool "
-              "item (`all`), of the items detection does not call hard-only (`confident`), of detected overlap "
+              "item (`all`), of the items detection does not call hard-only (`confident`), of detected "
+              "overlap "
               "(`overlap`), and of a random sample of the overlap's size (`random`).", ""]
     rows = []
     for d in names:
@@ -322,7 +330,8 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
                            "overlap", "random", "confident − all", "overlap − all", "overlap − confident",
                            "overlap − random"], rows))
     lines += ["", "**The `diagnose` recommendation next to the truth.** `diagnose` sees the pool's weak probabilities, "
-              "the strong representation and the gold sample (300 pool items; digits 200), and recommends a policy; "
+              "the strong representation and the gold sample (300 pool items; digits 200), and recommends "
+              "a policy; "
               "the loss is the test accuracy of the best of `all`/`confident`/`overlap` minus that of the "
               "recommended one, per seed. For comparison, the loss of always using one fixed policy.", ""]
     rows = []
@@ -335,16 +344,25 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
                      f"{100 * np.mean(rg['recommendation']):.2f} (max {100 * max(rg['recommendation']):.1f})"]
                     + [f"{100 * np.mean(rg[k]):.2f} (max {100 * max(rg[k]):.1f})" for k in ("all", "confident", "overlap")])
     lines.append(md_table(["dataset", "recommended (seeds)", "separated by gold (seeds)",
-                           "loss of recommendation, points", "always all", "always confident", "always overlap"], rows))
+                           "loss of recommendation, "
+                           "points", "always all", "always confident", "always overlap"], rows))
     lines += ["", "**Source selection.** Five sources from the pool (gold items excluded) of three kinds: *topic "
-              "clusters* (k-means on the strong features), *quality* (a random split; one source `noisy` with "
-              "Gaussian noise on its weak view, one `mislabelled` whose weak view belongs to other items, so the "
-              "weak model labels it confidently and wrongly), and the *paper's construction* (detected-overlap "
-              "densities 0.1 to 0.5). 15 rounds; a batch is 40% of the sources' items / 15. Final test accuracy "
-              "of the strong model on every drawn item's weak label. `best single (hindsight)` draws the whole "
-              "budget from the one source that turned out best on the test split (an oracle bound, not a policy). "
-              "Detection for the `overlap` reward runs once on the whole pool, not per batch. Last column: share "
-              "of the budget drawn from the `mislabelled` source (random, ucb+overlap, ucb+gain, ucb+agreement).", ""]
+              "clusters* (k-means on the strong features), *quality* (a random split; one source `noisy` "
+              "with "
+              "Gaussian noise on its weak view, one `mislabelled` whose weak view belongs to other items, "
+              "so the "
+              "weak model labels it confidently and wrongly), and the *paper's construction* "
+              "(detected-overlap "
+              "densities 0.1 to 0.5). 15 rounds; a batch is 40% of the sources' items / 15. Final test "
+              "accuracy "
+              "of the strong model on every drawn item's weak label. `best single (hindsight)` draws the "
+              "whole "
+              "budget from the one source that turned out best on the test split (an oracle bound, not a "
+              "policy). "
+              "Detection for the `overlap` reward runs once on the whole pool, not per batch. Last column: "
+              "share "
+              "of the budget drawn from the `mislabelled` source (random, ucb+overlap, ucb+gain, "
+              "ucb+agreement).", ""]
     rows = []
     for d in names:
         runs = res["datasets"][d]["runs"]
@@ -383,9 +401,11 @@ def plainly(res: dict) -> list:
                + ", ".join(f"{v} on {d}" for d, v in w.items()) + ".")
     loss = {d: regrets(res["datasets"][d]["runs"]) for d in names}
     out.append("`diagnose`'s recommendation lost on average " + ", ".join(
-        f"{100 * np.mean(loss[d]['recommendation']):.2f} points on {d} (worst seed {100 * max(loss[d]['recommendation']):.1f})"
+        f"{100 * np.mean(loss[d]['recommendation']):.2f} points on {d} (worst seed "
+        f"{100 * max(loss[d]['recommendation']):.1f})"
         for d in names) + " against the best policy on the test split; always `all` lost up to "
-        f"{100 * max(np.mean(loss[d]['all']) for d in names):.2f} on average on a dataset, always `confident` up to "
+        f"{100 * max(np.mean(loss[d]['all']) for d in names):.2f} on average on a dataset, always "
+        "`confident` up to "
         f"{100 * max(np.mean(loss[d]['confident']) for d in names):.2f}, always `overlap` up to "
         f"{100 * max(np.mean(loss[d]['overlap']) for d in names):.2f}.")
     for p in ("ucb + overlap", "ucb + gain", "ucb + agreement"):
@@ -402,9 +422,12 @@ def plainly(res: dict) -> list:
     w = [_word(*_m(res["datasets"][d]["runs"], lambda r: r["sources"]["topic clusters"]["best single (hindsight)"]["acc"]
                    - r["sources"]["topic clusters"]["random"]["acc"])) for d in names]
     out.append("With topic clusters even the best single source in hindsight is worse than random sources on "
-               f"{w.count('worse')} of {len(names)} datasets: coverage of every topic matters more than any source's "
-               "quality, and a bandit that concentrates loses; with a mislabelled source the best single source is "
-               "the bound a reward should approach (`gain` closes part of the gap, not all: its first pull of each "
+               f"{w.count('worse')} of {len(names)} datasets: coverage of every topic matters more than "
+               "any source's "
+               "quality, and a bandit that concentrates loses; with a mislabelled source the best single "
+               "source is "
+               "the bound a reward should approach (`gain` closes part of the gap, not all: its first pull "
+               "of each "
                "source, and the noisy source, cost it).")
     return out
 

@@ -181,9 +181,11 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         f"![synthetic table]({img_prefix}/{path.split('/')[-1]})",
         "",
         "**Differences from the paper.** Largest gap between the paper's mean and ours over the five ratios: "
-        f"weak {d['weak']:.3f}, strong {d['strong']:.3f}, w2s {d['w2s']:.3f}, w2s hard-only {d['w2s_hard']:.3f}. "
+        f"weak {d['weak']:.3f}, strong {d['strong']:.3f}, w2s {d['w2s']:.3f}, w2s hard-only "
+        f"{d['w2s_hard']:.3f}. "
         f"The w2s accuracy on hard-only points rises with the overlap ratio as in the paper (paired gain "
-        f"from ratio .048 to .200: {fmt(g, gh)}; least-squares slope {res['slope_w2s_hard']:.2f} accuracy per "
+        f"from ratio .048 to .200: {fmt(g, gh)}; least-squares slope {res['slope_w2s_hard']:.2f} accuracy "
+        "per "
         "unit ratio), while the weak model stays near chance there. Remaining differences come from the "
         "random draws (the reference fixes no seed) and the solver (scikit-learn's current lbfgs).",
         "",
@@ -193,14 +195,20 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         f"where only the share of overlap changes: hard-only accuracy moves from {lo:.3f} to {hi:.3f}, "
         "a much smaller effect, because 100 easy-only points with correct weak labels but no hard pattern "
         "and 100 hard-only points with coin-flip labels dominate the set. The `w2s detected` columns "
-        f"replace the ground-truth overlap set with the points our detector (default `{DEFAULT_SCORER}` scorer) "
-        "calls overlap in the pseudo set, with no ground truth. The `w2s random` columns fit on m random pseudo "
+        f"replace the ground-truth overlap set with the points our detector (default `{DEFAULT_SCORER}` "
+        "scorer) "
+        "calls overlap in the pseudo set, with no ground truth. The `w2s random` columns fit on m random "
+        "pseudo "
         "points (the same number as the overlap set): the control that separates *which* points from *how "
-        "many*; the `w2s confident` columns on every pseudo point the detector does not call hard-only. At ratio "
-        f".200: true overlap {s[50]['w2s'][0]:.3f}, detected overlap {s[50]['w2s_detected'][0]:.3f}, confident "
-        f"{s[50]['w2s_confident'][0]:.3f}, random {s[50]['w2s_random'][0]:.3f}, all {s[50]['w2s_all'][0]:.3f}; at "
+        "many*; the `w2s confident` columns on every pseudo point the detector does not call hard-only. At "
+        "ratio "
+        f".200: true overlap {s[50]['w2s'][0]:.3f}, detected overlap {s[50]['w2s_detected'][0]:.3f}, "
+        "confident "
+        f"{s[50]['w2s_confident'][0]:.3f}, random {s[50]['w2s_random'][0]:.3f}, all "
+        f"{s[50]['w2s_all'][0]:.3f}; at "
         f".048: {s[10]['w2s'][0]:.3f}, {s[10]['w2s_detected'][0]:.3f}, {s[10]['w2s_confident'][0]:.3f}, "
-        f"{s[10]['w2s_random'][0]:.3f}, {s[10]['w2s_all'][0]:.3f}. Here, where hard-only weak labels are coin "
+        f"{s[10]['w2s_random'][0]:.3f}, {s[10]['w2s_all'][0]:.3f}. Here, where hard-only weak labels are "
+        "coin "
         "flips, dropping them is what pays; keeping only detected overlap among the rest is "
         + ("no better than keeping all of the rest (`confident`) at either end." if all(
             s[m]["w2s_confident"][0] >= s[m]["w2s_detected"][0] for m in (10, 50))
