@@ -101,6 +101,19 @@ def entropy(report, proba, n, *, random_state=None, random_tie_break=False):
     return _pick(h, n, random_tie_break, random_state)
 
 
+def confident(report, proba, n, *, random_state=None):
+    """Uniformly at random among the points detection does not call hard-only (seeded); hard-only
+    points only when the rest run out, least hard first. The control that separates the paper's two
+    stages: it drops hard-only points like ``overlap`` does but ignores the overlap score, so
+    ``overlap`` helps only where it beats ``confident``."""
+    rng = check_random_state(random_state)
+    conf = np.asarray(report.confidence, dtype=np.float64)
+    scores = 1.0 + rng.random(len(report))  # non-hard: uniform in [1, 2)
+    hard = report.regions == int(Region.HARD_ONLY)
+    scores[hard] = conf[hard] - 1.0          # hard-only: below every non-hard point, most confident first
+    return _pick(scores, n)
+
+
 def random(report, proba, n, *, random_state=None):
     """Uniformly at random (seeded): the baseline every other strategy must beat."""
     rng = check_random_state(random_state)
@@ -117,4 +130,5 @@ def register_acquisition_strategies(register):
     register("uncertainty", uncertainty, needs_report=False)
     register("margin", margin, needs_report=False)
     register("entropy", entropy, needs_report=False)
+    register("confident", confident, needs_report=True)
     register("random", random, needs_report=False)

@@ -137,7 +137,7 @@ def test_a_reward_outside_0_1_is_an_error_and_consumes_nothing():
     with pytest.raises(W2SError, match=r"returned 3.0 in round 1; a reward returns a value per item, in \[0, 1\]"):
         c.step()
     assert c.n_rounds == 0 and all(s.n_remaining == len(s) for s in c.sources.values())
-    with pytest.raises(ValueError, match="unknown reward 'nope'; registered: overlap"):
+    with pytest.raises(ValueError, match="unknown reward 'nope'; registered: gain, overlap"):
         Campaign(syn.sources, weak, reward="nope")
 
 

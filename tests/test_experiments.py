@@ -11,7 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from w2s_plugin.experiments import EXPERIMENTS, detection_quality, digits, source_selection, synthetic_table, trust
+from w2s_plugin.experiments import (EXPERIMENTS, detection_quality, digits, real_data, source_selection, synthetic_table,
+                                    trust)
 from w2s_plugin.experiments._common import mean_ci
 
 pytestmark = pytest.mark.slow
@@ -40,6 +41,11 @@ def digit():
 @pytest.fixture(scope="module")
 def trusted():
     return trust.run(size="small", progress=False)
+
+
+@pytest.fixture(scope="module")
+def real():
+    return real_data.run(size="small", progress=False)
 
 
 # -- 1. synthetic table ------------------------------------------------------------------------------
@@ -146,18 +152,29 @@ def test_trust_verdicts_known_both_ways(trusted):
     assert v[trust.CASES[3]] == ["not informative"] * trusted["seeds"]
 
 
+# -- 6. real data (digits slice; the full study adds satellite, spam and DNA) ------------------------
+def test_real_data_gain_avoids_the_mislabelled_source_and_diagnose_stays_close(real):
+    runs = real["datasets"]["digits"]["runs"]
+    for r in runs:
+        q = r["sources"]["quality (one mislabelled)"]
+        assert q["ucb + gain"]["bad_share"] <= 0.15 < q["random"]["bad_share"] + 0.1
+        assert q["ucb + gain"]["acc"] > q["random"]["acc"]
+    loss = real_data.regrets(runs)
+    assert max(loss["recommendation"]) <= 0.03 and np.mean(loss["recommendation"]) <= 0.02
+
+
 # -- the report --------------------------------------------------------------------------------------
-def test_report_writes_every_section_and_plot(tmp_path, synth, detection, selection, digit, trusted):
+def test_report_writes_every_section_and_plot(tmp_path, synth, detection, selection, digit, trusted, real):
     from w2s_plugin.experiments.report import write_report
 
     results = {"synthetic_table": synth, "detection_quality": detection, "source_selection": selection,
-               "digits": digit, "trust": trusted}
+               "digits": digit, "trust": trusted, "real_data": real}
     path = write_report({"results": results, "times": {k: 1.0 for k in results}, "size": "small", "seed": 0,
                          "jobs": 1, "wall": 5.0}, str(tmp_path))
     text = open(path, encoding="utf-8").read()
     for i in range(1, len(EXPERIMENTS) + 1):
         assert f"\n## {i}. " in text
-    for png in ("synthetic_table.png", "detection_quality.png", "source_selection.png", "digits.png"):
+    for png in ("synthetic_table.png", "detection_quality.png", "source_selection.png", "digits.png", "real_data.png"):
         assert f"(img/{png})" in text
         assert os.path.getsize(tmp_path / "img" / png) > 20_000
     assert "nan" not in text.lower().replace("nanmean", "")

@@ -484,7 +484,7 @@ BUILTIN_NAMES = {
     "overlap_scorers": {"subspace", "max_cosine", "max_inner"},
     "thresholds": {"change_point", "change_point_grid", "median", "quantile"},
     "acquisition_strategies": {"overlap", "hard_only", "overlap_then_hard", "uncertainty", "margin",
-                               "entropy", "random"},
+                               "entropy", "random", "confident"},
     "bandit_policies": {"ucb", "ucb1_rounds", "reference_ucb", "thompson", "epsilon_greedy", "round_robin",
                         "random"},
     "sources": {"npy", "npz", "csv", "jsonl"},

@@ -75,7 +75,8 @@ def register_acquisition_strategies(register):
     (:class:`~w2s_plugin.protocols.AcquisitionStrategy`) ranks the
     points of an :class:`~w2s_plugin.OverlapReport` and returns the ``n`` chosen indices, best
     first, with one score each (higher = more wanted). Built-in: ``overlap``, ``hard_only``,
-    ``overlap_then_hard``, ``uncertainty``, ``margin``, ``entropy``, ``random``.
+    ``overlap_then_hard``, ``uncertainty``, ``margin``, ``entropy``, ``random``, ``confident``
+    (random among points not detected as hard-only: the baseline that separates the two stages).
     """
 
 
@@ -97,7 +98,8 @@ def register_rewards(register):
     ``factory(**params)`` returns a reward (the :class:`~w2s_plugin.rewards.Reward` protocol): an
     object with ``name`` and ``__call__(info) -> float``, the round's reward per item in [0, 1]
     given a :class:`~w2s_plugin.rewards.RoundInfo`; optionally ``bind(engine)``, ``state()`` and
-    ``load_state(state)``. Built-in: ``overlap`` (the share of detected-overlap items).
+    ``load_state(state)``. Built-in: ``overlap`` (the share of detected-overlap items), ``gain``
+    (what the batch's weak labels do to a strong model's accuracy on a gold sample).
     """
 
 

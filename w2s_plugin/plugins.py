@@ -39,6 +39,7 @@ BUILTIN_PLUGINS = {
     "commands": "w2s_plugin.hooks.commands",
     "cmd_campaign": "w2s_plugin.hooks.cmd_campaign",
     "evidence": "w2s_plugin.hooks.cmd_evidence",
+    "reward_gain": "w2s_plugin.hooks.reward_gain",
 }
 
 #: Registration hook for each registry kind.

@@ -6,4 +6,4 @@ size and rewrites docs/results.md (:mod:`w2s_plugin.experiments.report`).
 """
 
 #: Report order: module names under this package.
-EXPERIMENTS = ("synthetic_table", "detection_quality", "source_selection", "digits", "trust")
+EXPERIMENTS = ("synthetic_table", "detection_quality", "source_selection", "digits", "trust", "real_data")

@@ -20,7 +20,7 @@ from . import EXPERIMENTS
 from ._common import fmt, mean_ci
 
 # Longest first, so two workers finish together.
-_ORDER = ("digits", "source_selection", "synthetic_table", "detection_quality", "trust")
+_ORDER = ("real_data", "digits", "source_selection", "synthetic_table", "detection_quality", "trust")
 
 
 def _module(name):
@@ -98,9 +98,11 @@ def summary(results: dict) -> list[str]:
         s = results["synthetic_table"]["summary"]
         g, gh = results["synthetic_table"]["gain_hard_50_vs_10"]
         out.append(f"**Synthetic table reproduced.** W2S accuracy on hard-only points rises from "
-                   f"{s[10]['w2s_hard'][0]:.3f} to {s[50]['w2s_hard'][0]:.3f} as the overlap ratio goes from .048 "
+                   f"{s[10]['w2s_hard'][0]:.3f} to {s[50]['w2s_hard'][0]:.3f} as the overlap ratio goes "
+                   "from .048 "
                    f"to .200 (paper: .562 → .712; paired gain {fmt(g, gh)}), while the weak model stays at "
-                   f"{s[50]['weak_hard'][0]:.3f} there. Caveat: in this protocol more overlap also means more "
+                   f"{s[50]['weak_hard'][0]:.3f} there. Caveat: in this protocol more overlap also means "
+                   "more "
                    f"training points; fitting on the whole set instead, the hard-only accuracy barely moves "
                    f"({s[10]['w2s_all_hard'][0]:.3f} → {s[50]['w2s_all_hard'][0]:.3f}).")
     if "detection_quality" in results:
@@ -115,7 +117,8 @@ def summary(results: dict) -> list[str]:
                    + f"; with 3 classes: " + ", ".join(f"`{k}` {v:.2f}" for k, v in f3.items())
                    + ". When absent patterns are noise rather than zeros, every scorer drops to "
                    + ", ".join(f"{v:.2f}" for v in fn.values())
-                   + " (about the 0.33 a random guess of the right size gets): detection needs the hard pattern "
+                   + " (about the 0.33 a random guess of the right size gets): detection needs the hard "
+                     "pattern "
                      "to be *absent* from easy-only points, not merely uninformative.")
     if "source_selection" in results:
         p = results["source_selection"]["policies"]
@@ -140,25 +143,38 @@ def summary(results: dict) -> list[str]:
         da, db = d("a", "w2s_overlap", "w2s_random"), d("b", "w2s_overlap", "w2s_random")
         out.append(
             f"**Digits (real data).** Weak labels are far more accurate on detected overlap than elsewhere "
-            f"((a) {m('a', 'acc_overlap')[0]:.3f} vs {m('a', 'acc_rest')[0]:.3f}; (b) {m('b', 'acc_overlap')[0]:.3f} vs "
-            f"{m('b', 'acc_rest')[0]:.3f}), but training the strong model on them {words(da)} random images of the same "
-            f"number in (a) ({fmt(*da)}) and {words(db)} them in (b) ({fmt(*db)}). In (a) the true overlap images "
-            f"would help ({m('a', 'w2s_true_overlap')[0]:.3f} vs {m('a', 'w2s_random')[0]:.3f} for random); detection "
-            f"finds them poorly (F1 {m('a', 'detect_f1')[0]:.2f}): the fine detail that only the strong model sees is a "
-            "small share of each image's representation, so alignment with hard-only images separates easy-only from "
+            f"((a) {m('a', 'acc_overlap')[0]:.3f} vs {m('a', 'acc_rest')[0]:.3f}; (b) "
+            f"{m('b', 'acc_overlap')[0]:.3f} vs "
+            f"{m('b', 'acc_rest')[0]:.3f}), but training the strong model on them {words(da)} random "
+            "images of the same "
+            f"number in (a) ({fmt(*da)}) and {words(db)} them in (b) ({fmt(*db)}). In (a) the true overlap "
+            "images "
+            f"would help ({m('a', 'w2s_true_overlap')[0]:.3f} vs {m('a', 'w2s_random')[0]:.3f} for "
+            "random); detection "
+            f"finds them poorly (F1 {m('a', 'detect_f1')[0]:.2f}): the fine detail that only the strong "
+            "model sees is a "
+            "small share of each image's representation, so alignment with hard-only images separates "
+            "easy-only from "
             "overlap badly, and `ucb` cannot rank the sources (overlap share drawn: ucb "
             f"{m('a', 'camp_ucb_overlap_frac')[0]:.2f}, random {m('a', 'camp_random_overlap_frac')[0]:.2f}). "
             f"Where it does help: on hard-only test images (coarse part removed) the overlap-trained model "
             f"{words(d('a', 'w2s_overlap_hard', 'w2s_random_hard'))} the random-trained one "
-            f"({fmt(*d('a', 'w2s_overlap_hard', 'w2s_random_hard'))}), the weak-to-strong effect the paper predicts. "
-            "In (b) the detected-overlap images carry cleaner labels but are the weak model's confident, hence easy "
-            "and alike, images: a less varied training set than a random sample of the same size. In the paper's "
-            "fixed-size design (training sets 0% / 50% / 100% detected overlap) the picture is mixed: in (a) hard-only "
-            f"accuracy rises with the overlap share ({m('a', 'mix0_hard')[0]:.3f} / {m('a', 'mix50_hard')[0]:.3f} / "
+            f"({fmt(*d('a', 'w2s_overlap_hard', 'w2s_random_hard'))}), the weak-to-strong effect the paper "
+            "predicts. "
+            "In (b) the detected-overlap images carry cleaner labels but are the weak model's confident, "
+            "hence easy "
+            "and alike, images: a less varied training set than a random sample of the same size. In the "
+            "paper's "
+            "fixed-size design (training sets 0% / 50% / 100% detected overlap) the picture is mixed: in "
+            "(a) hard-only "
+            f"accuracy rises with the overlap share ({m('a', 'mix0_hard')[0]:.3f} / "
+            f"{m('a', 'mix50_hard')[0]:.3f} / "
             f"{m('a', 'mix100_hard')[0]:.3f}) and clean accuracy peaks at 50% ({m('a', 'mix0')[0]:.3f} / "
             f"{m('a', 'mix50')[0]:.3f} / {m('a', 'mix100')[0]:.3f}); in (b) 100% overlap is worst "
-            f"({m('b', 'mix0')[0]:.3f} / {m('b', 'mix50')[0]:.3f} / {m('b', 'mix100')[0]:.3f}). Mixing overlap into "
-            "the training set helps where the paper's construction holds; replacing the training set by it does not.")
+            f"({m('b', 'mix0')[0]:.3f} / {m('b', 'mix50')[0]:.3f} / {m('b', 'mix100')[0]:.3f}). Mixing "
+            "overlap into "
+            "the training set helps where the paper's construction holds; replacing the training set by it "
+            "does not.")
     if "trust" in results:
         from .trust import CASES
 
@@ -167,11 +183,58 @@ def summary(results: dict) -> list[str]:
         counts = ", ".join(f"*{x}* {v[CASES[1]].count(x)}/{len(runs)}" for x in sorted(set(v[CASES[1]])))
         out.append("**Diagnostics.** `diagnose` says *informative* for the weak model's real probabilities in "
                    f"{v[CASES[0]].count('informative')}/{len(runs)} seeds and *not informative* for shuffled "
-                   f"probabilities in {v[CASES[2]].count('not informative')}/{len(runs)} and for random probabilities "
-                   f"in {v[CASES[3]].count('not informative')}/{len(runs)}. With random confidence but the weak "
-                   f"model's own labels it says {counts}: the representation alone still picks out points with more "
+                   f"probabilities in {v[CASES[2]].count('not informative')}/{len(runs)} and for random "
+                   "probabilities "
+                   f"in {v[CASES[3]].count('not informative')}/{len(runs)}. With random confidence but the "
+                   "weak "
+                   f"model's own labels it says {counts}: the representation alone still picks out points "
+                   "with more "
                    "reliable labels (section 5), and the verdict reports exactly that.")
+    if "real_data" in results and results["real_data"]["datasets"]:
+        out.append(_real_words(results["real_data"]))
     return out
+
+
+def _real_words(res) -> str:
+    """The real-data findings in words; every number and every sign comes from the results."""
+    import numpy as np
+
+    from .real_data import regrets
+
+    def m(runs, f):
+        return mean_ci([f(r) for r in runs])
+
+    def sign(v):
+        return "better" if v[0] - v[1] > 0 else ("worse" if v[0] + v[1] < 0 else "no different")
+
+    parts = []
+    for d, r in res["datasets"].items():
+        runs = r["runs"]
+        c, o = m(runs, lambda x: x["point"]["confident"] - x["point"]["all"]), \
+            m(runs, lambda x: x["point"]["overlap"] - x["point"]["all"])
+        oc = m(runs, lambda x: x["point"]["overlap"] - x["point"]["confident"])
+        parts.append(f"{d}: confident {sign(c)} than all ({fmt(*c)}), overlap {sign(o)} ({fmt(*o)}), overlap vs "
+                     f"confident {fmt(*oc)}")
+    loss = {d: regrets(r["runs"]) for d, r in res["datasets"].items()}
+    worst = {k: max(np.mean(v[k]) for v in loss.values()) for k in ("recommendation", "all", "confident", "overlap")}
+    gain_bad = max(np.mean([x["sources"]["quality (one mislabelled)"]["ucb + gain"]["bad_share"] for x in r["runs"]])
+                   for r in res["datasets"].values())
+    ov_bad = max(np.mean([x["sources"]["quality (one mislabelled)"]["ucb + overlap"]["bad_share"] for x in r["runs"]])
+                 for r in res["datasets"].values())
+    gd = [(d, k, m(r["runs"], lambda x, k=k: x["sources"][k]["ucb + gain"]["acc"] - x["sources"][k]["random"]["acc"]))
+          for d, r in res["datasets"].items() for k in r["runs"][0]["sources"]]
+    lose = [f"{d} {k} ({fmt(*v)})" for d, k, v in gd if v[0] + v[1] < 0]
+    return (f"**Real data (section 6).** Point selection, paired over seeds: " + "; ".join(parts) + ". "
+            f"`diagnose`'s recommendation lost at most {100 * worst['recommendation']:.2f} points on "
+            "average against "
+            f"the best policy on any dataset (always all: {100 * worst['all']:.2f}, always confident: "
+            f"{100 * worst['confident']:.2f}, always overlap: {100 * worst['overlap']:.2f}). With a "
+            "confidently "
+            f"mislabelled source, `ucb` with the `gain` reward drew at most {100 * gain_bad:.0f}% of the "
+            "budget from "
+            f"it (with the `overlap` reward up to {100 * ov_bad:.0f}%). `ucb`+`gain` ended below random "
+            "sources on: "
+            + (", ".join(lose) if lose else "no setting") + ".")
 
 
 def write_report(out: dict, docs_dir: str = "docs") -> str:
@@ -179,8 +242,10 @@ def write_report(out: dict, docs_dir: str = "docs") -> str:
     os.makedirs(img_dir, exist_ok=True)
     results = out["results"]
     parts = ["# Results: what overlap density does, and where it does not help", "",
-             "Generated by `w2s report` (`w2s_plugin/experiments/`); do not edit by hand. Each section below has "
-             "its own command, e.g. `python -m w2s_plugin.experiments.digits`; the test suite runs each at reduced "
+             "Generated by `w2s report` (`w2s_plugin/experiments/`); do not edit by hand. Each section "
+             "below has "
+             "its own command, e.g. `python -m w2s_plugin.experiments.digits`; the test suite runs each at "
+             "reduced "
              "size (`tests/test_experiments.py`) and asserts the direction of every effect stated here.", "",
              "## Summary", ""]
     parts += [f"- {s}" for s in summary(results)]
@@ -191,10 +256,12 @@ def write_report(out: dict, docs_dir: str = "docs") -> str:
     parts += ["", "---", "",
               f"Run: size `{out['size']}`, seed {out['seed']}, {out['jobs']} worker process(es), "
               f"{datetime.now(timezone.utc):%Y-%m-%d}, {platform.machine()} with {os.cpu_count()} CPU(s), "
-              f"Python {platform.python_version()}. Wall time {out.get('wall', total):.0f}s in all; per experiment "
+              f"Python {platform.python_version()}. Wall time {out.get('wall', total):.0f}s in all; per "
+              "experiment "
               "(each in its worker): " + ", ".join(f"{k} {v:.0f}s" for k, v in out["times"].items()) + "."
               + (f" 1-minute load average at start / end: {out['load'][0]:.1f} / {out['load'][1]:.1f} (other jobs "
-                 "shared the CPUs when above the worker count)." if out.get("load") and None not in out["load"] else "")]
+                 "shared the CPUs when above the worker "
+                 "count)." if out.get("load") and None not in out["load"] else "")]
     path = os.path.join(docs_dir, "results.md")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -45,7 +45,7 @@ def one_seed(seed: int, n_per_region: int = 1000) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
     for case in CASES:
-        rep = diagnose(case_proba(case, proba, rng), pool.X, pool.y, random_state=seed)
+        rep = diagnose(case_proba(case, proba, rng), pool.X, pool.y, random_state=seed, policies=False)
         out[case] = {"verdict": rep.verdict, "gap": rep.gap, "gap_ci": rep.gap_ci, "p": rep.p_value,
                      "acc_overlap": rep.regions[Region.OVERLAP].accuracy,
                      "acc_rest": rep.rest.accuracy}
