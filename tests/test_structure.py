@@ -373,8 +373,7 @@ def test_a_plugin_adds_options_to_a_builtin_command(plugin_env, capsys, tmp_path
 
 #: TRANSITIONAL: files other branches own still cite the paper file that is not in the repository;
 #: the integrator points them at docs/method.md after merging and empties this set.
-PAPER_MD_LEFT = {"w2s_plugin/bandit.py", "w2s_plugin/experiments/synthetic_table.py",
-                 "integrations/label_studio/synthetic.py", "tests/test_detection_quality.py"}
+PAPER_MD_LEFT = {"w2s_plugin/experiments/synthetic_table.py", "integrations/label_studio/synthetic.py"}
 
 
 def test_nothing_cites_a_paper_file_outside_the_repository():
