@@ -1,4 +1,5 @@
-"""Detection against ground truth on the synthetic mixture of the method (docs/method.md; settings in docs/detection.md), and what it buys.
+"""Detection against ground truth on the method's synthetic mixture (docs/method.md; the settings
+are in docs/detection.md), and what it buys.
 
 Settings: 20 easy + 20 hard dims, noise variance 5, 1000 easy-only, 1000 hard-only and 1000 overlap
 points; weak model = logistic regression on the easy view, trained on a separate draw. Floors sit a
