@@ -25,7 +25,8 @@ import numpy as np
 
 from . import plugins
 from ._validation import check_random_state
-from .errors import DataError
+from ._params import check_call, supported
+from .errors import DataError, StateError, W2SError
 
 #: The roles the campaign asks for: ``weak`` (what the weak model reads) and ``strong`` (what the
 #: representation / strong model reads). Other role names are allowed for a user's own use.
@@ -51,29 +52,14 @@ def loader_for(path: str, type: str | None = None):
                 best = (len(ext), entry.obj)
     if best is None:
         known = sorted({e for en in registry.values() for e in en.meta.get("extensions", ())})
-        raise ValueError(f"no source type for {path!r}; known extensions: {', '.join(known)} "
+        raise W2SError(f"no source type for {path!r}; known extensions: {', '.join(known)} "
                          "(or pass type=..., or register a source plugin)")
     return best[1]
 
 
 def _check_loader_params(loader, path, params: dict) -> None:
-    """A typo in a loader parameter is a ValueError listing what the loader accepts."""
-    import difflib
-    import inspect
-
-    try:
-        sig = inspect.signature(loader)
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    accepted = [n for n in list(sig.parameters)[1:] if n != "name"]
-    unknown = [k for k in params if k not in accepted]
-    if unknown:
-        hints = "".join(f" (did you mean {m[0]!r} for {k!r}?)" for k in unknown
-                        for m in [difflib.get_close_matches(k, accepted, 1)] if m)
-        raise ValueError(f"source {path!r}: unknown parameter(s) {', '.join(unknown)}{hints}; "
-                         f"this source type accepts: {', '.join(accepted)}")
+    """A typo in a loader parameter is an error listing what the loader accepts (with a hint)."""
+    check_call(loader, params, f"source {path!r}", skip=1, supplied=("name",), suggest=True)
 
 
 @dataclass
@@ -159,40 +145,40 @@ class Source:
                  shuffle: bool = True, random_state=None, meta: dict | None = None,
                  views: dict | None = None):
         if not isinstance(name, str) or not name:
-            raise ValueError("a Source needs a non-empty string name")
+            raise W2SError("a Source needs a non-empty string name")
         n_views = None
         if X is None and records is None and views:
             views, n_views = _standalone_views(name, views)
         elif X is None and records is None:
-            raise ValueError(f"source {name!r}: give features X, records, or both (or views)")
+            raise DataError(f"source {name!r}: give features X, records, or both (or views)")
         if X is not None:
             if not hasattr(X, "shape"):
                 try:
                     X = np.asarray(X, dtype=np.float64)
                 except (TypeError, ValueError) as exc:
-                    raise ValueError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
+                    raise DataError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
             if len(X.shape) != 2:
-                raise ValueError(f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}")
+                raise DataError(f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}")
         n = X.shape[0] if X is not None else len(records) if records is not None else n_views
         if records is not None and len(records) != n:
-            raise ValueError(f"source {name!r}: {len(records)} records but X has {n} rows")
+            raise DataError(f"source {name!r}: {len(records)} records but X has {n} rows")
         if n == 0:
-            raise ValueError(f"source {name!r} is empty: it has no items to draw")
+            raise DataError(f"source {name!r} is empty: it has no items to draw")
         self.name = name
         self.X = X
         self.records = records
         self.ids = list(range(n)) if ids is None else list(ids)
         if len(self.ids) != n:
-            raise ValueError(f"source {name!r}: {len(self.ids)} ids for {n} items")
+            raise DataError(f"source {name!r}: {len(self.ids)} ids for {n} items")
         if len(set(self.ids)) != n:
-            raise ValueError(f"source {name!r}: ids must be unique")
+            raise DataError(f"source {name!r}: ids must be unique")
         self.y = None if y is None else np.asarray(y)
         if self.y is not None and self.y.shape[0] != n:
-            raise ValueError(f"source {name!r}: y has {self.y.shape[0]} labels for {n} items")
+            raise DataError(f"source {name!r}: y has {self.y.shape[0]} labels for {n} items")
         self.extras = {}
         for key, arr in (extras or {}).items():
             if len(arr) != n:
-                raise ValueError(f"source {name!r}: extras[{key!r}] has {len(arr)} rows for {n} items")
+                raise DataError(f"source {name!r}: extras[{key!r}] has {len(arr)} rows for {n} items")
             self.extras[key] = arr
         self.shuffle = shuffle
         self.random_state = random_state
@@ -229,7 +215,7 @@ class Source:
     def candidates(self, n: int) -> np.ndarray:
         """Positions of the next ``n`` unused items in draw order, without using them."""
         if n < 1:
-            raise ValueError(f"source {self.name!r}: batch size must be >= 1; got {n}")
+            raise W2SError(f"source {self.name!r}: batch size must be >= 1; got {n}")
         while self._cursor < self._n and self._used[self._order[self._cursor]]:
             self._cursor += 1
         out = []
@@ -246,7 +232,7 @@ class Source:
     def mark_used(self, positions) -> None:
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions.min() < 0 or positions.max() >= self._n):
-            raise ValueError(f"source {self.name!r}: positions out of range 0..{self._n - 1}")
+            raise W2SError(f"source {self.name!r}: positions out of range 0..{self._n - 1}")
         self._used[positions] = True
 
     def get(self, positions) -> Batch:
@@ -365,7 +351,7 @@ class Source:
 
     def load_state(self, state: dict) -> "Source":
         if state.get("n") != self._n:
-            raise ValueError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
+            raise StateError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
                              "the data changed since the campaign started")
         saved_seed = state.get("order_seed")
         if getattr(self, "_fresh_seed", False) and saved_seed is not None and saved_seed != self.order_seed_:
@@ -374,7 +360,7 @@ class Source:
             self._order = check_random_state(self.order_seed_).permutation(self._n)
             self.__dict__.pop("_order_crc_cache", None)
         if state.get("order_crc") is not None and state["order_crc"] != self._order_crc():
-            raise ValueError(f"source {self.name!r} draws in a different order than when the state was saved; "
+            raise StateError(f"source {self.name!r} draws in a different order than when the state was saved; "
                              "rebuild it with the same shuffle and random_state")
         self._used = _unpack_mask(state["used"], self._n)
         self._cursor = int(state.get("cursor", 0))
@@ -387,12 +373,12 @@ class Source:
         """A source from any iterable of dicts; ``features`` names the numeric keys that form ``X``."""
         recs = [dict(r) for r in records]
         if not recs:
-            raise ValueError(f"source {name!r} is empty: the iterable yielded no records")
+            raise DataError(f"source {name!r} is empty: the iterable yielded no records")
         X = None
         if features:
             missing = [f for f in features if f not in recs[0]]
             if missing:
-                raise ValueError(f"source {name!r}: records have no key(s) {missing}")
+                raise DataError(f"source {name!r}: records have no key(s) {missing}")
             X = np.array([[r[f] for f in features] for r in recs], dtype=np.float64)
         ids = [r[id_key] for r in recs] if id_key else None
         y = np.array([r[label_key] for r in recs]) if label_key else None
@@ -408,9 +394,12 @@ class Source:
         views = params.pop("views", None)
         loader = loader_for(path, type)
         if type is None and "://" not in path and not os.path.exists(path):
-            raise ValueError(f"source file {path!r} does not exist")
+            raise DataError(f"source file {path!r} does not exist")
         if name is None:
             name = os.path.splitext(os.path.basename(path.rstrip("/")))[0] or path
+        # shuffle and random_state go only to a loader that takes them (as the hookspec says)
+        lib = {k: params.pop(k) for k in ("shuffle", "random_state") if k in params}
+        params = {**supported(loader, lib, skip=1), **params}
         _check_loader_params(loader, path, params)
         src = loader(path, name=name, **params)
         return src.add_views(views) if views else src
