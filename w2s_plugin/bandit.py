@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
+from ._params import check_call
 from ._validation import check_random_state
+from .errors import W2SError
 
 
 @dataclass
@@ -102,22 +104,20 @@ class SourceBandit:
                  horizon: int | None = None, random_state=None):
         names = [s if isinstance(s, str) else getattr(s, "name", None) for s in sources]
         if not names:
-            raise ValueError("SourceBandit needs at least one source")
+            raise W2SError("SourceBandit needs at least one source")
         if any(not isinstance(n, str) or not n for n in names):
-            raise ValueError("every source needs a non-empty string name")
+            raise W2SError("every source needs a non-empty string name")
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"source names must be unique; repeated: {', '.join(dup)}")
+            raise W2SError(f"source names must be unique; repeated: {', '.join(dup)}")
         self.names = names
         self.policy = policy
         self.policy_params = dict(policy_params or {})
         self.horizon = horizon
         self.random_state = random_state
         factory = plugins.lookup("bandit_policies", policy, "bandit policy")
-        try:
-            self.policy_ = factory(**self.policy_params)
-        except TypeError as exc:
-            raise ValueError(f"bandit policy {policy!r}: bad policy_params {self.policy_params}: {exc}") from None
+        check_call(factory, self.policy_params, f"bandit policy {policy!r}: policy_params", suggest=True)
+        self.policy_ = factory(**self.policy_params)
         self.rng_ = check_random_state(random_state)
         k = len(names)
         self.active_ = np.ones(k, dtype=bool)
@@ -131,7 +131,7 @@ class SourceBandit:
         try:
             return self.names.index(name)
         except ValueError:
-            raise ValueError(f"unknown source {name!r}; sources are {', '.join(self.names)}") from None
+            raise W2SError(f"unknown source {name!r}; sources are {', '.join(self.names)}") from None
 
     def stats(self) -> ArmStats:
         return ArmStats(list(self.names), self.active_.copy(), self.rounds_.copy(), self.drawn_.copy(),
@@ -152,7 +152,7 @@ class SourceBandit:
         k = self._index(source)
         n_drawn, n_overlap = int(n_drawn), float(n_overlap)
         if n_drawn < 1 or not 0 <= n_overlap <= n_drawn:
-            raise ValueError(f"update({source!r}): need n_drawn >= 1 and 0 <= n_overlap <= n_drawn; "
+            raise W2SError(f"update({source!r}): need n_drawn >= 1 and 0 <= n_overlap <= n_drawn; "
                              f"got n_drawn={n_drawn}, n_overlap={n_overlap}")
         self.rounds_[k] += 1
         self.drawn_[k] += n_drawn
