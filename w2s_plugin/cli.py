@@ -30,9 +30,8 @@ class CLIError(W2SError):
 #: a plain ValueError whose innermost frame is in one of these modules (names relative to the
 #: ``w2s_plugin`` package) is printed as one line too. Every other plain ValueError is a bug.
 LEGACY_VALUEERROR_MODULES = (
-    "campaign", "bandit", "rewards", "engine", "integrations.modal.learner", "integrations.label_studio",
-    "diagnostics", "experiments", "overlap", "files", "hooks.scorers", "hooks.thresholds",
-    "sources", "demo", "demo_campaign",
+    "integrations.label_studio", "diagnostics", "experiments", "overlap", "files", "hooks.scorers",
+    "hooks.thresholds",
 )
 
 
