@@ -118,6 +118,15 @@ def _damaged(path, what: str) -> StateError:
     )
 
 
+def _modal_v1(path, version) -> StateError:
+    return StateError(
+        f"{path} is a version {version} MultiSourceLearner state; this version reads version 2 and "
+        "later (version 1 counted re-scored items as new evidence and did not record which items were "
+        "scored, so it cannot be continued exactly): start a new state_dir, teaching the labels of the "
+        "old run as seed labels"
+    )
+
+
 def _read_json(path: Path) -> dict:
     try:
         text = Path(path).read_text()
@@ -189,12 +198,7 @@ def _migrate(state_dir: Path, kind: str) -> dict | None:
         }
         if k == "modal":
             if old.get("version") != 2 or "scored" not in old:
-                raise StateError(
-                    f"{legacy} is a version {old.get('version')} MultiSourceLearner state; this version reads version 2 "
-                    "and later (version 1 counted re-scored items as new evidence and did not record which items "
-                    "were scored, so it cannot be continued exactly): start a new state_dir, teaching the labels "
-                    "of the old run as seed labels"
-                )
+                raise _modal_v1(legacy, old.get("version"))
             rounds = []
             for h in old.get("history") or []:
                 if h.get("query"):
@@ -684,11 +688,7 @@ class Engine:
                     f"{KIND_NAMES[self.kind]}; give that front-end's state_dir, or another state_dir"
                 )
             if self.kind == "modal" and (st.get("version") == 1 or "scored" not in st):
-                raise StateError(
-                    f"{path} is a version {st.get('version')} MultiSourceLearner state; version 1 counted re-scored "
-                    "items as new evidence and did not record which items were scored, so it cannot be continued "
-                    "exactly: start a new state_dir, teaching the labels of the old run as seed labels"
-                )
+                raise _modal_v1(path, st.get("version"))
             if st.get("version") != STATE_VERSION:
                 raise StateError(
                     f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by "

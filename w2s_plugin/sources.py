@@ -52,8 +52,10 @@ def loader_for(path: str, type: str | None = None):
                 best = (len(ext), entry.obj)
     if best is None:
         known = sorted({e for en in registry.values() for e in en.meta.get("extensions", ())})
-        raise W2SError(f"no source type for {path!r}; known extensions: {', '.join(known)} "
-                         "(or pass type=..., or register a source plugin)")
+        raise W2SError(
+            f"no source type for {path!r}; known extensions: {', '.join(known)} "
+            "(or pass type=..., or register a source plugin)"
+        )
     return best[1]
 
 
@@ -92,10 +94,17 @@ class Batch:
     def subset(self, keep) -> "Batch":
         """The batch restricted to items ``keep`` (indices into it), views included."""
         keep = np.asarray(keep, dtype=np.int64)
-        pick = (lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep]))
-        return Batch(self.source, self.positions[keep], [self.ids[i] for i in keep], pick(self.X),
-                     pick(self.records), pick(self.y), {k: pick(v) for k, v in self.extras.items()},
-                     {k: pick(v) for k, v in self.views.items()})
+        pick = lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep])
+        return Batch(
+            self.source,
+            self.positions[keep],
+            [self.ids[i] for i in keep],
+            pick(self.X),
+            pick(self.records),
+            pick(self.y),
+            {k: pick(v) for k, v in self.extras.items()},
+            {k: pick(v) for k, v in self.views.items()},
+        )
 
 
 def _pack_mask(mask: np.ndarray) -> str:
@@ -141,9 +150,20 @@ class Source:
     views = MappingProxyType({})
     _view_columns = MappingProxyType({})
 
-    def __init__(self, name: str, X=None, *, records=None, ids=None, y=None, extras: dict | None = None,
-                 shuffle: bool = True, random_state=None, meta: dict | None = None,
-                 views: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        X=None,
+        *,
+        records=None,
+        ids=None,
+        y=None,
+        extras: dict | None = None,
+        shuffle: bool = True,
+        random_state=None,
+        meta: dict | None = None,
+        views: dict | None = None,
+    ):
         if not isinstance(name, str) or not name:
             raise W2SError("a Source needs a non-empty string name")
         n_views = None
@@ -158,7 +178,9 @@ class Source:
                 except (TypeError, ValueError) as exc:
                     raise DataError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
             if len(X.shape) != 2:
-                raise DataError(f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}")
+                raise DataError(
+                    f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}"
+                )
         n = X.shape[0] if X is not None else len(records) if records is not None else n_views
         if records is not None and len(records) != n:
             raise DataError(f"source {name!r}: {len(records)} records but X has {n} rows")
@@ -222,7 +244,7 @@ class Source:
         need = int(n)
         i = self._cursor
         while need > 0 and i < self._n:
-            block = self._order[i:i + max(need * 2, 1024)]
+            block = self._order[i : i + max(need * 2, 1024)]
             free = block[~self._used[block]]
             out.append(free[:need])
             need -= min(need, free.size)
@@ -265,21 +287,26 @@ class Source:
         if role in self._view_columns:
             return np.asarray(self.X[:, self._view_columns[role]])
         if role not in ROLES:
-            raise DataError(f"source {self.name!r} has no view {role!r}; views: "
-                            f"{', '.join(sorted(set(ROLES) | set(self.view_names)))}")
+            raise DataError(
+                f"source {self.name!r} has no view {role!r}; views: "
+                f"{', '.join(sorted(set(ROLES) | set(self.view_names)))}"
+            )
         return self.X if self.X is not None else self.records
 
     def add_views(self, views: dict) -> "Source":
         """Attach views (see the class docstring for what a value may be); returns the source."""
         if not isinstance(views, dict):
-            raise DataError(f"source {self.name!r}: views must be a dict of role -> array, file or columns; "
-                            f"got {type(views).__name__}")
+            raise DataError(
+                f"source {self.name!r}: views must be a dict of role -> array, file or columns; "
+                f"got {type(views).__name__}"
+            )
         if "views" not in self.__dict__:
             self.views, self._view_columns = dict(self.views), dict(self._view_columns)
         for role, value in views.items():
             if not isinstance(role, str) or not role:
-                raise DataError(f"source {self.name!r}: a view's role must be a non-empty string; "
-                                f"got {role!r}")
+                raise DataError(
+                    f"source {self.name!r}: a view's role must be a non-empty string; got {role!r}"
+                )
             where = f"source {self.name!r}: view {role!r}"
             if isinstance(value, slice) or _is_index_list(value):
                 if self.X is None:
@@ -298,8 +325,10 @@ class Source:
             else:
                 arr = _as_table(value, where)
             if arr.shape[0] != self._n:
-                raise DataError(f"{where} has {arr.shape[0]} rows for {self._n} items; "
-                                "a view needs one row per item, in the same order")
+                raise DataError(
+                    f"{where} has {arr.shape[0]} rows for {self._n} items; "
+                    "a view needs one row per item, in the same order"
+                )
             self.views[role] = arr
             self._view_columns.pop(role, None)
         return self
@@ -309,13 +338,16 @@ class Source:
             raise DataError(f"{where} names record keys {columns}, but this source has no records")
         missing = [c for c in columns if c not in self.records[0]]
         if missing:
-            raise DataError(f"{where}: the records have no key(s) {', '.join(map(repr, missing))}; "
-                            f"keys: {', '.join(map(str, self.records[0]))}")
+            raise DataError(
+                f"{where}: the records have no key(s) {', '.join(map(repr, missing))}; "
+                f"keys: {', '.join(map(str, self.records[0]))}"
+            )
         try:
             return np.array([[float(r[c]) for c in columns] for r in self.records], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{where}: a record lacks a key or has a non-numeric value in it "
-                            f"({exc})") from None
+            raise DataError(
+                f"{where}: a record lacks a key or has a non-numeric value in it ({exc})"
+            ) from None
 
     def _array_named(self, value: str, where: str):
         """A view given as a string: the name of one of the extras, else a file of any source type."""
@@ -328,8 +360,10 @@ class Source:
         default_ids = other.ids == list(range(len(other)))
         same = [str(i) for i in other.ids] == [str(i) for i in self.ids]
         if not default_ids and len(other) == self._n and not same:
-            raise DataError(f"{where}: {value} lists the items in another order (or with other ids) "
-                            "than the source; sort it to the source's order")
+            raise DataError(
+                f"{where}: {value} lists the items in another order (or with other ids) "
+                "than the source; sort it to the source's order"
+            )
         return other.X
 
     def draw(self, n: int) -> Batch:
@@ -340,19 +374,29 @@ class Source:
 
     def state(self) -> dict:
         """Plain-JSON state: which items are used (a compressed bitmask) and the draw order's seed."""
-        return {"name": self.name, "n": self._n, "used": _pack_mask(self._used), "cursor": int(self._cursor),
-                "order_crc": self._order_crc(), "order_seed": getattr(self, "order_seed_", None)}
+        return {
+            "name": self.name,
+            "n": self._n,
+            "used": _pack_mask(self._used),
+            "cursor": int(self._cursor),
+            "order_crc": self._order_crc(),
+            "order_seed": getattr(self, "order_seed_", None),
+        }
 
     def _order_crc(self) -> int:
         """Fingerprint of the draw order, so a resume with a differently seeded source is caught."""
         if not hasattr(self, "_order_crc_cache"):
-            self._order_crc_cache = zlib.crc32(np.ascontiguousarray(self._order, dtype=np.int64).tobytes()) & 0xFFFFFFFF
+            self._order_crc_cache = (
+                zlib.crc32(np.ascontiguousarray(self._order, dtype=np.int64).tobytes()) & 0xFFFFFFFF
+            )
         return self._order_crc_cache
 
     def load_state(self, state: dict) -> "Source":
         if state.get("n") != self._n:
-            raise StateError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
-                             "the data changed since the campaign started")
+            raise StateError(
+                f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
+                "the data changed since the campaign started"
+            )
         saved_seed = state.get("order_seed")
         if getattr(self, "_fresh_seed", False) and saved_seed is not None and saved_seed != self.order_seed_:
             # built without a seed: take the one the saved campaign drew, so the order is the same
@@ -360,16 +404,25 @@ class Source:
             self._order = check_random_state(self.order_seed_).permutation(self._n)
             self.__dict__.pop("_order_crc_cache", None)
         if state.get("order_crc") is not None and state["order_crc"] != self._order_crc():
-            raise StateError(f"source {self.name!r} draws in a different order than when the state was saved; "
-                             "rebuild it with the same shuffle and random_state")
+            raise StateError(
+                f"source {self.name!r} draws in a different order than when the state was saved; "
+                "rebuild it with the same shuffle and random_state"
+            )
         self._used = _unpack_mask(state["used"], self._n)
         self._cursor = int(state.get("cursor", 0))
         return self
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
-    def from_records(cls, name: str, records: Iterable[dict], features=None, id_key: str | None = None,
-                     label_key: str | None = None, **kwargs) -> "Source":
+    def from_records(
+        cls,
+        name: str,
+        records: Iterable[dict],
+        features=None,
+        id_key: str | None = None,
+        label_key: str | None = None,
+        **kwargs,
+    ) -> "Source":
         """A source from any iterable of dicts; ``features`` names the numeric keys that form ``X``."""
         recs = [dict(r) for r in records]
         if not recs:
@@ -409,8 +462,11 @@ def _is_index_list(value) -> bool:
     """A list / 1-D array of integers: column indices of X (a named column group)."""
     if isinstance(value, np.ndarray):
         return value.ndim == 1 and value.dtype.kind in "iu"
-    return (isinstance(value, (list, tuple)) and bool(value)
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value))
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    )
 
 
 def _as_table(value, where: str):
@@ -436,12 +492,15 @@ def _view_file(path: str, where: str) -> "Source":
 def _standalone_views(name: str, views: dict):
     """A source given only by views (no X, no records): both roles, files loaded; the item count."""
     if not isinstance(views, dict):
-        raise DataError(f"source {name!r}: views must be a dict of role -> array or file; "
-                        f"got {type(views).__name__}")
+        raise DataError(
+            f"source {name!r}: views must be a dict of role -> array or file; got {type(views).__name__}"
+        )
     missing = [r for r in ROLES if r not in views]
     if missing:
-        raise DataError(f"source {name!r}: without X or records, give a view for each of 'weak' and 'strong' "
-                        f"(missing: {', '.join(missing)})")
+        raise DataError(
+            f"source {name!r}: without X or records, give a view for each of 'weak' and 'strong' "
+            f"(missing: {', '.join(missing)})"
+        )
     out = {}
     for role, value in views.items():
         where = f"source {name!r}: view {role!r}"
@@ -449,8 +508,11 @@ def _standalone_views(name: str, views: dict):
             if "://" not in str(value) and not os.path.exists(str(value)):
                 raise DataError(f"{where}: {str(value)!r} is not an existing file")
             value = _view_file(str(value), where).X
-        elif isinstance(value, slice) or _is_index_list(value) or (
-                isinstance(value, (list, tuple)) and value and all(isinstance(c, str) for c in value)):
+        elif (
+            isinstance(value, slice)
+            or _is_index_list(value)
+            or (isinstance(value, (list, tuple)) and value and all(isinstance(c, str) for c in value))
+        ):
             raise DataError(f"{where} selects columns, but the source has no X or records to select from")
         out[role] = _as_table(value, where)
     return out, int(out["weak"].shape[0])

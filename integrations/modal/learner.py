@@ -55,32 +55,61 @@ class MultiSourceLearner:
     reward, reward_params, gold, classes : as for :class:`~w2s_plugin.Campaign`.
     """
 
-    def __init__(self, learner, sources, bandit=None, batch_size: int = 256, strategy: str = "overlap",
-                 embed=None, detector=None, state_dir=None, random_state=None, strategy_params: dict | None = None,
-                 reward="overlap", reward_params: dict | None = None, gold=None, classes=None,
-                 _resume: bool = False):
+    def __init__(
+        self,
+        learner,
+        sources,
+        bandit=None,
+        batch_size: int = 256,
+        strategy: str = "overlap",
+        embed=None,
+        detector=None,
+        state_dir=None,
+        random_state=None,
+        strategy_params: dict | None = None,
+        reward="overlap",
+        reward_params: dict | None = None,
+        gold=None,
+        classes=None,
+        _resume: bool = False,
+    ):
         srcs = list(sources.values()) if isinstance(sources, dict) else list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("MultiSourceLearner: sources must be a non-empty list of w2s_plugin.Source")
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise W2SError(f"MultiSourceLearner: batch_size must be a positive integer; got {batch_size!r}")
         if not callable(getattr(learner, "teach", None)) or not hasattr(learner, "predict_proba"):
-            raise W2SError("MultiSourceLearner: learner must be a modAL ActiveLearner or Committee "
-                           f"(with teach and predict_proba); got {type(learner).__name__}")
+            raise W2SError(
+                "MultiSourceLearner: learner must be a modAL ActiveLearner or Committee "
+                f"(with teach and predict_proba); got {type(learner).__name__}"
+            )
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
         self.learner, self.strategy, self.embed = learner, strategy, embed
         self.strategy_params = dict(strategy_params or {})
-        self.engine = e = Engine(srcs, learner, embed, kind="modal", owner="MultiSourceLearner",
-                                 detector=detector,
-                                 bandit=bandit, batch_size=batch_size, state_dir=state_dir, reward=reward,
-                                 reward_params=reward_params, gold=gold, classes=classes,
-                                 random_state=random_state, resume=_resume)
+        self.engine = e = Engine(
+            srcs,
+            learner,
+            embed,
+            kind="modal",
+            owner="MultiSourceLearner",
+            detector=detector,
+            bandit=bandit,
+            batch_size=batch_size,
+            state_dir=state_dir,
+            reward=reward,
+            reward_params=reward_params,
+            gold=gold,
+            classes=classes,
+            random_state=random_state,
+            resume=_resume,
+        )
         x = e.extra
         self.pending: dict | None = x.get("pending")
         self.offsets = {n: int(x.get("offsets", {}).get(n, 0)) for n in e.sources}
-        self.scored = {n: (_unpack_mask(x["scored"][n], len(s)) if "scored" in x
-                           else np.zeros(len(s), dtype=bool))
-                       for n, s in e.sources.items()}  # items whose evidence is counted
+        self.scored = {
+            n: (_unpack_mask(x["scored"][n], len(s)) if "scored" in x else np.zeros(len(s), dtype=bool))
+            for n, s in e.sources.items()
+        }  # items whose evidence is counted
         self.n_queries = int(x.get("n_queries", 0))
         self.taught: list[dict] = list(x.get("taught", []))  # every teach call: {"source", "positions", "y"}
 
@@ -95,7 +124,7 @@ class MultiSourceLearner:
         return self.engine.rounds
 
     @classmethod
-    def resume(cls, state_dir, learner, sources, reteach: bool = True, **kwargs) -> "MultiSourceLearner":
+    def resume(cls, state_dir, learner, sources, reteach: bool = True, **kwargs) -> MultiSourceLearner:
         """Continue from ``state_dir`` (0.1.0 folders too) with the same sources and settings.
 
         ``reteach=True`` (for a learner rebuilt from its seed set after a crash) teaches it every
@@ -125,7 +154,7 @@ class MultiSourceLearner:
         cand = source.candidates(off + self.batch_size)
         win = cand[off:]
         if win.size < self.batch_size:  # wrap around to the start of the unused items
-            win = np.concatenate([win, cand[:self.batch_size - win.size]])
+            win = np.concatenate([win, cand[: self.batch_size - win.size]])
         return win, off
 
     def _seed(self):
@@ -144,9 +173,11 @@ class MultiSourceLearner:
         if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
             raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
         if n_instances > self.batch_size:
-            raise W2SError(f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the "
-                           "number "
-                           "of candidates scored per query; raise batch_size or ask for fewer")
+            raise W2SError(
+                f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the "
+                "number "
+                "of candidates scored per query; raise batch_size or ask for fewer"
+            )
         if self.pending is not None:
             p = self.pending
             pos = np.asarray(p["positions"], dtype=np.int64)
@@ -163,9 +194,17 @@ class MultiSourceLearner:
         n = int(min(n_instances, window.size))
         if window.size < 2 and not hasattr(self.detector, "hard_threshold_"):
             raise W2SError(f"source {name!r} has a single item left and the detector is not fitted yet")
-        idx, scores, report = score_pool(proba, emb, n, strategy=self.strategy, detector=self.detector,
-                                         random_state=self._seed(), source=name, refit=True,
-                                         **self.strategy_params)
+        idx, scores, report = score_pool(
+            proba,
+            emb,
+            n,
+            strategy=self.strategy,
+            detector=self.detector,
+            random_state=self._seed(),
+            source=name,
+            refit=True,
+            **self.strategy_params,
+        )
         fresh = ~self.scored[name][window]
         value, items = 0.0, None
         if report is not None:  # strategies that skip detection earn no reward
@@ -176,11 +215,19 @@ class MultiSourceLearner:
         n_overlap = report.n_overlap if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
-        self.pending = {"source": name, "positions": window[idx].tolist(), "scores": scores.tolist(),
-                        "n_candidates": int(window.size), "n_overlap": int(n_overlap),
-                        "density": float(n_overlap / window.size), "query": self.n_queries,
-                        "fresh": window[fresh].tolist(), "reward": value, "items": items,
-                        "n_overlap_fresh": 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())}
+        self.pending = {
+            "source": name,
+            "positions": window[idx].tolist(),
+            "scores": scores.tolist(),
+            "n_candidates": int(window.size),
+            "n_overlap": int(n_overlap),
+            "density": float(n_overlap / window.size),
+            "query": self.n_queries,
+            "fresh": window[fresh].tolist(),
+            "reward": value,
+            "items": items,
+            "n_overlap_fresh": 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum()),
+        }
         self._save()
         return name, window[idx], X[idx]
 
@@ -227,9 +274,17 @@ class MultiSourceLearner:
         self.offsets[source_name] = max(0, self.offsets[source_name] - in_window)
         self.pending = None
         self._sync()
-        row = {"query": p["query"], "source": source_name, "n": int(fresh.size), "n_taught": int(pos.size),
-               "n_candidates": p["n_candidates"], "n_overlap": p["n_overlap"], "density": p["density"],
-               "n_fresh": int(fresh.size), "n_overlap_fresh": min(int(p["n_overlap_fresh"]), int(fresh.size))}
+        row = {
+            "query": p["query"],
+            "source": source_name,
+            "n": int(fresh.size),
+            "n_taught": int(pos.size),
+            "n_candidates": p["n_candidates"],
+            "n_overlap": p["n_overlap"],
+            "density": p["density"],
+            "n_fresh": int(fresh.size),
+            "n_overlap_fresh": min(int(p["n_overlap_fresh"]), int(fresh.size)),
+        }
         self.engine.record(source_name, row, value if fresh.size else None, items=items)
         return self
 
@@ -254,9 +309,14 @@ class MultiSourceLearner:
         return self.engine.training_data(which)
 
     def _sync(self) -> None:
-        self.engine.extra = {"strategy": self.strategy, "pending": self.pending, "offsets": self.offsets,
-                             "n_queries": self.n_queries, "taught": self.taught,
-                             "scored": {n: _pack_mask(m) for n, m in self.scored.items()}}
+        self.engine.extra = {
+            "strategy": self.strategy,
+            "pending": self.pending,
+            "offsets": self.offsets,
+            "n_queries": self.n_queries,
+            "taught": self.taught,
+            "scored": {n: _pack_mask(m) for n, m in self.scored.items()},
+        }
 
     def _save(self) -> None:
         self._sync()
