@@ -234,6 +234,28 @@ class Source:
     def n_features(self) -> int | None:
         return None if self.X is None else int(self.X.shape[1])
 
+    def window(self, size: int, offset: int = 0) -> tuple[np.ndarray, int]:
+        """``size`` unused items starting ``offset`` items into the unused ones' draw order, wrapping
+        around to the first; and the offset used (0 when every unused item fits)."""
+        remaining = self.n_remaining
+        if remaining <= size:
+            return self.candidates(remaining), 0
+        off = offset % remaining
+        cand = self.candidates(off + size)
+        win = cand[off:]
+        if win.size < size:  # wrap around to the start of the unused items
+            win = np.concatenate([win, cand[: size - win.size]])
+        return win, off
+
+    def positions_of(self, indices, what: str) -> np.ndarray:
+        """``indices`` given by a user as a 1-D array of positions: non-empty and in range."""
+        pos = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if pos.size == 0:
+            raise W2SError(f"{what}: indices is empty")
+        if pos.min() < 0 or pos.max() >= self._n:
+            raise W2SError(f"{what}: indices out of range for source {self.name!r} (0..{self._n - 1})")
+        return pos
+
     def candidates(self, n: int) -> np.ndarray:
         """Positions of the next ``n`` unused items in draw order, without using them."""
         if n < 1:
