@@ -119,7 +119,8 @@ def test_exhausted_source_leaves_the_selection():
         b.select()
 
 
-@pytest.mark.parametrize("policy,params", [("ucb", {}), ("thompson", {}), ("epsilon_greedy", {"epsilon": 0.3}),
+@pytest.mark.parametrize("policy,params", [("ucb", {}), ("thompson", {}),
+                                           ("epsilon_greedy", {"epsilon": 0.3}),
                                            ("random", {}), ("round_robin", {}), ("ucb1_rounds", {}),
                                            ("reference_ucb", {})])
 def test_json_round_trip_continues_identically(policy, params):
@@ -136,7 +137,8 @@ def test_json_round_trip_continues_identically(policy, params):
             out.append((s, c))
         return out
 
-    a = SourceBandit(["a", "b", "c"], policy=policy, policy_params=params, horizon=40, random_state=int(rng.integers(1e6)))
+    a = SourceBandit(["a", "b", "c"], policy=policy, policy_params=params, horizon=40,
+                     random_state=int(rng.integers(1e6)))
     play(a, 15, 1)
     restored = SourceBandit.from_dict(json.loads(json.dumps(a.to_dict())))
     assert restored.estimates() == a.estimates()
@@ -203,9 +205,9 @@ def test_policy_and_reward_params_are_checked_by_signature_not_by_catching_type_
     with pytest.raises(W2SError, match=r"policy_params got unknown parameter\(s\) epsilonn \(did you mean "
                                        r"'epsilon' for 'epsilonn'\?\); it accepts: epsilon"):
         SourceBandit(["a"], policy="epsilon_greedy", policy_params={"epsilonn": 0.2})
-    with pytest.raises(W2SError, match=r"bandit policy 'oracle': policy_params needs parameter\(s\) densities"):
+    with pytest.raises(W2SError, match=r"policy 'oracle': policy_params needs parameter\(s\) densities"):
         SourceBandit(["a", "b"], policy="oracle")
-    with pytest.raises(W2SError, match=r"reward 'overlap': reward_params got unknown parameter\(s\) q; it takes no"):
+    with pytest.raises(W2SError, match=r"'overlap': reward_params got unknown parameter\(s\) q; it takes no"):
         make_reward("overlap", q=1)
 
     class Buggy:

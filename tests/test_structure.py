@@ -151,7 +151,8 @@ def test_swept_modules_raise_w2s_errors_for_user_mistakes():
     with pytest.raises(DataError, match="is empty"):
         Source("a", np.empty((0, 2)))
     with pytest.raises(StateError, match="different order"):
-        Source("a", np.ones((5, 2)), random_state=1).load_state(Source("a", np.ones((5, 2)), random_state=2).state())
+        Source("a", np.ones((5, 2)), random_state=1).load_state(
+            Source("a", np.ones((5, 2)), random_state=2).state())
     with pytest.raises(W2SError, match="unknown reward"):
         make_reward("nope")
 

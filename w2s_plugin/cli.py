@@ -165,7 +165,7 @@ def _run(argv) -> int:
             return 2
         try:
             args = parser.parse_args(argv)
-        except (CountError, CLIError) as exc:  # a count option out of range (see count): one line, like every user error
+        except (CountError, CLIError) as exc:  # a count option out of range (see count): one line
             words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
             where = f"{prefix} {words[0]}" if words else prefix
             print(f"{where}: error: {exc}", file=sys.stderr)
