@@ -103,15 +103,8 @@ def load_csv(
     ``id_column`` / ``label_column`` default to columns named ``id`` / ``label`` when present."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return _from_rows(
-        name,
-        rows,
-        features,
-        id_column,
-        label_column,
-        {"shuffle": shuffle, "random_state": random_state, "meta": meta},
-        path,
-    )
+    kw = {"shuffle": shuffle, "random_state": random_state, "meta": meta}
+    return _from_rows(name, rows, features, id_column, label_column, kw, path)
 
 
 def load_jsonl(
@@ -128,15 +121,8 @@ def load_jsonl(
                     raise DataError(
                         f"source {name!r}: {path} line {lineno} is not valid JSON ({exc.msg})"
                     ) from None
-    return _from_rows(
-        name,
-        rows,
-        features,
-        id_column,
-        label_column,
-        {"shuffle": shuffle, "random_state": random_state, "meta": meta},
-        path,
-    )
+    kw = {"shuffle": shuffle, "random_state": random_state, "meta": meta}
+    return _from_rows(name, rows, features, id_column, label_column, kw, path)
 
 
 @hookimpl
