@@ -43,8 +43,9 @@ def w2s_embed(model, X):
 def _import(dotted: str):
     module, _, attr = dotted.rpartition(".")
     if not module:
-        raise W2SError("estimator must be a dotted path like 'sklearn.linear_model.LogisticRegression'; "
-                       f"got {dotted!r}")
+        raise W2SError(
+            f"estimator must be a dotted path like 'sklearn.linear_model.LogisticRegression'; got {dotted!r}"
+        )
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
@@ -59,8 +60,14 @@ def _columns(columns):
     return list(columns)
 
 
-def sklearn_model(estimator: str, params: dict | None = None, train: str | None = None, columns=None,
-                  x_key: str = "X", y_key: str = "y"):
+def sklearn_model(
+    estimator: str,
+    params: dict | None = None,
+    train: str | None = None,
+    columns=None,
+    x_key: str = "X",
+    y_key: str = "y",
+):
     """A scikit-learn estimator by dotted path, fitted on ``train`` (an .npz with X and y) if given,
     seeing only ``columns`` of X if given (the weak view)."""
     est = _import(estimator)(**(params or {}))

@@ -22,8 +22,9 @@ def load_npy(path, name, labels=None, shuffle=True, random_state=None, meta=None
     check_numpy_file(path, f"source {name!r}:")
     X = np.load(path, mmap_mode="r")
     if X.ndim != 2:
-        raise DataError(f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, "
-                        "n_features)")
+        raise DataError(
+            f"source {name!r}: {path} holds an array of shape {X.shape}; expected (n_items, n_features)"
+        )
     if labels:
         check_numpy_file(labels, f"source {name!r}: labels")
     y = np.load(labels) if labels else None
@@ -40,16 +41,18 @@ def load_npz(path, name, x_key: str = "X", shuffle=True, random_state=None, meta
             views = {"weak": z["weak"], "strong": z["strong"]}
             y = z["y"] if "y" in z.files else None
             ids = z["ids"].tolist() if "ids" in z.files else None
-            return Source(name, views=views, y=y, ids=ids, shuffle=shuffle, random_state=random_state,
-                          meta=meta)
+            return Source(
+                name, views=views, y=y, ids=ids, shuffle=shuffle, random_state=random_state, meta=meta
+            )
         if x_key not in z.files:
             raise DataError(f"source {name!r}: {path} has no array {x_key!r} (it has {', '.join(z.files)})")
         X = z[x_key]
         n = X.shape[0] if X.ndim else 0
         y = z["y"] if "y" in z.files else None
         ids = z["ids"].tolist() if "ids" in z.files else None
-        extras = {k: z[k] for k in z.files if k not in (x_key, "y",
-                                                        "ids") and z[k].ndim >= 1 and z[k].shape[0] == n}
+        extras = {
+            k: z[k] for k in z.files if k not in (x_key, "y", "ids") and z[k].ndim >= 1 and z[k].shape[0] == n
+        }
     return Source(name, X, y=y, ids=ids, extras=extras, shuffle=shuffle, random_state=random_state, meta=meta)
 
 
@@ -72,8 +75,9 @@ def _from_rows(name, rows, features, id_column, label_column, params, where):
         label_column = "label"
     for what, col in (("id_column", id_column), ("label_column", label_column)):
         if col is not None and col not in rows[0]:
-            raise DataError(f"source {name!r}: {where} has no column {col!r} ({what}); "
-                             f"columns: {', '.join(rows[0])}")
+            raise DataError(
+                f"source {name!r}: {where} has no column {col!r} ({what}); columns: {', '.join(rows[0])}"
+            )
     if features is None:
         skip = {id_column, label_column}
         features = [k for k, v in rows[0].items() if k not in skip and _numeric(v)]
@@ -84,25 +88,28 @@ def _from_rows(name, rows, features, id_column, label_column, params, where):
         except KeyError as exc:
             raise DataError(f"source {name!r}: {where} has a row without column {exc}") from None
         except (TypeError, ValueError) as exc:
-            raise DataError(f"source {name!r}: {where} has a non-numeric value in a feature column "
-                            f"({exc})") from None
+            raise DataError(
+                f"source {name!r}: {where} has a non-numeric value in a feature column ({exc})"
+            ) from None
     ids = [r[id_column] for r in rows] if id_column else None
     y = np.array([r[label_column] for r in rows]) if label_column else None
     return Source(name, X, records=rows, ids=ids, y=y, **params)
 
 
-def load_csv(path, name, features=None, id_column=None, label_column=None, shuffle=True, random_state=None,
-             meta=None):
+def load_csv(
+    path, name, features=None, id_column=None, label_column=None, shuffle=True, random_state=None, meta=None
+):
     """A CSV file with a header; ``features`` (default: every numeric column but id and label) form X.
     ``id_column`` / ``label_column`` default to columns named ``id`` / ``label`` when present."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return _from_rows(name, rows, features, id_column, label_column,
-                      {"shuffle": shuffle, "random_state": random_state, "meta": meta}, path)
+    kw = {"shuffle": shuffle, "random_state": random_state, "meta": meta}
+    return _from_rows(name, rows, features, id_column, label_column, kw, path)
 
 
-def load_jsonl(path, name, features=None, id_column=None, label_column=None, shuffle=True, random_state=None,
-               meta=None):
+def load_jsonl(
+    path, name, features=None, id_column=None, label_column=None, shuffle=True, random_state=None, meta=None
+):
     """JSON Lines, one object per item; like CSV, ``features`` name the numeric keys that form X."""
     rows = []
     with open(path, encoding="utf-8") as fh:
@@ -111,10 +118,11 @@ def load_jsonl(path, name, features=None, id_column=None, label_column=None, shu
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"source {name!r}: {path} line {lineno} is not valid JSON "
-                                    f"({exc.msg})") from None
-    return _from_rows(name, rows, features, id_column, label_column,
-                      {"shuffle": shuffle, "random_state": random_state, "meta": meta}, path)
+                    raise DataError(
+                        f"source {name!r}: {path} line {lineno} is not valid JSON ({exc.msg})"
+                    ) from None
+    kw = {"shuffle": shuffle, "random_state": random_state, "meta": meta}
+    return _from_rows(name, rows, features, id_column, label_column, kw, path)
 
 
 @hookimpl

@@ -119,7 +119,8 @@ def test_exhausted_source_leaves_the_selection():
         b.select()
 
 
-@pytest.mark.parametrize("policy,params", [("ucb", {}), ("thompson", {}), ("epsilon_greedy", {"epsilon": 0.3}),
+@pytest.mark.parametrize("policy,params", [("ucb", {}), ("thompson", {}),
+                                           ("epsilon_greedy", {"epsilon": 0.3}),
                                            ("random", {}), ("round_robin", {}), ("ucb1_rounds", {}),
                                            ("reference_ucb", {})])
 def test_json_round_trip_continues_identically(policy, params):
@@ -136,7 +137,8 @@ def test_json_round_trip_continues_identically(policy, params):
             out.append((s, c))
         return out
 
-    a = SourceBandit(["a", "b", "c"], policy=policy, policy_params=params, horizon=40, random_state=int(rng.integers(1e6)))
+    a = SourceBandit(["a", "b", "c"], policy=policy, policy_params=params, horizon=40,
+                     random_state=int(rng.integers(1e6)))
     play(a, 15, 1)
     restored = SourceBandit.from_dict(json.loads(json.dumps(a.to_dict())))
     assert restored.estimates() == a.estimates()
@@ -191,3 +193,33 @@ def test_a_third_party_policy_is_one_small_object():
         assert b.select() == "b"
     finally:
         plugins.unregister(name=name)
+
+
+def test_policy_and_reward_params_are_checked_by_signature_not_by_catching_type_errors(restore_plugins):
+    """A typo or a missing parameter is a W2SError naming what the factory takes; a TypeError raised
+    inside a factory (a bug in a plugin) is not disguised as a user mistake."""
+    from w2s_plugin import hookimpl
+    from w2s_plugin.errors import W2SError
+    from w2s_plugin.rewards import make_reward
+
+    with pytest.raises(W2SError, match=r"policy_params got unknown parameter\(s\) epsilonn \(did you mean "
+                                       r"'epsilon' for 'epsilonn'\?\); it accepts: epsilon"):
+        SourceBandit(["a"], policy="epsilon_greedy", policy_params={"epsilonn": 0.2})
+    with pytest.raises(W2SError, match=r"policy 'oracle': policy_params needs parameter\(s\) densities"):
+        SourceBandit(["a", "b"], policy="oracle")
+    with pytest.raises(W2SError, match=r"'overlap': reward_params got unknown parameter\(s\) q; it takes no"):
+        make_reward("overlap", q=1)
+
+    class Buggy:
+        def __init__(self, c: float = 1.0):
+            len(c)  # a bug: TypeError on a float
+
+    class P:
+        @hookimpl
+        def register_bandit_policies(self, register):
+            register("test_buggy", Buggy)
+
+    plugins.register(P(), name="test-buggy-policy")
+    with pytest.raises(TypeError) as ei:
+        SourceBandit(["a"], policy="test_buggy", policy_params={"c": 2.0})
+    assert not isinstance(ei.value, W2SError)

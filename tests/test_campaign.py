@@ -105,7 +105,8 @@ def test_progress_bar_goes_to_stderr_with_estimates(capfd):
 def test_tiny_source_is_exhausted_and_leaves_the_selection_without_a_lone_point():
     syn = make_sources([0.5, 0.1], 200, random_state=0)
     tiny = Source("tiny", syn.sources[0].X[:5], extras={"regions": syn.sources[0].extras["regions"][:5]})
-    c = Campaign([tiny, syn.sources[1]], syn.weak_model, batch_size=4, budget=60, progress=False, random_state=0)
+    c = Campaign([tiny, syn.sources[1]], syn.weak_model, batch_size=4, budget=60, progress=False,
+                 random_state=0)
     r = c.run()
     assert r.pulls()["tiny"] == 1           # 4 of 5 would strand a lone point: the round takes all 5
     assert r.rounds[0]["n"] == 5 and tiny.exhausted

@@ -103,7 +103,7 @@ def test_after_teach_hook_and_bandit_update():
     assert msl.bandit.drawn_[k] == 50 and msl.bandit.overlap_[k] == pending["n_overlap"]
     assert msl.pending is None
     # The next query of that source scores a fresh window, not the 46 candidates left over.
-    msl2_window, _ = msl._window(msl.sources[name])
+    msl2_window, _ = msl.sources[name].window(msl.batch_size, msl.offsets[name])
     assert not np.isin(msl2_window, pending["positions"]).any()
 
 

@@ -96,7 +96,8 @@ def test_sigkill_at_random_rounds_then_resume_equals_an_uninterrupted_run(tmp_pa
         done = _check_invariants(state_dir)
         assert 0 < done < total
         kills.append(done)
-    out = subprocess.run([sys.executable, str(script), str(state_dir)], capture_output=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, str(script), str(state_dir)], capture_output=True, env=env,
+                         timeout=120)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert _check_invariants(state_dir) == total
     assert len(set(kills)) >= 3  # the kills really happened at different rounds

@@ -351,3 +351,34 @@ def test_a_text_file_named_like_a_numpy_file_is_a_data_error(tmp_path, name):
     (tmp_path / "labels.npy").write_text("0\n1\n")
     with pytest.raises(DataError, match=r"labels file .*labels\.npy' is not a NumPy \.npy array"):
         Source.from_path(tmp_path / "ok.npy", labels=str(tmp_path / "labels.npy"))
+
+
+# -- a loader written exactly to the hookspec ----------------------------------------------------
+
+
+def test_a_loader_without_shuffle_or_random_state_loads_from_path_and_config(tmp_path, restore_plugins):
+    """``loader(location, name)`` (the hookspec's minimum) works from Source.from_path and from a config
+    file: shuffle and random_state go only to loaders that take them; a typo still gets its hint."""
+    from w2s_plugin import hookimpl, plugins
+    from w2s_plugin._params import UnknownParameterError
+    from w2s_plugin.config import loads_config
+
+    def load_bare(location, name):
+        return Source(name, np.loadtxt(location, delimiter=","), shuffle=False)
+
+    class Bare:
+        @hookimpl
+        def register_sources(self, register):
+            register("test_bare", load_bare, extensions=(".bare",))
+
+    plugins.register(Bare(), name="test-bare")
+    path = tmp_path / "pool.bare"
+    np.savetxt(path, np.arange(12.0).reshape(6, 2), delimiter=",")
+    src = Source.from_path(path, shuffle=True, random_state=3)
+    assert src.name == "pool" and src.X.shape == (6, 2)
+    assert list(src.candidates(6)) == list(range(6))  # the loader's own order: the keywords were not passed
+    cfg = loads_config(f'seed = 4\n[[sources]]\npath = "{path}"\nname = "b"\n', build=False)
+    (built,) = cfg.build_sources()
+    assert built.name == "b" and len(built) == 6
+    with pytest.raises(UnknownParameterError, match=r"source .*pool.bare' got unknown parameter\(s\) nam;"):
+        Source.from_path(path, nam="x")

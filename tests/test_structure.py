@@ -125,14 +125,36 @@ def test_debug_shows_a_bugs_traceback_too(boom, capsys):
 def test_transitional_valueerror_from_a_legacy_module_is_one_line(boom, capsys):
     """TRANSITIONAL (delete with cli.LEGACY_VALUEERROR_MODULES): a plain ValueError raised inside a
     module other branches still convert is a user error for now."""
-    from w2s_plugin import bandit
+    from w2s_plugin import overlap
 
-    assert "bandit" in LEGACY_VALUEERROR_MODULES
+    assert "overlap" in LEGACY_VALUEERROR_MODULES
     def run(args):
-        bandit.SourceBandit([])  # raises a plain ValueError inside w2s_plugin.bandit
+        overlap.change_point_threshold([0.1, float("nan")])  # a plain ValueError inside w2s_plugin.overlap
     boom.run = run
     code, err = _run(capsys, "boom")
     assert code == 2 and err.count("\n") == 1 and err.startswith("w2s boom: error: ")
+
+
+def test_swept_modules_raise_w2s_errors_for_user_mistakes():
+    """The modules swept for issue 13 are out of the transitional list: their user mistakes are W2SErrors."""
+    from w2s_plugin import Source, SourceBandit
+    from w2s_plugin.errors import StateError
+    from w2s_plugin.rewards import make_reward
+
+    for mod in ("campaign", "bandit", "rewards", "engine", "sources", "demo", "demo_campaign",
+                "integrations.modal.learner"):
+        assert mod not in LEGACY_VALUEERROR_MODULES
+    with pytest.raises(W2SError, match="at least one source"):
+        SourceBandit([])
+    with pytest.raises(W2SError, match="unknown source 'c'"):
+        SourceBandit(["a"]).update("c", 1, 0)
+    with pytest.raises(DataError, match="is empty"):
+        Source("a", np.empty((0, 2)))
+    with pytest.raises(StateError, match="different order"):
+        Source("a", np.ones((5, 2)), random_state=1).load_state(
+            Source("a", np.ones((5, 2)), random_state=2).state())
+    with pytest.raises(W2SError, match="unknown reward"):
+        make_reward("nope")
 
 
 def test_library_errors_are_w2s_errors_and_still_valueerrors():
@@ -373,8 +395,7 @@ def test_a_plugin_adds_options_to_a_builtin_command(plugin_env, capsys, tmp_path
 
 #: TRANSITIONAL: files other branches own still cite the paper file that is not in the repository;
 #: the integrator points them at docs/method.md after merging and empties this set.
-PAPER_MD_LEFT = {"w2s_plugin/bandit.py", "w2s_plugin/experiments/synthetic_table.py",
-                 "integrations/label_studio/synthetic.py", "tests/test_detection_quality.py"}
+PAPER_MD_LEFT = {"w2s_plugin/experiments/synthetic_table.py", "integrations/label_studio/synthetic.py"}
 
 
 def test_nothing_cites_a_paper_file_outside_the_repository():

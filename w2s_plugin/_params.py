@@ -13,6 +13,7 @@ rules, strategies, policies, source loaders, model types, config validation) goe
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable
 
@@ -61,12 +62,15 @@ def required_params(func: Callable, skip: int = 0) -> list[str]:
     return [p.name for p in params if p.kind in _NAMED and p.default is p.empty]
 
 
-def check_params(func: Callable, params, what: str, *, skip: int = 0, supplied=()) -> None:
+def check_params(
+    func: Callable, params, what: str, *, skip: int = 0, supplied=(), suggest: bool = False
+) -> None:
     """Raise :class:`UnknownParameterError` when ``params`` holds a name ``func`` does not take.
 
     ``what`` names the thing in the message ("overlap scorer 'subspace'"); ``skip`` leading
     positional parameters are the library's (``location``, ``values``, ...); names in
-    ``supplied`` are keywords the library passes itself, left out of the "it accepts" list.
+    ``supplied`` are keywords the library passes itself, left out of the "it accepts" list;
+    ``suggest`` adds a "did you mean" hint for a near miss.
     """
     sig = signature_params(func, skip)
     if sig is None or sig[1]:
@@ -75,10 +79,31 @@ def check_params(func: Callable, params, what: str, *, skip: int = 0, supplied=(
     unknown = [str(k) for k in params if k not in names]
     if unknown:
         user = [n for n in names if n not in supplied]
+        hints = ""
+        if suggest:
+            hints = "".join(
+                f" (did you mean {m[0]!r} for {k!r}?)"
+                for k in unknown
+                for m in [difflib.get_close_matches(k, user, 1)]
+                if m
+            )
         raise UnknownParameterError(
-            f"{what} got unknown parameter(s) {', '.join(unknown)}; "
+            f"{what} got unknown parameter(s) {', '.join(unknown)}{hints}; "
             + (f"it accepts: {', '.join(user)}" if user else "it takes no parameters"),
-            unknown, user)
+            unknown,
+            user,
+        )
+
+
+def check_call(
+    func: Callable, params, what: str, *, skip: int = 0, supplied=(), suggest: bool = False
+) -> None:
+    """:func:`check_params`, and every parameter ``func`` requires is in ``params`` or ``supplied``:
+    what to run before ``func(*library_args, **params)`` so a user's mistake is one clear line."""
+    check_params(func, params, what, skip=skip, supplied=supplied, suggest=suggest)
+    missing = [n for n in required_params(func, skip) if n not in params and n not in supplied]
+    if missing:
+        raise W2SError(f"{what} needs parameter(s) {', '.join(missing)}; give them a value")
 
 
 class ParamsMixin:
@@ -103,6 +128,7 @@ class ParamsMixin:
 
     def __repr__(self) -> str:
         defaults = {n: p.default for n, p in inspect.signature(type(self).__init__).parameters.items()}
-        changed = {k: v for k, v in self.get_params().items()
-                   if v is not defaults.get(k) and v != defaults.get(k)}
+        changed = {
+            k: v for k, v in self.get_params().items() if v is not defaults.get(k) and v != defaults.get(k)
+        }
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"

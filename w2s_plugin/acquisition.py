@@ -30,9 +30,13 @@ def dry_run(strategy: str, params: dict) -> None:
 
     check_params(strategy, params)
     conf = np.linspace(0.05, 0.95, 6)
-    report = OverlapReport(regions=np.array([1, 1, 0, 2, 0, 2]), confidence=conf,
-                           overlap_score=np.array([np.nan, np.nan, 0.1, 0.8, 0.2, 0.9]),
-                           hard_threshold=0.3, overlap_threshold=0.5)
+    report = OverlapReport(
+        regions=np.array([1, 1, 0, 2, 0, 2]),
+        confidence=conf,
+        overlap_score=np.array([np.nan, np.nan, 0.1, 0.8, 0.2, 0.9]),
+        hard_threshold=0.3,
+        overlap_threshold=0.5,
+    )
     p1 = (1 + conf) / 2
     rank(strategy, report, np.column_stack([1 - p1, p1]), 2, random_state=0, **params)
 
@@ -47,8 +51,10 @@ def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None
     func = plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
     entry = plugins.get_registry("acquisition_strategies")[strategy]
     if report is None and entry.meta.get("needs_report", True):
-        raise W2SError(f"acquisition strategy {strategy!r} ranks points by their overlap report: "
-                         "detect overlap first (OverlapDetector / detect_overlap) and pass the report")
+        raise W2SError(
+            f"acquisition strategy {strategy!r} ranks points by their overlap report: "
+            "detect overlap first (OverlapDetector / detect_overlap) and pass the report"
+        )
     check_params(strategy, params)
     P = check_proba(proba)
     m = P.shape[0]
@@ -66,13 +72,15 @@ def rank(strategy: str, report, proba, n: int, *, source=None, random_state=None
     try:
         idx, scores = out
     except (TypeError, ValueError):
-        raise ValueError(f"acquisition strategy {strategy!r} must return (indices, scores); got "
-                         f"{type(out).__name__}") from None
+        raise ValueError(
+            f"acquisition strategy {strategy!r} must return (indices, scores); got {type(out).__name__}"
+        ) from None
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if idx.size != scores.size:
-        raise ValueError(f"acquisition strategy {strategy!r} returned {idx.size} indices but {scores.size} "
-                         "scores")
+        raise ValueError(
+            f"acquisition strategy {strategy!r} returned {idx.size} indices but {scores.size} scores"
+        )
     if idx.size and (idx.min() < 0 or idx.max() >= m or np.unique(idx).size != idx.size):
         raise ValueError(f"acquisition strategy {strategy!r} returned out-of-range or repeated indices")
     if not np.isfinite(scores).all():

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
+from ._params import check_call
 from ._validation import check_random_state
+from .errors import W2SError
 
 
 @dataclass
@@ -29,12 +31,12 @@ class ArmStats:
     """What a policy sees: one entry per source, in the bandit's order."""
 
     names: list
-    active: np.ndarray      # bool: the source still has points to draw
-    rounds: np.ndarray      # N_k: rounds that pulled source k
-    drawn: np.ndarray       # points drawn from k
-    overlap: np.ndarray     # reward earned on them (overlap points for the ``overlap`` reward; float)
+    active: np.ndarray  # bool: the source still has points to draw
+    rounds: np.ndarray  # N_k: rounds that pulled source k
+    drawn: np.ndarray  # points drawn from k
+    overlap: np.ndarray  # reward earned on them (overlap points for the ``overlap`` reward; float)
     reward_sum: np.ndarray  # sum over k's rounds of that round's reward per point
-    t: int                  # rounds so far (all sources)
+    t: int  # rounds so far (all sources)
     horizon: int | None = None
 
     @property
@@ -71,7 +73,7 @@ def regret_bound(densities, batch_size: int, rounds: int, detection_error: float
     total = 0.0
     for g in gaps[gaps > 0]:
         if g > 2 * eps:
-            total += 8.0 * math.log(max(T, 2)) * g / (g - 2 * eps) ** 2 + (1 + math.pi ** 2 / 3) * n * g
+            total += 8.0 * math.log(max(T, 2)) * g / (g - 2 * eps) ** 2 + (1 + math.pi**2 / 3) * n * g
         else:
             total += n * g * T
     return float(min(total, n * T * gaps.max()))
@@ -98,26 +100,30 @@ class SourceBandit:
 
     reward_name = "overlap"
 
-    def __init__(self, sources, policy: str = "ucb", policy_params: dict | None = None,
-                 horizon: int | None = None, random_state=None):
+    def __init__(
+        self,
+        sources,
+        policy: str = "ucb",
+        policy_params: dict | None = None,
+        horizon: int | None = None,
+        random_state=None,
+    ):
         names = [s if isinstance(s, str) else getattr(s, "name", None) for s in sources]
         if not names:
-            raise ValueError("SourceBandit needs at least one source")
+            raise W2SError("SourceBandit needs at least one source")
         if any(not isinstance(n, str) or not n for n in names):
-            raise ValueError("every source needs a non-empty string name")
+            raise W2SError("every source needs a non-empty string name")
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"source names must be unique; repeated: {', '.join(dup)}")
+            raise W2SError(f"source names must be unique; repeated: {', '.join(dup)}")
         self.names = names
         self.policy = policy
         self.policy_params = dict(policy_params or {})
         self.horizon = horizon
         self.random_state = random_state
         factory = plugins.lookup("bandit_policies", policy, "bandit policy")
-        try:
-            self.policy_ = factory(**self.policy_params)
-        except TypeError as exc:
-            raise ValueError(f"bandit policy {policy!r}: bad policy_params {self.policy_params}: {exc}") from None
+        check_call(factory, self.policy_params, f"bandit policy {policy!r}: policy_params", suggest=True)
+        self.policy_ = factory(**self.policy_params)
         self.rng_ = check_random_state(random_state)
         k = len(names)
         self.active_ = np.ones(k, dtype=bool)
@@ -131,11 +137,19 @@ class SourceBandit:
         try:
             return self.names.index(name)
         except ValueError:
-            raise ValueError(f"unknown source {name!r}; sources are {', '.join(self.names)}") from None
+            raise W2SError(f"unknown source {name!r}; sources are {', '.join(self.names)}") from None
 
     def stats(self) -> ArmStats:
-        return ArmStats(list(self.names), self.active_.copy(), self.rounds_.copy(), self.drawn_.copy(),
-                        self.overlap_.copy(), self.reward_sum_.copy(), self.t_, self.horizon)
+        return ArmStats(
+            list(self.names),
+            self.active_.copy(),
+            self.rounds_.copy(),
+            self.drawn_.copy(),
+            self.overlap_.copy(),
+            self.reward_sum_.copy(),
+            self.t_,
+            self.horizon,
+        )
 
     def select(self) -> str:
         """Name of the source to draw from next."""
@@ -152,8 +166,10 @@ class SourceBandit:
         k = self._index(source)
         n_drawn, n_overlap = int(n_drawn), float(n_overlap)
         if n_drawn < 1 or not 0 <= n_overlap <= n_drawn:
-            raise ValueError(f"update({source!r}): need n_drawn >= 1 and 0 <= n_overlap <= n_drawn; "
-                             f"got n_drawn={n_drawn}, n_overlap={n_overlap}")
+            raise W2SError(
+                f"update({source!r}): need n_drawn >= 1 and 0 <= n_overlap <= n_drawn; "
+                f"got n_drawn={n_drawn}, n_overlap={n_overlap}"
+            )
         self.rounds_[k] += 1
         self.drawn_[k] += n_drawn
         self.overlap_[k] += n_overlap
@@ -196,27 +212,49 @@ class SourceBandit:
         for k, name in enumerate(self.names):
             lo, hi = wilson_interval(self.overlap_[k], self.drawn_[k], z)
             est = self.overlap_[k] / self.drawn_[k] if self.drawn_[k] else float("nan")
-            rows.append({"source": name, "pulls": int(self.rounds_[k]), "drawn": int(self.drawn_[k]),
-                         "overlap": _num(self.overlap_[k]), "density": est, "ci_low": lo, "ci_high": hi,
-                         "active": bool(self.active_[k]), "reward": self.reward_name})
+            rows.append(
+                {
+                    "source": name,
+                    "pulls": int(self.rounds_[k]),
+                    "drawn": int(self.drawn_[k]),
+                    "overlap": _num(self.overlap_[k]),
+                    "density": est,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "active": bool(self.active_[k]),
+                    "reward": self.reward_name,
+                }
+            )
         return rows
 
     def to_dict(self) -> dict:
         """Plain-JSON state: enough to continue exactly, random stream included."""
         return {
-            "names": self.names, "policy": self.policy, "policy_params": self.policy_params,
-            "horizon": self.horizon, "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
-            "active": self.active_.tolist(), "rounds": self.rounds_.tolist(), "drawn": self.drawn_.tolist(),
+            "names": self.names,
+            "policy": self.policy,
+            "policy_params": self.policy_params,
+            "horizon": self.horizon,
+            "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
+            "active": self.active_.tolist(),
+            "rounds": self.rounds_.tolist(),
+            "drawn": self.drawn_.tolist(),
             "overlap": [int(v) if float(v).is_integer() else float(v) for v in self.overlap_],
-            "reward_name": self.reward_name, "reward_sum": self.reward_sum_.tolist(), "t": self.t_,
+            "reward_name": self.reward_name,
+            "reward_sum": self.reward_sum_.tolist(),
+            "t": self.t_,
             "rng": json.loads(json.dumps(self.rng_.bit_generator.state)),
             "policy_state": self.policy_.get_state() if hasattr(self.policy_, "get_state") else None,
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SourceBandit":
-        b = cls(d["names"], policy=d["policy"], policy_params=d.get("policy_params"), horizon=d.get("horizon"),
-                random_state=d.get("random_state"))
+    def from_dict(cls, d: dict) -> SourceBandit:
+        b = cls(
+            d["names"],
+            policy=d["policy"],
+            policy_params=d.get("policy_params"),
+            horizon=d.get("horizon"),
+            random_state=d.get("random_state"),
+        )
         b.active_ = np.asarray(d["active"], dtype=bool)
         b.rounds_ = np.asarray(d["rounds"], dtype=np.int64)
         b.drawn_ = np.asarray(d["drawn"], dtype=np.int64)
@@ -239,8 +277,10 @@ class SourceBandit:
             dens = "-" if math.isnan(r["density"]) else f"{r['density']:.3f}"
             flag = "" if r["active"] else "  (exhausted)"
             got = r["overlap"] if isinstance(r["overlap"], int) else f"{r['overlap']:.1f}"
-            lines.append(f"{r['source']:<16} {r['pulls']:>6} {r['drawn']:>8} {got:>8} {dens:>8}  "
-                         f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
+            lines.append(
+                f"{r['source']:<16} {r['pulls']:>6} {r['drawn']:>8} {got:>8} {dens:>8}  "
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}"
+            )
         return "\n".join(lines)
 
 

@@ -30,9 +30,8 @@ class CLIError(W2SError):
 #: a plain ValueError whose innermost frame is in one of these modules (names relative to the
 #: ``w2s_plugin`` package) is printed as one line too. Every other plain ValueError is a bug.
 LEGACY_VALUEERROR_MODULES = (
-    "campaign", "bandit", "rewards", "engine", "integrations.modal.learner", "integrations.label_studio",
-    "diagnostics", "experiments", "overlap", "files", "hooks.scorers", "hooks.thresholds",
-    "sources", "demo", "demo_campaign",
+    "integrations.label_studio", "diagnostics", "experiments", "overlap", "files", "hooks.scorers",
+    "hooks.thresholds",
 )
 
 
@@ -166,7 +165,7 @@ def _run(argv) -> int:
             return 2
         try:
             args = parser.parse_args(argv)
-        except (CountError, CLIError) as exc:  # a count option out of range (see count): one line, like every user error
+        except (CountError, CLIError) as exc:  # a count option out of range (see count): one line
             words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
             where = f"{prefix} {words[0]}" if words else prefix
             print(f"{where}: error: {exc}", file=sys.stderr)

@@ -25,7 +25,7 @@ class OverlapMixture:
     X: np.ndarray
     y: np.ndarray
     regions: np.ndarray
-    centers: np.ndarray          # (n_classes, n_dims) class centres (binary: -theta, +theta)
+    centers: np.ndarray  # (n_classes, n_dims) class centres (binary: -theta, +theta)
     n_easy_dims: int
     n_hard_dims: int
     noise: float
@@ -49,18 +49,38 @@ class OverlapMixture:
         V[:, self.hard_dims] = 0.0
         return V
 
-    def sample(self, n_easy: int = 0, n_hard: int = 0, n_overlap: int = 0,
-               random_state=None) -> OverlapMixture:
+    def sample(
+        self, n_easy: int = 0, n_hard: int = 0, n_overlap: int = 0, random_state=None
+    ) -> OverlapMixture:
         """Another draw from the same distribution (same class centres), e.g. to train the weak model."""
-        return make_overlap_mixture(n_easy, n_hard, n_overlap, n_easy_dims=self.n_easy_dims,
-                                    n_hard_dims=self.n_hard_dims, noise=self.noise, absent=self.absent,
-                                    n_classes=self.centers.shape[0], centers=self.centers,
-                                    random_state=random_state)
+        return make_overlap_mixture(
+            n_easy,
+            n_hard,
+            n_overlap,
+            n_easy_dims=self.n_easy_dims,
+            n_hard_dims=self.n_hard_dims,
+            noise=self.noise,
+            absent=self.absent,
+            n_classes=self.centers.shape[0],
+            centers=self.centers,
+            random_state=random_state,
+        )
 
 
-def make_overlap_mixture(n_easy: int = 100, n_hard: int = 100, n_overlap: int = 100, *, n_easy_dims: int = 20,
-                         n_hard_dims: int = 20, noise: float = 5.0, absent: str = "zero", n_classes: int = 2,
-                         centers=None, shuffle: bool = True, random_state=None) -> OverlapMixture:
+def make_overlap_mixture(
+    n_easy: int = 100,
+    n_hard: int = 100,
+    n_overlap: int = 100,
+    *,
+    n_easy_dims: int = 20,
+    n_hard_dims: int = 20,
+    noise: float = 5.0,
+    absent: str = "zero",
+    n_classes: int = 2,
+    centers=None,
+    shuffle: bool = True,
+    random_state=None,
+) -> OverlapMixture:
     """Draw easy-only, hard-only and overlap points from the paper's Gaussian mixture.
 
     Binary (the paper): ``theta ~ U[0, 1]^d`` fixed, ``x = +/-theta + N(0, noise * I)``.
@@ -92,8 +112,10 @@ def make_overlap_mixture(n_easy: int = 100, n_hard: int = 100, n_overlap: int = 
     if centers.shape != (n_classes, d):
         raise W2SError(f"centers must have shape ({n_classes}, {d}); got {centers.shape}")
     n = n_easy + n_hard + n_overlap
-    regions = np.repeat(np.array([Region.EASY_ONLY, Region.HARD_ONLY, Region.OVERLAP], dtype=np.int8),
-                        [n_easy, n_hard, n_overlap])
+    regions = np.repeat(
+        np.array([Region.EASY_ONLY, Region.HARD_ONLY, Region.OVERLAP], dtype=np.int8),
+        [n_easy, n_hard, n_overlap],
+    )
     y = rng.integers(0, n_classes, size=n)
     sd = np.sqrt(noise)
     X = centers[y] + rng.normal(0.0, sd, size=(n, d))

@@ -43,8 +43,14 @@ def w2s_accuracy(X_train, y_weak, test, C: float = 0.01) -> dict:
     return {"all": float(np.mean(pred == test.y)), "hard_only": float(np.mean(pred[hard] == test.y[hard]))}
 
 
-def detection_run(n_per_region: int = 1000, seed: int = 0, scorer: str = DEFAULT_SCORER, absent: str = "zero",
-                  noise: float = 5.0, n_classes: int = 2) -> dict:
+def detection_run(
+    n_per_region: int = 1000,
+    seed: int = 0,
+    scorer: str = DEFAULT_SCORER,
+    absent: str = "zero",
+    noise: float = 5.0,
+    n_classes: int = 2,
+) -> dict:
     """One seed of the demo: detection quality and strong-model accuracy, overlap-selected vs random."""
     from sklearn.linear_model import LogisticRegression
 
@@ -62,13 +68,22 @@ def detection_run(n_per_region: int = 1000, seed: int = 0, scorer: str = DEFAULT
     weak_test = weak.predict(test.weak_view())
     hard = test.regions == Region.HARD_ONLY
     return {
-        "seed": seed, "scorer": scorer, "report": report, "pool": pool,
+        "seed": seed,
+        "scorer": scorer,
+        "report": report,
+        "pool": pool,
         "detection": region_scores(pool.regions, report.regions),
         "n_selected": int(chosen.size),
-        "weak_label_acc_overlap": float(np.mean(y_weak[chosen] == pool.y[chosen])) if chosen.size else float("nan"),
-        "weak_label_acc_rest": float(np.mean(y_weak[report.regions != Region.OVERLAP]
-                                             == pool.y[report.regions != Region.OVERLAP])),
-        "weak_test": {"all": float(np.mean(weak_test == test.y)), "hard_only": float(np.mean(weak_test[hard] == test.y[hard]))},
+        "weak_label_acc_overlap": float(np.mean(y_weak[chosen] == pool.y[chosen]))
+        if chosen.size
+        else float("nan"),
+        "weak_label_acc_rest": float(
+            np.mean(y_weak[report.regions != Region.OVERLAP] == pool.y[report.regions != Region.OVERLAP])
+        ),
+        "weak_test": {
+            "all": float(np.mean(weak_test == test.y)),
+            "hard_only": float(np.mean(weak_test[hard] == test.y[hard])),
+        },
         "w2s_overlap": w2s_accuracy(pool.X[chosen], y_weak[chosen], test) if chosen.size >= 2 else None,
         "w2s_random": w2s_accuracy(pool.X[rand], y_weak[rand], test),
     }
@@ -77,8 +92,12 @@ def detection_run(n_per_region: int = 1000, seed: int = 0, scorer: str = DEFAULT
 def detection_demo(seeds=range(5), n_per_region: int = 1000, scorer: str = DEFAULT_SCORER) -> dict:
     """Several seeds of :func:`detection_run`, averaged."""
     runs = [detection_run(n_per_region, s, scorer) for s in seeds]
-    det = {r: {k: float(np.mean([run["detection"][r][k] for run in runs])) for k in ("precision", "recall", "f1")}
-           for r in Region}
+    det = {
+        r: {
+            k: float(np.mean([run["detection"][r][k] for run in runs])) for k in ("precision", "recall", "f1")
+        }
+        for r in Region
+    }
 
     def mean(path):
         vals = []
@@ -91,8 +110,11 @@ def detection_demo(seeds=range(5), n_per_region: int = 1000, scorer: str = DEFAU
         return float(np.mean(vals)) if vals else float("nan")
 
     return {
-        "runs": runs, "detection": det, "n_selected": mean(["n_selected"]),
-        "weak_label_acc_overlap": mean(["weak_label_acc_overlap"]), "weak_label_acc_rest": mean(["weak_label_acc_rest"]),
+        "runs": runs,
+        "detection": det,
+        "n_selected": mean(["n_selected"]),
+        "weak_label_acc_overlap": mean(["weak_label_acc_overlap"]),
+        "weak_label_acc_rest": mean(["weak_label_acc_rest"]),
         "weak_test": {k: mean(["weak_test", k]) for k in ("all", "hard_only")},
         "w2s_overlap": {k: mean(["w2s_overlap", k]) for k in ("all", "hard_only")},
         "w2s_random": {k: mean(["w2s_random", k]) for k in ("all", "hard_only")},
@@ -100,8 +122,10 @@ def detection_demo(seeds=range(5), n_per_region: int = 1000, scorer: str = DEFAU
 
 
 def format_detection_demo(res: dict) -> str:
-    lines = ["Detection against ground truth (paper's mixture, mean over seeds)",
-             f"{'region':<10} {'precision':>9} {'recall':>7} {'F1':>6}"]
+    lines = [
+        "Detection against ground truth (paper's mixture, mean over seeds)",
+        f"{'region':<10} {'precision':>9} {'recall':>7} {'F1':>6}",
+    ]
     for r in REGION_ORDER:
         d = res["detection"][r]
         lines.append(f"{r.name.lower():<10} {d['precision']:>9.3f} {d['recall']:>7.3f} {d['f1']:>6.3f}")
@@ -110,12 +134,18 @@ def format_detection_demo(res: dict) -> str:
         f"weak-label accuracy on detected overlap points: {res['weak_label_acc_overlap']:.3f}"
         f"  (elsewhere: {res['weak_label_acc_rest']:.3f})",
         "",
-        f"Strong model (logistic regression, C=0.01) trained on weak labels of the detected-overlap points",
-        f"({res['n_selected']:.0f} on average over {len(res['runs'])} seeds) or of as many random points; test accuracy:",
+        "Strong model (logistic regression, C=0.01) trained on weak labels of the detected-overlap points",
+        f"({res['n_selected']:.0f} on average over {len(res['runs'])} seeds) or of as many random points; "
+        "test accuracy:",
         f"{'training data':<28} {'test acc':>9} {'hard-only acc':>14}",
-        f"{'weak model itself':<28} {res['weak_test']['all']:>9.3f} {res['weak_test']['hard_only']:>14.3f}",
-        f"{'detected-overlap points':<28} {res['w2s_overlap']['all']:>9.3f} {res['w2s_overlap']['hard_only']:>14.3f}",
-        f"{'random points (same number)':<28} {res['w2s_random']['all']:>9.3f} {res['w2s_random']['hard_only']:>14.3f}",
+        *(
+            f"{label:<28} {res[key]['all']:>9.3f} {res[key]['hard_only']:>14.3f}"
+            for label, key in (
+                ("weak model itself", "weak_test"),
+                ("detected-overlap points", "w2s_overlap"),
+                ("random points (same number)", "w2s_random"),
+            )
+        ),
         "",
         "On hard-only points the weak model is at chance, and so is a strong model trained on its labels",
         "of random points (it learns to copy the weak model); trained on overlap points, it learns the",
@@ -140,16 +170,29 @@ def plot_detection_demo(res: dict, path=None):
     pool, report = run["pool"], run["report"]
     truth = int(np.sum(pool.regions == int(Region.OVERLAP)))
     ov = run["detection"][Region.OVERLAP]
-    axes[1].text(0.98, 0.04, f"detected overlap: {report.counts[Region.OVERLAP]} of {len(pool.y)} points\n"
-                 f"truly overlap: {truth}\nprecision {ov['precision']:.2f}, recall {ov['recall']:.2f}",
-                 transform=axes[1].transAxes, ha="right", va="bottom", fontsize=8,
-                 bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
-    fig.suptitle(f"Left, middle: how the detector splits one pool (seed {run['seed']}, {len(pool.y)} points, "
-                 "a third each easy-only, hard-only, overlap).   Right: what training on the detected "
-                 f"overlap points buys (mean of {n_seeds} seeds).", fontsize=10)
+    axes[1].text(
+        0.98,
+        0.04,
+        f"detected overlap: {report.counts[Region.OVERLAP]} of {len(pool.y)} points\n"
+        f"truly overlap: {truth}\nprecision {ov['precision']:.2f}, recall {ov['recall']:.2f}",
+        transform=axes[1].transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+    )
+    fig.suptitle(
+        f"Left, middle: how the detector splits one pool (seed {run['seed']}, {len(pool.y)} points, "
+        "a third each easy-only, hard-only, overlap).   Right: what training on the detected "
+        f"overlap points buys (mean of {n_seeds} seeds).",
+        fontsize=10,
+    )
     ax = axes[2]
-    labels = ["weak model\nitself", "strong model on\nweak labels of\ndetected overlap",
-              "strong model on\nweak labels of as\nmany random points"]
+    labels = [
+        "weak model\nitself",
+        "strong model on\nweak labels of\ndetected overlap",
+        "strong model on\nweak labels of as\nmany random points",
+    ]
     keys = ["weak_test", "w2s_overlap", "w2s_random"]
     allv = [res[k]["all"] for k in keys]
     hard = [res[k]["hard_only"] for k in keys]

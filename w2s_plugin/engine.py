@@ -20,9 +20,11 @@ state version 2, a ``MultiSourceLearner``'s ``learner_state.json``, a Label Stud
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 import tempfile
 import zlib
 from pathlib import Path
@@ -34,6 +36,7 @@ from .bandit import SourceBandit
 from .detector import OverlapDetector, OverlapReport, Region
 from .errors import StateError, W2SError
 from .models import Precomputed
+from .progress import progress
 from .rewards import RoundInfo, check_value, make_reward
 from .sources import Source
 
@@ -118,6 +121,15 @@ def _damaged(path, what: str) -> StateError:
     )
 
 
+def _modal_v1(path, version) -> StateError:
+    return StateError(
+        f"{path} is a version {version} MultiSourceLearner state; this version reads version 2 and "
+        "later (version 1 counted re-scored items as new evidence and did not record which items were "
+        "scored, so it cannot be continued exactly): start a new state_dir, teaching the labels of the "
+        "old run as seed labels"
+    )
+
+
 def _read_json(path: Path) -> dict:
     try:
         text = Path(path).read_text()
@@ -189,12 +201,7 @@ def _migrate(state_dir: Path, kind: str) -> dict | None:
         }
         if k == "modal":
             if old.get("version") != 2 or "scored" not in old:
-                raise StateError(
-                    f"{legacy} is a version {old.get('version')} MultiSourceLearner state; this version reads version 2 "
-                    "and later (version 1 counted re-scored items as new evidence and did not record which items "
-                    "were scored, so it cannot be continued exactly): start a new state_dir, teaching the labels "
-                    "of the old run as seed labels"
-                )
+                raise _modal_v1(legacy, old.get("version"))
             rounds = []
             for h in old.get("history") or []:
                 if h.get("query"):
@@ -273,6 +280,108 @@ def load_state(state_dir, kind: str | None = None) -> dict:
             log, f"the round log holds {len(st['rounds'])} committed rounds, the state says {st['n_rounds']}"
         )
     return st
+
+
+#: Keyword arguments a front-end's ``__init__`` passes on to the :class:`Engine` unchanged.
+SETTINGS = (
+    "detector",
+    "bandit",
+    "batch_size",
+    "budget",
+    "state_dir",
+    "reward",
+    "reward_params",
+    "gold",
+    "classes",
+    "true_densities",
+    "random_state",
+)
+
+
+def settings(local_vars: dict) -> dict:
+    """The :data:`SETTINGS` among a front-end's ``__init__`` locals, to pass on as ``**settings``."""
+    return {k: local_vars[k] for k in SETTINGS if k in local_vars}
+
+
+def resume_settings(state_dir, kind: str, kwargs: dict) -> dict:
+    """``kwargs`` for resuming the run saved in ``state_dir``: ``batch_size``, ``budget``,
+    ``random_state``, the detector's parameters and a registered reward default to the saved ones
+    (the bandit, with its random stream, always comes from disk)."""
+    try:
+        saved = load_state(state_dir, kind=kind)
+    except StateError:
+        if not os.path.exists(os.path.join(state_dir, STATE_FILE)):
+            what = "campaign" if kind == "campaign" else KIND_NAMES[kind]
+            raise StateError(
+                f"{KIND_NAMES[kind]}.resume: no {what} state in {state_dir} (no {STATE_FILE})"
+            ) from None
+        raise
+    kwargs = dict(kwargs)
+    kwargs.setdefault("batch_size", saved.get("batch_size", 100))
+    kwargs.setdefault("budget", saved.get("budget"))
+    if "random_state" not in kwargs and isinstance(saved.get("random_state"), int):
+        kwargs["random_state"] = saved["random_state"]
+    if "detector" not in kwargs and isinstance(saved.get("detector_params"), dict):
+        kwargs["detector"] = dict(saved["detector_params"])
+    rew = saved.get("reward") or {}
+    if "reward" not in kwargs and rew.get("name"):
+        if rew["name"] not in plugins.get_registry("rewards"):
+            raise StateError(
+                f"{state_dir}: the saved campaign's reward {rew['name']!r} is not a registered "
+                "reward (it was given as an object); pass the same reward=... to resume"
+            )
+        kwargs["reward"] = rew["name"]
+        kwargs.setdefault("reward_params", rew.get("params") or None)
+    return kwargs
+
+
+def check_batch_size(batch_size, owner: str, minimum: int = 1) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < minimum:
+        why = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        why += " (detection splits each batch in two)" if minimum == 2 else ""
+        raise W2SError(f"{owner}: batch_size must be {why}; got {batch_size!r}")
+
+
+def check_batching(srcs, batch_size, budget, embed, owner: str, minimum: int = 2) -> None:
+    """Batch size, budget and sources checked against each other at the door (a campaign draws
+    whole batches of at least ``minimum`` items from one feature layout)."""
+    check_batch_size(batch_size, owner, minimum)
+    largest = max(len(s) for s in srcs)
+    if batch_size > largest:
+        raise W2SError(
+            f"{owner}: batch_size ({batch_size}) is larger than every source "
+            f"(the largest, {max(srcs, key=len).name!r}, has {largest} items)"
+        )
+    small = [s.name for s in srcs if len(s) < minimum]
+    if small:
+        raise W2SError(
+            f"{owner}: source(s) {small} hold fewer than {minimum} items; "
+            f"detection needs at least {minimum} per batch"
+        )
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < batch_size
+    ):
+        raise W2SError(f"{owner}: budget ({budget!r}) must be an integer >= batch_size ({batch_size})")
+    dims = {s.name: s.n_features for s in srcs if s.n_features is not None}
+    if len(set(dims.values())) > 1 and not isinstance(embed, Precomputed):
+        raise W2SError(
+            f"{owner}: sources have different n_features (columns of X): "
+            + ", ".join(f"{k}={v}" for k, v in dims.items())
+            + "; every source must share one feature layout"
+        )
+
+
+def true_densities_of(srcs, given: dict | None, owner: str) -> dict | None:
+    """``given``, else each source's share of ``extras["regions"] == OVERLAP`` when all have one
+    (simulations); every source must have an entry."""
+    if given is None and srcs and all("regions" in s.extras for s in srcs):
+        overlap = int(Region.OVERLAP)
+        given = {s.name: float(np.mean(np.asarray(s.extras["regions"]) == overlap)) for s in srcs}
+    if given is not None:
+        missing = sorted({s.name for s in srcs} - set(given))
+        if missing:
+            raise W2SError(f"{owner}: true_densities has no entry for source(s) {missing}")
+    return given
 
 
 def prepare_sources(sources, owner: str) -> list:
@@ -417,6 +526,12 @@ class Engine:
         ):
             self.reward.load_state(saved["reward"]["state"])
 
+    def source(self, name: str) -> Source:
+        """The source called ``name`` (a user's name: a W2SError listing the sources if unknown)."""
+        if name not in self.sources:
+            raise W2SError(f"unknown source {name!r}; sources are {', '.join(self.sources)}")
+        return self.sources[name]
+
     # -- models ----------------------------------------------------------------------------------
     def weak_proba(self, X) -> np.ndarray:
         """The weak model's class probabilities for items in the sources' weak view."""
@@ -447,13 +562,18 @@ class Engine:
             )
         return np.asarray(classes)[idx]
 
+    def strong_of(self, batch) -> np.ndarray:
+        """The strong representation of a drawn batch (stored with it, or computed from its strong view)."""
+        em = self.embed_model
+        return em.from_batch(batch) if isinstance(em, Precomputed) else self.embed(batch.view("strong"))
+
     def detect(self, name: str, batch, round_no: int | None = None) -> RoundInfo:
         """Weak probabilities, representation and overlap detection for a drawn batch."""
-        wm, em = self.weak_model, self.embed_model
+        wm = self.weak_model
         proba = np.asarray(
             wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
         )
-        emb = em.from_batch(batch) if isinstance(em, Precomputed) else self.embed(batch.view("strong"))
+        emb = self.strong_of(batch)
         report = self.detector.fit(proba, emb).report_
         return RoundInfo(
             round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba)
@@ -468,6 +588,42 @@ class Engine:
     def rollback(self) -> None:
         if self._rng_checkpoint is not None:
             self.bandit.set_rng_state(self._rng_checkpoint)
+
+    @contextlib.contextmanager
+    def attempt(self, name: str):
+        """The part of a round that may fail before anything is consumed: on an error the bandit's
+        pick is undone (a retry is the same round) and a ``ValueError`` names the round and source."""
+        try:
+            yield
+        except ValueError as exc:
+            self.rollback()
+            try:
+                new = type(exc)(f"round {self.n_rounds + 1}, source {name!r}: {exc}")
+            except Exception:  # an error class with its own constructor: keep it as it is
+                raise exc from None
+            raise new from exc
+        except BaseException:
+            self.rollback()
+            raise
+
+    def next_batch_size(self, source: Source) -> int:
+        """Points to draw from ``source`` this round: the batch size, capped by the budget and the
+        source, never leaving fewer than ``min_left`` points behind when one more fits the budget."""
+        left = source.n_remaining
+        n = min(self.batch_size, left)
+        budget_left = self.budget_left
+        if budget_left is not None:
+            n = min(n, budget_left)
+        if 0 < left - n < self.min_left and (budget_left is None or left <= budget_left):
+            n = left  # do not strand a point in the source
+        return n
+
+    def round_seed(self, i: int) -> int | None:
+        """A seed for step ``i`` derived from an integer ``random_state`` (``None`` without one)."""
+        rs = self.random_state
+        if rs is None or not isinstance(rs, (int, np.integer)):
+            return None
+        return int(np.random.SeedSequence([int(rs), i]).generate_state(1)[0])
 
     def reward_of(self, info: RoundInfo) -> float:
         return check_value(self.reward, self.reward(info), info.round)
@@ -565,6 +721,63 @@ class Engine:
             return np.empty((0, 0)), np.empty(0, dtype=int), []
         X = np.vstack(Xs) if all(isinstance(x, np.ndarray) for x in Xs) else [r for x in Xs for r in x]
         return X, np.concatenate(ys), srcs
+
+    # -- running and reporting -------------------------------------------------------------------
+    def run_rounds(self, step, max_rounds: int | None = None, show: bool = True, desc: str = "campaign"):
+        """Call ``step()`` until :attr:`done` or ``max_rounds`` more ran, with a progress bar showing
+        the current estimates; returns the rows ``step`` returned."""
+        total = None
+        if self.budget is not None:
+            total = max(0, -(-(self.budget - self.n_drawn) // self.batch_size))
+        if max_rounds is not None:
+            total = max_rounds if total is None else min(total, max_rounds)
+        bar = progress(total=total, desc=f"{desc} ({self.reward.name})", disable=not show, unit="round")
+        rows = []
+        try:
+            while not self.done and (max_rounds is None or len(rows) < max_rounds):
+                rows.append(step())
+                bar.set_postfix_str(self.postfix(), refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+        if rows and show and self.sources_exhausted_early:  # the bar stopped short of its total: say why
+            print(
+                f"{desc}: every source is exhausted after {self.n_rounds} round(s); budget not spent "
+                f"({self.n_drawn} of {self.budget} points drawn)",
+                file=sys.stderr,
+            )
+        return rows
+
+    @property
+    def sources_exhausted_early(self) -> bool:
+        """Every source ran out while part of the budget is still unspent."""
+        return self.budget is not None and self.budget_left >= self.min_left and not self.bandit.any_active
+
+    def postfix(self) -> str:
+        """The current estimates, one ``source=mean[low,high]`` per source drawn from."""
+        return " ".join(
+            f"{r['source']}={r['density']:.2f}[{r['ci_low']:.2f},{r['ci_high']:.2f}]"
+            for r in self.bandit.estimates()
+            if r["drawn"]
+        )
+
+    def results(self):
+        """The run so far as :class:`~w2s_plugin.results.CampaignResults` (with regret in simulations)."""
+        from .results import CampaignResults  # results imports this module
+
+        regret = None
+        if self.true_densities is not None and self.rounds:
+            regret = np.cumsum([r.get("regret", 0.0) for r in self.rounds])
+        items = {k: list(v) for k, v in self.items.items()}
+        return CampaignResults(list(self.rounds), items, self.true_densities, regret, self.reward.name)
+
+    def pulls(self) -> dict:
+        """Bandit pulls per source so far (rounds, with or without new evidence)."""
+        return {n: int(r) for n, r in zip(self.bandit.names, self.bandit.rounds_)}
+
+    def summary(self) -> str:
+        """The bandit's table: pulls, items drawn, reward, mean and interval per source."""
+        return self.bandit.summary()
 
     # -- persistence -----------------------------------------------------------------------------
     def _detector_params(self):
@@ -684,11 +897,7 @@ class Engine:
                     f"{KIND_NAMES[self.kind]}; give that front-end's state_dir, or another state_dir"
                 )
             if self.kind == "modal" and (st.get("version") == 1 or "scored" not in st):
-                raise StateError(
-                    f"{path} is a version {st.get('version')} MultiSourceLearner state; version 1 counted re-scored "
-                    "items as new evidence and did not record which items were scored, so it cannot be continued "
-                    "exactly: start a new state_dir, teaching the labels of the old run as seed labels"
-                )
+                raise _modal_v1(path, st.get("version"))
             if st.get("version") != STATE_VERSION:
                 raise StateError(
                     f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by "

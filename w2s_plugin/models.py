@@ -27,8 +27,10 @@ class Precomputed:
 
     def from_batch(self, batch) -> np.ndarray:
         if self.key not in batch.extras:
-            raise W2SError(f"source {batch.source!r} has no precomputed {self.key!r} array; "
-                             f"it has {sorted(batch.extras) or 'none'}")
+            raise W2SError(
+                f"source {batch.source!r} has no precomputed {self.key!r} array; "
+                f"it has {sorted(batch.extras) or 'none'}"
+            )
         return np.asarray(batch.extras[self.key])
 
 
@@ -55,8 +57,11 @@ class ColumnView:
 
     def transform(self, X):
         V = self.view(X)
-        return self.estimator.transform(V) if self.estimator is not None and hasattr(self.estimator,
-                                                                                     "transform") else V
+        return (
+            self.estimator.transform(V)
+            if self.estimator is not None and hasattr(self.estimator, "transform")
+            else V
+        )
 
 
 class LabelingFunctions:
@@ -82,8 +87,10 @@ class LabelingFunctions:
             v = np.asarray(f(X)).reshape(-1)
             bad = (v != self.abstain) & ((v < 0) | (v >= self.n_classes))
             if bad.any():
-                raise W2SError(f"labeling function {getattr(f, '__name__', f)!r} returned labels outside "
-                                 f"0..{self.n_classes - 1} (abstain is {self.abstain})")
+                raise W2SError(
+                    f"labeling function {getattr(f, '__name__', f)!r} returned labels outside "
+                    f"0..{self.n_classes - 1} (abstain is {self.abstain})"
+                )
             cols.append(v)
         return np.column_stack(cols)
 

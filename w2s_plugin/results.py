@@ -50,7 +50,7 @@ class CampaignResults:
         return out
 
     def best_share(self, skip: int = 0) -> float:
-        """Share of rounds (after the first ``skip``) that pulled the truly best source (needs true densities)."""
+        """Share of rounds (after the first ``skip``) that pulled the truly best source (simulations)."""
         if not self.true_densities:
             raise W2SError("best_share needs true densities (simulations only)")
         best = max(self.true_densities, key=self.true_densities.get)
@@ -126,11 +126,13 @@ class CampaignResults:
         h = self.hindsight()
         if h:
             lines.append(
-                f"best single source in hindsight: {h['source']} ({self.reward_name} {h['rate']:.3f} per item, "
-                f"campaign {h['campaign_rate']:.3f}); regret against always pulling it: {h['regret']:.1f}"
+                f"best single source in hindsight: {h['source']} ({self.reward_name} {h['rate']:.3f} per "
+                f"item, campaign {h['campaign_rate']:.3f}); "
+                f"regret against always pulling it: {h['regret']:.1f}"
             )
         if self.regret is not None and len(self.regret):
             lines.append(
-                f"regret against the oracle (true overlap densities): {float(self.regret[-1]):.1f} overlap points"
+                "regret against the oracle (true overlap densities): "
+                f"{float(self.regret[-1]):.1f} overlap points"
             )
         return "\n".join(lines)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
+from ._params import check_call
 from .errors import W2SError
 
 
@@ -65,10 +66,8 @@ def make_reward(spec="overlap", **params) -> Reward:
         spec = "overlap"
     if isinstance(spec, str):
         factory = plugins.lookup("rewards", spec, "reward")
-        try:
-            reward = factory(**params)
-        except TypeError as exc:
-            raise W2SError(f"reward {spec!r}: bad reward_params {params}: {exc}") from None
+        check_call(factory, params, f"reward {spec!r}: reward_params", suggest=True)
+        reward = factory(**params)
         if not getattr(reward, "name", None):
             reward.name = spec
         return reward

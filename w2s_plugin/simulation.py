@@ -41,10 +41,10 @@ def _check_densities(densities) -> np.ndarray:
 class SyntheticSources:
     """What :func:`make_sources` builds. Unpacks as ``sources, weak_model, test``."""
 
-    sources: list            # list of Source, named "s0".."s{K-1}", extras["regions"] = truth
-    weak_model: ColumnView   # logistic regression on the easy features only
-    test: OverlapMixture     # held-out points with y and true regions (equal thirds)
-    densities: dict          # {name: realised true overlap density of the pool}
+    sources: list  # list of Source, named "s0".."s{K-1}", extras["regions"] = truth
+    weak_model: ColumnView  # logistic regression on the easy features only
+    test: OverlapMixture  # held-out points with y and true regions (equal thirds)
+    densities: dict  # {name: realised true overlap density of the pool}
     mixture: OverlapMixture  # the first draw (its centres define the distribution)
 
     def __iter__(self):
@@ -55,9 +55,20 @@ class SyntheticSources:
         return max(self.densities, key=self.densities.get)
 
 
-def make_sources(densities, n_per_source: int = 2000, *, hard_share: float = 0.5, n_easy_dims: int = 20,
-                 n_hard_dims: int = 20, noise: float = 5.0, absent: str = "zero", n_weak_train: int = 600,
-                 n_test: int = 600, names=None, random_state=None) -> SyntheticSources:
+def make_sources(
+    densities,
+    n_per_source: int = 2000,
+    *,
+    hard_share: float = 0.5,
+    n_easy_dims: int = 20,
+    n_hard_dims: int = 20,
+    noise: float = 5.0,
+    absent: str = "zero",
+    n_weak_train: int = 600,
+    n_test: int = 600,
+    names=None,
+    random_state=None,
+) -> SyntheticSources:
     """``K = len(densities)`` sources from one synthetic mixture, source ``k`` with overlap density
     ``densities[k]``.
 
@@ -81,16 +92,25 @@ def make_sources(densities, n_per_source: int = 2000, *, hard_share: float = 0.5
 
     rng = check_random_state(random_state)
     seeds = rng.integers(0, 2**31 - 1, size=d.size + 4)
-    base = make_overlap_mixture(1, 1, 1, n_easy_dims=n_easy_dims, n_hard_dims=n_hard_dims, noise=noise,
-                                absent=absent, random_state=int(seeds[0]))
+    base = make_overlap_mixture(
+        1,
+        1,
+        1,
+        n_easy_dims=n_easy_dims,
+        n_hard_dims=n_hard_dims,
+        noise=noise,
+        absent=absent,
+        random_state=int(seeds[0]),
+    )
     sources, realised = [], {}
     for k, (dens, name) in enumerate(zip(d, names)):
         n_ov = int(round(dens * n_per_source))
         n_hard = int(round(hard_share * (n_per_source - n_ov)))
         n_easy = n_per_source - n_ov - n_hard
         m = base.sample(n_easy, n_hard, n_ov, random_state=int(seeds[k + 1]))
-        sources.append(Source(name, m.X, y=m.y, extras={"regions": m.regions},
-                              random_state=int(seeds[k + 1]) ^ 0x5EED))
+        sources.append(
+            Source(name, m.X, y=m.y, extras={"regions": m.regions}, random_state=int(seeds[k + 1]) ^ 0x5EED)
+        )
         realised[name] = m.density
     third = max(1, n_weak_train // 3)
     wt = base.sample(third, third, third, random_state=int(seeds[-3]))
@@ -111,17 +131,20 @@ def strong_accuracy(X, y_weak, test: OverlapMixture, C: float = 0.01) -> dict:
     model = LogisticRegression(C=C, max_iter=2000).fit(X, y_weak)
     pred = model.predict(test.X)
     hard = test.regions == int(Region.HARD_ONLY)
-    return {"all": float(np.mean(pred == test.y)), "hard_only": float(np.mean(pred[hard] == test.y[hard])),
-            "n_train": int(y_weak.size)}
+    return {
+        "all": float(np.mean(pred == test.y)),
+        "hard_only": float(np.mean(pred[hard] == test.y[hard])),
+        "n_train": int(y_weak.size),
+    }
 
 
 @dataclass
 class BanditRun:
     """One Binomial simulation: the arm pulled each round, overlap found, and pseudo-regret."""
 
-    arms: np.ndarray          # index pulled each round
-    overlap: np.ndarray       # overlap count each round
-    regret: np.ndarray        # cumulative pseudo-regret in overlap points: n * (mu* - mu_arm)
+    arms: np.ndarray  # index pulled each round
+    overlap: np.ndarray  # overlap count each round
+    regret: np.ndarray  # cumulative pseudo-regret in overlap points: n * (mu* - mu_arm)
     best: int
     bandit: SourceBandit
 
@@ -131,8 +154,14 @@ class BanditRun:
         return float(np.mean(a == self.best)) if a.size else float("nan")
 
 
-def simulate_bandit(densities, policy: str = "ucb", batch_size: int = 100, rounds: int = 100,
-                    policy_params: dict | None = None, random_state=None) -> BanditRun:
+def simulate_bandit(
+    densities,
+    policy: str = "ucb",
+    batch_size: int = 100,
+    rounds: int = 100,
+    policy_params: dict | None = None,
+    random_state=None,
+) -> BanditRun:
     """Run ``policy`` for ``rounds`` rounds where pulling source ``k`` yields
     ``Binomial(batch_size, densities[k])`` overlap points (exact detection; pools never run out).
     ``oracle`` gets the densities itself."""
@@ -143,8 +172,9 @@ def simulate_bandit(densities, policy: str = "ucb", batch_size: int = 100, round
     if policy == "oracle":
         params.setdefault("densities", d.tolist())
     names = [f"s{k}" for k in range(d.size)]
-    bandit = SourceBandit(names, policy=policy, policy_params=params, horizon=rounds,
-                          random_state=seed_bandit)
+    bandit = SourceBandit(
+        names, policy=policy, policy_params=params, horizon=rounds, random_state=seed_bandit
+    )
     draws = np.random.default_rng(seed_draws)
     arms = np.empty(rounds, dtype=np.int64)
     found = np.empty(rounds, dtype=np.int64)

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import plugins
 from ._validation import check_random_state
-from .errors import DataError
+from ._params import check_call, supported
+from .errors import DataError, StateError, W2SError
 
 #: The roles the campaign asks for: ``weak`` (what the weak model reads) and ``strong`` (what the
 #: representation / strong model reads). Other role names are allowed for a user's own use.
@@ -51,29 +52,16 @@ def loader_for(path: str, type: str | None = None):
                 best = (len(ext), entry.obj)
     if best is None:
         known = sorted({e for en in registry.values() for e in en.meta.get("extensions", ())})
-        raise ValueError(f"no source type for {path!r}; known extensions: {', '.join(known)} "
-                         "(or pass type=..., or register a source plugin)")
+        raise W2SError(
+            f"no source type for {path!r}; known extensions: {', '.join(known)} "
+            "(or pass type=..., or register a source plugin)"
+        )
     return best[1]
 
 
 def _check_loader_params(loader, path, params: dict) -> None:
-    """A typo in a loader parameter is a ValueError listing what the loader accepts."""
-    import difflib
-    import inspect
-
-    try:
-        sig = inspect.signature(loader)
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    accepted = [n for n in list(sig.parameters)[1:] if n != "name"]
-    unknown = [k for k in params if k not in accepted]
-    if unknown:
-        hints = "".join(f" (did you mean {m[0]!r} for {k!r}?)" for k in unknown
-                        for m in [difflib.get_close_matches(k, accepted, 1)] if m)
-        raise ValueError(f"source {path!r}: unknown parameter(s) {', '.join(unknown)}{hints}; "
-                         f"this source type accepts: {', '.join(accepted)}")
+    """A typo in a loader parameter is an error listing what the loader accepts (with a hint)."""
+    check_call(loader, params, f"source {path!r}", skip=1, supplied=("name",), suggest=True)
 
 
 @dataclass
@@ -106,10 +94,17 @@ class Batch:
     def subset(self, keep) -> "Batch":
         """The batch restricted to items ``keep`` (indices into it), views included."""
         keep = np.asarray(keep, dtype=np.int64)
-        pick = (lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep]))
-        return Batch(self.source, self.positions[keep], [self.ids[i] for i in keep], pick(self.X),
-                     pick(self.records), pick(self.y), {k: pick(v) for k, v in self.extras.items()},
-                     {k: pick(v) for k, v in self.views.items()})
+        pick = lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep])
+        return Batch(
+            self.source,
+            self.positions[keep],
+            [self.ids[i] for i in keep],
+            pick(self.X),
+            pick(self.records),
+            pick(self.y),
+            {k: pick(v) for k, v in self.extras.items()},
+            {k: pick(v) for k, v in self.views.items()},
+        )
 
 
 def _pack_mask(mask: np.ndarray) -> str:
@@ -155,44 +150,57 @@ class Source:
     views = MappingProxyType({})
     _view_columns = MappingProxyType({})
 
-    def __init__(self, name: str, X=None, *, records=None, ids=None, y=None, extras: dict | None = None,
-                 shuffle: bool = True, random_state=None, meta: dict | None = None,
-                 views: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        X=None,
+        *,
+        records=None,
+        ids=None,
+        y=None,
+        extras: dict | None = None,
+        shuffle: bool = True,
+        random_state=None,
+        meta: dict | None = None,
+        views: dict | None = None,
+    ):
         if not isinstance(name, str) or not name:
-            raise ValueError("a Source needs a non-empty string name")
+            raise W2SError("a Source needs a non-empty string name")
         n_views = None
         if X is None and records is None and views:
             views, n_views = _standalone_views(name, views)
         elif X is None and records is None:
-            raise ValueError(f"source {name!r}: give features X, records, or both (or views)")
+            raise DataError(f"source {name!r}: give features X, records, or both (or views)")
         if X is not None:
             if not hasattr(X, "shape"):
                 try:
                     X = np.asarray(X, dtype=np.float64)
                 except (TypeError, ValueError) as exc:
-                    raise ValueError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
+                    raise DataError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
             if len(X.shape) != 2:
-                raise ValueError(f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}")
+                raise DataError(
+                    f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}"
+                )
         n = X.shape[0] if X is not None else len(records) if records is not None else n_views
         if records is not None and len(records) != n:
-            raise ValueError(f"source {name!r}: {len(records)} records but X has {n} rows")
+            raise DataError(f"source {name!r}: {len(records)} records but X has {n} rows")
         if n == 0:
-            raise ValueError(f"source {name!r} is empty: it has no items to draw")
+            raise DataError(f"source {name!r} is empty: it has no items to draw")
         self.name = name
         self.X = X
         self.records = records
         self.ids = list(range(n)) if ids is None else list(ids)
         if len(self.ids) != n:
-            raise ValueError(f"source {name!r}: {len(self.ids)} ids for {n} items")
+            raise DataError(f"source {name!r}: {len(self.ids)} ids for {n} items")
         if len(set(self.ids)) != n:
-            raise ValueError(f"source {name!r}: ids must be unique")
+            raise DataError(f"source {name!r}: ids must be unique")
         self.y = None if y is None else np.asarray(y)
         if self.y is not None and self.y.shape[0] != n:
-            raise ValueError(f"source {name!r}: y has {self.y.shape[0]} labels for {n} items")
+            raise DataError(f"source {name!r}: y has {self.y.shape[0]} labels for {n} items")
         self.extras = {}
         for key, arr in (extras or {}).items():
             if len(arr) != n:
-                raise ValueError(f"source {name!r}: extras[{key!r}] has {len(arr)} rows for {n} items")
+                raise DataError(f"source {name!r}: extras[{key!r}] has {len(arr)} rows for {n} items")
             self.extras[key] = arr
         self.shuffle = shuffle
         self.random_state = random_state
@@ -226,17 +234,39 @@ class Source:
     def n_features(self) -> int | None:
         return None if self.X is None else int(self.X.shape[1])
 
+    def window(self, size: int, offset: int = 0) -> tuple[np.ndarray, int]:
+        """``size`` unused items starting ``offset`` items into the unused ones' draw order, wrapping
+        around to the first; and the offset used (0 when every unused item fits)."""
+        remaining = self.n_remaining
+        if remaining <= size:
+            return self.candidates(remaining), 0
+        off = offset % remaining
+        cand = self.candidates(off + size)
+        win = cand[off:]
+        if win.size < size:  # wrap around to the start of the unused items
+            win = np.concatenate([win, cand[: size - win.size]])
+        return win, off
+
+    def positions_of(self, indices, what: str) -> np.ndarray:
+        """``indices`` given by a user as a 1-D array of positions: non-empty and in range."""
+        pos = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if pos.size == 0:
+            raise W2SError(f"{what}: indices is empty")
+        if pos.min() < 0 or pos.max() >= self._n:
+            raise W2SError(f"{what}: indices out of range for source {self.name!r} (0..{self._n - 1})")
+        return pos
+
     def candidates(self, n: int) -> np.ndarray:
         """Positions of the next ``n`` unused items in draw order, without using them."""
         if n < 1:
-            raise ValueError(f"source {self.name!r}: batch size must be >= 1; got {n}")
+            raise W2SError(f"source {self.name!r}: batch size must be >= 1; got {n}")
         while self._cursor < self._n and self._used[self._order[self._cursor]]:
             self._cursor += 1
         out = []
         need = int(n)
         i = self._cursor
         while need > 0 and i < self._n:
-            block = self._order[i:i + max(need * 2, 1024)]
+            block = self._order[i : i + max(need * 2, 1024)]
             free = block[~self._used[block]]
             out.append(free[:need])
             need -= min(need, free.size)
@@ -246,7 +276,7 @@ class Source:
     def mark_used(self, positions) -> None:
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions.min() < 0 or positions.max() >= self._n):
-            raise ValueError(f"source {self.name!r}: positions out of range 0..{self._n - 1}")
+            raise W2SError(f"source {self.name!r}: positions out of range 0..{self._n - 1}")
         self._used[positions] = True
 
     def get(self, positions) -> Batch:
@@ -279,21 +309,26 @@ class Source:
         if role in self._view_columns:
             return np.asarray(self.X[:, self._view_columns[role]])
         if role not in ROLES:
-            raise DataError(f"source {self.name!r} has no view {role!r}; views: "
-                            f"{', '.join(sorted(set(ROLES) | set(self.view_names)))}")
+            raise DataError(
+                f"source {self.name!r} has no view {role!r}; views: "
+                f"{', '.join(sorted(set(ROLES) | set(self.view_names)))}"
+            )
         return self.X if self.X is not None else self.records
 
     def add_views(self, views: dict) -> "Source":
         """Attach views (see the class docstring for what a value may be); returns the source."""
         if not isinstance(views, dict):
-            raise DataError(f"source {self.name!r}: views must be a dict of role -> array, file or columns; "
-                            f"got {type(views).__name__}")
+            raise DataError(
+                f"source {self.name!r}: views must be a dict of role -> array, file or columns; "
+                f"got {type(views).__name__}"
+            )
         if "views" not in self.__dict__:
             self.views, self._view_columns = dict(self.views), dict(self._view_columns)
         for role, value in views.items():
             if not isinstance(role, str) or not role:
-                raise DataError(f"source {self.name!r}: a view's role must be a non-empty string; "
-                                f"got {role!r}")
+                raise DataError(
+                    f"source {self.name!r}: a view's role must be a non-empty string; got {role!r}"
+                )
             where = f"source {self.name!r}: view {role!r}"
             if isinstance(value, slice) or _is_index_list(value):
                 if self.X is None:
@@ -312,8 +347,10 @@ class Source:
             else:
                 arr = _as_table(value, where)
             if arr.shape[0] != self._n:
-                raise DataError(f"{where} has {arr.shape[0]} rows for {self._n} items; "
-                                "a view needs one row per item, in the same order")
+                raise DataError(
+                    f"{where} has {arr.shape[0]} rows for {self._n} items; "
+                    "a view needs one row per item, in the same order"
+                )
             self.views[role] = arr
             self._view_columns.pop(role, None)
         return self
@@ -323,13 +360,16 @@ class Source:
             raise DataError(f"{where} names record keys {columns}, but this source has no records")
         missing = [c for c in columns if c not in self.records[0]]
         if missing:
-            raise DataError(f"{where}: the records have no key(s) {', '.join(map(repr, missing))}; "
-                            f"keys: {', '.join(map(str, self.records[0]))}")
+            raise DataError(
+                f"{where}: the records have no key(s) {', '.join(map(repr, missing))}; "
+                f"keys: {', '.join(map(str, self.records[0]))}"
+            )
         try:
             return np.array([[float(r[c]) for c in columns] for r in self.records], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{where}: a record lacks a key or has a non-numeric value in it "
-                            f"({exc})") from None
+            raise DataError(
+                f"{where}: a record lacks a key or has a non-numeric value in it ({exc})"
+            ) from None
 
     def _array_named(self, value: str, where: str):
         """A view given as a string: the name of one of the extras, else a file of any source type."""
@@ -342,8 +382,10 @@ class Source:
         default_ids = other.ids == list(range(len(other)))
         same = [str(i) for i in other.ids] == [str(i) for i in self.ids]
         if not default_ids and len(other) == self._n and not same:
-            raise DataError(f"{where}: {value} lists the items in another order (or with other ids) "
-                            "than the source; sort it to the source's order")
+            raise DataError(
+                f"{where}: {value} lists the items in another order (or with other ids) "
+                "than the source; sort it to the source's order"
+            )
         return other.X
 
     def draw(self, n: int) -> Batch:
@@ -354,19 +396,29 @@ class Source:
 
     def state(self) -> dict:
         """Plain-JSON state: which items are used (a compressed bitmask) and the draw order's seed."""
-        return {"name": self.name, "n": self._n, "used": _pack_mask(self._used), "cursor": int(self._cursor),
-                "order_crc": self._order_crc(), "order_seed": getattr(self, "order_seed_", None)}
+        return {
+            "name": self.name,
+            "n": self._n,
+            "used": _pack_mask(self._used),
+            "cursor": int(self._cursor),
+            "order_crc": self._order_crc(),
+            "order_seed": getattr(self, "order_seed_", None),
+        }
 
     def _order_crc(self) -> int:
         """Fingerprint of the draw order, so a resume with a differently seeded source is caught."""
         if not hasattr(self, "_order_crc_cache"):
-            self._order_crc_cache = zlib.crc32(np.ascontiguousarray(self._order, dtype=np.int64).tobytes()) & 0xFFFFFFFF
+            self._order_crc_cache = (
+                zlib.crc32(np.ascontiguousarray(self._order, dtype=np.int64).tobytes()) & 0xFFFFFFFF
+            )
         return self._order_crc_cache
 
     def load_state(self, state: dict) -> "Source":
         if state.get("n") != self._n:
-            raise ValueError(f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
-                             "the data changed since the campaign started")
+            raise StateError(
+                f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
+                "the data changed since the campaign started"
+            )
         saved_seed = state.get("order_seed")
         if getattr(self, "_fresh_seed", False) and saved_seed is not None and saved_seed != self.order_seed_:
             # built without a seed: take the one the saved campaign drew, so the order is the same
@@ -374,25 +426,34 @@ class Source:
             self._order = check_random_state(self.order_seed_).permutation(self._n)
             self.__dict__.pop("_order_crc_cache", None)
         if state.get("order_crc") is not None and state["order_crc"] != self._order_crc():
-            raise ValueError(f"source {self.name!r} draws in a different order than when the state was saved; "
-                             "rebuild it with the same shuffle and random_state")
+            raise StateError(
+                f"source {self.name!r} draws in a different order than when the state was saved; "
+                "rebuild it with the same shuffle and random_state"
+            )
         self._used = _unpack_mask(state["used"], self._n)
         self._cursor = int(state.get("cursor", 0))
         return self
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
-    def from_records(cls, name: str, records: Iterable[dict], features=None, id_key: str | None = None,
-                     label_key: str | None = None, **kwargs) -> "Source":
+    def from_records(
+        cls,
+        name: str,
+        records: Iterable[dict],
+        features=None,
+        id_key: str | None = None,
+        label_key: str | None = None,
+        **kwargs,
+    ) -> "Source":
         """A source from any iterable of dicts; ``features`` names the numeric keys that form ``X``."""
         recs = [dict(r) for r in records]
         if not recs:
-            raise ValueError(f"source {name!r} is empty: the iterable yielded no records")
+            raise DataError(f"source {name!r} is empty: the iterable yielded no records")
         X = None
         if features:
             missing = [f for f in features if f not in recs[0]]
             if missing:
-                raise ValueError(f"source {name!r}: records have no key(s) {missing}")
+                raise DataError(f"source {name!r}: records have no key(s) {missing}")
             X = np.array([[r[f] for f in features] for r in recs], dtype=np.float64)
         ids = [r[id_key] for r in recs] if id_key else None
         y = np.array([r[label_key] for r in recs]) if label_key else None
@@ -408,9 +469,12 @@ class Source:
         views = params.pop("views", None)
         loader = loader_for(path, type)
         if type is None and "://" not in path and not os.path.exists(path):
-            raise ValueError(f"source file {path!r} does not exist")
+            raise DataError(f"source file {path!r} does not exist")
         if name is None:
             name = os.path.splitext(os.path.basename(path.rstrip("/")))[0] or path
+        # shuffle and random_state go only to a loader that takes them (as the hookspec says)
+        lib = {k: params.pop(k) for k in ("shuffle", "random_state") if k in params}
+        params = {**supported(loader, lib, skip=1), **params}
         _check_loader_params(loader, path, params)
         src = loader(path, name=name, **params)
         return src.add_views(views) if views else src
@@ -420,8 +484,11 @@ def _is_index_list(value) -> bool:
     """A list / 1-D array of integers: column indices of X (a named column group)."""
     if isinstance(value, np.ndarray):
         return value.ndim == 1 and value.dtype.kind in "iu"
-    return (isinstance(value, (list, tuple)) and bool(value)
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value))
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    )
 
 
 def _as_table(value, where: str):
@@ -447,12 +514,15 @@ def _view_file(path: str, where: str) -> "Source":
 def _standalone_views(name: str, views: dict):
     """A source given only by views (no X, no records): both roles, files loaded; the item count."""
     if not isinstance(views, dict):
-        raise DataError(f"source {name!r}: views must be a dict of role -> array or file; "
-                        f"got {type(views).__name__}")
+        raise DataError(
+            f"source {name!r}: views must be a dict of role -> array or file; got {type(views).__name__}"
+        )
     missing = [r for r in ROLES if r not in views]
     if missing:
-        raise DataError(f"source {name!r}: without X or records, give a view for each of 'weak' and 'strong' "
-                        f"(missing: {', '.join(missing)})")
+        raise DataError(
+            f"source {name!r}: without X or records, give a view for each of 'weak' and 'strong' "
+            f"(missing: {', '.join(missing)})"
+        )
     out = {}
     for role, value in views.items():
         where = f"source {name!r}: view {role!r}"
@@ -460,8 +530,11 @@ def _standalone_views(name: str, views: dict):
             if "://" not in str(value) and not os.path.exists(str(value)):
                 raise DataError(f"{where}: {str(value)!r} is not an existing file")
             value = _view_file(str(value), where).X
-        elif isinstance(value, slice) or _is_index_list(value) or (
-                isinstance(value, (list, tuple)) and value and all(isinstance(c, str) for c in value)):
+        elif (
+            isinstance(value, slice)
+            or _is_index_list(value)
+            or (isinstance(value, (list, tuple)) and value and all(isinstance(c, str) for c in value))
+        ):
             raise DataError(f"{where} selects columns, but the source has no X or records to select from")
         out[role] = _as_table(value, where)
     return out, int(out["weak"].shape[0])

@@ -41,8 +41,9 @@ def load(random_state=0, test_size=0.3):
     d = load_digits()
     X8 = d.data / 16.0
     X4 = X8.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
-    idx_pool, idx_test = train_test_split(np.arange(len(d.target)), test_size=test_size, stratify=d.target,
-                                          random_state=random_state)
+    idx_pool, idx_test = train_test_split(
+        np.arange(len(d.target)), test_size=test_size, stratify=d.target, random_state=random_state
+    )
     return X4[idx_pool], X8[idx_pool], d.target[idx_pool], X4[idx_test], X8[idx_test], d.target[idx_test]
 
 
@@ -55,8 +56,9 @@ def _logreg():
 
 
 def _seed_set(y, per_class, rng):
-    return np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-                           for c in np.unique(y)])
+    return np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)]
+    )
 
 
 def _pick(strategy, learner, X4, X8, n, rng):
@@ -131,20 +133,25 @@ def _run(rounds, batch, seeds, per_class, strategies, progress):
             out["B_strong"][s].append(curve)
             out["B_weak_label_acc"][s].append(correct / picked if picked else float("nan"))
             if progress:
-                print(f"  seed {seed} {s:<22} A strong {strong_c[-1]:.3f}  B strong {curve[-1]:.3f}",
-                      flush=True)
+                print(
+                    f"  seed {seed} {s:<22} A strong {strong_c[-1]:.3f}  B strong {curve[-1]:.3f}", flush=True
+                )
     res = {k: {s: np.mean(np.asarray(v, dtype=float), axis=0) for s, v in d.items()} for k, d in out.items()}
     res["labels"] = len(seed_idx) + batch * np.arange(rounds + 1)
     return res
 
 
 def table(res) -> str:
-    lines = [f"{'strategy':<22} {'A weak acc':>10} {'A strong acc':>12} {'B strong acc':>12} "
-             f"{'B weak-label acc':>16}",
-             f"{'(at the last round)':<22}"]
+    lines = [
+        f"{'strategy':<22} {'A weak acc':>10} {'A strong acc':>12} {'B strong acc':>12} "
+        f"{'B weak-label acc':>16}",
+        f"{'(at the last round)':<22}",
+    ]
     for s in res["A_weak"]:
-        lines.append(f"{s:<22} {res['A_weak'][s][-1]:>10.3f} {res['A_strong'][s][-1]:>12.3f} "
-                     f"{res['B_strong'][s][-1]:>12.3f} {float(res['B_weak_label_acc'][s]):>16.3f}")
+        lines.append(
+            f"{s:<22} {res['A_weak'][s][-1]:>10.3f} {res['A_strong'][s][-1]:>12.3f} "
+            f"{res['B_strong'][s][-1]:>12.3f} {float(res['B_weak_label_acc'][s]):>16.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -155,9 +162,11 @@ def plot(res, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharex=True)
-    titles = {"A_weak": "A: weak learner (4x4), human labels", "A_strong": "A: strong model (8x8), human "
-                                                                           "labels",
-              "B_strong": "B: strong model (8x8), weak labels"}
+    titles = {
+        "A_weak": "A: weak learner (4x4), human labels",
+        "A_strong": "A: strong model (8x8), human labels",
+        "B_strong": "B: strong model (8x8), weak labels",
+    }
     for ax, key in zip(axes, titles):
         for s, curve in res[key].items():
             ax.plot(res["labels"], curve, marker="o", ms=3, label=s)

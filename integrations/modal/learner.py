@@ -26,9 +26,8 @@ import numpy as np
 
 from w2s_plugin import plugins
 from w2s_plugin.detector import Region
-from w2s_plugin.engine import STATE_FILE, Engine, subset_info  # noqa: F401  (STATE_FILE: where state goes)
+from w2s_plugin.engine import STATE_FILE, Engine, check_batch_size, settings, subset_info  # noqa: F401
 from w2s_plugin.errors import W2SError
-from w2s_plugin.models import Precomputed
 from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source, _pack_mask, _unpack_mask
 
@@ -53,34 +52,53 @@ class MultiSourceLearner:
     state_dir : directory for the state (``None``: in memory only).
     random_state : seeds the bandit, the detector and the strategy.
     reward, reward_params, gold, classes : as for :class:`~w2s_plugin.Campaign`.
+
+    ``pulls()`` (answered queries per source), ``summary()`` (the bandit's table; ``drawn`` counts
+    items scored once), ``training_data(which)`` (the scored first-time items), ``sources``,
+    ``bandit``, ... are the engine's (:class:`~w2s_plugin.engine.Engine`).
     """
 
-    def __init__(self, learner, sources, bandit=None, batch_size: int = 256, strategy: str = "overlap",
-                 embed=None, detector=None, state_dir=None, random_state=None, strategy_params: dict | None = None,
-                 reward="overlap", reward_params: dict | None = None, gold=None, classes=None,
-                 _resume: bool = False):
+    def __init__(
+        self,
+        learner,
+        sources,
+        bandit=None,
+        batch_size: int = 256,
+        strategy: str = "overlap",
+        embed=None,
+        detector=None,
+        state_dir=None,
+        random_state=None,
+        strategy_params: dict | None = None,
+        reward="overlap",
+        reward_params: dict | None = None,
+        gold=None,
+        classes=None,
+        _resume: bool = False,
+    ):
         srcs = list(sources.values()) if isinstance(sources, dict) else list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("MultiSourceLearner: sources must be a non-empty list of w2s_plugin.Source")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-            raise W2SError(f"MultiSourceLearner: batch_size must be a positive integer; got {batch_size!r}")
+        check_batch_size(batch_size, "MultiSourceLearner")
         if not callable(getattr(learner, "teach", None)) or not hasattr(learner, "predict_proba"):
-            raise W2SError("MultiSourceLearner: learner must be a modAL ActiveLearner or Committee "
-                           f"(with teach and predict_proba); got {type(learner).__name__}")
+            raise W2SError(
+                "MultiSourceLearner: learner must be a modAL ActiveLearner or Committee "
+                f"(with teach and predict_proba); got {type(learner).__name__}"
+            )
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
         self.learner, self.strategy, self.embed = learner, strategy, embed
         self.strategy_params = dict(strategy_params or {})
-        self.engine = e = Engine(srcs, learner, embed, kind="modal", owner="MultiSourceLearner",
-                                 detector=detector,
-                                 bandit=bandit, batch_size=batch_size, state_dir=state_dir, reward=reward,
-                                 reward_params=reward_params, gold=gold, classes=classes,
-                                 random_state=random_state, resume=_resume)
+        kw = settings(locals())
+        self.engine = e = Engine(
+            srcs, learner, embed, kind="modal", owner="MultiSourceLearner", resume=_resume, **kw
+        )
         x = e.extra
         self.pending: dict | None = x.get("pending")
         self.offsets = {n: int(x.get("offsets", {}).get(n, 0)) for n in e.sources}
-        self.scored = {n: (_unpack_mask(x["scored"][n], len(s)) if "scored" in x
-                           else np.zeros(len(s), dtype=bool))
-                       for n, s in e.sources.items()}  # items whose evidence is counted
+        self.scored = {
+            n: (_unpack_mask(x["scored"][n], len(s)) if "scored" in x else np.zeros(len(s), dtype=bool))
+            for n, s in e.sources.items()
+        }  # items whose evidence is counted
         self.n_queries = int(x.get("n_queries", 0))
         self.taught: list[dict] = list(x.get("taught", []))  # every teach call: {"source", "positions", "y"}
 
@@ -95,7 +113,7 @@ class MultiSourceLearner:
         return self.engine.rounds
 
     @classmethod
-    def resume(cls, state_dir, learner, sources, reteach: bool = True, **kwargs) -> "MultiSourceLearner":
+    def resume(cls, state_dir, learner, sources, reteach: bool = True, **kwargs) -> MultiSourceLearner:
         """Continue from ``state_dir`` (0.1.0 folders too) with the same sources and settings.
 
         ``reteach=True`` (for a learner rebuilt from its seed set after a crash) teaches it every
@@ -116,23 +134,6 @@ class MultiSourceLearner:
             raise W2SError(f"source {batch.source!r} has no features X; the modAL learner needs numeric rows")
         return X
 
-    def _window(self, source: Source) -> tuple[np.ndarray, int]:
-        """The next ``batch_size`` unused items after the previous window (wrapping), and its offset."""
-        remaining = source.n_remaining
-        if remaining <= self.batch_size:
-            return source.candidates(remaining), 0
-        off = self.offsets[source.name] % remaining
-        cand = source.candidates(off + self.batch_size)
-        win = cand[off:]
-        if win.size < self.batch_size:  # wrap around to the start of the unused items
-            win = np.concatenate([win, cand[:self.batch_size - win.size]])
-        return win, off
-
-    def _seed(self):
-        if self.random_state is None or not isinstance(self.random_state, (int, np.integer)):
-            return None
-        return int(np.random.SeedSequence([int(self.random_state), self.n_queries]).generate_state(1)[0])
-
     def query(self, n_instances: int = 1):
         """``(source_name, positions, X)``: the items to label next, from the source the bandit picks.
 
@@ -144,9 +145,10 @@ class MultiSourceLearner:
         if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
             raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
         if n_instances > self.batch_size:
-            raise W2SError(f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the "
-                           "number "
-                           "of candidates scored per query; raise batch_size or ask for fewer")
+            raise W2SError(
+                f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the number "
+                "of candidates scored per query; raise batch_size or ask for fewer"
+            )
         if self.pending is not None:
             p = self.pending
             pos = np.asarray(p["positions"], dtype=np.int64)
@@ -154,18 +156,18 @@ class MultiSourceLearner:
         e = self.engine
         name = e.select()
         source = self.sources[name]
-        window, off = self._window(source)
+        window, off = source.window(self.batch_size, self.offsets[name])
         batch = source.get(window)
         X = self._features(batch)
         proba = weak_proba_of(self.learner, X)
-        pre = isinstance(self.embed, Precomputed)
-        emb = self.embed.from_batch(batch) if pre else e.embed(batch.view("strong"))
+        emb = e.strong_of(batch)
         n = int(min(n_instances, window.size))
         if window.size < 2 and not hasattr(self.detector, "hard_threshold_"):
             raise W2SError(f"source {name!r} has a single item left and the detector is not fitted yet")
-        idx, scores, report = score_pool(proba, emb, n, strategy=self.strategy, detector=self.detector,
-                                         random_state=self._seed(), source=name, refit=True,
-                                         **self.strategy_params)
+        kw = dict(
+            strategy=self.strategy, detector=self.detector, source=name, refit=True, **self.strategy_params
+        )
+        idx, scores, report = score_pool(proba, emb, n, random_state=e.round_seed(self.n_queries), **kw)
         fresh = ~self.scored[name][window]
         value, items = 0.0, None
         if report is not None:  # strategies that skip detection earn no reward
@@ -176,11 +178,11 @@ class MultiSourceLearner:
         n_overlap = report.n_overlap if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
-        self.pending = {"source": name, "positions": window[idx].tolist(), "scores": scores.tolist(),
-                        "n_candidates": int(window.size), "n_overlap": int(n_overlap),
-                        "density": float(n_overlap / window.size), "query": self.n_queries,
-                        "fresh": window[fresh].tolist(), "reward": value, "items": items,
-                        "n_overlap_fresh": 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())}
+        n_overlap_fresh = 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())
+        self.pending = {"source": name, "positions": window[idx].tolist(), "scores": scores.tolist()}
+        self.pending.update(n_candidates=int(window.size), n_overlap=int(n_overlap), query=self.n_queries)
+        self.pending.update(density=float(n_overlap / window.size), fresh=window[fresh].tolist())
+        self.pending.update(reward=value, items=items, n_overlap_fresh=n_overlap_fresh)
         self._save()
         return name, window[idx], X[idx]
 
@@ -191,17 +193,10 @@ class MultiSourceLearner:
         query, rewards that source with the reward of the window's first-time items (see the module
         docstring) and marks them scored.
         """
-        if source_name not in self.sources:
-            raise W2SError(f"unknown source {source_name!r}; sources are {', '.join(self.sources)}")
-        source = self.sources[source_name]
-        pos = np.asarray(indices, dtype=np.int64).reshape(-1)
-        y_arr = np.asarray(y)
-        if pos.size == 0:
-            raise W2SError("teach: indices is empty")
+        source = self.engine.source(source_name)
+        pos, y_arr = source.positions_of(indices, "teach"), np.asarray(y)
         if y_arr.shape[0] != pos.size:
             raise W2SError(f"teach: {pos.size} indices but {y_arr.shape[0]} labels; pass one label per index")
-        if pos.min() < 0 or pos.max() >= len(source):
-            raise W2SError(f"teach: indices out of range for source {source_name!r} (0..{len(source) - 1})")
         self.learner.teach(self._features(source.get(pos)), y_arr, **teach_kwargs)
         source.mark_used(pos)
         self.taught.append({"source": source_name, "positions": pos.tolist(), "y": y_arr.tolist()})
@@ -227,9 +222,10 @@ class MultiSourceLearner:
         self.offsets[source_name] = max(0, self.offsets[source_name] - in_window)
         self.pending = None
         self._sync()
-        row = {"query": p["query"], "source": source_name, "n": int(fresh.size), "n_taught": int(pos.size),
-               "n_candidates": p["n_candidates"], "n_overlap": p["n_overlap"], "density": p["density"],
-               "n_fresh": int(fresh.size), "n_overlap_fresh": min(int(p["n_overlap_fresh"]), int(fresh.size))}
+        nf = int(fresh.size)
+        row = {"query": p["query"], "source": source_name, "n": nf, "n_taught": int(pos.size)}
+        row.update({k: p[k] for k in ("n_candidates", "n_overlap", "density")}, n_fresh=nf)
+        row["n_overlap_fresh"] = min(int(p["n_overlap_fresh"]), nf)
         self.engine.record(source_name, row, value if fresh.size else None, items=items)
         return self
 
@@ -239,24 +235,10 @@ class MultiSourceLearner:
         self._save()
         return self
 
-    # -- reporting -------------------------------------------------------------------------------
-    def pulls(self) -> dict:
-        """Answered queries (bandit pulls) per source so far, with or without first-time items."""
-        return {n: int(r) for n, r in zip(self.bandit.names, self.bandit.rounds_)}
-
-    def summary(self) -> str:
-        """The bandit's table: pulls, items scored once (``drawn`` <= pool size), reward, mean."""
-        return self.bandit.summary()
-
-    def training_data(self, which: str = "overlap"):
-        """``(X, weak_labels, sources)`` of the scored items: ``overlap``, ``confident`` (not hard-only)
-        or ``all``; weak labels as the learner's classes (or ``classes=``)."""
-        return self.engine.training_data(which)
-
     def _sync(self) -> None:
-        self.engine.extra = {"strategy": self.strategy, "pending": self.pending, "offsets": self.offsets,
-                             "n_queries": self.n_queries, "taught": self.taught,
-                             "scored": {n: _pack_mask(m) for n, m in self.scored.items()}}
+        keys = ("strategy", "pending", "offsets", "n_queries", "taught")
+        self.engine.extra = {k: getattr(self, k) for k in keys}
+        self.engine.extra["scored"] = {n: _pack_mask(m) for n, m in self.scored.items()}
 
     def _save(self) -> None:
         self._sync()

@@ -32,7 +32,7 @@ def _estimators(classifier):
     """The scikit-learn estimators behind a modAL learner or committee (for the predict_proba check)."""
     if hasattr(classifier, "learner_list"):  # modAL Committee
         return [getattr(lr, "estimator", lr) for lr in classifier.learner_list]
-    if hasattr(classifier, "estimator"):     # modAL ActiveLearner
+    if hasattr(classifier, "estimator"):  # modAL ActiveLearner
         return [classifier.estimator]
     return [classifier]
 
@@ -51,19 +51,33 @@ def weak_proba_of(classifier, X) -> np.ndarray:
                 f"{name} has "
                 "no predict_proba; use a probabilistic estimator (e.g. LogisticRegression, "
                 "SVC(probability=True), "
-                "or CalibratedClassifierCV around it)")
+                "or CalibratedClassifierCV around it)"
+            )
     try:
         return np.asarray(classifier.predict_proba(X))
     except AttributeError as exc:  # NotFittedError is an AttributeError too
         if "not fitted" in str(exc).lower() or type(exc).__name__ == "NotFittedError":
-            raise W2SError(f"the {name}'s estimator is not fitted yet: give the learner "
-                           "X_training/y_training "
-                             "(a labelled seed set) before querying") from None
+            raise W2SError(
+                f"the {name}'s estimator is not fitted yet: give the learner "
+                "X_training/y_training "
+                "(a labelled seed set) before querying"
+            ) from None
         raise W2SError(f"{name}.predict_proba failed: {exc}") from None
 
 
-def score_pool(proba, embeddings, n_instances: int, *, strategy: str = "overlap", detector=None,
-               random_tie_break: bool = False, random_state=None, source=None, refit: bool = False, **params):
+def score_pool(
+    proba,
+    embeddings,
+    n_instances: int,
+    *,
+    strategy: str = "overlap",
+    detector=None,
+    random_tie_break: bool = False,
+    random_state=None,
+    source=None,
+    refit: bool = False,
+    **params,
+):
     """Detect overlap among the pool and rank it: ``(indices, scores, report)``.
 
     ``detector``: ``None`` (a fresh :class:`OverlapDetector` fitted on this pool), an unfitted
@@ -79,8 +93,10 @@ def score_pool(proba, embeddings, n_instances: int, *, strategy: str = "overlap"
     if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
         raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
     if n_instances > m:
-        raise W2SError(f"n_instances={n_instances} is larger than the pool, which has {m} rows; "
-                         "ask for at most that many")
+        raise W2SError(
+            f"n_instances={n_instances} is larger than the pool, which has {m} rows; "
+            "ask for at most that many"
+        )
     report = None
     if entry.meta.get("needs_report", True):
         if detector is None:
@@ -91,19 +107,32 @@ def score_pool(proba, embeddings, n_instances: int, *, strategy: str = "overlap"
             report = detector.predict_report(P, embeddings)
         else:
             if m < 2:
-                raise W2SError("an unfitted detector needs a pool of at least 2 rows to fit its thresholds; "
-                                 "pass a fitted OverlapDetector to score a single row")
+                raise W2SError(
+                    "an unfitted detector needs a pool of at least 2 rows to fit its thresholds; "
+                    "pass a fitted OverlapDetector to score a single row"
+                )
             report = detector.fit(P, embeddings).report_
     if random_tie_break and accepts(func, "random_tie_break"):
         params["random_tie_break"] = True
-    idx, scores = acquisition.rank(strategy, report, P, int(n_instances), source=source,
-                                   random_state=random_state, **params)
+    idx, scores = acquisition.rank(
+        strategy, report, P, int(n_instances), source=source, random_state=random_state, **params
+    )
     return idx, scores, report
 
 
-def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=None, strategy: str = "overlap",
-                     detector=None, random_tie_break: bool = False, embed_model=None, random_state=None,
-                     **kwargs):
+def overlap_sampling(
+    classifier,
+    X_pool,
+    n_instances: int = 1,
+    *,
+    embeddings=None,
+    strategy: str = "overlap",
+    detector=None,
+    random_tie_break: bool = False,
+    embed_model=None,
+    random_state=None,
+    **kwargs,
+):
     """modAL query strategy: the pool points an overlap-density strategy wants most.
 
     Use it as ``ActiveLearner(..., query_strategy=overlap_sampling)`` (or a ``Committee``), then
@@ -139,15 +168,19 @@ def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=Non
     if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
         raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
     if n_instances > n:
-        raise W2SError(f"n_instances={n_instances} is larger than the pool, which has {n} rows; "
-                         "ask for at most that many")
+        raise W2SError(
+            f"n_instances={n_instances} is larger than the pool, which has {n} rows; "
+            "ask for at most that many"
+        )
     if embeddings is not None:
         E = embeddings
         rows = _n_rows(E)
         if rows != n:
-            raise W2SError(f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
-                             "row, in the same order (recompute them after removing queried rows from the "
-                             "pool)")
+            raise W2SError(
+                f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
+                "row, in the same order (recompute them after removing queried rows from the "
+                "pool)"
+            )
     elif not needs_report:  # uncertainty, margin, ...: no detection, so no representation to compute
         E = None
     else:
@@ -156,11 +189,19 @@ def overlap_sampling(classifier, X_pool, n_instances: int = 1, *, embeddings=Non
             raise ValueError(f"the w2s_embed hook returned {_n_rows(E)} rows for a pool of {n}")
     P = weak_proba_of(classifier, X_pool)
     if P.shape[0] != n:
-        raise ValueError(f"{type(classifier).__name__}.predict_proba returned {P.shape[0]} rows for a pool "
-                         f"of {n}")
+        raise ValueError(
+            f"{type(classifier).__name__}.predict_proba returned {P.shape[0]} rows for a pool of {n}"
+        )
     source = kwargs.pop("source", None)
-    idx, scores, _ = score_pool(P, E, int(n_instances), strategy=strategy, detector=detector,
-                                random_tie_break=random_tie_break, random_state=random_state, source=source,
-                                **kwargs)
+    idx, scores, _ = score_pool(
+        P,
+        E,
+        int(n_instances),
+        strategy=strategy,
+        detector=detector,
+        random_tie_break=random_tie_break,
+        random_state=random_state,
+        source=source,
+        **kwargs,
+    )
     return idx, scores
-
