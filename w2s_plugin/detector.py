@@ -17,7 +17,7 @@ import numpy as np
 from . import plugins
 from ._params import ParamsMixin
 from ._validation import check_embeddings, check_proba, check_random_state
-from .overlap import iter_row_blocks, weak_confidence
+from .overlap import RowCheck, iter_row_blocks, weak_confidence
 
 
 def _accepts(method, name: str) -> bool:
@@ -31,13 +31,13 @@ def _accepts(method, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
-_DETECTOR_KWARGS = ("chunk_size", "random_state")
+_DETECTOR_KWARGS = ("chunk_size", "random_state", "exact")
 
 
-def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=None):
+def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=None, exact: bool = False):
     """Build the overlap scorer registered as ``name`` with the user's ``params``.
 
-    ``chunk_size`` and ``random_state`` go to the factory only if its signature takes them (a
+    ``chunk_size``, ``random_state`` and ``exact`` go to the factory only if its signature names them (a
     factory with ``**kwargs`` takes everything). A parameter the factory does not take is a
     ValueError naming it and the accepted ones, so a typo such as ``varance`` is never ignored.
     """
@@ -59,6 +59,8 @@ def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=No
                  if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
         defaults = {"chunk_size": chunk_size, "random_state": random_state}
         kwargs = {k: v for k, v in defaults.items() if var_kw or k in named}
+        if "exact" in named:  # only a scorer that names it has two paths; **kwargs plugins never see it
+            kwargs["exact"] = bool(exact)
         unknown = [k for k in params if not var_kw and k not in named]
         if unknown:
             user = [k for k in named if k not in _DETECTOR_KWARGS]
@@ -243,6 +245,13 @@ class OverlapDetector(ParamsMixin):
         Rows scored at a time; memory is O(chunk_size x reference size).
     random_state : int, Generator or None
         Seeds the history reservoir and any scorer that samples.
+    exact : bool
+        ``False`` (default): the built-in ``rms_cosine`` scorer takes its fast path (symmetric and
+        triangular BLAS kernels, validation fused into the reads, a sampled Gram matrix and a lower
+        rank only where a pilot shows the same regions; see docs/detection.md). ``True``: every
+        hard-only row, full products, a separate validation pass (the earlier result).
+    progress : bool
+        Show a progress bar over the rows read (useful for memory-mapped pools).
 
     Attributes (after ``fit``)
     --------------------------
@@ -256,7 +265,8 @@ class OverlapDetector(ParamsMixin):
     def __init__(self, scorer: str = DEFAULT_SCORER, scorer_params: dict | None = None,
                  hard_threshold="change_point", overlap_threshold="change_point",
                  threshold_params: dict | None = None, accumulate: bool = False,
-                 history_size: int = 50_000, chunk_size: int = 8192, random_state=None):
+                 history_size: int = 50_000, chunk_size: int = 8192, random_state=None,
+                 exact: bool = False, progress: bool = False):
         self.scorer = scorer
         self.scorer_params = scorer_params
         self.hard_threshold = hard_threshold
@@ -266,17 +276,25 @@ class OverlapDetector(ParamsMixin):
         self.history_size = history_size
         self.chunk_size = chunk_size
         self.random_state = random_state
+        self.exact = exact
+        self.progress = progress
 
     # -- fitting -----------------------------------------------------------------------------
-    def _check(self, proba, embeddings, min_rows: int):
+    def _check(self, proba, embeddings, min_rows: int, fused: bool = False):
+        """Checked ``(P, E)``. ``fused``: a float ndarray of the right shape is returned unread; its
+        values are checked by a :class:`RowCheck` inside the scorer's passes (no separate pass)."""
         P = check_proba(proba, min_rows=min_rows)
-        E = check_embeddings(embeddings, n_rows=P.shape[0])
+        e = embeddings
+        if not (fused and isinstance(e, np.ndarray) and e.dtype.kind == "f" and e.ndim == 2
+                and e.shape[0] == P.shape[0] and e.shape[1] > 0):
+            e = check_embeddings(embeddings, n_rows=P.shape[0])
+            fused = False
         if not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer; got {self.chunk_size!r}")
-        return P, E
+        return (P, e, RowCheck(e)) if fused else (P, e, None)
 
     def _new_scorer(self):
-        return make_scorer(self.scorer, self.scorer_params, self.chunk_size, self.random_state)
+        return make_scorer(self.scorer, self.scorer_params, self.chunk_size, self.random_state, self.exact)
 
     def _update_history(self, conf: np.ndarray, E: np.ndarray, rng: np.random.Generator) -> None:
         """Reservoir-sample this batch into the history (uniform over every point seen)."""
@@ -317,7 +335,7 @@ class OverlapDetector(ParamsMixin):
             from .integrations.dask.detect import fit_detector
 
             return fit_detector(self, proba, embeddings)
-        P, E = self._check(proba, embeddings, min_rows=2)
+        P, E, rowcheck = self._check(proba, embeddings, min_rows=2, fused=not self.exact)
         if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
             raise ValueError(f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}")
         rng = check_random_state(self.random_state) if not hasattr(self, "_rng") else self._rng
@@ -334,6 +352,11 @@ class OverlapDetector(ParamsMixin):
         hist_hard = hist_conf < self.hard_threshold_
 
         score = np.full(conf.size, np.nan)
+        bar = None
+        if self.progress:
+            from .progress import progress
+
+            bar = progress(total=conf.size, desc="detect: rows read", unit="row")
         if not hard.any() and not hist_hard.any():
             warnings.warn(
                 "no hard-only point found (the weak model is equally confident everywhere): nothing spans "
@@ -344,23 +367,31 @@ class OverlapDetector(ParamsMixin):
             score[:] = 0.0
         else:
             scorer = self._new_scorer()
+            if rowcheck is not None and not _accepts(scorer.fit, "check"):  # a plugin: validate up front
+                rowcheck.finish()
+                rowcheck = None
+            fit_kw = {"check": rowcheck, "progress": bar} if rowcheck is not None else {}
             hard_rows = np.flatnonzero(hard)
             if hist_hard.any():
                 if hasattr(scorer, "partial_fit"):
-                    scorer.fit(E, rows=hard_rows) if hard_rows.size else scorer.fit(hist_emb[hist_hard])
+                    scorer.fit(E, rows=hard_rows, **fit_kw) if hard_rows.size else scorer.fit(hist_emb[hist_hard])
                     if hard_rows.size:
                         scorer.partial_fit(hist_emb[hist_hard])
                 else:
                     scorer.fit(np.vstack([np.asarray(E[hard_rows], dtype=np.float64), hist_emb[hist_hard]]))
             else:
-                scorer.fit(E, rows=hard_rows)
+                scorer.fit(E, rows=hard_rows, **fit_kw)
             self.scorer_ = scorer
             nonhard = ~hard
-            score[nonhard] = self._score(E, nonhard)
+            score[nonhard] = self._score(E, nonhard, **fit_kw)
             values = score[nonhard]
             if (~hist_hard).any():
                 values = np.concatenate([values, scorer.score(hist_emb[~hist_hard])])
             self.overlap_threshold_ = _threshold(self.overlap_threshold, values, tparams)
+        if bar is not None:
+            bar.close()
+        if rowcheck is not None:
+            rowcheck.finish()  # constant embeddings, or rows no pass read
         if self.accumulate:
             self._update_history(conf, E, rng)
         else:
@@ -370,7 +401,7 @@ class OverlapDetector(ParamsMixin):
         self.report_ = self._make_report(conf, score)
         return self
 
-    def _score(self, E, rows_mask: np.ndarray) -> np.ndarray:
+    def _score(self, E, rows_mask: np.ndarray, **kw) -> np.ndarray:
         """Scores of the selected rows, streamed in chunks of ``chunk_size`` rows.
 
         Built-in scorers take ``rows`` and walk ``E`` slice by slice; for a plugin scorer without
@@ -378,8 +409,8 @@ class OverlapDetector(ParamsMixin):
         """
         rows = None if rows_mask.all() else rows_mask
         if rows is None or _accepts(self.scorer_.score, "rows"):
-            return np.asarray(self.scorer_.score(E, rows=rows) if rows is not None else self.scorer_.score(E),
-                              dtype=np.float64)
+            return np.asarray(self.scorer_.score(E, rows=rows, **kw) if rows is not None
+                              else self.scorer_.score(E, **kw), dtype=np.float64)
         out = np.empty(int(rows_mask.sum()))
         for pos, block in iter_row_blocks(E, rows_mask, max(self.chunk_size, 1), np.asarray(E[:0]).dtype):
             out[pos] = self.scorer_.score(block)
@@ -407,7 +438,7 @@ class OverlapDetector(ParamsMixin):
             from .integrations.dask.detect import predict_report
 
             return predict_report(self, proba, embeddings)
-        P, E = self._check(proba, embeddings, min_rows=1)
+        P, E, _ = self._check(proba, embeddings, min_rows=1)
         if E.shape[1] != self.n_features_in_:
             raise ValueError(f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}")
         if P.shape[1] != self.n_classes_:
