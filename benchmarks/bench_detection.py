@@ -207,6 +207,7 @@ def part_d(n: int, shares=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), repeats: int = 2)
             how = ("sampled Gram" if sc.sampled_ else "full Gram") + (
                 ", Cholesky" if sc.triangular_ else f", rank {sc.basis_.shape[1]} (bound {sc.bound_:.1e})")
             rows.append(f"| {spectrum} | {fast.counts[1] / n:.0%} | {pp:.2f} | {tf:.2f} | **{tf / pp:.2f}** | "
+                        f"{tf / pp32:.2f} | "
                         f"{t_exact:.2f} | {t_exact / pp:.2f} | {agree:.4%} | "
                         f"{abs(fast.overlap_threshold - exact.overlap_threshold):.1e} | {how} | {loadavg()} |")
             print(rows[-1], flush=True)

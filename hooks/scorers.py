@@ -7,6 +7,7 @@ import numpy as np
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import (
     DEFAULT_CHUNK_ELEMENTS,
+    _blocks_into,
     gram_fast,
     gram_matrix,
     iter_row_blocks,
@@ -175,6 +176,7 @@ class RMSCosineScorer(SubspaceScorer):
 
     def fit_gram(self, gram, n_reference: int):
         if self.exact:
+            self.sampled_, self.shift_, self.triangular_, self.bound_ = False, 0.0, False, self.tol
             return super().fit_gram(gram, n_reference)
         return self._fit_gram(gram, n_reference, None)
 
@@ -218,8 +220,13 @@ def cholesky_or_banded(gram, n_reference):
 
 
 def _pilot_block(X, idx):
+    """The pilot rows, gathered block by block (``X[idx]`` on a memory map would fault in, and keep
+    resident, the pages around every scattered row)."""
     dtype = np.float32 if np.asarray(X[:0]).dtype == np.float32 else np.float64
-    return np.asarray(X[idx], dtype=dtype)
+    out = np.empty((idx.size, X.shape[1]), dtype=dtype)
+    for pos, block in _blocks_into(X, idx, 16384, dtype):
+        out[pos] = block
+    return out
 
 
 def _pilot_regions(P, fac) -> np.ndarray:
