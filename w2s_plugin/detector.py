@@ -367,7 +367,8 @@ class OverlapDetector(ParamsMixin):
             score[:] = 0.0
         else:
             scorer = self._new_scorer()
-            if rowcheck is not None and not _accepts(scorer.fit, "check"):  # a plugin: validate up front
+            if rowcheck is not None and not (_accepts(scorer.fit, "check") and _accepts(scorer.score, "check")):
+                # a scorer whose passes cannot validate (plugins, subspace, max_cosine): one pass up front
                 rowcheck.finish()
                 rowcheck = None
             fit_kw = {"check": rowcheck, "progress": bar} if rowcheck is not None else {}
