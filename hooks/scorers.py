@@ -80,7 +80,8 @@ class RMSCosineScorer(SubspaceScorer):
     ``exact=True`` is the plain path: the Gram matrix of every hard-only row, an eigen-factor dropping
     directions whose energy sums to at most ``tol``, general matrix products, a separate validation pass.
 
-    ``exact=False`` (the default) gives the same regions (checked, see docs/detection.md) faster:
+    ``exact=False`` (the default) gives the same regions (checked, see docs/detection.md) faster
+    (the last two shortcuts only with at least ``MIN_FEATURES_FOR_SHORTCUTS`` = 128 features):
 
     * Gram by symmetric rank-k updates, scores by a triangular (Cholesky) factor: half the flops each.
     * ``sample``: if there are more than ``2 * sample`` hard-only rows, the Gram matrix is built from two
@@ -95,6 +96,9 @@ class RMSCosineScorer(SubspaceScorer):
 
     #: pilot points (from the rows to be scored) used to check the sample and the rank
     PILOT = 20_000
+    #: below this many features the passes are bound by reading memory, not by flops: no shortcut
+    #: (and no pilot) pays for itself, so the exact Cholesky path is used
+    MIN_FEATURES_FOR_SHORTCUTS = 128
 
     def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, exact: bool = False,
                  sample: int | None = 65_536, max_disagreement: float = 0.002, random_state=None):
@@ -130,7 +134,7 @@ class RMSCosineScorer(SubspaceScorer):
             ref = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64, copy=False).ravel()
         rng = np.random.default_rng(self.random_state)
         pilot = None
-        if rows is not None and ref.size < n:
+        if rows is not None and ref.size < n and X.shape[1] >= self.MIN_FEATURES_FOR_SHORTCUTS:
             rest = np.ones(n, dtype=bool)
             rest[ref] = False
             cand = np.flatnonzero(rest)

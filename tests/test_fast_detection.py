@@ -31,7 +31,7 @@ def pool(n, d, share, spectrum, seed=0):
 @pytest.mark.parametrize("spectrum", ["isotropic", "powerlaw"])
 @pytest.mark.parametrize("share", [0.1, 0.4, 0.7])
 def test_fast_path_agrees_with_the_exact_path(spectrum, share):
-    X, p1 = pool(30_000, 48, share, spectrum)
+    X, p1 = pool(30_000, 128, share, spectrum)
     exact = detect_overlap(p1, X, exact=True, random_state=0)
     # a small sample so that the split-half test is exercised at this size
     det = OverlapDetector(random_state=0, scorer_params={"sample": 3000}).fit(p1, X)
@@ -46,16 +46,22 @@ def test_fast_path_agrees_with_the_exact_path(spectrum, share):
 
 
 def test_fast_path_takes_its_shortcuts_where_the_pilot_allows_them():
-    X, p1 = pool(60_000, 64, 0.7, "powerlaw")
-    params = {"sample": 16_000, "max_disagreement": 0.004}  # looser than the default, to pass at this size
+    X, p1 = pool(60_000, 128, 0.7, "powerlaw")
+    params = {"sample": 20_000, "max_disagreement": 0.004}  # looser than the default, to pass at this size
     det = OverlapDetector(random_state=0, scorer_params=params).fit(p1, X)
     sc = det.scorer_
     assert sc.sampled_ and sc.split_disagreement_ <= 2 * sc.max_disagreement
-    assert sc.n_reference_ == 32_000 < sc.n_hard_rows_
-    assert not sc.triangular_ and sc.basis_.shape[1] < 64 and sc.pilot_disagreement_ <= sc.max_disagreement
+    assert sc.n_reference_ == 40_000 < sc.n_hard_rows_
+    assert not sc.triangular_ and sc.basis_.shape[1] < 128 and sc.pilot_disagreement_ <= sc.max_disagreement
     exact = detect_overlap(p1, X, exact=True)
     # each shortcut keeps its pilot disagreement below max_disagreement, so together about twice that
     assert np.mean(det.report_.regions == exact.regions) >= 1 - 2 * sc.max_disagreement
+
+
+def test_few_features_take_the_exact_cholesky_path_without_a_pilot():
+    X, p1 = pool(30_000, 64, 0.7, "powerlaw")
+    sc = OverlapDetector(random_state=0, scorer_params={"sample": 3000}).fit(p1, X).scorer_
+    assert sc.triangular_ and not sc.sampled_ and sc.n_reference_ == sc.n_hard_rows_
 
 
 def test_gram_fast_equals_gram_matrix_and_cholesky_scores_are_exact():
@@ -98,7 +104,7 @@ def test_banded_factor_error_bound_holds_for_every_point(rank):
 
 
 def test_fused_validation_reports_bad_rows_as_before():
-    X, p1 = pool(20_000, 16, 0.7, "isotropic")
+    X, p1 = pool(20_000, 128, 0.7, "powerlaw")
     hard = detect_overlap(p1, X, exact=True).mask(Region.HARD_ONLY)
     i = int(np.flatnonzero(hard)[-1])  # with sample=500 most hard rows are only validated, not used
     for bad, match in ((np.nan, "contains NaN or inf in rows"), (0.0, "all-zero rows")):
@@ -118,7 +124,7 @@ def test_fused_validation_reports_bad_rows_as_before():
 
 @pytest.mark.parametrize("exact", [False, True])
 def test_memory_mapped_pool_gives_the_in_memory_result(tmp_path, exact):
-    X, p1 = pool(30_000, 32, 0.6, "powerlaw")
+    X, p1 = pool(30_000, 128, 0.6, "powerlaw")
     np.save(tmp_path / "e.npy", X)
     M = np.load(tmp_path / "e.npy", mmap_mode="r")
     assert _mmap_release(M) is not None  # pages are dropped from the resident set as the passes go
