@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -54,8 +55,12 @@ def main(argv=None):
     ap.add_argument("--share", type=float, default=0.5)
     ap.add_argument("--dir", default=str(Path(__file__).resolve().parents[1] / ".bench-tmp"))
     ap.add_argument("--keep", action="store_true", help="keep the files")
+    ap.add_argument("--write-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out = Path(args.dir)
+    if args.write_only:  # run as its own process, so the measuring parent never maps the file
+        write_pool(out / "emb.npy", out / "proba.npy", args.n, args.d, args.share, seed=0)
+        return
     out.mkdir(parents=True, exist_ok=True)
     need = args.n * args.d * 4 + args.n * 8
     free = shutil.disk_usage(out).free
@@ -65,18 +70,42 @@ def main(argv=None):
     e, p = out / "emb.npy", out / "proba.npy"
     try:
         t = time.perf_counter()
-        write_pool(e, p, args.n, args.d, args.share, seed=0)
+        subprocess.run([sys.executable, __file__, "--write-only", "--n", str(args.n), "--d", str(args.d),
+                        "--share", str(args.share), "--dir", str(out)], check=True)
         t_write = time.perf_counter() - t
         print(f"written in {t_write:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
         w2s = Path(sys.executable).with_name("w2s")
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
-        res = subprocess.run([str(w2s), "detect", "--proba", str(p), "--embeddings", str(e)],
-                             capture_output=True, text=True)
+        # /usr/bin/time -v reports the peak RSS of w2s itself (ru_maxrss of a child forked from this
+        # process could include pages of the parent); psutil polls it as a cross-check
+        cmd = [str(w2s), "detect", "--proba", str(p), "--embeddings", str(e)]
+        timer = shutil.which("time") or "/usr/bin/time"
+        use_timer = os.path.exists(timer)
+        proc = subprocess.Popen(([timer, "-v"] if use_timer else []) + cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        polled = 0
+        try:
+            import psutil
+
+            ps = psutil.Process(proc.pid)
+            while proc.poll() is None:
+                try:
+                    polled = max(polled, sum(c.memory_info().rss for c in [ps, *ps.children(recursive=True)]
+                                             if c.name() != "time"))
+                except psutil.Error:
+                    pass
+                time.sleep(0.2)
+        except ImportError:
+            pass
+        stdout, stderr = proc.communicate()
         t_det = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # kB on Linux
+        res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+        peak = int(m.group(1)) * 1024 if m else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        print(f"peak RSS polled every 0.2 s: {polled / 2**20:.0f} MiB")
         print(res.stdout)
-        bar = [ln for ln in res.stderr.replace("\r", "\n").splitlines() if ln.strip()]
+        bar = [ln for ln in res.stderr.replace("\r", "\n").splitlines() if "rows read" in ln]
         print("progress bar, last line:", bar[-1] if bar else "(none)")
         if res.returncode:
             print(res.stderr)
