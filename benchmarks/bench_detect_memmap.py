@@ -56,6 +56,7 @@ def main(argv=None):
     ap.add_argument("--dir", default=str(Path(__file__).resolve().parents[1] / ".bench-tmp"))
     ap.add_argument("--keep", action="store_true", help="keep the files")
     ap.add_argument("--write-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--reuse", action="store_true", help="use emb.npy/proba.npy already in --dir (from --keep)")
     args = ap.parse_args(argv)
     out = Path(args.dir)
     if args.write_only:  # run as its own process, so the measuring parent never maps the file
@@ -65,13 +66,16 @@ def main(argv=None):
     need = args.n * args.d * 4 + args.n * 8
     free = shutil.disk_usage(out).free
     print(f"pool {args.n:,} x {args.d} float32 = {need / 1e9:.1f} GB; free on {out}: {free / 1e9:.1f} GB", flush=True)
-    if free < need * 1.1:
+    if free < need * 1.1 and not args.reuse:
         sys.exit(f"not enough disk for {need / 1e9:.1f} GB; pass a smaller --n")
     e, p = out / "emb.npy", out / "proba.npy"
     try:
         t = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--write-only", "--n", str(args.n), "--d", str(args.d),
-                        "--share", str(args.share), "--dir", str(out)], check=True)
+        if args.reuse and e.exists() and p.exists():  # written by an earlier --keep run
+            print("reusing the files in", out)
+        else:
+            subprocess.run([sys.executable, __file__, "--write-only", "--n", str(args.n), "--d", str(args.d),
+                            "--share", str(args.share), "--dir", str(out)], check=True)
         t_write = time.perf_counter() - t
         print(f"written in {t_write:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
         w2s = Path(sys.executable).with_name("w2s")
@@ -82,8 +86,9 @@ def main(argv=None):
         cmd = [str(w2s), "detect", "--proba", str(p), "--embeddings", str(e)]
         timer = shutil.which("time") or "/usr/bin/time"
         use_timer = os.path.exists(timer)
+        errfile = open(out / "stderr.txt", "w+", encoding="utf-8")  # a pipe would fill up with the bar
         proc = subprocess.Popen(([timer, "-v"] if use_timer else []) + cmd, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=errfile, text=True)
         polled = 0
         try:
             import psutil
@@ -98,7 +103,11 @@ def main(argv=None):
                 time.sleep(0.2)
         except ImportError:
             pass
-        stdout, stderr = proc.communicate()
+        stdout, _ = proc.communicate()
+        errfile.seek(0)
+        stderr = errfile.read()
+        errfile.close()
+        os.unlink(errfile.name)
         t_det = time.perf_counter() - t
         res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
         m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
