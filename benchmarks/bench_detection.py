@@ -236,10 +236,17 @@ def machine() -> str:
 
 
 def write_section(lines: list[str]) -> None:
+    """Put this run under "### Latest run of bench_detection.py" in the Detection section of RESULTS.md,
+    replacing only an earlier such subsection (the hand-written records around it stay)."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    section = "## Detection\n\n" + "\n".join(lines).rstrip() + "\n"
-    pat = re.compile(r"## Detection\n.*?(?=\n## |\Z)", re.S)
-    text = pat.sub(lambda _: section.rstrip("\n") + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
+    body = "### Latest run of bench_detection.py\n\n" + "\n".join(lines).rstrip().replace("\n### ", "\n#### ") + "\n"
+    sub = re.compile(r"### Latest run of bench_detection\.py\n.*?(?=\n### |\n## |\Z)", re.S)
+    if sub.search(text):
+        text = sub.sub(lambda _: body.rstrip("\n") + "\n", text)
+    elif "## Detection\n" in text:
+        text = text.replace("## Detection\n", "## Detection\n\n" + body, 1)
+    else:
+        text = text.rstrip("\n") + "\n\n## Detection\n\n" + body
     RESULTS.write_text(text)
 
 
