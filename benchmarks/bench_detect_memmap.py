@@ -56,7 +56,8 @@ def main(argv=None):
     ap.add_argument("--dir", default=str(Path(__file__).resolve().parents[1] / ".bench-tmp"))
     ap.add_argument("--keep", action="store_true", help="keep the files")
     ap.add_argument("--write-only", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--reuse", action="store_true", help="use emb.npy/proba.npy already in --dir (from --keep)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use emb.npy/proba.npy already in --dir (from --keep)")
     args = ap.parse_args(argv)
     out = Path(args.dir)
     if args.write_only:  # run as its own process, so the measuring parent never maps the file
@@ -65,7 +66,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     need = args.n * args.d * 4 + args.n * 8
     free = shutil.disk_usage(out).free
-    print(f"pool {args.n:,} x {args.d} float32 = {need / 1e9:.1f} GB; free on {out}: {free / 1e9:.1f} GB", flush=True)
+    print(f"pool {args.n:,} x {args.d} float32 = {need / 1e9:.1f} GB; free on {out}: {free / 1e9:.1f} GB",
+          flush=True)
     if free < need * 1.1 and not args.reuse:
         sys.exit(f"not enough disk for {need / 1e9:.1f} GB; pass a smaller --n")
     e, p = out / "emb.npy", out / "proba.npy"

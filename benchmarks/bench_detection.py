@@ -183,15 +183,17 @@ def loadavg() -> str:
 def part_d(n: int, shares=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), repeats: int = 2, exact_too: bool = True
            ) -> list[str]:
     rows = [f"### (d) {n:,} x 384 float32: every hard-only share, isotropic and power-law spectra", "",
-            "| spectrum | hard-only share | predict_proba s | fast s | ratio fast (best/best) | median paired "
-            "ratio | ratio fast vs float32 predict_proba | exact s | ratio exact | regions agreeing | "
+            "| spectrum | hard-only share | predict_proba s | fast s | ratio fast (best/best) | "
+            "median paired ratio | ratio fast vs float32 predict_proba | exact s | ratio exact | "
+            "regions agreeing | "
             "overlap threshold diff | fast path | load |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for spectrum in ("isotropic", "powerlaw"):
         for share in shares:
             X, p1, lr = grid_pool(n, share, spectrum)
             lr32 = LogisticRegression().set_params(**lr.get_params())
-            lr32.classes_, lr32.coef_, lr32.intercept_ = lr.classes_, lr.coef_.astype(np.float32), lr.intercept_
+            lr32.classes_, lr32.intercept_ = lr.classes_, lr.intercept_
+            lr32.coef_ = lr.coef_.astype(np.float32)
             t_pp, t_pp32, t_fast = [], [], []
             exact, t_exact = None, float("nan")
             if exact_too:
@@ -212,12 +214,14 @@ def part_d(n: int, shares=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), repeats: int = 2,
             sc = det.scorer_
             how = ("sampled Gram" if sc.sampled_ else "full Gram") + (
                 ", Cholesky" if sc.triangular_ else f", rank {sc.basis_.shape[1]} (bound {sc.bound_:.1e})")
-            rows.append(f"| {spectrum} | {fast.counts[1] / n:.0%} | {pp:.2f} | {tf:.2f} | **{tf / pp:.2f}** | "
-                        f"{paired:.2f} | {tf / pp32:.2f} | {t_exact:.2f} | {t_exact / pp:.2f} | {agree:.4%} | "
+            rows.append(f"| {spectrum} | {fast.counts[1] / n:.0%} | {pp:.2f} | {tf:.2f} | "
+                        f"**{tf / pp:.2f}** | {paired:.2f} | {tf / pp32:.2f} | {t_exact:.2f} | "
+                        f"{t_exact / pp:.2f} | {agree:.4%} | "
                         f"{thr:.1e} | {how} | {loadavg()} |")
             print(rows[-1], flush=True)
             del X
-    rows += ["", "Times are the best of the repeats, alternating baseline and fast path in one process; exact "
+    rows += ["", "Times are the best of the repeats, alternating baseline and fast path in one process; "
+             "exact "
              "runs once. Baseline: LogisticRegression.predict_proba as scikit-learn fits it (float64 "
              "coefficients, so the float32 pool is converted, as the issue measured); the next column uses a "
              "copy with float32 coefficients (a pure float32 pass, the stricter baseline). "
@@ -239,7 +243,8 @@ def write_section(lines: list[str]) -> None:
     """Put this run under "### Latest run of bench_detection.py" in the Detection section of RESULTS.md,
     replacing only an earlier such subsection (the hand-written records around it stay)."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = "### Latest run of bench_detection.py\n\n" + "\n".join(lines).rstrip().replace("\n### ", "\n#### ") + "\n"
+    run = "\n".join(lines).rstrip().replace("\n### ", "\n#### ")
+    body = "### Latest run of bench_detection.py\n\n" + run + "\n"
     sub = re.compile(r"### Latest run of bench_detection\.py\n.*?(?=\n### |\n## |\Z)", re.S)
     if sub.search(text):
         text = sub.sub(lambda _: body.rstrip("\n") + "\n", text)
@@ -262,7 +267,8 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed repeats per cell in part (d)")
     ap.add_argument("--parts", default="abcd")
     ap.add_argument("--blas-threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
-    ap.add_argument("--no-exact", action="store_true", help="part (d): time the fast path only (no agreement)")
+    ap.add_argument("--no-exact", action="store_true",
+                    help="part (d): time the fast path only (no agreement)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     args = ap.parse_args(argv)
     if args.blas_threads:
@@ -272,7 +278,8 @@ def main(argv=None) -> None:
     lines = [f"`python benchmarks/bench_detection.py {' '.join(argv or [])}` — {machine()}; "
              f"load average {loadavg()} at the start.", ""]
     for part, fn, n in (("a", part_a, args.n_big), ("b", part_b, args.n_ref), ("c", part_c, args.n_cos),
-                        ("d", lambda n: part_d(n, repeats=args.repeats, exact_too=not args.no_exact), args.n_grid)):
+                        ("d", lambda n: part_d(n, repeats=args.repeats, exact_too=not args.no_exact),
+                         args.n_grid)):
         if part in args.parts:
             lines += fn(n) + [""]
     print("\n".join(lines))

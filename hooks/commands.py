@@ -138,8 +138,8 @@ def register_commands(subparsers):
     p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": 0.9}\'')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--exact", action="store_true",
-                   help="every hard-only row and full products (slower; the fast default gives the same regions "
-                        "within the checked tolerance, see docs/detection.md)")
+                   help="every hard-only row and full products (slower; the fast default gives the same "
+                        "regions within the checked tolerance, see docs/detection.md)")
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
     p.add_argument("--scheduler", default=None,

@@ -81,7 +81,8 @@ class RMSCosineScorer(SubspaceScorer):
     directions whose energy sums to at most ``tol``, general matrix products, a separate validation pass.
 
     ``exact=False`` (the default) gives the same regions (checked, see docs/detection.md) faster
-    (the last two shortcuts only with at least ``MIN_FEATURES_FOR_SHORTCUTS`` = 128 features):
+    (the last two shortcuts only with at least ``MIN_FEATURES_FOR_SHORTCUTS`` = 128 features and
+    ``MIN_ROWS_FOR_SHORTCUTS`` = 100 000 points to score):
 
     * Gram by symmetric rank-k updates, scores by a triangular (Cholesky) factor: half the flops each.
     * ``sample``: if there are more than ``2 * sample`` hard-only rows, the Gram matrix is built from two
@@ -99,6 +100,8 @@ class RMSCosineScorer(SubspaceScorer):
     #: below this many features the passes are bound by reading memory, not by flops: no shortcut
     #: (and no pilot) pays for itself, so the exact Cholesky path is used
     MIN_FEATURES_FOR_SHORTCUTS = 128
+    #: with fewer rows to score than this, the pilot would cost a large share of the scoring itself
+    MIN_ROWS_FOR_SHORTCUTS = 100_000
 
     def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, exact: bool = False,
                  sample: int | None = 65_536, max_disagreement: float = 0.002, random_state=None):
@@ -107,7 +110,8 @@ class RMSCosineScorer(SubspaceScorer):
         if sample is not None and (not isinstance(sample, (int, np.integer)) or sample < 1):
             raise ValueError(f"rms_cosine scorer: sample must be a positive integer or None; got {sample!r}")
         if not 0 <= float(max_disagreement) < 1:
-            raise ValueError(f"rms_cosine scorer: max_disagreement must be in [0, 1); got {max_disagreement!r}")
+            raise ValueError("rms_cosine scorer: max_disagreement must be in [0, 1); "
+                             f"got {max_disagreement!r}")
         self.tol = float(tol)
         self.chunk_size = int(chunk_size)
         self.exact = bool(exact)
@@ -138,7 +142,8 @@ class RMSCosineScorer(SubspaceScorer):
             rest = np.ones(n, dtype=bool)
             rest[ref] = False
             cand = np.flatnonzero(rest)
-            pilot = np.sort(rng.choice(cand, size=min(self.PILOT, cand.size), replace=False))
+            if cand.size >= self.MIN_ROWS_FOR_SHORTCUTS:
+                pilot = np.sort(rng.choice(cand, size=min(self.PILOT, cand.size), replace=False))
         self.sampled_ = False
         self.split_disagreement_ = float("nan")
         m = self.sample
@@ -153,7 +158,7 @@ class RMSCosineScorer(SubspaceScorer):
             rb = _pilot_regions(P, cholesky_or_banded(Gb, nb))
             self.split_disagreement_ = float(np.mean(ra != rb))
             rest_rows = np.sort(ref[perm[2 * m:]])
-            # the pooled 2m-row sample is about half as far from the exact regions as one half is from the other
+            # the pooled 2m-row sample is about half as far from the exact regions as one half from the other
             if self.split_disagreement_ <= 2 * self.max_disagreement:
                 self.sampled_ = True
                 if check is not None:  # unread rows are still validated (a cheap norms-only pass)

@@ -8,8 +8,9 @@ import pytest
 
 from w2s_plugin import OverlapDetector, Region, detect_overlap
 from w2s_plugin.cli import main
-from w2s_plugin.overlap import (RowCheck, _mmap_release, banded_factor, cholesky_factor, gram_fast, gram_matrix,
-                                quadratic_scores, rms_cosine_factor, subspace_scores)
+from w2s_plugin.hooks.scorers import RMSCosineScorer
+from w2s_plugin.overlap import (RowCheck, _mmap_release, banded_factor, cholesky_factor, gram_fast,
+                                gram_matrix, quadratic_scores, rms_cosine_factor, subspace_scores)
 
 
 def pool(n, d, share, spectrum, seed=0):
@@ -30,7 +31,8 @@ def pool(n, d, share, spectrum, seed=0):
 
 @pytest.mark.parametrize("spectrum", ["isotropic", "powerlaw"])
 @pytest.mark.parametrize("share", [0.1, 0.4, 0.7])
-def test_fast_path_agrees_with_the_exact_path(spectrum, share):
+def test_fast_path_agrees_with_the_exact_path(spectrum, share, monkeypatch):
+    monkeypatch.setattr(RMSCosineScorer, "MIN_ROWS_FOR_SHORTCUTS", 0)  # exercise them at this size
     X, p1 = pool(30_000, 128, share, spectrum)
     exact = detect_overlap(p1, X, exact=True, random_state=0)
     # a small sample so that the split-half test is exercised at this size
@@ -45,7 +47,8 @@ def test_fast_path_agrees_with_the_exact_path(spectrum, share):
         assert not sc.sampled_ and sc.triangular_
 
 
-def test_fast_path_takes_its_shortcuts_where_the_pilot_allows_them():
+def test_fast_path_takes_its_shortcuts_where_the_pilot_allows_them(monkeypatch):
+    monkeypatch.setattr(RMSCosineScorer, "MIN_ROWS_FOR_SHORTCUTS", 0)
     X, p1 = pool(60_000, 128, 0.7, "powerlaw")
     params = {"sample": 20_000, "max_disagreement": 0.004}  # looser than the default, to pass at this size
     det = OverlapDetector(random_state=0, scorer_params=params).fit(p1, X)
@@ -58,7 +61,11 @@ def test_fast_path_takes_its_shortcuts_where_the_pilot_allows_them():
     assert np.mean(det.report_.regions == exact.regions) >= 1 - 2 * sc.max_disagreement
 
 
-def test_few_features_take_the_exact_cholesky_path_without_a_pilot():
+def test_few_features_or_points_take_the_exact_cholesky_path_without_a_pilot(monkeypatch):
+    X, p1 = pool(30_000, 128, 0.7, "powerlaw")  # 9 000 points to score: below MIN_ROWS_FOR_SHORTCUTS
+    sc = OverlapDetector(random_state=0, scorer_params={"sample": 3000}).fit(p1, X).scorer_
+    assert sc.triangular_ and not sc.sampled_ and sc.n_reference_ == sc.n_hard_rows_
+    monkeypatch.setattr(RMSCosineScorer, "MIN_ROWS_FOR_SHORTCUTS", 0)
     X, p1 = pool(30_000, 64, 0.7, "powerlaw")
     sc = OverlapDetector(random_state=0, scorer_params={"sample": 3000}).fit(p1, X).scorer_
     assert sc.triangular_ and not sc.sampled_ and sc.n_reference_ == sc.n_hard_rows_
@@ -103,7 +110,8 @@ def test_banded_factor_error_bound_holds_for_every_point(rank):
     assert np.max(np.abs(approx - exact)) >= 0.5 * bound  # attained (up to float error) on the band's ends
 
 
-def test_fused_validation_reports_bad_rows_as_before():
+def test_fused_validation_reports_bad_rows_as_before(monkeypatch):
+    monkeypatch.setattr(RMSCosineScorer, "MIN_ROWS_FOR_SHORTCUTS", 0)  # unread hard rows: the norms-only pass
     X, p1 = pool(20_000, 128, 0.7, "powerlaw")
     hard = detect_overlap(p1, X, exact=True).mask(Region.HARD_ONLY)
     i = int(np.flatnonzero(hard)[-1])  # with sample=500 most hard rows are only validated, not used
@@ -123,7 +131,8 @@ def test_fused_validation_reports_bad_rows_as_before():
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_memory_mapped_pool_gives_the_in_memory_result(tmp_path, exact):
+def test_memory_mapped_pool_gives_the_in_memory_result(tmp_path, exact, monkeypatch):
+    monkeypatch.setattr(RMSCosineScorer, "MIN_ROWS_FOR_SHORTCUTS", 0)  # the sample and pilot read the map too
     X, p1 = pool(30_000, 128, 0.6, "powerlaw")
     np.save(tmp_path / "e.npy", X)
     M = np.load(tmp_path / "e.npy", mmap_mode="r")

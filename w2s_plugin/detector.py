@@ -367,7 +367,8 @@ class OverlapDetector(ParamsMixin):
             score[:] = 0.0
         else:
             scorer = self._new_scorer()
-            if rowcheck is not None and not (_accepts(scorer.fit, "check") and _accepts(scorer.score, "check")):
+            fuses = _accepts(scorer.fit, "check") and _accepts(scorer.score, "check")
+            if rowcheck is not None and not fuses:
                 # a scorer whose passes cannot validate (plugins, subspace, max_cosine): one pass up front
                 rowcheck.finish()
                 rowcheck = None
@@ -375,7 +376,10 @@ class OverlapDetector(ParamsMixin):
             hard_rows = np.flatnonzero(hard)
             if hist_hard.any():
                 if hasattr(scorer, "partial_fit"):
-                    scorer.fit(E, rows=hard_rows, **fit_kw) if hard_rows.size else scorer.fit(hist_emb[hist_hard])
+                    if hard_rows.size:
+                        scorer.fit(E, rows=hard_rows, **fit_kw)
+                    else:
+                        scorer.fit(hist_emb[hist_hard])
                     if hard_rows.size:
                         scorer.partial_fit(hist_emb[hist_hard])
                 else:
