@@ -26,7 +26,10 @@ QUICK_ARGS = {
     "campaign": ["--batch", "500", "--rounds", "3"],
     "dask": ["--n", "200000", "--d", "16", "--baseline", "100000", "--rows-per-shard", "50000",
              "--rows-per-chunk", "50000", "--workers", "1"],
-    "detection": ["--n-big", "20000", "--n-ref", "10000", "--n-cos", "5000", "--no-write"],
+    "detection": ["--n-big", "20000", "--n-ref", "10000", "--n-cos", "5000", "--n-grid", "20000",
+                  "--repeats", "1", "--no-write"],
+    "detect_memmap": ["--n", "200000"],
+    "diagnose": ["--n", "20000", "--repeats", "1"],
     "label_studio": ["--requests", "5", "--rounds", "2", "--batch", "20"],
     "modal": ["--n", "5000", "--dims", "16", "--repeats", "2"],
     "report": ["--size", "small"],
@@ -59,8 +62,8 @@ def main(argv=None) -> int:
             cmd = [sys.executable, str(found[name])]
             if args.quick:
                 cmd += QUICK_ARGS.get(name, [])
-            if name == "dask":  # its shards go to a scratch directory, never into a checkout
-                cmd += ["--dir", os.path.join(scratch, "dask")]
+            if name in ("dask", "detect_memmap"):  # their files go to scratch, never into a checkout
+                cmd += ["--dir", os.path.join(scratch, name)]
             print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
             t0 = time.perf_counter()
             code = subprocess.call(cmd)

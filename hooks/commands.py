@@ -56,9 +56,13 @@ def _detect_in_memory(args, params) -> int:
     proba = _load_array(args.proba, "proba")
     if proba.ndim == 2 and proba.shape[1] == 1:
         proba = proba[:, 0]
-    emb = _load_array(args.embeddings, "embeddings")
+    emb = _load_array(args.embeddings, "embeddings")  # a .npy stays memory-mapped: read in blocks, twice
     kw = {"scorer": args.scorer} if args.scorer else {}
-    det = OverlapDetector(scorer_params=params, random_state=args.seed, **kw)
+    import sys
+
+    show = getattr(emb, "shape", (0,))[0] >= 1_000_000 or sys.stderr.isatty()  # a bar where a wait is likely
+    det = OverlapDetector(scorer_params=params, random_state=args.seed, exact=getattr(args, "exact", False),
+                          progress=show, **kw)
     report = det.fit(proba, emb).report_
     print(report.summary())
     if args.out:
@@ -139,6 +143,9 @@ def register_commands(subparsers):
     p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": '
                                                          '0.9}\'')
     p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
+    p.add_argument("--exact", action="store_true",
+                   help="every hard-only row and full products (slower; the fast default gives the same "
+                        "regions within the checked tolerance, see docs/detection.md)")
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
     plugins.add_command_options("detect", p)  # e.g. --scheduler from the dask plugin

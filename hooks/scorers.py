@@ -7,11 +7,19 @@ import numpy as np
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import (
     DEFAULT_CHUNK_ELEMENTS,
+    _blocks_into,
+    gram_fast,
     gram_matrix,
     iter_row_blocks,
     max_abs_cosine,
     max_inner_product,
+    banded_factor,
+    change_point_threshold,
+    cholesky_factor,
+    gram_eigh,
+    quadratic_scores,
     rms_cosine_factor,
+    row_norm_pass,
     subspace_basis,
     subspace_scores,
 )
@@ -65,19 +73,175 @@ class RMSCosineScorer(SubspaceScorer):
     """Root-mean-square |cos| to the hard-only points: ``sqrt(mean_h cos(x, h)^2)``.
 
     The paper's ``max_h |cos(x, h)|`` with the max replaced by a quadratic mean, so a few points
-    wrongly detected as hard-only cannot pull every score up. Exact and linear in n: the mean over
-    the reference is a quadratic form in its d x d Gram matrix (mergeable, like ``subspace``).
-    Parameter-free; ``tol`` bounds the error on the squared score from dropping weak directions.
+    wrongly detected as hard-only cannot pull every score up. Linear in n: the mean over the
+    reference is a quadratic form ``x̂ᵀ C x̂`` in the d x d Gram matrix of the hard-only points
+    (mergeable, like ``subspace``).
+
+    ``exact=True`` is the plain path: the Gram matrix of every hard-only row, an eigen-factor dropping
+    directions whose energy sums to at most ``tol``, general matrix products, a separate validation pass.
+
+    ``exact=False`` (the default) gives the same regions (checked, see docs/detection.md) faster
+    (the last two shortcuts only with at least ``MIN_FEATURES_FOR_SHORTCUTS`` = 128 features and
+    ``MIN_ROWS_FOR_SHORTCUTS`` = 100 000 points to score):
+
+    * Gram by symmetric rank-k updates, scores by a triangular (Cholesky) factor: half the flops each.
+    * ``sample``: if there are more than ``2 * sample`` hard-only rows, the Gram matrix is built from two
+      disjoint uniform samples of ``sample`` rows; it is kept only if the regions of a pilot of points
+      scored with each half disagree on at most ``2 * max_disagreement`` of them (a split-half test:
+      the pooled sample's noise is half the halves' difference); otherwise the remaining rows are
+      added (exact).
+    * a low rank (``banded_factor``: the smallest eigenvalues replaced by a constant, error on any
+      squared score at most ``bound_``) is used only if, on the pilot, its regions differ from the
+      full-rank ones on at most ``max_disagreement`` of the points.
     """
 
-    def __init__(self, tol: float = 1e-4, chunk_size: int = 8192):
+    #: pilot points (from the rows to be scored) used to check the sample and the rank
+    PILOT = 20_000
+    #: below this many features the passes are bound by reading memory, not by flops: no shortcut
+    #: (and no pilot) pays for itself, so the exact Cholesky path is used
+    MIN_FEATURES_FOR_SHORTCUTS = 128
+    #: with fewer rows to score than this, the pilot would cost a large share of the scoring itself
+    MIN_ROWS_FOR_SHORTCUTS = 100_000
+
+    def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, exact: bool = False,
+                 sample: int | None = 65_536, max_disagreement: float = 0.002, random_state=None):
         if not 0 <= float(tol) < 1:
             raise ValueError(f"rms_cosine scorer: tol must be in [0, 1); got {tol!r}")
+        if sample is not None and (not isinstance(sample, (int, np.integer)) or sample < 1):
+            raise ValueError(f"rms_cosine scorer: sample must be a positive integer or None; got {sample!r}")
+        if not 0 <= float(max_disagreement) < 1:
+            raise ValueError("rms_cosine scorer: max_disagreement must be in [0, 1); "
+                             f"got {max_disagreement!r}")
         self.tol = float(tol)
         self.chunk_size = int(chunk_size)
+        self.exact = bool(exact)
+        self.sample = sample
+        self.max_disagreement = float(max_disagreement)
+        self.random_state = random_state
+
+    def _block_rows(self) -> int:
+        # the fast path copies each block once into a reused buffer; larger blocks amortise BLAS calls
+        return 16384 if self.chunk_size == 8192 else self.chunk_size
 
     def _basis(self) -> np.ndarray:
         return rms_cosine_factor(self.gram_, self.n_reference_, self.tol)
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, X, rows=None, check=None, progress=None):
+        if self.exact:
+            return super().fit(X, rows)
+        n = X.shape[0]
+        if rows is None:
+            ref = np.arange(n)
+        else:
+            rows = np.asarray(rows)
+            ref = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64, copy=False).ravel()
+        rng = np.random.default_rng(self.random_state)
+        pilot = None
+        if rows is not None and ref.size < n and X.shape[1] >= self.MIN_FEATURES_FOR_SHORTCUTS:
+            rest = np.ones(n, dtype=bool)
+            rest[ref] = False
+            cand = np.flatnonzero(rest)
+            if cand.size >= self.MIN_ROWS_FOR_SHORTCUTS:
+                pilot = np.sort(rng.choice(cand, size=min(self.PILOT, cand.size), replace=False))
+        self.sampled_ = False
+        self.split_disagreement_ = float("nan")
+        m = self.sample
+        blk = self._block_rows()
+        if m is not None and pilot is not None and pilot.size >= 100 and ref.size > 2 * m:
+            perm = rng.permutation(ref.size)
+            a, b = np.sort(ref[perm[:m]]), np.sort(ref[perm[m:2 * m]])
+            Ga, na = gram_fast(X, a, blk, check=check)
+            Gb, nb = gram_fast(X, b, blk, check=check)
+            P = _pilot_block(X, pilot)
+            ra = _pilot_regions(P, cholesky_or_banded(Ga, na))
+            rb = _pilot_regions(P, cholesky_or_banded(Gb, nb))
+            self.split_disagreement_ = float(np.mean(ra != rb))
+            rest_rows = np.sort(ref[perm[2 * m:]])
+            # the pooled 2m-row sample is about half as far from the exact regions as one half from the other
+            if self.split_disagreement_ <= 2 * self.max_disagreement:
+                self.sampled_ = True
+                if check is not None:  # unread rows are still validated (a cheap norms-only pass)
+                    row_norm_pass(X, rest_rows, blk, check, progress)
+                elif progress is not None:
+                    progress.update(rest_rows.size)
+                G, cnt = Ga + Gb, na + nb
+            else:
+                Gr, nr = gram_fast(X, rest_rows, blk, check=check, progress=progress)
+                G, cnt = Ga + Gb + Gr, na + nb + nr
+            if progress is not None:
+                progress.update(2 * m)
+        else:
+            G, cnt = gram_fast(X, ref if rows is not None else None, blk, check=check, progress=progress)
+            P = _pilot_block(X, pilot) if pilot is not None and pilot.size >= 100 else None
+        self.n_hard_rows_ = int(ref.size)
+        return self._fit_gram(G, cnt, P)
+
+    def partial_fit(self, X, rows=None):
+        if self.exact or not hasattr(self, "gram_"):
+            return super().partial_fit(X, rows) if self.exact else self.fit(X, rows)
+        G, n = gram_fast(X, rows, chunk_rows=self._block_rows())
+        return self._fit_gram(self.gram_ + G, self.n_reference_ + n, None)
+
+    def fit_gram(self, gram, n_reference: int):
+        if self.exact:
+            self.sampled_, self.shift_, self.triangular_, self.bound_ = False, 0.0, False, self.tol
+            return super().fit_gram(gram, n_reference)
+        return self._fit_gram(gram, n_reference, None)
+
+    def _fit_gram(self, gram, n_reference: int, pilot):
+        """Full-rank (Cholesky) factor; a lower rank only where the pilot shows the same regions."""
+        self.gram_, self.n_reference_ = np.asarray(gram, dtype=np.float64), int(n_reference)
+        self.pilot_disagreement_ = 0.0
+        full = cholesky_or_banded(self.gram_, self.n_reference_)
+        self.basis_, self.shift_, self.triangular_, self.bound_ = full
+        d = self.gram_.shape[0]
+        if pilot is None or d < 16:
+            return self
+        exact_regions = _pilot_regions(pilot, full)
+        eig = gram_eigh(self.gram_, self.n_reference_)
+        # candidate ranks, cheapest first; a rank only pays off below ~d/2 (the triangular factor costs d²/2)
+        for r in sorted({max(1, d // 16), max(1, d // 8), max(1, d // 4), max(1, int(0.4 * d))}):
+            F, shift, bound = banded_factor(self.gram_, self.n_reference_, r, eig)
+            cand = (F, shift, False, bound)
+            diff = float(np.mean(_pilot_regions(pilot, cand) != exact_regions))
+            if diff <= self.max_disagreement:
+                self.basis_, self.shift_, self.triangular_, self.bound_ = cand
+                self.pilot_disagreement_ = diff
+                break
+        return self
+
+    def score(self, X, rows=None, check=None, progress=None) -> np.ndarray:
+        if self.exact:
+            return subspace_scores(X, self.basis_, chunk_rows=self.chunk_size, rows=rows)
+        return quadratic_scores(X, self.basis_, self.shift_, self.triangular_, chunk_rows=self._block_rows(),
+                                rows=rows, check=check, progress=progress)
+
+
+def cholesky_or_banded(gram, n_reference):
+    """``(factor, shift, triangular, bound)``: the exact Cholesky factor, or (singular ``C``, e.g. fewer
+    hard-only rows than features) the full-rank eigen-factor, also exact."""
+    L = cholesky_factor(gram, n_reference)
+    if L is not None:
+        return L, 0.0, True, 0.0
+    F, shift, bound = banded_factor(gram, n_reference, gram.shape[0])
+    return F, shift, False, bound
+
+
+def _pilot_block(X, idx):
+    """The pilot rows, gathered block by block (``X[idx]`` on a memory map would fault in, and keep
+    resident, the pages around every scattered row)."""
+    dtype = np.float32 if np.asarray(X[:0]).dtype == np.float32 else np.float64
+    out = np.empty((idx.size, X.shape[1]), dtype=dtype)
+    for pos, block in _blocks_into(X, idx, 16384, dtype):
+        out[pos] = block
+    return out
+
+
+def _pilot_regions(P, fac) -> np.ndarray:
+    F, shift, tri, _ = fac
+    s = quadratic_scores(P, F, shift, tri, chunk_rows=P.shape[0])
+    return s >= change_point_threshold(s)
 
 
 class MaxCosineScorer:

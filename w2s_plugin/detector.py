@@ -9,6 +9,7 @@ hard-only points span, and splits those scores again: points at or above are *ov
 from __future__ import annotations
 
 import enum
+import inspect
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,16 +19,16 @@ from . import plugins
 from ._params import ParamsMixin, accepts, check_params, supported
 from ._validation import check_embeddings, check_proba, check_random_state
 from .errors import DataError, W2SError
-from .overlap import iter_row_blocks, weak_confidence
+from .overlap import RowCheck, iter_row_blocks, weak_confidence
 
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
-_DETECTOR_KWARGS = ("chunk_size", "random_state")
+_DETECTOR_KWARGS = ("chunk_size", "random_state", "exact")
 
 
-def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=None):
+def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=None, exact: bool = False):
     """Build the overlap scorer registered as ``name`` with the user's ``params``.
 
-    ``chunk_size`` and ``random_state`` go to the factory only if its signature takes them (a
+    ``chunk_size``, ``random_state`` and ``exact`` go to the factory only if its signature names them (a
     factory with ``**kwargs`` takes everything). A parameter the factory does not take is a
     W2SError naming it and the accepted ones, so a typo such as ``varance`` is never ignored.
     """
@@ -38,6 +39,12 @@ def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=No
     params = dict(params or {})
     check_params(factory, params, f"overlap scorer {name!r}", supplied=_DETECTOR_KWARGS)
     kwargs = supported(factory, {"chunk_size": chunk_size, "random_state": random_state})
+    try:  # only a scorer that names ``exact`` has two paths; **kwargs plugins never see it
+        names_exact = "exact" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        names_exact = False
+    if names_exact:
+        kwargs["exact"] = bool(exact)
     kwargs.update(params)  # the user's value wins, chunk_size and random_state included
     try:
         return factory(**kwargs)
@@ -217,6 +224,13 @@ class OverlapDetector(ParamsMixin):
         Rows scored at a time; memory is O(chunk_size x reference size).
     random_state : int, Generator or None
         Seeds the history reservoir and any scorer that samples.
+    exact : bool
+        ``False`` (default): the built-in ``rms_cosine`` scorer takes its fast path (symmetric and
+        triangular BLAS kernels, validation fused into the reads, a sampled Gram matrix and a lower
+        rank only where a pilot shows the same regions; see docs/detection.md). ``True``: every
+        hard-only row, full products, a separate validation pass (the earlier result).
+    progress : bool
+        Show a progress bar over the rows read (useful for memory-mapped pools).
 
     Attributes (after ``fit``)
     --------------------------
@@ -230,7 +244,8 @@ class OverlapDetector(ParamsMixin):
     def __init__(self, scorer: str = DEFAULT_SCORER, scorer_params: dict | None = None,
                  hard_threshold="change_point", overlap_threshold="change_point",
                  threshold_params: dict | None = None, accumulate: bool = False,
-                 history_size: int = 50_000, chunk_size: int = 8192, random_state=None):
+                 history_size: int = 50_000, chunk_size: int = 8192, random_state=None,
+                 exact: bool = False, progress: bool = False):
         self.scorer = scorer
         self.scorer_params = scorer_params
         self.hard_threshold = hard_threshold
@@ -240,17 +255,25 @@ class OverlapDetector(ParamsMixin):
         self.history_size = history_size
         self.chunk_size = chunk_size
         self.random_state = random_state
+        self.exact = exact
+        self.progress = progress
 
     # -- fitting -----------------------------------------------------------------------------
-    def _check(self, proba, embeddings, min_rows: int):
+    def _check(self, proba, embeddings, min_rows: int, fused: bool = False):
+        """Checked ``(P, E)``. ``fused``: a float ndarray of the right shape is returned unread; its
+        values are checked by a :class:`RowCheck` inside the scorer's passes (no separate pass)."""
         P = check_proba(proba, min_rows=min_rows)
-        E = check_embeddings(embeddings, n_rows=P.shape[0])
+        e = embeddings
+        if not (fused and isinstance(e, np.ndarray) and e.dtype.kind == "f" and e.ndim == 2
+                and e.shape[0] == P.shape[0] and e.shape[1] > 0):
+            e = check_embeddings(embeddings, n_rows=P.shape[0])
+            fused = False
         if not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1:
             raise W2SError(f"chunk_size must be a positive integer; got {self.chunk_size!r}")
-        return P, E
+        return (P, e, RowCheck(e)) if fused else (P, e, None)
 
     def _new_scorer(self):
-        return make_scorer(self.scorer, self.scorer_params, self.chunk_size, self.random_state)
+        return make_scorer(self.scorer, self.scorer_params, self.chunk_size, self.random_state, self.exact)
 
     def _update_history(self, conf: np.ndarray, E: np.ndarray, rng: np.random.Generator) -> None:
         """Reservoir-sample this batch into the history (uniform over every point seen)."""
@@ -291,7 +314,7 @@ class OverlapDetector(ParamsMixin):
         backend = plugins.array_backend(proba, embeddings)
         if backend is not None:
             return backend.fit_detector(self, proba, embeddings)
-        P, E = self._check(proba, embeddings, min_rows=2)
+        P, E, rowcheck = self._check(proba, embeddings, min_rows=2, fused=not self.exact)
         if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
             raise DataError(f"embeddings have {E.shape[1]} features but earlier batches had "
                             f"{self.n_features_in_}")
@@ -309,6 +332,11 @@ class OverlapDetector(ParamsMixin):
         hist_hard = hist_conf < self.hard_threshold_
 
         score = np.full(conf.size, np.nan)
+        bar = None
+        if self.progress:
+            from .progress import progress
+
+            bar = progress(total=conf.size, desc="detect: rows read", unit="row")
         if not hard.any() and not hist_hard.any():
             warnings.warn(
                 "no hard-only point found (the weak model is equally confident everywhere): nothing spans "
@@ -319,23 +347,36 @@ class OverlapDetector(ParamsMixin):
             score[:] = 0.0
         else:
             scorer = self._new_scorer()
+            fuses = accepts(scorer.fit, "check") and accepts(scorer.score, "check")
+            if rowcheck is not None and not fuses:
+                # a scorer whose passes cannot validate (plugins, subspace, max_cosine): one pass up front
+                rowcheck.finish()
+                rowcheck = None
+            fit_kw = {"check": rowcheck, "progress": bar} if rowcheck is not None else {}
             hard_rows = np.flatnonzero(hard)
             if hist_hard.any():
                 if hasattr(scorer, "partial_fit"):
-                    scorer.fit(E, rows=hard_rows) if hard_rows.size else scorer.fit(hist_emb[hist_hard])
+                    if hard_rows.size:
+                        scorer.fit(E, rows=hard_rows, **fit_kw)
+                    else:
+                        scorer.fit(hist_emb[hist_hard])
                     if hard_rows.size:
                         scorer.partial_fit(hist_emb[hist_hard])
                 else:
                     scorer.fit(np.vstack([np.asarray(E[hard_rows], dtype=np.float64), hist_emb[hist_hard]]))
             else:
-                scorer.fit(E, rows=hard_rows)
+                scorer.fit(E, rows=hard_rows, **fit_kw)
             self.scorer_ = scorer
             nonhard = ~hard
-            score[nonhard] = self._score(E, nonhard)
+            score[nonhard] = self._score(E, nonhard, **fit_kw)
             values = score[nonhard]
             if (~hist_hard).any():
                 values = np.concatenate([values, scorer.score(hist_emb[~hist_hard])])
             self.overlap_threshold_ = _threshold(self.overlap_threshold, values, tparams)
+        if bar is not None:
+            bar.close()
+        if rowcheck is not None:
+            rowcheck.finish()  # constant embeddings, or rows no pass read
         if self.accumulate:
             self._update_history(conf, E, rng)
         else:
@@ -345,7 +386,7 @@ class OverlapDetector(ParamsMixin):
         self.report_ = self._make_report(conf, score)
         return self
 
-    def _score(self, E, rows_mask: np.ndarray) -> np.ndarray:
+    def _score(self, E, rows_mask: np.ndarray, **kw) -> np.ndarray:
         """Scores of the selected rows, streamed in chunks of ``chunk_size`` rows.
 
         Built-in scorers take ``rows`` and walk ``E`` slice by slice; for a plugin scorer without
@@ -353,8 +394,8 @@ class OverlapDetector(ParamsMixin):
         """
         rows = None if rows_mask.all() else rows_mask
         if rows is None or accepts(self.scorer_.score, "rows"):
-            return np.asarray(self.scorer_.score(E, rows=rows) if rows is not None else self.scorer_.score(E),
-                              dtype=np.float64)
+            return np.asarray(self.scorer_.score(E, rows=rows, **kw) if rows is not None
+                              else self.scorer_.score(E, **kw), dtype=np.float64)
         out = np.empty(int(rows_mask.sum()))
         for pos, block in iter_row_blocks(E, rows_mask, max(self.chunk_size, 1), np.asarray(E[:0]).dtype):
             out[pos] = self.scorer_.score(block)
@@ -381,7 +422,7 @@ class OverlapDetector(ParamsMixin):
         backend = plugins.array_backend(proba, embeddings)
         if backend is not None:
             return backend.predict_report(self, proba, embeddings)
-        P, E = self._check(proba, embeddings, min_rows=1)
+        P, E, _ = self._check(proba, embeddings, min_rows=1)
         if E.shape[1] != self.n_features_in_:
             raise DataError(f"embeddings have {E.shape[1]} features; the detector was fitted on "
                             f"{self.n_features_in_}")
