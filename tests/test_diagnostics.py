@@ -9,7 +9,9 @@ from sklearn.linear_model import LogisticRegression
 from w2s_plugin import OverlapDetector, Region
 from w2s_plugin.cli import main as cli
 from w2s_plugin.datasets import make_overlap_mixture
+from w2s_plugin import cli as cli_module
 from w2s_plugin.diagnostics import diagnose, fisher_greater, newcombe_interval
+from w2s_plugin.errors import DataError, W2SError
 from w2s_plugin.experiments.trust import CASES, case_proba
 
 
@@ -108,7 +110,7 @@ def test_statistics_match_known_values():
 ])
 def test_bad_gold_labels_say_what_to_fix(gold, msg):
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(DataError, match=msg):
         diagnose(rng.random(10), rng.normal(size=(10, 3)), gold)
 
 
@@ -145,6 +147,48 @@ def test_cli_diagnose_bad_input_is_one_line(tmp_path, capsys):
               "--gold", str(tmp_path / "gold.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and "class index" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kwargs, error, msg", [
+    ({"alpha": 1.5}, W2SError, r"alpha must be in \(0, 1\)"),
+    ({"min_gap": -0.1}, W2SError, r"min_gap must be in \[0, 1\)"),
+    ({"sources": np.array(["a"] * 9)}, DataError, "one source name per point"),
+    ({"regions": np.full(10, 5)}, DataError, "Region values"),
+    ({"detector": "overlap"}, W2SError, "must be an OverlapDetector"),
+])
+def test_bad_diagnose_arguments_are_w2s_errors(kwargs, error, msg):
+    rng = np.random.default_rng(0)
+    with pytest.raises(error, match=msg):
+        diagnose(rng.random(10), rng.normal(size=(10, 3)), np.tile([0, 1], 5), policies=False, **kwargs)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--alpha", "2"], "alpha must be in (0, 1)"),
+    (["--min-gap", "1"], "min_gap must be in [0, 1)"),
+])
+def test_cli_diagnose_bad_options_are_one_line_without_the_legacy_list(tmp_path, capsys, monkeypatch, argv, msg):
+    # with no module on the transitional ValueError list, only a W2SError can print as one line
+    monkeypatch.setattr(cli_module, "LEGACY_VALUEERROR_MODULES", ())
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "p.npy", rng.random(10))
+    np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
+    (tmp_path / "gold.csv").write_text("\n".join(["0", "1"] * 5) + "\n")
+    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
+              "--gold", str(tmp_path / "gold.csv"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_diagnose_gold_class_beyond_proba_columns_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli_module, "LEGACY_VALUEERROR_MODULES", ())
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "p.npy", rng.random(10))
+    np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
+    (tmp_path / "gold.csv").write_text("\n".join(["0", "3"] * 5) + "\n")
+    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
+              "--gold", str(tmp_path / "gold.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "class indices >= 2" in err and "Traceback" not in err
 
 
 # --- regressions from a new-user trial -----------------------------------------------------------

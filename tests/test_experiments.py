@@ -191,3 +191,19 @@ def test_cli_report_small(tmp_path, capsys):
     assert "## 5. Trust diagnostics" in (tmp_path / "results.md").read_text()
     assert main(["report", "--only", "nope", "--docs", str(tmp_path)]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_experiment_argument_mistakes_are_w2s_errors(tmp_path, capsys, monkeypatch):
+    from w2s_plugin import cli
+    from w2s_plugin.errors import W2SError
+    from w2s_plugin.experiments._common import check_size
+
+    with pytest.raises(W2SError, match="size must be one of"):
+        check_size("huge")
+    with pytest.raises(W2SError, match="unknown dataset 'iris'"):
+        real_data.one_seed(0, dataset="iris")
+    # with no module on the transitional ValueError list, only a W2SError prints as one line
+    monkeypatch.setattr(cli, "LEGACY_VALUEERROR_MODULES", ())
+    assert cli.main(["report", "--only", "trust,nope", "--docs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment(s) ['nope']" in err and "Traceback" not in err

@@ -26,7 +26,7 @@ import numpy as np
 from ._validation import check_embeddings, check_proba
 from .bandit import wilson_interval
 from .detector import OverlapDetector, Region, W2SWarning
-from .errors import W2SError
+from .errors import DataError, W2SError
 
 VERDICTS = ("informative", "not informative", "inconclusive")
 _REGION_ORDER = (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY)
@@ -192,15 +192,15 @@ def _gold(y_gold, n: int):
     """
     y = np.asarray(y_gold)
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"y_gold must be 1-D with one entry per point ({n}); got shape {y.shape}. "
+        raise DataError(f"y_gold must be 1-D with one entry per point ({n}); got shape {y.shape}. "
                          "Mark points without a gold label by -1 (or NaN).")
     if y.dtype.kind not in "fiub":
-        raise ValueError(f"y_gold must hold integer class indices (column of proba), -1 for unlabelled; "
+        raise DataError(f"y_gold must hold integer class indices (column of proba), -1 for unlabelled; "
                          f"got dtype {y.dtype}. Map your label names to column indices first.")
     bad = np.flatnonzero(invalid_gold(y))
     if bad.size:
         word, verb = ("row", "holds") if bad.size == 1 else ("rows", "hold")
-        raise ValueError(f"y_gold must hold class indices (0 .. k-1), or -1 / NaN for no gold label; "
+        raise DataError(f"y_gold must hold class indices (0 .. k-1), or -1 / NaN for no gold label; "
                          f"{word} {_first(bad.tolist())} (0-based) {verb} {_first(y[bad].tolist())}")
     if y.dtype.kind == "f":
         labelled = ~np.isnan(y) & (y != -1)
@@ -238,19 +238,19 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
     P = check_proba(proba, min_rows=2)
     n = P.shape[0]
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        raise W2SError(f"alpha must be in (0, 1); got {alpha!r}")
     if not 0 <= min_gap < 1:
-        raise ValueError(f"min_gap must be in [0, 1); got {min_gap!r}")
+        raise W2SError(f"min_gap must be in [0, 1); got {min_gap!r}")
     y, labelled = _gold(y_gold, n)
     if (y[labelled] >= P.shape[1]).any():
-        raise ValueError(f"y_gold has class indices >= {P.shape[1]}, but proba has {P.shape[1]} columns")
+        raise DataError(f"y_gold has class indices >= {P.shape[1]}, but proba has {P.shape[1]} columns")
     if labelled.sum() == 0:
-        raise ValueError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
+        raise DataError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
     if regions is None:
         E = check_embeddings(embeddings, n_rows=n)
         det = detector if detector is not None else OverlapDetector(random_state=random_state)
         if not isinstance(det, OverlapDetector):
-            raise ValueError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
+            raise W2SError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", W2SWarning)
             if hasattr(det, "hard_threshold_"):  # fitted: judge with its thresholds, never touch its history
@@ -261,7 +261,7 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
         det = detector
         regions = np.asarray(regions)
         if regions.shape != (n,) or not np.isin(regions, [int(r) for r in Region]).all():
-            raise ValueError(f"regions must be {n} Region values (0 easy-only, 1 hard-only, 2 overlap)")
+            raise DataError(f"regions must be {n} Region values (0 easy-only, 1 hard-only, 2 overlap)")
     regions = regions.astype(np.int8)
     weak = P.argmax(axis=1)
     correct = (weak == y) & labelled
@@ -304,7 +304,7 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
     if sources is not None:
         s = np.asarray(sources)
         if s.ndim != 1 or s.shape[0] != n:
-            raise ValueError(f"sources must be 1-D with one source name per point ({n}); got shape {s.shape}")
+            raise DataError(f"sources must be 1-D with one source name per point ({n}); got shape {s.shape}")
         for name in sorted({str(v) for v in s}) if s.dtype.kind in "OUS" else sorted(set(s.tolist())):
             m = s.astype(str) == str(name)
             g = _group(str(name), correct, m, labelled, z)

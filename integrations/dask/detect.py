@@ -25,7 +25,7 @@ import numpy as np
 from w2s_plugin._params import ParamsMixin
 from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning, make_scorer
-from w2s_plugin.errors import W2SError
+from w2s_plugin.errors import MissingExtraError, W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
 
 from .sketch import (
@@ -45,7 +45,7 @@ def _dask():
         import dask
         import dask.array as da
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the Dask path needs the dask extra: pip install 'w2s-plugin[dask]'") from None
+        raise MissingExtraError("the Dask path", "dask") from None
     return dask, da
 
 

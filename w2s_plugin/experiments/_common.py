@@ -7,13 +7,15 @@ import os
 
 import numpy as np
 
+from ..errors import MissingExtraError, W2SError
+
 #: The two sizes every experiment knows: ``full`` for docs/results.md, ``small`` for the tests.
 SIZES = ("full", "small")
 
 
 def check_size(size: str) -> str:
     if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}; got {size!r}")
+        raise W2SError(f"size must be one of {SIZES}; got {size!r}")
     return size
 
 
@@ -62,7 +64,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the report's plots need matplotlib: pip install 'w2s-plugin[plot]'") from None
+        raise MissingExtraError("the report's plots (matplotlib)", "plot") from None
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..detector import OverlapDetector, Region
+from ..errors import W2SError
 from ._common import fmt, mean_ci, md_table, run_main, run_seeds
 
 TITLE = "Real data: point selection, source selection and the diagnose recommendation"
@@ -56,7 +57,7 @@ def _load(name: str):
         X, y, _ = load_data_frame("mlbench", "DNA")
         view, n_gold = (lambda A: A[:, 84:96]), 300
     else:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        raise W2SError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     return np.asarray(X, dtype=np.float64), LabelEncoder().fit_transform(y), view, n_gold
 
 

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 
-
+from ..errors import W2SError
 from ..progress import progress as _progress
 from . import EXPERIMENTS
 from ._common import fmt, mean_ci
@@ -48,7 +48,7 @@ def run_all(size: str = "full", seed: int = 0, jobs: int = 2, only=None, progres
     names = [n for n in _ORDER if n in (only or EXPERIMENTS)]
     unknown = set(only or ()) - set(EXPERIMENTS)
     if unknown:
-        raise ValueError(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+        raise W2SError(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     results, times = {}, {}
     t0 = time.perf_counter()
     load0 = _load()

@@ -1,9 +1,10 @@
 """The paper's synthetic table: w2s accuracy (overall and on hard-only points) against overlap ratio.
 
-Protocol (PAPER.md section 4, as the reference's synthetic notebook runs it). Per repetition the
-class means ``+/-theta`` (``theta ~ U[0,1]^40``, 20 easy + 20 hard dims, noise variance 5) are drawn
-once; for each overlap count ``m`` in 10..50 three independent sets of 100 easy-only, 100 hard-only
-and ``m`` overlap points are drawn (overlap ratio ``m / (200 + m)`` = .048 ... .200):
+Protocol (docs/method.md, "The paper's synthetic experiment", as the reference notebook runs it).
+Per repetition the class means ``+/-theta`` (``theta ~ U[0,1]^40``, 20 easy + 20 hard dims, noise
+variance 5) are drawn once; for each overlap count ``m`` in 10..50 three independent sets of 100
+easy-only, 100 hard-only and ``m`` overlap points are drawn (overlap ratio ``m / (200 + m)`` =
+.048 ... .200):
 
 * *train*: the weak model (logistic regression, default C, hard dims zeroed) and the strong
   ceiling (logistic regression on all dims) are fit on its **true** labels;
@@ -31,7 +32,7 @@ from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
 TITLE = "Synthetic table: w2s accuracy against overlap ratio"
 OVERLAP_COUNTS = (10, 20, 30, 40, 50)
 
-#: The reference's committed means (PAPER.md section 4), by overlap count.
+#: The paper's reported means (docs/method.md, "The paper's synthetic experiment"), by overlap count.
 PAPER = {
     10: {"ratio": .048, "weak": .668, "strong": .824, "w2s": .584, "w2s_hard": .562},
     20: {"ratio": .091, "weak": .679, "strong": .830, "w2s": .670, "w2s_hard": .624},
