@@ -24,8 +24,20 @@ HERE = Path(__file__).resolve().parent
 #: Arguments for ``--quick``: sizes that finish in seconds to a minute each on a laptop.
 QUICK_ARGS = {
     "campaign": ["--batch", "500", "--rounds", "3"],
-    "dask": ["--n", "200000", "--d", "16", "--baseline", "100000", "--rows-per-shard", "50000",
-             "--rows-per-chunk", "50000", "--workers", "1"],
+    "dask": [
+        "--n",
+        "200000",
+        "--d",
+        "16",
+        "--baseline",
+        "100000",
+        "--rows-per-shard",
+        "50000",
+        "--rows-per-chunk",
+        "50000",
+        "--workers",
+        "1",
+    ],
     "detection": ["--n-big", "20000", "--n-ref", "10000", "--n-cos", "5000", "--no-write"],
     "label_studio": ["--requests", "5", "--rounds", "2", "--batch", "20"],
     "modal": ["--n", "5000", "--dims", "16", "--repeats", "2"],
@@ -37,7 +49,7 @@ QUICK_SKIP = {"report"}
 
 def benchmarks() -> dict[str, Path]:
     """``{name: path}`` of every ``bench_<name>.py`` next to this file, in name order."""
-    return {p.stem[len("bench_"):]: p for p in sorted(HERE.glob("bench_*.py"))}
+    return {p.stem[len("bench_") :]: p for p in sorted(HERE.glob("bench_*.py"))}
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,15 @@ import os
 import numpy as np
 import pytest
 
-from w2s_plugin.experiments import (EXPERIMENTS, detection_quality, digits, real_data, source_selection, synthetic_table,
-                                    trust)
+from w2s_plugin.experiments import (
+    EXPERIMENTS,
+    detection_quality,
+    digits,
+    real_data,
+    source_selection,
+    synthetic_table,
+    trust,
+)
 from w2s_plugin.experiments._common import mean_ci
 
 pytestmark = pytest.mark.slow
@@ -167,14 +174,35 @@ def test_real_data_gain_avoids_the_mislabelled_source_and_diagnose_stays_close(r
 def test_report_writes_every_section_and_plot(tmp_path, synth, detection, selection, digit, trusted, real):
     from w2s_plugin.experiments.report import write_report
 
-    results = {"synthetic_table": synth, "detection_quality": detection, "source_selection": selection,
-               "digits": digit, "trust": trusted, "real_data": real}
-    path = write_report({"results": results, "times": {k: 1.0 for k in results}, "size": "small", "seed": 0,
-                         "jobs": 1, "wall": 5.0}, str(tmp_path))
+    results = {
+        "synthetic_table": synth,
+        "detection_quality": detection,
+        "source_selection": selection,
+        "digits": digit,
+        "trust": trusted,
+        "real_data": real,
+    }
+    path = write_report(
+        {
+            "results": results,
+            "times": {k: 1.0 for k in results},
+            "size": "small",
+            "seed": 0,
+            "jobs": 1,
+            "wall": 5.0,
+        },
+        str(tmp_path),
+    )
     text = open(path, encoding="utf-8").read()
     for i in range(1, len(EXPERIMENTS) + 1):
         assert f"\n## {i}. " in text
-    for png in ("synthetic_table.png", "detection_quality.png", "source_selection.png", "digits.png", "real_data.png"):
+    for png in (
+        "synthetic_table.png",
+        "detection_quality.png",
+        "source_selection.png",
+        "digits.png",
+        "real_data.png",
+    ):
         assert f"(img/{png})" in text
         assert os.path.getsize(tmp_path / "img" / png) > 20_000
     assert "nan" not in text.lower().replace("nanmean", "")
@@ -183,8 +211,23 @@ def test_report_writes_every_section_and_plot(tmp_path, synth, detection, select
 def test_cli_report_small(tmp_path, capsys):
     from w2s_plugin.cli import main
 
-    assert main(["report", "--small", "--only", "trust", "--jobs", "1", "--docs", str(tmp_path),
-                 "--save-results", str(tmp_path / "r.pkl")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--small",
+                "--only",
+                "trust",
+                "--jobs",
+                "1",
+                "--docs",
+                str(tmp_path),
+                "--save-results",
+                str(tmp_path / "r.pkl"),
+            ]
+        )
+        == 0
+    )
     assert "## 5. Trust diagnostics" in (tmp_path / "results.md").read_text()
     (tmp_path / "results.md").unlink()
     assert main(["report", "--from-results", str(tmp_path / "r.pkl"), "--docs", str(tmp_path)]) == 0
