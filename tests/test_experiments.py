@@ -250,3 +250,19 @@ def test_experiment_argument_mistakes_are_w2s_errors(tmp_path, capsys, monkeypat
     assert cli.main(["report", "--only", "trust,nope", "--docs", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown experiment(s) ['nope']" in err and "Traceback" not in err
+
+
+def test_cli_report_from_a_file_that_is_not_saved_results_is_one_line(tmp_path, capsys, monkeypatch):
+    import pickle
+
+    from w2s_plugin import cli
+
+    monkeypatch.setattr(cli, "LEGACY_VALUEERROR_MODULES", ())
+    (tmp_path / "notes.txt").write_text("not a pickle\n")
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    for name, why in (("notes.txt", "UnpicklingError"), ("list.pkl", "it holds a list")):
+        assert cli.main(["report", "--from-results", str(tmp_path / name), "--docs", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "is not a results file written by --save-results" in err and why in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results.md").exists()

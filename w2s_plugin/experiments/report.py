@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 
-from ..errors import W2SError
+from ..errors import DataError, W2SError
 from ..progress import progress as _progress
 from . import EXPERIMENTS
 from ._common import fmt, mean_ci
@@ -345,7 +345,18 @@ def build_report(
 
     if from_results:
         with open(from_results, "rb") as fh:
-            out = pickle.load(fh)
+            try:
+                out = pickle.load(fh)
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as exc:
+                raise DataError(
+                    f"--from-results {from_results!r} is not a results file written by --save-results "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+        if not isinstance(out, dict):
+            raise DataError(
+                f"--from-results {from_results!r} is not a results file written by --save-results "
+                f"(it holds a {type(out).__name__})"
+            )
     else:
         out = run_all(size=size, seed=seed, jobs=jobs, only=only, progress=progress)
     if save_results:
