@@ -52,17 +52,34 @@ def policy_table(seeds=range(20)):
     from w2s_plugin.bandit import regret_bound
     from w2s_plugin.simulation import simulate_bandit
 
-    cases = [("easy", [0.05, 0.1, 0.2, 0.3, 0.5], 100, 100), ("easy", [0.05, 0.1, 0.2, 0.3, 0.5], 100, 200),
-             ("close", [0.2, 0.26, 0.32, 0.38, 0.44], 200, 150)]
-    pols = ["ucb", "thompson", "epsilon_greedy", "reference_ucb", "ucb1_rounds", "round_robin", "random", "oracle"]
+    cases = [
+        ("easy", [0.05, 0.1, 0.2, 0.3, 0.5], 100, 100),
+        ("easy", [0.05, 0.1, 0.2, 0.3, 0.5], 100, 200),
+        ("close", [0.2, 0.26, 0.32, 0.38, 0.44], 200, 150),
+    ]
+    pols = [
+        "ucb",
+        "thompson",
+        "epsilon_greedy",
+        "reference_ucb",
+        "ucb1_rounds",
+        "round_robin",
+        "random",
+        "oracle",
+    ]
     for name, dens, n, T in cases:
-        print(f"\n{name}: densities {dens}, batch {n}, T={T}, {len(seeds)} seeds; "
-              f"ucb regret bound {regret_bound(dens, n, T):.0f}")
+        print(
+            f"\n{name}: densities {dens}, batch {n}, T={T}, {len(seeds)} seeds; "
+            f"ucb regret bound {regret_bound(dens, n, T):.0f}"
+        )
         print(f"{'policy':<15} {'best share':>10} {'regret(T)':>10} {'regret(T/2)':>12}")
         for p in pols:
             runs = [simulate_bandit(dens, p, n, T, random_state=s) for s in seeds]
-            print(f"{p:<15} {np.mean([r.best_share(len(dens)) for r in runs]):>10.3f} "
-                  f"{np.mean([r.regret[-1] for r in runs]):>10.1f} {np.mean([r.regret[T // 2 - 1] for r in runs]):>12.1f}")
+            print(
+                f"{p:<15} {np.mean([r.best_share(len(dens)) for r in runs]):>10.3f} "
+                f"{np.mean([r.regret[-1] for r in runs]):>10.1f} "
+                f"{np.mean([r.regret[T // 2 - 1] for r in runs]):>12.1f}"
+            )
 
 
 def main(argv=None):
@@ -82,8 +99,16 @@ def main(argv=None):
     wtime = Timed(weak.predict_proba)
 
     with tempfile.TemporaryDirectory() as d:
-        c = Campaign(syn.sources, wtime, embed=None, batch_size=args.batch, budget=args.batch * args.rounds,
-                     state_dir=d, progress=False, random_state=args.seed)
+        c = Campaign(
+            syn.sources,
+            wtime,
+            embed=None,
+            batch_size=args.batch,
+            budget=args.batch * args.rounds,
+            state_dir=d,
+            progress=False,
+            random_state=args.seed,
+        )
         fit = Timed(c.detector.fit)
         c.detector.fit = fit
         save = Timed(c._save)
@@ -95,8 +120,16 @@ def main(argv=None):
             t0 = time.perf_counter()
             c.step()
             step = time.perf_counter() - t0
-            rows.append({"step": step, "weak": wtime.last, "detect": fit.last, "save": save.last,
-                         "select": select.last, "drawn": c.n_drawn})
+            rows.append(
+                {
+                    "step": step,
+                    "weak": wtime.last,
+                    "detect": fit.last,
+                    "save": save.last,
+                    "select": select.last,
+                    "drawn": c.n_drawn,
+                }
+            )
         sizes = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
 
     # the naive format: every drawn item rewritten into state.json each round
@@ -106,14 +139,20 @@ def main(argv=None):
         for upto in (args.batch, len(items["id"]) // 2, len(items["id"])):
             sub = {k: v[:upto] for k, v in items.items()}
             t = time.perf_counter()
-            atomic_write_bytes(os.path.join(d, "state.json"), json.dumps({"items": sub, "rounds": c.rounds}).encode())
+            atomic_write_bytes(
+                os.path.join(d, "state.json"), json.dumps({"items": sub, "rounds": c.rounds}).encode()
+            )
             naive.append((upto, time.perf_counter() - t))
 
-    R = np.array([[r["step"], r["weak"], r["detect"], r["save"], r["select"]] for r in rows[1:]])  # skip warm-up
+    R = np.array(
+        [[r["step"], r["weak"], r["detect"], r["save"], r["select"]] for r in rows[1:]]
+    )  # skip warm-up
     step, weak_t, det, sav, sel = R.mean(axis=0)
-    overhead = step - weak_t - det   # representation is the identity (embed=None): free
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, {platform.python_version()}, "
-          f"numpy {np.__version__}; date {time.strftime('%Y-%m-%d')}")
+    overhead = step - weak_t - det  # representation is the identity (embed=None): free
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cpus, {platform.python_version()}, "
+        f"numpy {np.__version__}; date {time.strftime('%Y-%m-%d')}"
+    )
     print(f"batch {args.batch} points x 40 features, {len(rows)} rounds, {c.n_drawn} drawn items")
     print(f"detection per round (baseline):      {det * 1e3:8.1f} ms   1.00")
     print(f"campaign overhead per round:         {overhead * 1e3:8.1f} ms   {overhead / det:.3f}")
@@ -121,8 +160,10 @@ def main(argv=None):
     print(f"  of which selection:                {sel * 1e3:8.3f} ms   {sel / det:.5f}")
     print(f"weak model call per round:           {weak_t * 1e3:8.1f} ms   {weak_t / det:.3f}")
     first, last = rows[1]["save"], rows[-1]["save"]
-    print(f"commit after round 2 vs round {len(rows)} ({rows[1]['drawn']} vs {rows[-1]['drawn']} items): "
-          f"{first * 1e3:.1f} ms vs {last * 1e3:.1f} ms (ratio {last / first:.2f})")
+    print(
+        f"commit after round 2 vs round {len(rows)} ({rows[1]['drawn']} vs {rows[-1]['drawn']} items): "
+        f"{first * 1e3:.1f} ms vs {last * 1e3:.1f} ms (ratio {last / first:.2f})"
+    )
     for upto, t in naive:
         print(f"naive full-JSON rewrite with {upto:>7} items: {t * 1e3:8.1f} ms   {t / det:.3f} x detection")
     print("files:", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(sizes.items())))

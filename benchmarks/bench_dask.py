@@ -36,7 +36,7 @@ def generate(directory: str, n: int, d: int, rows_per_shard: int, seed: int = 0)
     for i, start in enumerate(range(0, n, rows_per_shard)):
         m = min(rows_per_shard, n - start)
         r = np.random.default_rng([seed, i])
-        region = r.integers(0, 3, m)               # 0 easy-only, 1 hard-only, 2 overlap
+        region = r.integers(0, 3, m)  # 0 easy-only, 1 hard-only, 2 overlap
         y = r.integers(0, 2, m).astype(np.float32) * 2 - 1
         X = r.standard_normal((m, d), dtype=np.float32) * np.float32(np.sqrt(5.0))
         X += y[:, None] * theta[None, :]
@@ -100,7 +100,10 @@ def task_costs(events) -> dict:
                 out.setdefault(prefix, [0.0, 0])
                 out[prefix][0] += s["stop"] - s["start"]
                 out[prefix][1] += 1
-    return {k: {"seconds": round(v[0], 3), "tasks": v[1]} for k, v in sorted(out.items(), key=lambda kv: -kv[1][0])}
+    return {
+        k: {"seconds": round(v[0], 3), "tasks": v[1]}
+        for k, v in sorted(out.items(), key=lambda kv: -kv[1][0])
+    }
 
 
 def main(argv=None):
@@ -111,7 +114,9 @@ def main(argv=None):
     ap.add_argument("--rows-per-shard", type=int, default=1_000_000)
     ap.add_argument("--rows-per-chunk", type=int, default=250_000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--memory-limit", default="3GiB", help="per worker (distributed spills / pauses above it)")
+    ap.add_argument(
+        "--memory-limit", default="3GiB", help="per worker (distributed spills / pauses above it)"
+    )
     ap.add_argument("--dir", default="/work/main/.bench-data/dask")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", default=None, help="also write the summary here")
@@ -123,24 +128,38 @@ def main(argv=None):
     from w2s_plugin.integrations.dask.detect import DaskOverlapDetector
     from w2s_plugin.integrations.dask.sources import ShardedArray, shards_to_dask
 
-    res: dict = {"n": args.n, "d": args.d, "baseline_n": args.baseline, "workers": args.workers,
-                 "rows_per_chunk": args.rows_per_chunk, "date": time.strftime("%Y-%m-%d"),
-                 "cpus": os.cpu_count()}
+    res: dict = {
+        "n": args.n,
+        "d": args.d,
+        "baseline_n": args.baseline,
+        "workers": args.workers,
+        "rows_per_chunk": args.rows_per_chunk,
+        "date": time.strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+    }
     t = time.perf_counter()
     emb_dir, p_dir = generate(args.dir, args.n, args.d, args.rows_per_shard)
     res["generate_s"] = round(time.perf_counter() - t, 1)
     res["bytes_on_disk"] = sum(os.path.getsize(os.path.join(emb_dir, f)) for f in os.listdir(emb_dir))
     try:
         # single machine, in memory, at the baseline size
-        E1 = np.asarray(ShardedArray(emb_dir)[0:args.baseline])
-        P1 = np.asarray(ShardedArray(p_dir)[0:args.baseline])
+        E1 = np.asarray(ShardedArray(emb_dir)[0 : args.baseline])
+        P1 = np.asarray(ShardedArray(p_dir)[0 : args.baseline])
         t = time.perf_counter()
         rep1 = OverlapDetector(random_state=0).fit(P1, E1).report_
         res["single_s"] = time.perf_counter() - t
         res["scorer"] = rep1.scorer
 
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          memory_limit=args.memory_limit, dashboard_address=":0") as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=args.memory_limit,
+                dashboard_address=":0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             poll = RSSPoller(client)
             for label, n in (("dask_baseline", args.baseline), ("dask_full", args.n)):
                 E = shards_to_dask(emb_dir, rows_per_chunk=args.rows_per_chunk)[:n]
@@ -152,18 +171,23 @@ def main(argv=None):
                     rep = det.report_
                     el = time.perf_counter() - t
                 res[label] = {
-                    "seconds": el, "blocks": int(E.numblocks[0]),
+                    "seconds": el,
+                    "blocks": int(E.numblocks[0]),
                     "peak_worker_rss_mib": {a.split(":")[-1]: round(v / 2**20) for a, v in poll.peak.items()},
                     "peak_client_rss_mib": round(poll.peak_client / 2**20),
-                    "hard_threshold": rep.hard_threshold, "overlap_threshold": rep.overlap_threshold,
-                    "density": rep.density, "split_info": [det.hard_split_info_, det.overlap_split_info_],
+                    "hard_threshold": rep.hard_threshold,
+                    "overlap_threshold": rep.overlap_threshold,
+                    "density": rep.density,
+                    "split_info": [det.hard_split_info_, det.overlap_split_info_],
                     "task_costs": task_costs(ts.data),
                 }
                 if label == "dask_baseline":
                     r = rep.compute()
                     res[label]["agreement_with_single"] = float((r.regions == rep1.regions).mean())
-                    res[label]["threshold_diff"] = [abs(rep.hard_threshold - rep1.hard_threshold),
-                                                    abs(rep.overlap_threshold - rep1.overlap_threshold)]
+                    res[label]["threshold_diff"] = [
+                        abs(rep.hard_threshold - rep1.hard_threshold),
+                        abs(rep.overlap_threshold - rep1.overlap_threshold),
+                    ]
                 del det, rep
                 client.cancel(list(client.futures))
     finally:
@@ -184,8 +208,10 @@ def main(argv=None):
     est = {}
     for nw in (1, 2, 8, 32, 128):
         blocks = 1e9 / args.rows_per_chunk
-        est[nw] = {"seconds_for_1e9": blocks * block_s / nw + res["serial_overhead_s"],
-                   "points_per_s": 1e9 / (blocks * block_s / nw + res["serial_overhead_s"])}
+        est[nw] = {
+            "seconds_for_1e9": blocks * block_s / nw + res["serial_overhead_s"],
+            "points_per_s": 1e9 / (blocks * block_s / nw + res["serial_overhead_s"]),
+        }
     res["estimate"] = est
     print(json.dumps(res, indent=1, default=float))
     if args.json:

@@ -30,9 +30,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-train", type=int, default=4000, dest="max_train")
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: the machine is shared)")
     args = ap.parse_args(argv)
+    from bench_detection import pool  # noqa: E402  (same data as the detection benchmark)
     from threadpoolctl import threadpool_limits
 
-    from bench_detection import pool  # noqa: E402  (same data as the detection benchmark)
     from w2s_plugin import detect_overlap
     from w2s_plugin.diagnostics import decide, diagnose
 
@@ -58,9 +58,11 @@ def main(argv=None) -> int:
             decide(P, E, gold, rep.regions, max_train=args.max_train)
             t_dec.append(time.perf_counter() - t)
     det, diag, dec = (float(np.median(v)) for v in (t_det, t_diag, t_dec))
-    print(f"pool {args.n} x {E.shape[1]} float32, {args.gold} gold labels, max_train {args.max_train}, "
-          f"{args.threads} BLAS thread(s), {platform.machine()} with {os.cpu_count()} CPU(s), "
-          f"load {os.getloadavg()[0]:.1f}; median of {args.repeats}")
+    print(
+        f"pool {args.n} x {E.shape[1]} float32, {args.gold} gold labels, max_train {args.max_train}, "
+        f"{args.threads} BLAS thread(s), {platform.machine()} with {os.cpu_count()} CPU(s), "
+        f"load {os.getloadavg()[0]:.1f}; median of {args.repeats}"
+    )
     print(f"one detection (detect_overlap):        {det:7.2f} s")
     print(f"diagnose (detection + decision):       {diag:7.2f} s  = {diag / det:.2f} x one detection")
     print(f"decision alone (4 cross-fitted models): {dec:7.2f} s  = {dec / det:.2f} x one detection")

@@ -26,8 +26,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--float32", action="store_true", help="also time float32 embeddings")
-    ap.add_argument("--blas-threads", type=int, default=None,
-                    help="limit BLAS threads (threadpoolctl); on a loaded machine multithreaded BLAS spin-waits")
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="limit BLAS threads (threadpoolctl); on a loaded machine multithreaded BLAS spin-waits",
+    )
     args = ap.parse_args(argv)
 
     from modAL.models import ActiveLearner
@@ -44,8 +48,16 @@ def main(argv=None):
         threadpool_limits(args.blas_threads)
     half = args.dims // 2
     share = args.n // 3
-    mix = make_overlap_mixture(share, share, args.n - 2 * share, n_easy_dims=half, n_hard_dims=args.dims - half,
-                               n_classes=args.classes, noise=1.0, random_state=0)
+    mix = make_overlap_mixture(
+        share,
+        share,
+        args.n - 2 * share,
+        n_easy_dims=half,
+        n_hard_dims=args.dims - half,
+        n_classes=args.classes,
+        noise=1.0,
+        random_state=0,
+    )
     X = mix.X
     seed = mix.sample(300, 300, 300, random_state=1)
     # The weak learner sees only the easy block (its hard block zeroed), the pool is the full X.
@@ -63,7 +75,8 @@ def main(argv=None):
     if args.float32:
         X32 = X.astype(np.float32)
         runs["overlap_sampling (float32 embeddings)"] = lambda: overlap_sampling(
-            learner, X_weak, n_instances=args.n_instances, embeddings=X32)
+            learner, X_weak, n_instances=args.n_instances, embeddings=X32
+        )
     for f in runs.values():  # warm-up
         f()
     times = {k: [] for k in runs}
@@ -73,11 +86,16 @@ def main(argv=None):
             f()
             times[k].append(time.perf_counter() - t)
     base = statistics.median(times["uncertainty_sampling"])
-    print(f"modAL query time, pool {args.n} x {args.dims}, {args.classes} classes, n_instances={args.n_instances}, "
-          f"median of {args.repeats}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; BLAS threads {args.blas_threads or 'default'}; "
-          f"load average {os.getloadavg()[0]:.1f}; {datetime.date.today()}")
+    print(
+        f"modAL query time, pool {args.n} x {args.dims}, {args.classes} classes, "
+        f"n_instances={args.n_instances}, "
+        f"median of {args.repeats}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}; BLAS threads {args.blas_threads or 'default'}; "
+        f"load average {os.getloadavg()[0]:.1f}; {datetime.date.today()}"
+    )
     print(f"{'strategy':<40} {'median s':>9} {'ratio':>7}")
     for k, ts in times.items():
         m = statistics.median(ts)

@@ -24,10 +24,22 @@ HERE = Path(__file__).resolve().parent
 #: Arguments for ``--quick``: sizes that finish in seconds to a minute each on a laptop.
 QUICK_ARGS = {
     "campaign": ["--batch", "500", "--rounds", "3"],
-    "dask": ["--n", "200000", "--d", "16", "--baseline", "100000", "--rows-per-shard", "50000",
-             "--rows-per-chunk", "50000", "--workers", "1"],
-    "detection": ["--n-big", "20000", "--n-ref", "10000", "--n-cos", "5000", "--n-grid", "20000",
-                  "--repeats", "1", "--no-write"],
+    "dask": [
+        "--n",
+        "200000",
+        "--d",
+        "16",
+        "--baseline",
+        "100000",
+        "--rows-per-shard",
+        "50000",
+        "--rows-per-chunk",
+        "50000",
+        "--workers",
+        "1",
+    ],
+    "detection": ["--n-big", "20000", "--n-ref", "10000", "--n-cos", "5000", "--n-grid", "20000"]
+    + ["--repeats", "1", "--no-write"],
     "detect_memmap": ["--n", "200000"],
     "diagnose": ["--n", "20000", "--repeats", "1"],
     "label_studio": ["--requests", "5", "--rounds", "2", "--batch", "20"],
@@ -40,7 +52,7 @@ QUICK_SKIP = {"report"}
 
 def benchmarks() -> dict[str, Path]:
     """``{name: path}`` of every ``bench_<name>.py`` next to this file, in name order."""
-    return {p.stem[len("bench_"):]: p for p in sorted(HERE.glob("bench_*.py"))}
+    return {p.stem[len("bench_") :]: p for p in sorted(HERE.glob("bench_*.py"))}
 
 
 def main(argv=None) -> int:

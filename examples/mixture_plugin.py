@@ -18,7 +18,9 @@ def _family():
     return make_overlap_mixture(1, 1, 1, random_state=FAMILY_SEED)
 
 
-def mixture_source(location, name, n_easy=300, n_hard=300, n_overlap=300, seed=0, shuffle=True, random_state=None):
+def mixture_source(
+    location, name, n_easy=300, n_hard=300, n_overlap=300, seed=0, shuffle=True, random_state=None
+):
     """A pool drawn from the mixture (``location`` is unused: the data is generated).
 
     Name every parameter (no ``**kwargs``): then a typo in a config file's ``params`` is an error

@@ -43,11 +43,19 @@ def cmd_campaign_run(args) -> int:
         raise _cli_error("give --config FILE (a campaign config; see docs/configuration.md)")
     campaign = cfg.build_campaign(progress=False if args.no_progress else None)
     if campaign.resumed:
-        print(f"resuming the campaign in {cfg.state_dir()}: {campaign.n_rounds} round(s), "
-              f"{campaign.n_drawn} point(s) already drawn")
-        print(f"reward {campaign.engine.reward.name}"
-              + (f"; the folder was written by w2s_plugin 0.1.0 ({campaign.migrated_from}) and is rewritten "
-                 "as state version 3" if campaign.migrated_from else ""))
+        print(
+            f"resuming the campaign in {cfg.state_dir()}: {campaign.n_rounds} round(s), "
+            f"{campaign.n_drawn} point(s) already drawn"
+        )
+        print(
+            f"reward {campaign.engine.reward.name}"
+            + (
+                f"; the folder was written by w2s_plugin 0.1.0 ({campaign.migrated_from}) and is rewritten "
+                "as state version 3"
+                if campaign.migrated_from
+                else ""
+            )
+        )
     elif cfg.state_dir() is not None:
         print(f"starting a new campaign; state goes to {cfg.state_dir()}")
     else:
@@ -63,20 +71,28 @@ def cmd_campaign_run(args) -> int:
                 res = campaign.run(max_rounds=args.max_rounds or cfg.get("campaign.max_rounds"))
         except KeyboardInterrupt:
             return _interrupted(campaign, cfg)
-        print(f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
-              f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap "
-              "points found")
+        print(
+            f"ran {campaign.n_rounds - before} round(s); {campaign.n_rounds} in total, "
+            f"{campaign.n_drawn} points drawn, {int(sum(r['n_overlap'] for r in res.rounds))} overlap "
+            "points found"
+        )
         if res.regret is not None and len(res.regret):
-            print(f"cumulative regret vs the oracle: {res.regret[-1]:.1f} overlap points "
-                  f"(reward {res.reward_name})")
+            print(
+                f"cumulative regret vs the oracle: {res.regret[-1]:.1f} overlap points "
+                f"(reward {res.reward_name})"
+            )
         h = res.hindsight()
         if h:
-            print(f"best single source in hindsight: {h['source']} ({h['rate']:.3f} {res.reward_name} "
-                  "per point); "
-                  f"regret against always pulling it: {h['regret']:.1f}")
+            print(
+                f"best single source in hindsight: {h['source']} ({h['rate']:.3f} {res.reward_name} "
+                "per point); "
+                f"regret against always pulling it: {h['regret']:.1f}"
+            )
         if campaign.sources_exhausted_early and not campaign.progress:  # else run() said so under its bar
-            print(f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} "
-                  "points)")
+            print(
+                f"every source is exhausted: budget not spent ({campaign.n_drawn} of {campaign.budget} "
+                "points)"
+            )
     print()
     print(campaign.bandit.summary())
     return 0
@@ -92,8 +108,10 @@ def _interrupted(campaign, cfg) -> int:
     if cfg.state_dir() is None:
         msg = f"{n} round(s) ran; nothing is saved (no campaign.state_dir in the config)"
     else:
-        msg = (f"{n} round(s), {campaign.n_drawn} point(s) saved in {cfg.state_dir()}; "
-               "run the same command again to resume")
+        msg = (
+            f"{n} round(s), {campaign.n_drawn} point(s) saved in {cfg.state_dir()}; "
+            "run the same command again to resume"
+        )
     print(f"w2s campaign: interrupted: {msg}", file=sys.stderr)
     return 130
 
@@ -114,22 +132,39 @@ def cmd_campaign_status(args) -> int:
     found = sum(r["overlap"] for r in est)
     kind = KIND_NAMES.get(state.get("kind"), "Campaign")
     if args.json:
-        print(json.dumps({"rounds": len(rounds), "drawn": drawn, "overlap": found,
-                          "budget": state.get("budget"),
-                          "batch_size": state["batch_size"], "policy": bandit.policy, "reward": reward,
-                          "kind": state.get("kind", "campaign"), "migrated_from": state.get("migrated_from"),
-                          "sources": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                       for k, v in r.items()}
-                                      for r in est]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "rounds": len(rounds),
+                    "drawn": drawn,
+                    "overlap": found,
+                    "budget": state.get("budget"),
+                    "batch_size": state["batch_size"],
+                    "policy": bandit.policy,
+                    "reward": reward,
+                    "kind": state.get("kind", "campaign"),
+                    "migrated_from": state.get("migrated_from"),
+                    "sources": [
+                        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                        for r in est
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
     budget = state.get("budget")
     what = "campaign" if kind == "Campaign" else f"{kind} state"
-    print(f"{what} in {args.dir}: {len(rounds)} round(s), {drawn} point(s) drawn"
-          + (f" of a budget of {budget}" if budget else "")
-          + f", batch size {state['batch_size']}, policy {bandit.policy}, reward {reward}")
+    print(
+        f"{what} in {args.dir}: {len(rounds)} round(s), {drawn} point(s) drawn"
+        + (f" of a budget of {budget}" if budget else "")
+        + f", batch size {state['batch_size']}, policy {bandit.policy}, reward {reward}"
+    )
     if state.get("migrated_from"):
-        print(f"written by w2s_plugin 0.1.0 ({state['migrated_from']}); "
-              "the next run rewrites it as state version 3")
+        print(
+            f"written by w2s_plugin 0.1.0 ({state['migrated_from']}); "
+            "the next run rewrites it as state version 3"
+        )
     total = found if isinstance(found, int) else f"{found:.1f}"
     if reward == "overlap":
         print(f"overlap points found: {total}" + (f" ({found / drawn:.1%} of drawn)" if drawn else ""))
@@ -138,19 +173,22 @@ def cmd_campaign_status(args) -> int:
     td = state.get("true_densities")
     if td and rounds:
         regret = sum(r.get("regret", 0.0) for r in rounds)
-        print(f"cumulative regret vs the oracle: {regret:.1f} overlap points "
-              "(true densities known: simulation)")
+        print(
+            f"cumulative regret vs the oracle: {regret:.1f} overlap points (true densities known: simulation)"
+        )
     print()
     print(bandit.summary())
     if args.rounds and rounds:
         print()
         print(f"last {min(args.rounds, len(rounds))} round(s):")
         print(f"{'round':>5} {'source':<16} {'drawn':>6} {'overlap':>8} {'density':>8} {reward[:8]:>8}")
-        for r in rounds[-args.rounds:]:
+        for r in rounds[-args.rounds :]:
             rew = r.get("reward", r.get("density") if reward == "overlap" else None)
             rew = "-" if rew is None else format(rew, ".3f")
-            print(f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r.get('n_overlap', 0):>8} "
-                  f"{r.get('density', 0.0):>8.3f} {rew:>8}")
+            print(
+                f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r.get('n_overlap', 0):>8} "
+                f"{r.get('density', 0.0):>8.3f} {rew:>8}"
+            )
     return 0
 
 
@@ -158,15 +196,20 @@ def cmd_campaign_status(args) -> int:
 def register_commands(subparsers):
     from w2s_plugin.cli import count
 
-    camp = subparsers.add_parser("campaign", help="run a multi-source campaign from a config file, or show "
-                                                  "its status")
+    camp = subparsers.add_parser(
+        "campaign", help="run a multi-source campaign from a config file, or show its status"
+    )
     sub = camp.add_subparsers(dest="campaign_command", metavar="ACTION")
     camp.set_defaults(func=lambda a: (camp.print_help(), 2)[1])
 
     r = sub.add_parser("run", help="run (or resume) the campaign a config file describes")
     r.add_argument("--config", help="campaign config (TOML; see docs/configuration.md)")
-    r.add_argument("--max-rounds", type=count("--max-rounds"), default=None,
-                   help="stop after this many rounds (resume later)")
+    r.add_argument(
+        "--max-rounds",
+        type=count("--max-rounds"),
+        default=None,
+        help="stop after this many rounds (resume later)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     # plugins add their options here: --scheduler (dask), --label-studio-url (Label Studio)
     plugins.add_command_options("campaign run", r)
@@ -174,8 +217,9 @@ def register_commands(subparsers):
 
     s = sub.add_parser("status", help="sources, pulls and estimated densities (95%% intervals) of a campaign")
     s.add_argument("dir", help="the campaign's state_dir")
-    s.add_argument("--rounds", type=count("--rounds", minimum=0), default=0,
-                   help="also list the last N rounds")
+    s.add_argument(
+        "--rounds", type=count("--rounds", minimum=0), default=0, help="also list the last N rounds"
+    )
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_campaign_status)
 

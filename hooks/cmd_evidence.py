@@ -25,8 +25,11 @@ def _number(cell: str):
 
 def _lines(numbers, limit: int = 5) -> str:
     shown = ", ".join(str(k) for k in numbers[:limit])
-    return ("line " if len(numbers) == 1 else "lines ") + shown + (
-        f" (and {len(numbers) - limit} more)" if len(numbers) > limit else "")
+    return (
+        ("line " if len(numbers) == 1 else "lines ")
+        + shown
+        + (f" (and {len(numbers) - limit} more)" if len(numbers) > limit else "")
+    )
 
 
 def _read_column(path: str, what: str, n: int) -> np.ndarray:
@@ -47,8 +50,10 @@ def _read_column(path: str, what: str, n: int) -> np.ndarray:
         rows = list(csv.reader(fh, delimiter="\t" if path.endswith(".tsv") else ","))
     wide = [i + 1 for i, r in enumerate(rows) if len(r) > 1]
     if wide:
-        raise DataError(f"{what} file {path!r} must have one column; {_lines(wide)} "
-                         f"{'has' if len(wide) == 1 else 'have'} more")
+        raise DataError(
+            f"{what} file {path!r} must have one column; {_lines(wide)} "
+            f"{'has' if len(wide) == 1 else 'have'} more"
+        )
     cells = [r[0].strip() if r else "" for r in rows]
     first = 1  # file line number of cells[0]
     gold = what == "gold labels"
@@ -60,26 +65,32 @@ def _read_column(path: str, what: str, n: int) -> np.ndarray:
     if not gold and len(cells) == n + 1:  # names can be anything: a header is the row too many
         has_header, cells, first = True, cells[1:], 2
     if len(cells) != n:
-        raise DataError(f"{what} file {path!r} has {len(cells)} "
-                        f"rows{' after its header' if has_header else ''} "
-                         f"but the pool has {n} points; give one row per point (an empty row = "
-                         f"{'no gold label' if gold else 'an empty name'})")
+        raise DataError(
+            f"{what} file {path!r} has {len(cells)} "
+            f"rows{' after its header' if has_header else ''} "
+            f"but the pool has {n} points; give one row per point (an empty row = "
+            f"{'no gold label' if gold else 'an empty name'})"
+        )
     if not gold:
         return np.asarray(cells)
     vals = [_number(c) for c in cells]
     text = [i + first for i, v in enumerate(vals) if v is None]
     if text:
-        raise DataError(f"gold labels file {path!r}: every row must be a class index (0, 1, ...) or empty / "
-                        "-1 "
-                         f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a "
-                         "number")
+        raise DataError(
+            f"gold labels file {path!r}: every row must be a class index (0, 1, ...) or empty / "
+            "-1 "
+            f"for no gold label; {_lines(text)} {'is' if len(text) == 1 else 'are'} not a "
+            "number"
+        )
     y = np.asarray(vals, dtype=np.float64)
     bad = [int(i) + first for i in np.flatnonzero(invalid_gold(y))]
     if bad:
-        raise DataError(f"gold labels file {path!r}: class indices must be 0, 1, ... (or -1 / empty for no "
-                        "gold "
-                         f"label); {_lines(bad)} {'holds' if len(bad) == 1 else 'hold'} "
-                         f"{', '.join(rows[k - 1][0].strip() for k in bad[:5])}")
+        raise DataError(
+            f"gold labels file {path!r}: class indices must be 0, 1, ... (or -1 / empty for no "
+            "gold "
+            f"label); {_lines(bad)} {'holds' if len(bad) == 1 else 'hold'} "
+            f"{', '.join(rows[k - 1][0].strip() for k in bad[:5])}"
+        )
     return y
 
 
@@ -106,8 +117,19 @@ def cmd_diagnose(args) -> int:
     sources = _load_labels(args.sources, "sources", n) if args.sources else None
     kw = {"scorer": args.scorer} if args.scorer else {}
     det = OverlapDetector(random_state=args.seed, **kw)
-    rep = diagnose(proba, emb, gold, sources=sources, detector=det, alpha=args.alpha, min_gap=args.min_gap,
-                   random_state=args.seed, estimator=args.strong_model, folds=args.folds, max_train=args.max_train)
+    rep = diagnose(
+        proba,
+        emb,
+        gold,
+        sources=sources,
+        detector=det,
+        alpha=args.alpha,
+        min_gap=args.min_gap,
+        random_state=args.seed,
+        estimator=args.strong_model,
+        folds=args.folds,
+        max_train=args.max_train,
+    )
     if args.json:
         print(json.dumps(rep.to_dict(), indent=2, default=float))
     else:
@@ -119,9 +141,15 @@ def cmd_report(args) -> int:
     from w2s_plugin.experiments.report import build_report
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
-    path = build_report(docs_dir=args.docs, size="small" if args.small else "full", seed=args.seed,
-                        jobs=args.jobs,
-                        only=only, save_results=args.save_results, from_results=args.from_results)
+    path = build_report(
+        docs_dir=args.docs,
+        size="small" if args.small else "full",
+        seed=args.seed,
+        jobs=args.jobs,
+        only=only,
+        save_results=args.save_results,
+        from_results=args.from_results,
+    )
     print(f"report written to {path} (plots in {os.path.join(args.docs, 'img')})")
     return 0
 
@@ -132,50 +160,79 @@ def register_commands(subparsers):
     from w2s_plugin.diagnostics import STRONG_MODELS
 
     p = subparsers.add_parser(
-        "diagnose", help="on a gold sample: which weak labels to train the strong model on (all, confident, "
-                         "overlap)",
-        description="First, the decision: by cross-fitting on the gold labels, the accuracy of a strong model "
-                    "trained on the weak labels of each policy (all; confident = not hard-only; detected "
-                    "overlap; random of the overlap's size as a control), paired 95%% intervals against all, "
-                    "and a recommendation. Second, the label analysis: weak-label accuracy per detected region "
-                    "and per source with 95%% Wilson intervals, and a verdict: informative when weak labels "
-                    "are clearly more accurate on detected overlap than elsewhere (one-sided Fisher exact "
-                    "test).")
-    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class "
-                                                  "1) or (n, k)")
+        "diagnose",
+        help="on a gold sample: which weak labels to train the strong model on (all, confident, overlap)",
+        description="First, the decision: by cross-fitting on the gold labels, the accuracy of a strong "
+        "model trained on the weak labels of each policy (all; confident = not hard-only; detected "
+        "overlap; random of the overlap's size as a control), paired 95%% intervals against all, "
+        "and a recommendation. Second, the label analysis: weak-label accuracy per detected region "
+        "and per source with 95%% Wilson intervals, and a verdict: informative when weak labels "
+        "are clearly more accurate on detected overlap than elsewhere (one-sided Fisher exact "
+        "test).",
+    )
+    p.add_argument(
+        "--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)"
+    )
     p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
-    p.add_argument("--gold", required=True,
-                   help="gold class index per point (.npy/.csv, one column); -1, NaN or empty = no gold "
-                        "label")
+    p.add_argument(
+        "--gold",
+        required=True,
+        help="gold class index per point (.npy/.csv, one column); -1, NaN or empty = no gold label",
+    )
     p.add_argument("--sources", help="optional source name per point (.csv/.txt one column, or .npy)")
     p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--min-gap", type=float, default=0.10, dest="min_gap",
-                   help="smallest accuracy gap worth acting on (default 0.10)")
-    p.add_argument("--strong-model", dest="strong_model", choices=STRONG_MODELS, default="logistic",
-                   help="strong model trained on the weak labels, on the standardized embeddings "
-                        "(default logistic)")
-    p.add_argument("--folds", type=count("--folds", minimum=2), default=5,
-                   help="cross-fitting folds over the gold items (default 5)")
-    p.add_argument("--max-train", dest="max_train", type=count("--max-train"), default=4000,
-                   help="subsample each policy's training set to at most this many points (default 4000)")
+    p.add_argument(
+        "--min-gap",
+        type=float,
+        default=0.10,
+        dest="min_gap",
+        help="smallest accuracy gap worth acting on (default 0.10)",
+    )
+    p.add_argument(
+        "--strong-model",
+        dest="strong_model",
+        choices=STRONG_MODELS,
+        default="logistic",
+        help="strong model trained on the weak labels, on the standardized embeddings (default logistic)",
+    )
+    p.add_argument(
+        "--folds",
+        type=count("--folds", minimum=2),
+        default=5,
+        help="cross-fitting folds over the gold items (default 5)",
+    )
+    p.add_argument(
+        "--max-train",
+        dest="max_train",
+        type=count("--max-train"),
+        default=4000,
+        help="subsample each policy's training set to at most this many points (default 4000)",
+    )
     p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 unless the verdict is "
-                                                         "informative")
+    p.add_argument(
+        "--strict", action="store_true", help="exit with status 1 unless the verdict is informative"
+    )
     p.set_defaults(func=cmd_diagnose)
 
-    p = subparsers.add_parser("report", help="rerun the experiments and rewrite docs/results.md with PNG "
-                                             "plots")
-    p.add_argument("--docs", default="docs", help="docs directory to write results.md and img/ into "
-                                                  "(default docs)")
-    p.add_argument("--small", action="store_true", help="reduced sizes (as in the tests): a quick look, not "
-                                                        "the report")
+    p = subparsers.add_parser(
+        "report", help="rerun the experiments and rewrite docs/results.md with PNG plots"
+    )
+    p.add_argument(
+        "--docs", default="docs", help="docs directory to write results.md and img/ into (default docs)"
+    )
+    p.add_argument(
+        "--small", action="store_true", help="reduced sizes (as in the tests): a quick look, not the report"
+    )
     p.add_argument("--only", help="comma-separated experiments (default: all)")
     p.add_argument("--jobs", type=count("--jobs"), default=2, help="worker processes (default 2)")
     p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
     p.add_argument("--save-results", dest="save_results", help="also pickle the raw results to this file")
-    p.add_argument("--from-results", dest="from_results",
-                   help="rewrite the report from a pickle saved by --save-results, without rerunning "
-                        "(trusted files only)")
+    p.add_argument(
+        "--from-results",
+        dest="from_results",
+        help="rewrite the report from a pickle saved by --save-results, without rerunning "
+        "(trusted files only)",
+    )
     p.set_defaults(func=cmd_report)

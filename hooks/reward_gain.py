@@ -68,16 +68,20 @@ class GainReward:
         E = np.asarray(E_gold, dtype=np.float64)
         y = np.asarray(y_gold)
         if E.ndim != 2 or y.ndim != 1 or E.shape[0] != y.shape[0]:
-            raise W2SError(f"gain reward: gold must be (n, d) embeddings and n labels; got {E.shape} and {y.shape}")
+            raise W2SError(
+                f"gain reward: gold must be (n, d) embeddings and n labels; got {E.shape} and {y.shape}"
+            )
         if E.shape[0] < 20 or np.unique(y).size < 2:
-            raise W2SError("gain reward needs a gold sample of at least 20 items with at least two classes; "
-                           f"got {E.shape[0]} item(s) and {np.unique(y).size} class(es)")
+            raise W2SError(
+                "gain reward needs a gold sample of at least 20 items with at least two classes; "
+                f"got {E.shape[0]} item(s) and {np.unique(y).size} class(es)"
+            )
         self._mu = E.mean(axis=0)
         sd = E.std(axis=0)
         self._sd = np.where(sd > 0, sd, 1.0)
         E = (E - self._mu) / self._sd
         perm = np.random.default_rng(self.random_state).permutation(y.size)
-        a, b = perm[: y.size // 2], perm[y.size // 2:]
+        a, b = perm[: y.size // 2], perm[y.size // 2 :]
         self._halves = ((E[a], y[a], E[b], y[b]), (E[b], y[b], E[a], y[a]))
         self._base = [self._acc(Et, yt, Ee, ye).mean() for Et, yt, Ee, ye in self._halves]
 
@@ -87,8 +91,10 @@ class GainReward:
             return
         gold = getattr(engine, "gold", None)
         if gold is None:
-            raise W2SError("reward 'gain' needs a gold sample: pass gold=(X_gold, y_gold) (items in the sources' "
-                           "own form, labels as classes), or choose reward='overlap'")
+            raise W2SError(
+                "reward 'gain' needs a gold sample: pass gold=(X_gold, y_gold) (items in the sources' "
+                "own form, labels as classes), or choose reward='overlap'"
+            )
         X, y = gold
         self._set_gold(engine.embed(_strong_view(X)), y)
 
@@ -113,9 +119,15 @@ class GainReward:
         y = np.asarray(weak_labels)
         if E.shape[0] == 0:
             return 0.5
-        delta = np.mean([self._acc(np.vstack([Et, E]), np.concatenate([yt, y.astype(yt.dtype, copy=False)]),
-                                   Ee, ye).mean() - base
-                         for (Et, yt, Ee, ye), base in zip(self._halves, self._base)])
+        delta = np.mean(
+            [
+                self._acc(
+                    np.vstack([Et, E]), np.concatenate([yt, y.astype(yt.dtype, copy=False)]), Ee, ye
+                ).mean()
+                - base
+                for (Et, yt, Ee, ye), base in zip(self._halves, self._base)
+            ]
+        )
         return float(np.clip(0.5 + self.scale * delta, 0.0, 1.0))
 
     def __call__(self, info) -> float:

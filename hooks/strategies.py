@@ -110,7 +110,7 @@ def confident(report, proba, n, *, random_state=None):
     conf = np.asarray(report.confidence, dtype=np.float64)
     scores = 1.0 + rng.random(len(report))  # non-hard: uniform in [1, 2)
     hard = report.regions == int(Region.HARD_ONLY)
-    scores[hard] = conf[hard] - 1.0          # hard-only: below every non-hard point, most confident first
+    scores[hard] = conf[hard] - 1.0  # hard-only: below every non-hard point, most confident first
     return _pick(scores, n)
 
 

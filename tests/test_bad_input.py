@@ -18,23 +18,28 @@ def check(match, proba=P, emb=E, **params):
 
 
 def test_nan_in_probabilities():
-    p = P.copy(); p[[3, 7]] = np.nan
+    p = P.copy()
+    p[[3, 7]] = np.nan
     msg = check(r"proba contains NaN or inf in rows 3, 7", proba=p)
     assert "finite" in msg
 
 
 def test_inf_in_embeddings():
-    e = E.copy(); e[11, 2] = np.inf
+    e = E.copy()
+    e[11, 2] = np.inf
     check(r"embeddings contains NaN or inf in rows 11; clean or drop those points", emb=e)
 
 
 def test_nan_in_embeddings():
-    e = E.copy(); e[0, 0] = np.nan
+    e = E.copy()
+    e[0, 0] = np.nan
     check(r"embeddings contains NaN or inf in rows 0", emb=e)
 
 
 def test_embeddings_one_dimensional():
-    check(r"embeddings must be 2-D \(n_points, n_features\); got a 1-D array of length 50.*reshape", emb=E[:, 0])
+    check(
+        r"embeddings must be 2-D \(n_points, n_features\); got a 1-D array of length 50.*reshape", emb=E[:, 0]
+    )
 
 
 def test_embeddings_three_dimensional():
@@ -84,7 +89,8 @@ def test_constant_embeddings():
 
 
 def test_zero_vectors():
-    e = E.copy(); e[[4, 9]] = 0
+    e = E.copy()
+    e[[4, 9]] = 0
     check(r"all-zero rows \(4, 9\).*cosine similarity is undefined. Drop those points", emb=e)
 
 
@@ -101,7 +107,11 @@ def test_bad_chunk_size():
 
 
 def test_bad_scorer_params():
-    check(r"subspace scorer: variance must be in \(0, 1\]; got 2", scorer="subspace", scorer_params={"variance": 2})
+    check(
+        r"subspace scorer: variance must be in \(0, 1\]; got 2",
+        scorer="subspace",
+        scorer_params={"variance": 2},
+    )
 
 
 def test_predict_before_fit():

@@ -59,8 +59,9 @@ def test_config_check_ok_and_errors(capsys, example, tmp_path):
 
 def test_campaign_run_resume_status(capsys, example, tmp_path):
     state = tmp_path / "runs" / "mixture"
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", "4",
-                         "--no-progress")
+    code, out, err = run(
+        capsys, "campaign", "run", "--config", str(example), "--max-rounds", "4", "--no-progress"
+    )
     assert code == 0, err
     assert f"starting a new campaign; state goes to {state}" in out
     assert "ran 4 round(s); 4 in total, 400 points drawn" in out
@@ -79,8 +80,11 @@ def test_campaign_run_resume_status(capsys, example, tmp_path):
     code, out, _ = run(capsys, "campaign", "status", str(state), "--rounds", "2")
     assert code == 0
     assert f"campaign in {state}: 15 round(s), 1500 point(s) drawn of a budget of 1500" in out
-    lines = {ln.split()[0]: ln.split() for ln in out.splitlines()
-             if ln.split() and ln.split()[0] in ("poor", "medium", "rich")}
+    lines = {
+        ln.split()[0]: ln.split()
+        for ln in out.splitlines()
+        if ln.split() and ln.split()[0] in ("poor", "medium", "rich")
+    }
     pulls = {name: int(row[1]) for name, row in lines.items()}
     assert sum(pulls.values()) == 15 and pulls["rich"] == max(pulls.values())
     assert "last 2 round(s):" in out
@@ -116,8 +120,9 @@ def test_label_studio_flags(capsys, example, monkeypatch):
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
     code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1")
     assert code == 2 and "needs --project" in err
-    code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project",
-                       "3")
+    code, _, err = run(
+        capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project", "3"
+    )
     assert code == 2 and "LABEL_STUDIO_API_KEY" in err
     code, _, err = run(capsys, "campaign", "run", "--config", str(example), "--project", "3")
     assert code == 2 and "--project only applies with --label-studio-url" in err
@@ -128,9 +133,17 @@ def test_label_studio_flags(capsys, example, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.driver", None)
     monkeypatch.delattr(ls_pkg, "driver", raising=False)  # an earlier test may have imported the real one
-    code, _, err = run(capsys, "campaign", "run", "--label-studio-url", "http://127.0.0.1:1", "--project",
-                       "3",
-                       "--api-key", "k")
+    code, _, err = run(
+        capsys,
+        "campaign",
+        "run",
+        "--label-studio-url",
+        "http://127.0.0.1:1",
+        "--project",
+        "3",
+        "--api-key",
+        "k",
+    )
     assert code == 2 and "pip install 'w2s-plugin[label-studio]'" in err and "Traceback" not in err
 
 
@@ -146,15 +159,25 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
 
     monkeypatch.setattr(ls_pkg, "driver", stand_in, raising=False)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "from-env")
-    code, _, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url",
-                       "http://ls:8080",
-                       "--project", "7")
+    code, _, err = run(
+        capsys,
+        "campaign",
+        "run",
+        "--config",
+        str(example),
+        "--label-studio-url",
+        "http://ls:8080",
+        "--project",
+        "7",
+    )
     assert code == 0, err
-    (args, cfg), = calls
+    ((args, cfg),) = calls
     assert (args.label_studio_url, args.project, args.api_key) == ("http://ls:8080", "7", "from-env")
-    assert cfg.get("campaign.batch_size") == 100 and [s["name"] for s in cfg.data["sources"]] == ["poor",
-                                                                                                  "medium",
-                                                                                                  "rich"]
+    assert cfg.get("campaign.batch_size") == 100 and [s["name"] for s in cfg.data["sources"]] == [
+        "poor",
+        "medium",
+        "rich",
+    ]
 
 
 # --- a new user's first commands: one-line errors (exit 2), no tracebacks, nothing lost ------------
@@ -190,10 +213,13 @@ def test_missing_dask_extra_is_one_line(capsys, monkeypatch, arrays, example):
     for spec in ("threads", "processes:2"):
         msg = one_line_error(*run(capsys, "detect", *arrays, "--scheduler", spec), "w2s detect: error: ")
         assert msg == f"w2s detect: error: --scheduler needs the dask extra: {INSTALL_DASK}"
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--scheduler", "threads",
-                         "--no-progress")
-    assert one_line_error(code, out, err, "w2s campaign: error: ") == \
-        f"w2s campaign: error: --scheduler needs the dask extra: {INSTALL_DASK}"
+    code, out, err = run(
+        capsys, "campaign", "run", "--config", str(example), "--scheduler", "threads", "--no-progress"
+    )
+    assert (
+        one_line_error(code, out, err, "w2s campaign: error: ")
+        == f"w2s campaign: error: --scheduler needs the dask extra: {INSTALL_DASK}"
+    )
     assert not out and not (example.parent / "runs").exists()  # checked before any work
 
 
@@ -201,19 +227,35 @@ def test_missing_label_studio_extra_is_one_line(capsys, monkeypatch, example):
     # As above: blocking the imports is the only way to lose the extra in this environment.
     import w2s_plugin.integrations.label_studio as ls_pkg
 
-    for mod in ("flask", "label_studio_sdk", "w2s_plugin.integrations.label_studio.app",
-                "w2s_plugin.integrations.label_studio.driver"):
+    for mod in (
+        "flask",
+        "label_studio_sdk",
+        "w2s_plugin.integrations.label_studio.app",
+        "w2s_plugin.integrations.label_studio.driver",
+    ):
         monkeypatch.setitem(sys.modules, mod, None)
     for attr in ("app", "driver"):
         monkeypatch.delattr(ls_pkg, attr, raising=False)
     code, out, err = run(capsys, "serve", "--port", "1")
-    assert one_line_error(code, out, err, "w2s serve: error: ") == \
-        "w2s serve: error: this command needs the label-studio extra: pip install 'w2s-plugin[label-studio]'"
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--label-studio-url",
-                         "http://127.0.0.1:1", "--project", "3", "--api-key", "k")
+    expected = "this command needs the label-studio extra: pip install 'w2s-plugin[label-studio]'"
+    assert one_line_error(code, out, err, "w2s serve: error: ") == "w2s serve: error: " + expected
+    code, out, err = run(
+        capsys,
+        "campaign",
+        "run",
+        "--config",
+        str(example),
+        "--label-studio-url",
+        "http://127.0.0.1:1",
+        "--project",
+        "3",
+        "--api-key",
+        "k",
+    )
     assert one_line_error(code, out, err, "w2s campaign: error: ") == (
         "w2s campaign: error: --label-studio-url needs the label-studio extra: pip install "
-        "'w2s-plugin[label-studio]'")
+        "'w2s-plugin[label-studio]'"
+    )
 
 
 def test_scorer_params_must_be_a_json_object_with_known_keys(capsys, arrays):
@@ -221,12 +263,16 @@ def test_scorer_params_must_be_a_json_object_with_known_keys(capsys, arrays):
     for bad in ("[1]", "{x", "0.9", '"variance"'):
         msg = one_line_error(*run(capsys, "detect", *arrays, "--scorer-params", bad), hint)
         assert bad in msg
-    msg = one_line_error(*run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params",
-                               '{"varance": 0.5}'), "w2s detect: error: ")
-    assert msg.endswith("overlap scorer 'subspace' got unknown parameter(s) varance; it accepts: "
-                        "n_components, variance")
-    code, out, err = run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params",
-                         '{"variance": 0.5}')
+    msg = one_line_error(
+        *run(capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params", '{"varance": 0.5}'),
+        "w2s detect: error: ",
+    )
+    assert msg.endswith(
+        "overlap scorer 'subspace' got unknown parameter(s) varance; it accepts: n_components, variance"
+    )
+    code, out, err = run(
+        capsys, "detect", *arrays, "--scorer", "subspace", "--scorer-params", '{"variance": 0.5}'
+    )
     assert code == 0 and "overlap density:" in out and not err
 
 
@@ -235,16 +281,19 @@ def test_output_paths_are_checked_before_the_work(capsys, arrays, tmp_path):
     for flag, name in (("--out", "r.csv"), ("--plot", "r.png")):
         code, out, err = run(capsys, "detect", *arrays, flag, str(missing / name))
         msg = one_line_error(code, out, err, "w2s detect: error: ")
-        assert msg == (f"w2s detect: error: {flag} {missing / name}: directory {missing} does not exist "
-                       "(create it first)")
+        assert msg == (
+            f"w2s detect: error: {flag} {missing / name}: directory {missing} does not exist "
+            "(create it first)"
+        )
         assert not out  # nothing computed
     code, out, err = run(capsys, "detect", *arrays, "--out", str(tmp_path / "r.csv"))
     assert code == 0 and (tmp_path / "r.csv").read_text().count("\n") == 601
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code, out, err = run(capsys, "demo", "--out",
-                         str(blocker / "plots"))  # would take minutes if not checked first
+    code, out, err = run(
+        capsys, "demo", "--out", str(blocker / "plots")
+    )  # would take minutes if not checked first
     msg = one_line_error(code, out, err, "w2s demo: error: ")
     assert msg == f"w2s demo: error: --out {blocker / 'plots'}: cannot create the directory (Not a directory)"
     assert not out
@@ -266,8 +315,13 @@ def _w2s(*argv, stdout=None, env_extra=None):
     import subprocess
 
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "w2s_plugin.cli", *argv], stdout=stdout or subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "w2s_plugin.cli", *argv],
+        stdout=stdout or subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_closed_pipe_exits_quietly(example):
@@ -287,10 +341,12 @@ def test_warnings_are_one_line_without_source(tmp_path):
     p = _w2s("detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"))
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0 and b"overlap density: 0.0000" in out
-    assert err.decode() == ("w2s: warning: no hard-only point found (the weak model is equally confident "
-                            "everywhere): nothing spans the hard pattern, so every non-hard point is "
-                            "easy-only "
-                            "and the overlap density is 0\n")
+    assert err.decode() == (
+        "w2s: warning: no hard-only point found (the weak model is equally confident "
+        "everywhere): nothing spans the hard pattern, so every non-hard point is "
+        "easy-only "
+        "and the overlap density is 0\n"
+    )
 
 
 def test_interrupted_campaign_says_what_is_saved_and_resumes(capsys, example, tmp_path):
@@ -309,11 +365,14 @@ def test_interrupted_campaign_says_what_is_saved_and_resumes(capsys, example, tm
     code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--no-progress")
     plugins.unregister(name="ctrl-c")
     assert code == 130
-    assert err == (f"w2s campaign: interrupted: 3 round(s), 300 point(s) saved in {state}; "
-                   "run the same command again to resume\n")
+    assert err == (
+        f"w2s campaign: interrupted: 3 round(s), 300 point(s) saved in {state}; "
+        "run the same command again to resume\n"
+    )
     assert len(load_state(state)["rounds"]) == 3
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--no-progress",
-                         "--max-rounds", "1")
+    code, out, err = run(
+        capsys, "campaign", "run", "--config", str(example), "--no-progress", "--max-rounds", "1"
+    )
     assert code == 0, err
     assert out.splitlines()[0] == f"resuming the campaign in {state}: 3 round(s), 300 point(s) already drawn"
     assert "ran 1 round(s); 4 in total, 400 points drawn" in out
@@ -326,8 +385,9 @@ def test_exhausted_sources_are_reported_and_results_repr_is_short(capsys, exampl
     example.write_text(example.read_text().replace("budget = 1500", "budget = 5000"))
     code, out, err = run(capsys, "campaign", "run", "--config", str(example))  # progress bar on (config)
     assert code == 0, err
-    assert ("campaign: every source is exhausted after 27 round(s); budget not spent (2700 of 5000 points "
-            "drawn)") in err
+    assert (
+        "campaign: every source is exhausted after 27 round(s); budget not spent (2700 of 5000 points drawn)"
+    ) in err
 
     res = load_config(example).build_campaign(progress=False).results()  # resumed from the saved state
     assert len(res.items["id"]) == 2700
@@ -363,17 +423,23 @@ def test_no_option_takes_a_bare_int():
     bare = [" ".join((*w, a.option_strings[0])) for w, a in _options() if a.type is int]
     assert not bare, f"use w2s_plugin.cli.count for {bare}"
     flags = {(w, a.option_strings[0]) for w, a in COUNTS}
-    assert {(("campaign", "run"), "--max-rounds"), (("campaign", "status"), "--rounds"),
-            (("demo",), "--seeds"),
-            (("demo",), "--n"), (("detect",), "--seed"), (("serve",), "--port"), (("serve",), "--workers"),
-            (("report",), "--jobs")} <= flags
+    assert {
+        (("campaign", "run"), "--max-rounds"),
+        (("campaign", "status"), "--rounds"),
+        (("demo",), "--seeds"),
+        (("demo",), "--n"),
+        (("detect",), "--seed"),
+        (("serve",), "--port"),
+        (("serve",), "--workers"),
+        (("report",), "--jobs"),
+    } <= flags
 
 
 @pytest.mark.parametrize("words,action", COUNTS, ids=[" ".join((*w, a.option_strings[0])) for w, a in COUNTS])
 def test_every_count_option_below_its_minimum_is_a_one_line_error(capsys, words, action):
     flag = action.option_strings[0]
     minimum = int(re.search(r"(?:>=|from) (-?\d+)", _error(capsys, words, flag, "x")).group(1))
-    assert action.type(str(minimum)) == minimum                      # the smallest allowed value passes
+    assert action.type(str(minimum)) == minimum  # the smallest allowed value passes
     for bad in (str(minimum - 1), "-1" if minimum > -1 else None, "1.5", ""):
         if bad is None:
             continue
@@ -392,8 +458,9 @@ def _error(capsys, words, flag, value):
 @pytest.mark.parametrize("rounds", ["0", "-1"])
 def test_max_rounds_below_one_runs_nothing_and_says_so(capsys, example, tmp_path, rounds):
     """Before: -1 ran nothing and exited 0, 0 ran the whole campaign."""
-    code, out, err = run(capsys, "campaign", "run", "--config", str(example), "--max-rounds", rounds,
-                         "--no-progress")
+    code, out, err = run(
+        capsys, "campaign", "run", "--config", str(example), "--max-rounds", rounds, "--no-progress"
+    )
     assert code == 2 and not out
     assert err == f"w2s campaign: error: --max-rounds must be a whole number >= 1; got {rounds}\n"
     assert not (tmp_path / "runs").exists()  # nothing started
@@ -418,8 +485,9 @@ def test_a_text_file_named_npy_says_it_is_not_a_numpy_file(capsys, tmp_path, nam
     import numpy as np
 
     np.save(tmp_path / "emb.npy", np.zeros((2, 3)))
-    code, out, err = run(capsys, "detect", "--proba", str(tmp_path / name),
-                         "--embeddings", str(tmp_path / "emb.npy"))
+    code, out, err = run(
+        capsys, "detect", "--proba", str(tmp_path / name), "--embeddings", str(tmp_path / "emb.npy")
+    )
     kind = "a NumPy .npy array" if name.endswith(".npy") else "a NumPy .npz archive"
     assert code == 2 and not out and err.count("\n") == 1
     assert err.startswith(f"w2s detect: error: proba file '{tmp_path / name}' is not {kind}")

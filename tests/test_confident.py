@@ -26,8 +26,13 @@ def test_confident_drops_hard_only_and_is_otherwise_random(case):
     # Random among non-hard points: the detected-overlap share matches the non-hard pool's share.
     nonhard = report.regions != int(Region.HARD_ONLY)
     share_pool = float(np.mean(report.regions[nonhard] == int(Region.OVERLAP)))
-    shares = [np.mean(report.regions[acquisition.rank("confident", report, proba, n, random_state=s)[0]]
-                      == int(Region.OVERLAP)) for s in range(10)]
+    shares = [
+        np.mean(
+            report.regions[acquisition.rank("confident", report, proba, n, random_state=s)[0]]
+            == int(Region.OVERLAP)
+        )
+        for s in range(10)
+    ]
     assert abs(np.mean(shares) - share_pool) < 0.04
     # Weak labels of the picks are far more accurate than a random sample's (hard-only ones are coin flips).
     weak = proba.argmax(1)

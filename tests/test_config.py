@@ -154,45 +154,86 @@ BAD = [
     ("[campaign]\nbatch_size = 100\nbudget = 50\n", "campaign.budget", ">= campaign.batch_size", 50),
     ("[campaign]\nbatch_size = 100\nbudjet = 500\n", "campaign.budjet", "known key", "budjet"),
     ("[bandit]\npolicy = 'ucbb'\n", "bandit.policy", "registered bandit policy", "ucbb"),
-    ("[bandit]\npolicy = 'epsilon_greedy'\nparams = {epsilonn = 0.1}\n", "bandit.params.epsilonn",
-     "parameter of bandit policy 'epsilon_greedy' (epsilon)", "epsilonn"),
+    (
+        "[bandit]\npolicy = 'epsilon_greedy'\nparams = {epsilonn = 0.1}\n",
+        "bandit.params.epsilonn",
+        "parameter of bandit policy 'epsilon_greedy' (epsilon)",
+        "epsilonn",
+    ),
     ("[detector]\nscorer = 'nope'\n", "detector.scorer", "registered overlap scorer", "nope"),
     ("[detector]\nhard_threshold = true\n", "detector.hard_threshold", "rule name or a number", True),
-    ("[detector]\nhard_threshold = 'quantile'\nthreshold_params = {qq = 0.2}\n",
-     "detector.threshold_params.qq",
-     "parameter of threshold rule 'quantile' (q)", "qq"),
-    ("[acquisition]\nstrategy = 'overlapp'\n", "acquisition.strategy", "registered acquisition strategy",
-     "overlapp"),
-    ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratoi = 0.3}\n", "acquisition.params",
-     "parameters of strategy 'overlap_then_hard'", {"ratoi": 0.3}),
+    (
+        "[detector]\nhard_threshold = 'quantile'\nthreshold_params = {qq = 0.2}\n",
+        "detector.threshold_params.qq",
+        "parameter of threshold rule 'quantile' (q)",
+        "qq",
+    ),
+    (
+        "[acquisition]\nstrategy = 'overlapp'\n",
+        "acquisition.strategy",
+        "registered acquisition strategy",
+        "overlapp",
+    ),
+    (
+        "[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratoi = 0.3}\n",
+        "acquisition.params",
+        "parameters of strategy 'overlap_then_hard'",
+        {"ratoi": 0.3},
+    ),
     # a bad *value* is caught by a dry run of the strategy, not in the middle of a campaign
-    ("[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratio = 7}\n", "acquisition.params",
-     "parameters of strategy 'overlap_then_hard'", {"ratio": 7}),
+    (
+        "[acquisition]\nstrategy = 'overlap_then_hard'\nparams = {ratio = 7}\n",
+        "acquisition.params",
+        "parameters of strategy 'overlap_then_hard'",
+        {"ratio": 7},
+    ),
     # a typo in the params of a source picked by its extension (no type = ...)
-    ("[[sources]]\nname = 'extra'\npath = '{d}/rich.npz'\nparams = {x_kye = 'X'}\n",
-     "sources[1].params.x_kye",
-     "a parameter of source type '.npz'", "x_kye"),
+    (
+        "[[sources]]\nname = 'extra'\npath = '{d}/rich.npz'\nparams = {x_kye = 'X'}\n",
+        "sources[1].params.x_kye",
+        "a parameter of source type '.npz'",
+        "x_kye",
+    ),
     ("[[sources]]\npath = '{d}/missing.npz'\n", "sources[1].path", "an existing file", "{d}/missing.npz"),
-    ("[[sources]]\npath = '{d}/rich.npz'\ntype = 'parquet'\n", "sources[1].type", "registered source "
-                                                                                  "type", "parquet"),
-    ("[[sources]]\nname = 'poor'\npath = '{d}/rich.npz'\n", "sources", "unique source names", ["poor",
-                                                                                               "poor"]),
+    (
+        "[[sources]]\npath = '{d}/rich.npz'\ntype = 'parquet'\n",
+        "sources[1].type",
+        "registered source type",
+        "parquet",
+    ),
+    (
+        "[[sources]]\nname = 'poor'\npath = '{d}/rich.npz'\n",
+        "sources",
+        "unique source names",
+        ["poor", "poor"],
+    ),
     ("[[sources]]\nshuffle = true\n", "sources[1].path", "a path (or a type)", None),
     ("[representation]\ncolumns = [0, 1]\n", "representation.type", "registered model type", None),
-    ("[representation]\ntype = 'sklearn'\nestimatr = 'x'\n", "representation.estimatr", "parameter of model "
-                                                                                        "type 'sklearn'",
-     "estimatr"),
-    ("[representation]\ntype = 'sklearn'\n", "representation.estimator", "required by model type "
-                                                                         "'sklearn'", None),
+    (
+        "[representation]\ntype = 'sklearn'\nestimatr = 'x'\n",
+        "representation.estimatr",
+        "parameter of model type 'sklearn'",
+        "estimatr",
+    ),
+    (
+        "[representation]\ntype = 'sklearn'\n",
+        "representation.estimator",
+        "required by model type 'sklearn'",
+        None,
+    ),
     ("plugins = ['nowhere.py']\n", "plugins[0]", "an existing .py file", "nowhere.py"),
-    ("[campaign]\nbatch_size = 100\ntrue_densities = {rich = 0.5}\n", "campaign.true_densities.rich",
-     "a source name",
-     "rich"),
+    (
+        "[campaign]\nbatch_size = 100\ntrue_densities = {rich = 0.5}\n",
+        "campaign.true_densities.rich",
+        "a source name",
+        "rich",
+    ),
 ]
 
 
-@pytest.mark.parametrize("extra,key,expected,received", BAD,
-                         ids=[b[1] + ":" + str(i) for i, b in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "extra,key,expected,received", BAD, ids=[b[1] + ":" + str(i) for i, b in enumerate(BAD)]
+)
 def test_errors_name_file_key_expected_and_received(tmp_path, data_dir, extra, key, expected, received):
     d = str(data_dir)
     base = BASE.format(d=d)
@@ -230,8 +271,9 @@ def test_errors_found_only_when_building_name_the_key(tmp_path, data_dir):
         cfg.build_campaign()
     assert ei.value.key == "campaign.batch_size" and ei.value.received == 5000
     assert "larger than every source" in str(ei.value)
-    bad_model = BASE.format(d=data_dir).replace('type = "identity"',
-                                                'type = "sklearn"\nestimator = "sklearn.nothing.Here"')
+    bad_model = BASE.format(d=data_dir).replace(
+        'type = "identity"', 'type = "sklearn"\nestimator = "sklearn.nothing.Here"'
+    )
     with pytest.raises(ConfigError) as ei:
         load_config(write(tmp_path, bad_model), build=True)
     assert ei.value.key == "weak_model" and "cannot import 'sklearn.nothing.Here'" in str(ei.value)
@@ -247,8 +289,9 @@ def test_every_config_key_is_documented(path):
     assert f"`{path}`" in DOC, f"config key {path} is not documented in docs/configuration.md"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, e in plugins.get_registry("models").items()
-                                        if e.plugin == "models"))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, e in plugins.get_registry("models").items() if e.plugin == "models")
+)
 def test_every_builtin_model_type_and_parameter_is_documented(name):
     m = re.search(rf'##### `type = "{name}"`\n(.*?)(?=\n#####|\n### |\Z)', DOC, re.S)
     assert m, f"model type {name!r} has no section in docs/configuration.md"
@@ -260,16 +303,21 @@ def test_every_builtin_model_type_and_parameter_is_documented(name):
 def test_label_studio_table(tmp_path):
     """[label_studio] is a known table: keywords and text_column reach the Label Studio driver; a bad
     keyword list or an unknown key is a ConfigError naming the key."""
-    cfg = loads_config('[label_studio]\nkeywords = { Positive = ["great"], Negative = ["awful", "so bad"] }\n'
-                       'text_column = "body"\nmodel_dir = "m"\n', base_dir=tmp_path)
+    cfg = loads_config(
+        '[label_studio]\nkeywords = { Positive = ["great"], Negative = ["awful", "so bad"] }\n'
+        'text_column = "body"\nmodel_dir = "m"\n',
+        base_dir=tmp_path,
+    )
     assert cfg.get("label_studio.keywords") == {"Positive": ["great"], "Negative": ["awful", "so bad"]}
     assert cfg.get("label_studio.text_column") == "body" and cfg.get("label_studio.pool_size") == 2000
     assert cfg.get("label_studio.model_dir") == str((tmp_path / "m").resolve())
-    for text, key in (('keywords = { Positive = "great" }', "label_studio.keywords"),
-                      ('keywords = { Positive = [""] }', "label_studio.keywords"),
-                      ('keyword = { Positive = ["great"] }', "label_studio.keyword"),
-                      ('strategy = "overlapp"', "label_studio.strategy"),
-                      ('pool_size = 1', "label_studio.pool_size")):
+    for text, key in (
+        ('keywords = { Positive = "great" }', "label_studio.keywords"),
+        ('keywords = { Positive = [""] }', "label_studio.keywords"),
+        ('keyword = { Positive = ["great"] }', "label_studio.keyword"),
+        ('strategy = "overlapp"', "label_studio.strategy"),
+        ("pool_size = 1", "label_studio.pool_size"),
+    ):
         with pytest.raises(ConfigError) as exc:
             loads_config("[label_studio]\n" + text + "\n")
         assert exc.value.key == key, exc.value

@@ -48,8 +48,12 @@ FLOAT_TOL = 1e-6
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  memory_limit="2GiB") as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit="2GiB"
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -70,17 +74,20 @@ def pool():
 def test_sketch_refined_threshold_is_exact_and_unrefined_within_bound(kind, bins):
     rng = np.random.default_rng(bins)
     n = 50_000
-    v = {"beta": lambda: rng.beta(0.5, 0.5, n),
-         "mixture": lambda: np.clip(np.r_[rng.normal(0.2, 0.1, n // 3), rng.normal(0.8, 0.05, n - n // 3)],
-                                    0, 1),
-         "ties": lambda: np.round(rng.random(n), 2),
-         "saturated": lambda: np.r_[np.ones(n // 2), rng.random(n - n // 2)],
-         "exponential": lambda: np.minimum(rng.exponential(0.05, n), 1.0)}[kind]()
+    v = {
+        "beta": lambda: rng.beta(0.5, 0.5, n),
+        "mixture": lambda: np.clip(
+            np.r_[rng.normal(0.2, 0.1, n // 3), rng.normal(0.8, 0.05, n - n // 3)], 0, 1
+        ),
+        "ties": lambda: np.round(rng.random(n), 2),
+        "saturated": lambda: np.r_[np.ones(n // 2), rng.random(n - n // 2)],
+        "exponential": lambda: np.minimum(rng.exponential(0.05, n), 1.0),
+    }[kind]()
     exact = change_point_threshold(v)
     parts = np.array_split(rng.permutation(v), 9)  # partitions in no particular order
     sk = merge(ChangePointSketch.from_values(p, 0.0, 1.0, bins) for p in parts)
     first = sketch_split(sk)
-    assert abs(first.threshold - exact) <= first.bound + 1e-12          # the stated bound holds
+    assert abs(first.threshold - exact) <= first.bound + 1e-12  # the stated bound holds
     sel = np.isin(bin_index(v, 0.0, 1.0, bins), first.candidates)
     assert sel.sum() == first.n_candidate_values
     assert refine_threshold(sk, first, v[sel]) == pytest.approx(exact, abs=1e-12)
@@ -99,8 +106,9 @@ def test_sketch_degenerate_inputs_follow_the_single_machine_rule():
 def test_dask_regions_agree_with_single_machine(client, pool):
     m, P, E = pool
     exact = OverlapDetector(random_state=0).fit(P, E).report_
-    det = DaskOverlapDetector(random_state=0).fit(da.from_array(P, chunks=(6000, 2)),
-                                                  da.from_array(E, chunks=(6000, E.shape[1])))
+    det = DaskOverlapDetector(random_state=0).fit(
+        da.from_array(P, chunks=(6000, 2)), da.from_array(E, chunks=(6000, E.shape[1]))
+    )
     rep = det.report_
     assert isinstance(rep, DaskOverlapReport)
     assert abs(rep.hard_threshold - exact.hard_threshold) <= det.hard_threshold_bound_ + FLOAT_TOL
@@ -120,7 +128,8 @@ def test_unrefined_sketch_threshold_stays_within_its_bound(client, pool):
     _, P, E = pool
     exact = OverlapDetector(random_state=0).fit(P, E).report_
     det = DaskOverlapDetector(refine=False, bins=1024, random_state=0).fit(
-        da.from_array(P, chunks=(10_000, 2)), da.from_array(E, chunks=(10_000, E.shape[1])))
+        da.from_array(P, chunks=(10_000, 2)), da.from_array(E, chunks=(10_000, E.shape[1]))
+    )
     assert det.hard_threshold_bound_ > 0
     assert abs(det.hard_threshold_ - exact.hard_threshold) <= det.hard_threshold_bound_ + FLOAT_TOL
     assert abs(det.overlap_threshold_ - exact.overlap_threshold) <= det.overlap_threshold_bound_ + FLOAT_TOL
@@ -144,7 +153,8 @@ def test_max_cosine_with_full_reference_matches(client):
     _, P, E = _pool(3000, 3000, 3000, seed=3)
     exact = OverlapDetector(scorer="max_cosine", random_state=0).fit(P, E).report_
     det = DaskOverlapDetector(scorer="max_cosine", max_reference=len(E), random_state=0).fit(
-        da.from_array(P, chunks=(2500, 2)), da.from_array(E, chunks=(2500, E.shape[1])))
+        da.from_array(P, chunks=(2500, 2)), da.from_array(E, chunks=(2500, E.shape[1]))
+    )
     assert (det.report_.compute().regions == exact.regions).mean() >= 0.995
     assert abs(det.overlap_threshold_ - exact.overlap_threshold) <= FLOAT_TOL
 
@@ -182,7 +192,7 @@ def test_shards_read_back_exactly_as_numpy_and_dask(tmp_path):
 
     (tmp_path / "pq").mkdir()
     for i in range(3):
-        part = X[i * 4000:(i + 1) * 4000]
+        part = X[i * 4000 : (i + 1) * 4000]
         col = pa.FixedSizeListArray.from_arrays(pa.array(part.ravel()), X.shape[1])
         pq.write_table(pa.table({"emb": col}), tmp_path / "pq" / f"p{i}.parquet", row_group_size=1000)
     B = ShardedArray(tmp_path / "pq")
@@ -228,13 +238,25 @@ def test_campaign_over_shard_sources_finds_the_dense_source(tmp_path):
         m, P, E = _pool(e, h, o, seed=seed, dtype=np.float64)
         for key, arr in (("x", E), ("proba", P), ("regions", m.regions)):
             write_npy_shards(tmp_path / name / key, arr, rows_per_shard=1700)
-        sources.append(Source.from_path(str(tmp_path / name / "x"), type="shards", name=name,
-                                        random_state=seed,
-                                        extras={"proba": str(tmp_path / name / "proba"),
-                                                "regions": str(tmp_path / name / "regions")}))
-    camp = Campaign(sources, Precomputed("proba"), None, batch_size=200, budget=4000,
-                    state_dir=tmp_path / "state",
-                    progress=False, random_state=0)
+        sources.append(
+            Source.from_path(
+                str(tmp_path / name / "x"),
+                type="shards",
+                name=name,
+                random_state=seed,
+                extras={"proba": str(tmp_path / name / "proba"), "regions": str(tmp_path / name / "regions")},
+            )
+        )
+    camp = Campaign(
+        sources,
+        Precomputed("proba"),
+        None,
+        batch_size=200,
+        budget=4000,
+        state_dir=tmp_path / "state",
+        progress=False,
+        random_state=0,
+    )
     res = camp.run()
     assert camp.n_drawn == 4000
     for name, src in camp.sources.items():
@@ -248,10 +270,15 @@ def test_dask_source_feeds_a_campaign(client, pool):
     from w2s_plugin.integrations.dask.sources import source_from_dask
 
     m, P, E = pool
-    src = source_from_dask("lake", da.from_array(E, chunks=(8000, E.shape[1])),
-                           extras={"proba": da.from_array(P, chunks=(8000, 2))}, random_state=0)
-    camp = Campaign([src], Precomputed("proba"), None, batch_size=500, budget=2000, progress=False,
-                    random_state=0)
+    src = source_from_dask(
+        "lake",
+        da.from_array(E, chunks=(8000, E.shape[1])),
+        extras={"proba": da.from_array(P, chunks=(8000, 2))},
+        random_state=0,
+    )
+    camp = Campaign(
+        [src], Precomputed("proba"), None, batch_size=500, budget=2000, progress=False, random_state=0
+    )
     res = camp.run()
     assert camp.n_drawn == 2000 and len(set(res.items["position"])) == 2000
     b = src.get(np.array(res.items["position"][:50]))
@@ -266,17 +293,55 @@ def test_cli_detect_with_scheduler_matches_the_in_memory_command(tmp_path, capsy
     np.save(tmp_path / "p.npy", P)
     np.save(tmp_path / "e.npy", E)
     write_npy_shards(tmp_path / "eshards", E, rows_per_shard=1500)
-    assert main(["detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-                 "--out", str(tmp_path / "a.csv")]) == 0
-    assert main(["detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "eshards"),
-                 "--scheduler", "threads", "--out", str(tmp_path / "b.csv")]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "--proba",
+                str(tmp_path / "p.npy"),
+                "--embeddings",
+                str(tmp_path / "e.npy"),
+                "--out",
+                str(tmp_path / "a.csv"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "detect",
+                "--proba",
+                str(tmp_path / "p.npy"),
+                "--embeddings",
+                str(tmp_path / "eshards"),
+                "--scheduler",
+                "threads",
+                "--out",
+                str(tmp_path / "b.csv"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "on Dask" in out
     a = np.loadtxt(tmp_path / "a.csv", delimiter=",", skiprows=1, usecols=1, dtype=str)
     b = np.loadtxt(tmp_path / "b.csv", delimiter=",", skiprows=1, usecols=1, dtype=str)
     assert a.size == b.size == 6000 and (a == b).mean() >= 0.995
-    assert main(["detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-                 "--scheduler", "nowhere"]) != 0
+    assert (
+        main(
+            [
+                "detect",
+                "--proba",
+                str(tmp_path / "p.npy"),
+                "--embeddings",
+                str(tmp_path / "e.npy"),
+                "--scheduler",
+                "nowhere",
+            ]
+        )
+        != 0
+    )
     assert "--scheduler 'nowhere'" in capsys.readouterr().err
 
 
@@ -289,7 +354,12 @@ def test_core_works_and_plugins_load_without_dask():
         "rng = np.random.default_rng(0); E = rng.normal(size=(300, 5)); p = rng.random(300)\n"
         "print(OverlapDetector().fit(p, E).report_.density)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert r.returncode == 0, r.stderr
     assert 0.0 <= float(r.stdout.strip().splitlines()[-1]) <= 1.0

@@ -25,8 +25,11 @@ def _gold(y, n, seed):
 
 
 def _truth(X, weak, regions, X_test, y_test):
-    masks = {"all": np.ones(regions.size, bool), "confident": regions != int(Region.HARD_ONLY),
-             "overlap": regions == int(Region.OVERLAP)}
+    masks = {
+        "all": np.ones(regions.size, bool),
+        "confident": regions != int(Region.HARD_ONLY),
+        "overlap": regions == int(Region.OVERLAP),
+    }
     return {k: make_strong_model().fit(X[m], weak[m]).score(X_test, y_test) for k, m in masks.items()}
 
 
@@ -52,11 +55,14 @@ def test_recommends_dropping_hard_only_where_it_truly_wins(paper_case):
     for k in ("all", "confident", "overlap"):
         assert abs(pol[k].accuracy - truth[k]) < 0.06
         assert pol[k].ci[0] < pol[k].accuracy < pol[k].ci[1]
-    assert pol["overlap"].diff_ci[0] > 0.05            # paired interval against all excludes zero
+    assert pol["overlap"].diff_ci[0] > 0.05  # paired interval against all excludes zero
     assert abs(pol["random"].accuracy - pol["all"].accuracy) < 0.03  # same size, random points: no gain
     n_ov = int((rep.region_labels == int(Region.OVERLAP)).sum())
     # Each fold's model trains on the overlap points outside that fold's gold items (a fifth of them).
-    assert pol["overlap"].n_policy == n_ov and n_ov - rep.regions[Region.OVERLAP].n / 5 - 1 <= pol["overlap"].n_train < n_ov
+    assert (
+        pol["overlap"].n_policy == n_ov
+        and n_ov - rep.regions[Region.OVERLAP].n / 5 - 1 <= pol["overlap"].n_train < n_ov
+    )
 
 
 def _unsure_class_case(n, seed):
@@ -82,7 +88,7 @@ def test_recommends_all_where_dropping_loses():
     truth = _truth(X, P.argmax(1), rep.region_labels, Xt, yt)
     assert truth["all"] > truth["confident"] + 0.2 and truth["all"] > truth["overlap"] + 0.2
     assert rep.recommendation == "all"
-    assert rep.decision.policies["confident"].diff_ci[1] < 0     # significantly worse than all
+    assert rep.decision.policies["confident"].diff_ci[1] < 0  # significantly worse than all
     assert max(truth.values()) - truth[rep.recommendation] <= 0.01
 
 
@@ -95,7 +101,7 @@ def test_gold_items_never_train_the_model_that_scores_them():
     X = rng.normal(size=(n, 5))
     P = np.where(y[:, None] == np.arange(2), 0.9, 0.1)
     regions = np.full(n, int(Region.OVERLAP))
-    for n_gold in (100, 600):                       # the one-fit path and the per-fold path
+    for n_gold in (100, 600):  # the one-fit path and the per-fold path
         dec = decide(P, X, _gold(y, n_gold, 0), regions, estimator=KNeighborsClassifier(1), max_train=200)
         assert dec.policies["all"].accuracy < 0.62, n_gold
 
@@ -118,7 +124,7 @@ def test_per_source_estimates_expose_a_mislabelled_source(paper_case):
     src = np.where(np.arange(n) % 2 == 0, "good", "bad")
     P2 = P.copy()
     bad = src == "bad"
-    P2[bad] = P2[bad][:, ::-1]                      # confidently wrong weak labels in one source
+    P2[bad] = P2[bad][:, ::-1]  # confidently wrong weak labels in one source
     rep = diagnose(P2, pool.X, _gold(pool.y, 300, 0), sources=src, random_state=0)
     s = rep.decision.sources
     assert s["good"].policies["all"].accuracy > s["bad"].policies["all"].accuracy + 0.4
@@ -132,15 +138,36 @@ def test_cli_json_carries_recommendation_and_policies(tmp_path, paper_case, caps
     np.save(tmp_path / "p.npy", P)
     np.save(tmp_path / "e.npy", pool.X)
     np.save(tmp_path / "g.npy", _gold(pool.y, 300, 0).astype(float))
-    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "g.npy"), "--json", "--strong-model", "ridge"])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "g.npy"),
+            "--json",
+            "--strong-model",
+            "ridge",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["recommendation"] in ("confident", "overlap")
     assert set(out["policies"]) == {"all", "confident", "overlap", "random"}
     for v in out["policies"].values():
         assert v["ci"][0] <= v["accuracy"] <= v["ci"][1] and v["n_train"] > 0
     assert "ridge" in out["decision"]["strong_model"] and out["verdict"] == "informative"
-    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "g.npy")])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "g.npy"),
+        ]
+    )
     text = capsys.readouterr().out
     assert text.index("which weak labels") < text.index("more accurate on detected overlap")

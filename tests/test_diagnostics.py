@@ -7,9 +7,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import OverlapDetector, Region
+from w2s_plugin import cli as cli_module
 from w2s_plugin.cli import main as cli
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.diagnostics import diagnose, fisher_greater, newcombe_interval
+from w2s_plugin.errors import DataError, W2SError
 from w2s_plugin.experiments.trust import CASES, case_proba
 
 
@@ -26,7 +28,7 @@ def test_informative_mixture_is_called_informative(mixture):
     rep = diagnose(proba, pool.X, pool.y)
     assert rep.verdict == "informative"
     o, h = rep.regions[Region.OVERLAP], rep.regions[Region.HARD_ONLY]
-    assert o.accuracy > 0.85 and h.accuracy < 0.6          # the paper's picture, measured on gold labels
+    assert o.accuracy > 0.85 and h.accuracy < 0.6  # the paper's picture, measured on gold labels
     assert rep.gap > 0.15 and rep.gap_ci[0] > 0.10 and rep.p_value < 1e-6
     assert o.ci_low < o.accuracy < o.ci_high
 
@@ -100,15 +102,18 @@ def test_statistics_match_known_values():
     assert lo == pytest.approx(0.0524, abs=1e-3) and hi == pytest.approx(0.3339, abs=1e-3)
 
 
-@pytest.mark.parametrize("gold, msg", [
-    (np.zeros(5), "one entry per point"),
-    (np.array(["a"] * 10), "integer class indices"),
-    (np.full(10, -1), "no gold label"),
-    (np.full(10, 7), "class indices >= 2"),
-])
+@pytest.mark.parametrize(
+    "gold, msg",
+    [
+        (np.zeros(5), "one entry per point"),
+        (np.array(["a"] * 10), "integer class indices"),
+        (np.full(10, -1), "no gold label"),
+        (np.full(10, 7), "class indices >= 2"),
+    ],
+)
 def test_bad_gold_labels_say_what_to_fix(gold, msg):
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(DataError, match=msg):
         diagnose(rng.random(10), rng.normal(size=(10, 3)), gold)
 
 
@@ -122,16 +127,38 @@ def test_cli_diagnose_reads_files(tmp_path, mixture, capsys):
         fh.write("label\n" + "\n".join("" if np.isnan(g) else str(int(g)) for g in gold) + "\n")
     with open(tmp_path / "src.csv", "w") as fh:
         fh.write("source\n" + "\n".join("a" if i % 3 else "b" for i in range(gold.size)) + "\n")
-    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "gold.csv"), "--sources", str(tmp_path / "src.csv")])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+            "--sources",
+            str(tmp_path / "src.csv"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "INFORMATIVE" in out and f"{pool.y.size // 2} gold-labelled points" in out
     assert "\na " in out and "\nb " in out
 
     np.save(tmp_path / "shuffled.npy", case_proba(CASES[2], proba, np.random.default_rng(0)))
-    rc = cli(["diagnose", "--proba", str(tmp_path / "shuffled.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "gold.csv"), "--strict", "--json"])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "shuffled.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+            "--strict",
+            "--json",
+        ]
+    )
     assert rc == 1
     assert '"verdict": "not informative"' in capsys.readouterr().out
 
@@ -141,13 +168,92 @@ def test_cli_diagnose_bad_input_is_one_line(tmp_path, capsys):
     np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(10, 3)))
     with open(tmp_path / "gold.csv", "w") as fh:
         fh.write("\n".join(["0", "1", "cat"] + ["0"] * 7))
-    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "gold.csv")])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "class index" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, msg",
+    [
+        ({"alpha": 1.5}, W2SError, r"alpha must be in \(0, 1\)"),
+        ({"min_gap": -0.1}, W2SError, r"min_gap must be in \[0, 1\)"),
+        ({"sources": np.array(["a"] * 9)}, DataError, "one source name per point"),
+        ({"regions": np.full(10, 5)}, DataError, "Region values"),
+        ({"detector": "overlap"}, W2SError, "must be an OverlapDetector"),
+    ],
+)
+def test_bad_diagnose_arguments_are_w2s_errors(kwargs, error, msg):
+    rng = np.random.default_rng(0)
+    with pytest.raises(error, match=msg):
+        diagnose(rng.random(10), rng.normal(size=(10, 3)), np.tile([0, 1], 5), policies=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--alpha", "2"], "alpha must be in (0, 1)"),
+        (["--min-gap", "1"], "min_gap must be in [0, 1)"),
+    ],
+)
+def test_cli_diagnose_bad_options_are_one_line_without_the_legacy_list(
+    tmp_path, capsys, monkeypatch, argv, msg
+):
+    # with no module on the transitional ValueError list, only a W2SError can print as one line
+    monkeypatch.setattr(cli_module, "LEGACY_VALUEERROR_MODULES", ())
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "p.npy", rng.random(10))
+    np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
+    (tmp_path / "gold.csv").write_text("\n".join(["0", "1"] * 5) + "\n")
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+            *argv,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_diagnose_gold_class_beyond_proba_columns_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli_module, "LEGACY_VALUEERROR_MODULES", ())
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "p.npy", rng.random(10))
+    np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
+    (tmp_path / "gold.csv").write_text("\n".join(["0", "3"] * 5) + "\n")
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "class indices >= 2" in err and "Traceback" not in err
+
+
 # --- regressions from a new-user trial -----------------------------------------------------------
+
 
 def _half_gold(y, dtype=float):
     gold = np.asarray(y, dtype=dtype).copy()
@@ -167,12 +273,15 @@ def test_minus_one_means_no_gold_label_whatever_the_dtype(mixture, dtype):
     assert rep.gap == pytest.approx(ref.gap) and rep.verdict == ref.verdict == "informative"
 
 
-@pytest.mark.parametrize("bad, rows", [
-    ({3: -2.0}, "3"),
-    ({2: 0.5, 7: 1.5}, "2, 7"),
-    ({4: np.inf}, "4"),
-    ({1: -0.5}, "1"),
-])
+@pytest.mark.parametrize(
+    "bad, rows",
+    [
+        ({3: -2.0}, "3"),
+        ({2: 0.5, 7: 1.5}, "2, 7"),
+        ({4: np.inf}, "4"),
+        ({1: -0.5}, "1"),
+    ],
+)
 def test_negative_or_fractional_float_labels_name_the_rows(bad, rows):
     rng = np.random.default_rng(0)
     gold = np.zeros(10)
@@ -194,8 +303,19 @@ def _run_cli(tmp_path, proba, X, gold_text, capsys, extra=()):
     np.save(tmp_path / "p.npy", proba[:, 1])
     np.save(tmp_path / "e.npy", X)
     (tmp_path / "gold.csv").write_bytes(gold_text.encode())
-    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "gold.csv"), "--json", *extra])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+            "--json",
+            *extra,
+        ]
+    )
     return rc, capsys.readouterr()
 
 
@@ -265,8 +385,18 @@ def test_cli_gold_npy_floats_with_minus_one(tmp_path, mixture, capsys):
     np.save(tmp_path / "p.npy", proba[:, 1])
     np.save(tmp_path / "e.npy", pool.X)
     np.save(tmp_path / "g.npy", _half_gold(pool.y, float))
-    rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-              "--gold", str(tmp_path / "g.npy"), "--json"])
+    rc = cli(
+        [
+            "diagnose",
+            "--proba",
+            str(tmp_path / "p.npy"),
+            "--embeddings",
+            str(tmp_path / "e.npy"),
+            "--gold",
+            str(tmp_path / "g.npy"),
+            "--json",
+        ]
+    )
     assert rc == 0 and json.loads(capsys.readouterr().out)["n_gold"] == pool.y.size // 2
 
 
@@ -278,8 +408,19 @@ def test_cli_sources_csv_with_header_and_trailing_newlines(tmp_path, mixture, ca
     names = ["a" if i % 3 else "b" for i in range(pool.y.size)]
     for text in ["origin\n" + "\n".join(names) + "\n\n", "\r\n".join(names)]:
         (tmp_path / "s.csv").write_text(text)
-        rc = cli(["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-                  "--gold", str(tmp_path / "g.npy"), "--sources", str(tmp_path / "s.csv")])
+        rc = cli(
+            [
+                "diagnose",
+                "--proba",
+                str(tmp_path / "p.npy"),
+                "--embeddings",
+                str(tmp_path / "e.npy"),
+                "--gold",
+                str(tmp_path / "g.npy"),
+                "--sources",
+                str(tmp_path / "s.csv"),
+            ]
+        )
         out = capsys.readouterr().out
         assert rc == 0 and "\na " in out and "\nb " in out and "origin" not in out
 

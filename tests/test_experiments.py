@@ -11,8 +11,15 @@ import os
 import numpy as np
 import pytest
 
-from w2s_plugin.experiments import (EXPERIMENTS, detection_quality, digits, real_data, source_selection, synthetic_table,
-                                    trust)
+from w2s_plugin.experiments import (
+    EXPERIMENTS,
+    detection_quality,
+    digits,
+    real_data,
+    source_selection,
+    synthetic_table,
+    trust,
+)
 from w2s_plugin.experiments._common import mean_ci
 
 pytestmark = pytest.mark.slow
@@ -167,14 +174,35 @@ def test_real_data_gain_avoids_the_mislabelled_source_and_diagnose_stays_close(r
 def test_report_writes_every_section_and_plot(tmp_path, synth, detection, selection, digit, trusted, real):
     from w2s_plugin.experiments.report import write_report
 
-    results = {"synthetic_table": synth, "detection_quality": detection, "source_selection": selection,
-               "digits": digit, "trust": trusted, "real_data": real}
-    path = write_report({"results": results, "times": {k: 1.0 for k in results}, "size": "small", "seed": 0,
-                         "jobs": 1, "wall": 5.0}, str(tmp_path))
+    results = {
+        "synthetic_table": synth,
+        "detection_quality": detection,
+        "source_selection": selection,
+        "digits": digit,
+        "trust": trusted,
+        "real_data": real,
+    }
+    path = write_report(
+        {
+            "results": results,
+            "times": {k: 1.0 for k in results},
+            "size": "small",
+            "seed": 0,
+            "jobs": 1,
+            "wall": 5.0,
+        },
+        str(tmp_path),
+    )
     text = open(path, encoding="utf-8").read()
     for i in range(1, len(EXPERIMENTS) + 1):
         assert f"\n## {i}. " in text
-    for png in ("synthetic_table.png", "detection_quality.png", "source_selection.png", "digits.png", "real_data.png"):
+    for png in (
+        "synthetic_table.png",
+        "detection_quality.png",
+        "source_selection.png",
+        "digits.png",
+        "real_data.png",
+    ):
         assert f"(img/{png})" in text
         assert os.path.getsize(tmp_path / "img" / png) > 20_000
     assert "nan" not in text.lower().replace("nanmean", "")
@@ -183,11 +211,58 @@ def test_report_writes_every_section_and_plot(tmp_path, synth, detection, select
 def test_cli_report_small(tmp_path, capsys):
     from w2s_plugin.cli import main
 
-    assert main(["report", "--small", "--only", "trust", "--jobs", "1", "--docs", str(tmp_path),
-                 "--save-results", str(tmp_path / "r.pkl")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--small",
+                "--only",
+                "trust",
+                "--jobs",
+                "1",
+                "--docs",
+                str(tmp_path),
+                "--save-results",
+                str(tmp_path / "r.pkl"),
+            ]
+        )
+        == 0
+    )
     assert "## 5. Trust diagnostics" in (tmp_path / "results.md").read_text()
     (tmp_path / "results.md").unlink()
     assert main(["report", "--from-results", str(tmp_path / "r.pkl"), "--docs", str(tmp_path)]) == 0
     assert "## 5. Trust diagnostics" in (tmp_path / "results.md").read_text()
     assert main(["report", "--only", "nope", "--docs", str(tmp_path)]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_experiment_argument_mistakes_are_w2s_errors(tmp_path, capsys, monkeypatch):
+    from w2s_plugin import cli
+    from w2s_plugin.errors import W2SError
+    from w2s_plugin.experiments._common import check_size
+
+    with pytest.raises(W2SError, match="size must be one of"):
+        check_size("huge")
+    with pytest.raises(W2SError, match="unknown dataset 'iris'"):
+        real_data.one_seed(0, dataset="iris")
+    # with no module on the transitional ValueError list, only a W2SError prints as one line
+    monkeypatch.setattr(cli, "LEGACY_VALUEERROR_MODULES", ())
+    assert cli.main(["report", "--only", "trust,nope", "--docs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment(s) ['nope']" in err and "Traceback" not in err
+
+
+def test_cli_report_from_a_file_that_is_not_saved_results_is_one_line(tmp_path, capsys, monkeypatch):
+    import pickle
+
+    from w2s_plugin import cli
+
+    monkeypatch.setattr(cli, "LEGACY_VALUEERROR_MODULES", ())
+    (tmp_path / "notes.txt").write_text("not a pickle\n")
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    for name, why in (("notes.txt", "UnpicklingError"), ("list.pkl", "it holds a list")):
+        assert cli.main(["report", "--from-results", str(tmp_path / name), "--docs", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "is not a results file written by --save-results" in err and why in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results.md").exists()

@@ -88,8 +88,13 @@ def gen_source(location, name, **kw):
     n, dens = int(q.get("n", 400)), float(q.get("overlap", 0.3))
     n_o = int(n * dens)
     m = FAMILY.sample((n - n_o) // 2, n - n_o - (n - n_o) // 2, n_o, random_state=int(q.get("seed", 0)))
-    return Source(name, m.X, y=m.y, extras={"regions": m.regions},
-                  **{k: v for k, v in kw.items() if k in ("shuffle", "random_state")})
+    return Source(
+        name,
+        m.X,
+        y=m.y,
+        extras={"regions": m.regions},
+        **{k: v for k, v in kw.items() if k in ("shuffle", "random_state")},
+    )
 
 
 def weak_model():
@@ -135,8 +140,13 @@ class InlinePlugin:
         return None
 
 
-INLINE_NAMES = {"acquisition_strategies": "test_confident_overlap", "overlap_scorers": "test_norm",
-                "bandit_policies": "test_last", "sources": "test_gen", "models": "test_half"}
+INLINE_NAMES = {
+    "acquisition_strategies": "test_confident_overlap",
+    "overlap_scorers": "test_norm",
+    "bandit_policies": "test_last",
+    "sources": "test_gen",
+    "models": "test_half",
+}
 
 
 @pytest.fixture
@@ -174,12 +184,23 @@ def test_inline_scorer_and_strategy_by_name_in_detection_and_ranking(inline):
 
 
 def test_inline_policy_source_and_embed_provider_in_a_campaign(inline, tmp_path):
-    sources = [Source.from_path(f"gen://pool?seed={i}&overlap={d}&n=300", name=f"s{i}", random_state=i)
-               for i, d in enumerate((0.2, 0.4, 0.1))]
+    sources = [
+        Source.from_path(f"gen://pool?seed={i}&overlap={d}&n=300", name=f"s{i}", random_state=i)
+        for i, d in enumerate((0.2, 0.4, 0.1))
+    ]
     emb = HalfEmbedder()
-    camp = Campaign(sources, weak_model(), embed=emb, bandit="test_last", batch_size=100, budget=500,
-                    detector={"scorer": "test_norm"}, state_dir=tmp_path / "st", progress=False,
-                    random_state=0)
+    camp = Campaign(
+        sources,
+        weak_model(),
+        embed=emb,
+        bandit="test_last",
+        batch_size=100,
+        budget=500,
+        detector={"scorer": "test_norm"},
+        state_dir=tmp_path / "st",
+        progress=False,
+        random_state=0,
+    )
     res = camp.run()
     # test_last: the last source until it is exhausted (3 rounds of 100), then the one before it.
     assert [r["source"] for r in res.rounds] == ["s2", "s2", "s2", "s1", "s1"]
@@ -194,8 +215,22 @@ def test_inline_plugin_through_the_cli(inline, tmp_path, capsys):
     np.save(tmp_path / "p.npy", P)
     np.save(tmp_path / "e.npy", m.X)
     out = tmp_path / "regions.csv"
-    assert main(["detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-                 "--scorer", "test_norm", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "--proba",
+                str(tmp_path / "p.npy"),
+                "--embeddings",
+                str(tmp_path / "e.npy"),
+                "--scorer",
+                "test_norm",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "(test_norm scorer)" in capsys.readouterr().out
     rows = list(csv.DictReader(out.open()))
     got = np.array([float(r["overlap_score"]) for r in rows if r["region"] != "hard_only"])
@@ -294,9 +329,12 @@ def test_plugin_raising_in_a_register_hook_is_named(plugin_env):
         def register_bandit_policies(self, register):
             raise RuntimeError("boom")
 
-    with pytest.raises(plugins.PluginError, match=r"plugin 'broken' raised while registering "
-                                                  r"bandit_policies: "
-                                                  r"RuntimeError: boom"):
+    with pytest.raises(
+        plugins.PluginError,
+        match=r"plugin 'broken' raised while registering "
+        r"bandit_policies: "
+        r"RuntimeError: boom",
+    ):
         plugins.register(Broken(), name="broken")  # reported at once, not at the next lookup
     assert not plugins.pm.has_plugin("broken")
     assert SourceBandit(["a", "b"]).select() == "a"  # and the library keeps working without it
@@ -324,8 +362,11 @@ def test_misspelt_hook_and_wrong_arguments_are_rejected(plugin_env):
         register("x", None)
 
     typo.register_strategies = register_strategies
-    with pytest.raises(plugins.PluginError, match=r"plugin 'typo' implements unknown hook\(s\) "
-                                                  r"register_strategies"):
+    with pytest.raises(
+        plugins.PluginError,
+        match=r"plugin 'typo' implements unknown hook\(s\) "
+        r"register_strategies",
+    ):
         plugins.register(typo, name="typo")
     assert not plugins.pm.has_plugin("typo")
 
@@ -361,9 +402,24 @@ def installed_plugin(tmp_path_factory):
     src = tmp / "src"
     shutil.copytree(ROOT / "tests" / "plugin_pkg", src, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     target = tmp / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "-q",
-                           "--disable-pip-version-check", "--target", str(target), str(src)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-input",
+            "-q",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode != 0:
         pytest.fail(f"pip could not install tests/plugin_pkg:\n{proc.stdout}\n{proc.stderr}")
     assert list(target.glob("w2s_example_plugin-0.1.0.dist-info/entry_points.txt"))
@@ -385,9 +441,11 @@ def test_third_party_plugin_is_discovered_and_used(example_plugin, capsys):
     assert plugins.get_registry("acquisition_strategies")["weak_confident"].plugin == "example"
     row = next(r for r in plugins.describe() if r["name"] == "example")
     assert row["distribution"] == "w2s-example-plugin 0.1.0" and not row["builtin"]
-    assert row["registers"] == {"acquisition_strategies": ["weak_confident"],
-                                "overlap_scorers": ["centroid_cosine"],
-                                "commands": ["example-hello"]}
+    assert row["registers"] == {
+        "acquisition_strategies": ["weak_confident"],
+        "overlap_scorers": ["centroid_cosine"],
+        "commands": ["example-hello"],
+    }
 
     m = FAMILY.sample(150, 150, 150, random_state=4)
     P = weak_model().predict_proba(m.X)
@@ -403,13 +461,16 @@ def test_third_party_plugin_is_discovered_and_used(example_plugin, capsys):
     assert "example  (w2s-example-plugin 0.1.0)" in out and "commands: example-hello" in out
 
 
-@pytest.mark.parametrize("env,loaded", [
-    ({"W2S_DISABLE_PLUGINS": "example"}, False),
-    ({"W2S_PLUGINS": ""}, False),
-    ({"W2S_PLUGINS": "other,example"}, True),
-    ({"W2S_PLUGINS": "other"}, False),
-    ({"W2S_DISABLE_PLUGINS": "strategies"}, True),
-])
+@pytest.mark.parametrize(
+    "env,loaded",
+    [
+        ({"W2S_DISABLE_PLUGINS": "example"}, False),
+        ({"W2S_PLUGINS": ""}, False),
+        ({"W2S_PLUGINS": "other,example"}, True),
+        ({"W2S_PLUGINS": "other"}, False),
+        ({"W2S_DISABLE_PLUGINS": "strategies"}, True),
+    ],
+)
 def test_environment_variables_block_or_allow_it(example_plugin, env, loaded):
     os.environ.update(env)
     plugins.reload_plugins()
@@ -427,8 +488,13 @@ def test_blocking_in_a_fresh_process(installed_plugin):
     def listed(extra_env):
         env = {k: v for k, v in os.environ.items() if k not in PLUGIN_ENV}
         env.update(PYTHONPATH=str(installed_plugin), **extra_env)
-        proc = subprocess.run([sys.executable, "-m", "w2s_plugin.cli", "plugins", "--json"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "w2s_plugin.cli", "plugins", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         return {r["name"] for r in json.loads(proc.stdout)}
 
@@ -452,8 +518,11 @@ def _builtin_imports(source: str, filename: str):
         elif isinstance(node, ast.ImportFrom):
             base = "." * node.level + (node.module or "")
             names = [base] + [base + a.name if base.endswith(".") else f"{base}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and re.fullmatch(r"w2s_plugin\.hooks(\.\w+)*", node.value):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"w2s_plugin\.hooks(\.\w+)*", node.value)
+        ):
             names = [node.value]  # importlib.import_module("w2s_plugin.hooks...") and friends
         for n in names:
             if BUILTIN_IMPORT.match(n):
@@ -472,21 +541,38 @@ def test_core_never_imports_a_builtin_plugin():
 
 
 def test_the_import_check_catches_every_form():
-    src = ("from w2s_plugin.hooks import strategies\nfrom .hooks.scorers import X\nimport "
-           "w2s_plugin.hooks.models\n"
-           "from w2s_plugin import hooks\nfrom . import "
-           "hooks\nimportlib.import_module('w2s_plugin.hooks.policies')\n"
-           "from . import plugins\nfrom .hookspecs import hookimpl\n")
+    src = (
+        "from w2s_plugin.hooks import strategies\nfrom .hooks.scorers import X\nimport "
+        "w2s_plugin.hooks.models\n"
+        "from w2s_plugin import hooks\nfrom . import "
+        "hooks\nimportlib.import_module('w2s_plugin.hooks.policies')\n"
+        "from . import plugins\nfrom .hookspecs import hookimpl\n"
+    )
     assert sorted({ln for ln, _ in _builtin_imports(src, "fake.py")}) == [1, 2, 3, 4, 5, 6]
 
 
 BUILTIN_NAMES = {
     "overlap_scorers": {"subspace", "max_cosine", "max_inner"},
     "thresholds": {"change_point", "change_point_grid", "median", "quantile"},
-    "acquisition_strategies": {"overlap", "hard_only", "overlap_then_hard", "uncertainty", "margin",
-                               "entropy", "random", "confident"},
-    "bandit_policies": {"ucb", "ucb1_rounds", "reference_ucb", "thompson", "epsilon_greedy", "round_robin",
-                        "random"},
+    "acquisition_strategies": {
+        "overlap",
+        "hard_only",
+        "overlap_then_hard",
+        "uncertainty",
+        "margin",
+        "entropy",
+        "random",
+        "confident",
+    },
+    "bandit_policies": {
+        "ucb",
+        "ucb1_rounds",
+        "reference_ucb",
+        "thompson",
+        "epsilon_greedy",
+        "round_robin",
+        "random",
+    },
     "sources": {"npy", "npz", "csv", "jsonl"},
     "models": {"sklearn", "pickle", "columns", "identity", "precomputed", "labeling_functions"},
 }

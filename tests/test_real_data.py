@@ -12,18 +12,20 @@ import pytest
 from w2s_plugin.experiments import real_data
 from w2s_plugin.experiments.rdata import load_data_frame
 
-needs_r = pytest.mark.skipif(not real_data.available("satellite") or not real_data.available("spam"),
-                             reason="needs apt-get install r-cran-mlbench r-cran-kernlab")
+needs_r = pytest.mark.skipif(
+    not real_data.available("satellite") or not real_data.available("spam"),
+    reason="needs apt-get install r-cran-mlbench r-cran-kernlab",
+)
 
 
 @needs_r
 def test_rda_reader_reads_the_packaged_data_frames():
     X, y, names = load_data_frame("mlbench", "Satellite")
     assert X.shape == (6435, 36) and names[0] == "x.1" and np.isfinite(X).all()
-    assert dict(zip(*np.unique(y, return_counts=True)))["red soil"] == 1533   # the UCI class counts
+    assert dict(zip(*np.unique(y, return_counts=True)))["red soil"] == 1533  # the UCI class counts
     X, y, _ = load_data_frame("kernlab", "spam")
     assert X.shape == (4601, 57) and (y == "spam").sum() == 1813
-    assert X[:, 56].max() == 15841                                            # capital run length total
+    assert X[:, 56].max() == 15841  # capital run length total
 
 
 def test_study_on_digits_one_seed():
@@ -38,4 +40,7 @@ def test_study_on_digits_one_seed():
     assert q["single"]["mislabelled"] < min(v for k, v in q["single"].items() if k != "mislabelled") - 0.3
     assert q["ucb + gain"]["bad_share"] <= 0.15 and q["random"]["bad_share"] > q["ucb + gain"]["bad_share"]
     assert q["ucb + gain"]["acc"] > q["random"]["acc"]
-    assert r["sources"]["topic clusters"]["best single (hindsight)"]["acc"] < r["sources"]["topic clusters"]["random"]["acc"]
+    assert (
+        r["sources"]["topic clusters"]["best single (hindsight)"]["acc"]
+        < r["sources"]["topic clusters"]["random"]["acc"]
+    )

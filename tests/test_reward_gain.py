@@ -8,8 +8,8 @@ import pytest
 
 from w2s_plugin.bandit import SourceBandit
 from w2s_plugin.diagnostics import make_strong_model
-from w2s_plugin.hooks.reward_gain import GainReward
 from w2s_plugin.errors import W2SError
+from w2s_plugin.hooks.reward_gain import GainReward
 
 
 def _world(seed):
@@ -69,10 +69,10 @@ def test_reward_is_higher_for_correct_than_for_wrong_weak_labels():
     src, gold, _ = _world(0)
     r = GainReward(gold, random_state=0)
     X, y, weak = src["a"]
-    right = [r.score(X[i:i + 25], y[i:i + 25]) for i in range(0, 200, 25)]        # true labels
-    usual = [r.score(X[i:i + 25], weak[i:i + 25]) for i in range(200, 400, 25)]   # 85% right
+    right = [r.score(X[i : i + 25], y[i : i + 25]) for i in range(0, 200, 25)]  # true labels
+    usual = [r.score(X[i : i + 25], weak[i : i + 25]) for i in range(200, 400, 25)]  # 85% right
     Xb, _, wb = src["bad"]
-    wrong = [r.score(Xb[i:i + 25], wb[i:i + 25]) for i in range(0, 200, 25)]    # 90% wrong
+    wrong = [r.score(Xb[i : i + 25], wb[i : i + 25]) for i in range(0, 200, 25)]  # 90% wrong
     assert min(right) > max(wrong) and min(usual) > max(wrong)
     assert np.mean(right) > 0.5 > np.mean(wrong) + 0.3
     assert all(0.0 <= v <= 1.0 for v in right + usual + wrong)
@@ -153,8 +153,17 @@ def test_campaign_with_gain_reward_end_to_end_avoids_a_mislabelled_source():
     Xt, yt = items(3000)
     out = {}
     for reward in ("gain", "overlap"):
-        c = Campaign(sources, weak, embed=_embed_strong, batch_size=30, budget=600, progress=False,
-                     random_state=0, reward=reward, gold=gold)
+        c = Campaign(
+            sources,
+            weak,
+            embed=_embed_strong,
+            batch_size=30,
+            budget=600,
+            progress=False,
+            random_state=0,
+            reward=reward,
+            gold=gold,
+        )
         c.run()
         share = sum(r["n"] for r in c.rounds if r["source"] == "bad") / c.n_drawn
         X, y, _ = c.training_data("all")

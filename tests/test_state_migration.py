@@ -111,9 +111,14 @@ def test_label_studio_driver_folder_resumes_and_continues_exactly(tmp_path):
     assert not legacy.exists()
 
 
-@pytest.mark.parametrize("name,kind,rounds,drawn", [("campaign", "campaign", 6, 60),
-                                                    ("modal", "MultiSourceLearner state", 5, 150),
-                                                    ("label_studio", "Label Studio CampaignDriver state", 4, 32)])
+@pytest.mark.parametrize(
+    "name,kind,rounds,drawn",
+    [
+        ("campaign", "campaign", 6, 60),
+        ("modal", "MultiSourceLearner state", 5, 150),
+        ("label_studio", "Label Studio CampaignDriver state", 4, 32),
+    ],
+)
 def test_status_reads_every_front_ends_0_1_0_folder(capsys, tmp_path, name, kind, rounds, drawn):
     from w2s_plugin.cli import main
 

@@ -32,8 +32,12 @@ def test_overlap_picks_are_mostly_true_overlap_far_above_random(mixture_case):
     pool, proba, report = mixture_case
     idx, scores = acquisition.rank("overlap", report, proba, N_PICK)
     overlap_share = share(pool.regions, idx, Region.OVERLAP)
-    random_shares = [share(pool.regions, acquisition.rank("random", report, proba, N_PICK, random_state=s)[0],
-                           Region.OVERLAP) for s in range(10)]
+    random_shares = [
+        share(
+            pool.regions, acquisition.rank("random", report, proba, N_PICK, random_state=s)[0], Region.OVERLAP
+        )
+        for s in range(10)
+    ]
     # Measured: 0.97 for `overlap` vs 0.33 on average for `random` (the pool is one third overlap).
     assert overlap_share >= 0.9
     assert overlap_share >= 2.5 * np.mean(random_shares)
@@ -64,13 +68,15 @@ def test_overlap_then_hard_splits_by_ratio(mixture_case):
 
 
 def test_uncertainty_baselines_agree_with_modal_definitions():
-    P = np.array([
-        [0.90, 0.05, 0.05],   # confident
-        [0.40, 0.35, 0.25],   # small margin, high entropy
-        [0.50, 0.50, 0.00],   # zero margin, a zero probability (entropy must stay finite)
-        [0.34, 0.33, 0.33],   # nearly uniform: least confident, max entropy
-        [0.60, 0.10, 0.30],
-    ])
+    P = np.array(
+        [
+            [0.90, 0.05, 0.05],  # confident
+            [0.40, 0.35, 0.25],  # small margin, high entropy
+            [0.50, 0.50, 0.00],  # zero margin, a zero probability (entropy must stay finite)
+            [0.34, 0.33, 0.33],  # nearly uniform: least confident, max entropy
+            [0.60, 0.10, 0.30],
+        ]
+    )
     # modAL: classifier_uncertainty = 1 - max p; classifier_margin = p_(1) - p_(2) (smallest first);
     # classifier_entropy = scipy.stats.entropy(p), natural log.
     unc = 1 - P.max(axis=1)
@@ -137,5 +143,12 @@ def test_bad_requests_name_what_to_fix(mixture_case):
         acquisition.rank("overlap", None, proba, 5)
     with pytest.raises(ValueError, match="report has 1800 points but proba has 10"):
         acquisition.rank("overlap", report, proba[:10], 5)
-    assert set(acquisition.strategy_names()) >= {"overlap", "hard_only", "overlap_then_hard", "uncertainty",
-                                                 "margin", "entropy", "random"}
+    assert set(acquisition.strategy_names()) >= {
+        "overlap",
+        "hard_only",
+        "overlap_then_hard",
+        "uncertainty",
+        "margin",
+        "entropy",
+        "random",
+    }

@@ -29,8 +29,9 @@ def check_proba(proba, name: str = "proba", min_rows: int = 1) -> np.ndarray:
     try:
         P = np.asarray(proba, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be a numeric array of probabilities; could not convert it "
-                        f"({exc}).") from None
+        raise DataError(
+            f"{name} must be a numeric array of probabilities; could not convert it ({exc})."
+        ) from None
     if P.ndim == 0:
         raise DataError(f"{name} must be a 1-D array of p(class 1) or an (n, k) matrix, got a scalar.")
     if P.ndim == 1:
@@ -43,8 +44,9 @@ def check_proba(proba, name: str = "proba", min_rows: int = 1) -> np.ndarray:
     if P.shape[0] < min_rows:
         if P.shape[0] == 0:
             raise DataError(f"{name} is empty: pass at least {min_rows} point(s).")
-        raise DataError(f"{name} has {P.shape[0]} point(s); at least {min_rows} are needed to fit "
-                        "thresholds.")
+        raise DataError(
+            f"{name} has {P.shape[0]} point(s); at least {min_rows} are needed to fit thresholds."
+        )
     if P.shape[1] < 2:
         raise DataError(
             f"{name} has shape {P.shape}: it needs one column per class (at least 2). "
@@ -55,8 +57,9 @@ def check_proba(proba, name: str = "proba", min_rows: int = 1) -> np.ndarray:
     lo, hi = (P.min(), P.max()) if P.size else (0.0, 0.0)
     finite = np.isfinite(P).all(axis=1) if not (np.isfinite(lo) and np.isfinite(hi)) else None
     if finite is not None and not finite.all():
-        raise DataError(f"{name} contains NaN or inf in rows {_first_bad(~finite)}; every probability must "
-                        "be finite.")
+        raise DataError(
+            f"{name} contains NaN or inf in rows {_first_bad(~finite)}; every probability must be finite."
+        )
     bad = ((P < 0) | (P > 1)).any(axis=1) if (lo < 0 or hi > 1) else None
     if bad is not None and bad.any():
         raise DataError(
@@ -99,8 +102,10 @@ def check_embeddings(
     if E.dtype.kind in "iu":
         E = E.astype(np.float64)
     if E.ndim == 1:
-        raise DataError(f"{name} must be 2-D (n_points, n_features); got a 1-D array of length {E.shape[0]}. "
-                         "Use x.reshape(-1, 1) for a single feature.")
+        raise DataError(
+            f"{name} must be 2-D (n_points, n_features); got a 1-D array of length {E.shape[0]}. "
+            "Use x.reshape(-1, 1) for a single feature."
+        )
     if E.ndim != 2:
         raise DataError(f"{name} must be 2-D (n_points, n_features); got shape {E.shape}.")
     if E.shape[0] == 0:
@@ -115,7 +120,7 @@ def check_embeddings(
     first = np.asarray(E[0])
     constant = E.shape[0] > 1
     for start in range(0, E.shape[0], _CHECK_CHUNK):
-        chunk = np.asarray(E[start:start + _CHECK_CHUNK])
+        chunk = np.asarray(E[start : start + _CHECK_CHUNK])
         finite = np.isfinite(chunk).all(axis=1)
         if not finite.all():
             rows = ", ".join(str(int(i) + start) for i in np.flatnonzero(~finite)[:5])
@@ -146,5 +151,6 @@ def check_random_state(random_state) -> np.random.Generator:
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return np.random.default_rng(random_state)
-    raise W2SError("random_state must be None, an int or a numpy Generator; got "
-                   f"{type(random_state).__name__}.")
+    raise W2SError(
+        f"random_state must be None, an int or a numpy Generator; got {type(random_state).__name__}."
+    )

@@ -61,9 +61,9 @@ _MISSING = object()
 class Key:
     """One documented config key: where it lives, what it accepts, what it means."""
 
-    path: str                      # "campaign.batch_size", "sources[].path"
-    types: tuple                   # accepted Python types after TOML parsing
-    expected: str                  # human wording for errors
+    path: str  # "campaign.batch_size", "sources[].path"
+    types: tuple  # accepted Python types after TOML parsing
+    expected: str  # human wording for errors
     doc: str
     default: Any = _MISSING
     required: bool = False
@@ -88,86 +88,218 @@ _TABLE = (dict,)
 _BOOL = (bool,)
 
 SCHEMA: list[Key] = [
-    Key("plugins", (list,), "a list of module names or .py files",
+    Key(
+        "plugins",
+        (list,),
+        "a list of module names or .py files",
         "Extra plugins to load for this config: importable module names or paths to ``.py`` files "
-        "(relative to the config file). Installed entry-point plugins load anyway.", default=[]),
+        "(relative to the config file). Installed entry-point plugins load anyway.",
+        default=[],
+    ),
     Key("seed", _INT, "an integer", "Seeds every random choice: source order, bandit, detector.", default=0),
     # [campaign]
     Key("campaign", _TABLE, "a table", "How a campaign runs (needed by ``w2s campaign run``)."),
-    Key("campaign.batch_size", _INT, "a positive integer", "Points drawn per round.", required=True,
-        check=_pos_int),
-    Key("campaign.budget", _INT, "an integer >= campaign.batch_size",
-        "Total points to draw; omit to run until every source is exhausted.", check=_pos_int),
-    Key("campaign.state_dir", _STR, "a directory path",
+    Key(
+        "campaign.batch_size",
+        _INT,
+        "a positive integer",
+        "Points drawn per round.",
+        required=True,
+        check=_pos_int,
+    ),
+    Key(
+        "campaign.budget",
+        _INT,
+        "an integer >= campaign.batch_size",
+        "Total points to draw; omit to run until every source is exhausted.",
+        check=_pos_int,
+    ),
+    Key(
+        "campaign.state_dir",
+        _STR,
+        "a directory path",
         "Where state is written atomically after every round; an existing state is resumed. "
-        "Omit to keep the campaign in memory only."),
-    Key("campaign.max_rounds", _INT, "a positive integer", "Stop after this many rounds in one run.",
-        check=_pos_int),
+        "Omit to keep the campaign in memory only.",
+    ),
+    Key(
+        "campaign.max_rounds",
+        _INT,
+        "a positive integer",
+        "Stop after this many rounds in one run.",
+        check=_pos_int,
+    ),
     Key("campaign.progress", _BOOL, "true or false", "Show a progress bar.", default=True),
-    Key("campaign.reward", _STR, "a registered reward name",
-        "What the bandit maximises each round (a reward plugin; default ``overlap``).", default="overlap"),
+    Key(
+        "campaign.reward",
+        _STR,
+        "a registered reward name",
+        "What the bandit maximises each round (a reward plugin; default ``overlap``).",
+        default="overlap",
+    ),
     Key("campaign.reward_params", _TABLE, "a table", "Parameters of the reward's factory."),
-    Key("campaign.true_densities", _TABLE, "a table of source name = density",
-        "Known overlap densities (simulations only): enables regret against the oracle."),
+    Key(
+        "campaign.true_densities",
+        _TABLE,
+        "a table of source name = density",
+        "Known overlap densities (simulations only): enables regret against the oracle.",
+    ),
     # [[sources]]
-    Key("sources", (list,), "an array of tables ([[sources]]) or of paths",
-        "The pools the bandit chooses between. A plain string is shorthand for ``{path = ...}``."),
-    Key("sources[].name", _STR, "a non-empty string", "Source name (default: the file name without "
-                                                      "extension)."),
-    Key("sources[].path", _STR, "a file path or URI",
-        "File or URI; its extension or scheme picks the source type unless ``type`` is given."),
-    Key("sources[].type", _STR, "a registered source type",
+    Key(
+        "sources",
+        (list,),
+        "an array of tables ([[sources]]) or of paths",
+        "The pools the bandit chooses between. A plain string is shorthand for ``{path = ...}``.",
+    ),
+    Key(
+        "sources[].name",
+        _STR,
+        "a non-empty string",
+        "Source name (default: the file name without extension).",
+    ),
+    Key(
+        "sources[].path",
+        _STR,
+        "a file path or URI",
+        "File or URI; its extension or scheme picks the source type unless ``type`` is given.",
+    ),
+    Key(
+        "sources[].type",
+        _STR,
+        "a registered source type",
         "Source type (``npy``, ``npz``, ``csv``, ``jsonl`` or a plugin's). Without ``path`` the "
-        "type's loader is called with location ``None`` (generated or remote sources)."),
-    Key("sources[].params", _TABLE, "a table", "Keyword arguments for the source type's loader "
-        "(e.g. ``features``, ``id_column``, ``label_column`` for CSV/JSONL).", default={}),
-    Key("sources[].shuffle", _BOOL, "true or false", "Draw in a seeded random order (default) or file order.",
-        default=True),
+        "type's loader is called with location ``None`` (generated or remote sources).",
+    ),
+    Key(
+        "sources[].params",
+        _TABLE,
+        "a table",
+        "Keyword arguments for the source type's loader "
+        "(e.g. ``features``, ``id_column``, ``label_column`` for CSV/JSONL).",
+        default={},
+    ),
+    Key(
+        "sources[].shuffle",
+        _BOOL,
+        "true or false",
+        "Draw in a seeded random order (default) or file order.",
+        default=True,
+    ),
     Key("sources[].seed", _INT, "an integer", "Seed of this source's draw order (default: seed + position)."),
-    Key("sources[].views", _TABLE, "a table of role = file path or list of column names",
+    Key(
+        "sources[].views",
+        _TABLE,
+        "a table of role = file path or list of column names",
         "What each model reads when it is not the source's own features: ``weak`` (the weak model's "
         "input) and/or ``strong`` (the representation), each a file with one row per item in the "
         "source's order (e.g. stored embeddings, ``.npy``), the name of an array in an ``.npz`` "
-        "source, or a list of column names of a CSV/JSONL source."),
+        "source, or a list of column names of a CSV/JSONL source.",
+    ),
     # [weak_model] / [representation]
     Key("weak_model", _TABLE, "a table", "The weak model: where class probabilities come from."),
-    Key("weak_model.type", _STR, "a registered model type",
+    Key(
+        "weak_model.type",
+        _STR,
+        "a registered model type",
         "Model type (``sklearn``, ``pickle``, ``precomputed``, ``labeling_functions``, ... or a "
-        "plugin's); every other key of the table is a parameter of that type.", required=True),
-    Key("representation", _TABLE, "a table",
-        "The strong model's representation (default: the features themselves, ``identity``)."),
-    Key("representation.type", _STR, "a registered model type",
+        "plugin's); every other key of the table is a parameter of that type.",
+        required=True,
+    ),
+    Key(
+        "representation",
+        _TABLE,
+        "a table",
+        "The strong model's representation (default: the features themselves, ``identity``).",
+    ),
+    Key(
+        "representation.type",
+        _STR,
+        "a registered model type",
         "Model type (``identity``, ``columns``, ``sklearn`` with a transformer, ``precomputed``, "
-        "``pickle`` or a plugin's); other keys are its parameters.", required=True),
+        "``pickle`` or a plugin's); other keys are its parameters.",
+        required=True,
+    ),
     # [detector]
     Key("detector", _TABLE, "a table", "Overlap detection (OverlapDetector parameters)."),
     Key("detector.scorer", _STR, "a registered overlap scorer", "Overlap scorer.", default=DEFAULT_SCORER),
     Key("detector.scorer_params", _TABLE, "a table", "Parameters of the scorer.", default={}),
-    Key("detector.hard_threshold", (str, int, float), "a threshold rule name or a number",
-        "Split of weak confidence (hard-only below).", default="change_point", check=_number_or_name),
-    Key("detector.overlap_threshold", (str, int, float), "a threshold rule name or a number",
-        "Split of the overlap score (overlap at or above).", default="change_point", check=_number_or_name),
+    Key(
+        "detector.hard_threshold",
+        (str, int, float),
+        "a threshold rule name or a number",
+        "Split of weak confidence (hard-only below).",
+        default="change_point",
+        check=_number_or_name,
+    ),
+    Key(
+        "detector.overlap_threshold",
+        (str, int, float),
+        "a threshold rule name or a number",
+        "Split of the overlap score (overlap at or above).",
+        default="change_point",
+        check=_number_or_name,
+    ),
     Key("detector.threshold_params", _TABLE, "a table", "Parameters of the threshold rules.", default={}),
-    Key("detector.accumulate", _BOOL, "true or false",
-        "Fit thresholds on every point seen so far, not one batch (campaigns: default true).", default=True),
-    Key("detector.history_size", _INT, "a positive integer", "Points kept (reservoir) when accumulating.",
-        default=50_000, check=_pos_int),
-    Key("detector.chunk_size", _INT, "a positive integer", "Rows scored per chunk.", default=8192,
-        check=_pos_int),
+    Key(
+        "detector.accumulate",
+        _BOOL,
+        "true or false",
+        "Fit thresholds on every point seen so far, not one batch (campaigns: default true).",
+        default=True,
+    ),
+    Key(
+        "detector.history_size",
+        _INT,
+        "a positive integer",
+        "Points kept (reservoir) when accumulating.",
+        default=50_000,
+        check=_pos_int,
+    ),
+    Key(
+        "detector.chunk_size",
+        _INT,
+        "a positive integer",
+        "Rows scored per chunk.",
+        default=8192,
+        check=_pos_int,
+    ),
     # [bandit]
     Key("bandit", _TABLE, "a table", "Which source to draw from next."),
     Key("bandit.policy", _STR, "a registered bandit policy", "Bandit policy.", default="ucb"),
-    Key("bandit.params", _TABLE, "a table", "Parameters of the policy (e.g. ``c`` for ucb, "
-        "``epsilon`` for epsilon_greedy).", default={}),
-    Key("bandit.horizon", _INT, "a positive integer", "Planned rounds (only ``reference_ucb`` uses it).",
-        check=_pos_int),
+    Key(
+        "bandit.params",
+        _TABLE,
+        "a table",
+        "Parameters of the policy (e.g. ``c`` for ucb, ``epsilon`` for epsilon_greedy).",
+        default={},
+    ),
+    Key(
+        "bandit.horizon",
+        _INT,
+        "a positive integer",
+        "Planned rounds (only ``reference_ucb`` uses it).",
+        check=_pos_int,
+    ),
     # [acquisition]
-    Key("acquisition", _TABLE, "a table",
-        "Which points of a batch to pick (modAL query strategy, Label Studio prediction scores)."),
-    Key("acquisition.strategy", _STR, "a registered acquisition strategy", "Acquisition strategy.",
-        default="overlap"),
-    Key("acquisition.params", _TABLE, "a table", "Parameters of the strategy (e.g. ``ratio`` for "
-        "overlap_then_hard).", default={}),
+    Key(
+        "acquisition",
+        _TABLE,
+        "a table",
+        "Which points of a batch to pick (modAL query strategy, Label Studio prediction scores).",
+    ),
+    Key(
+        "acquisition.strategy",
+        _STR,
+        "a registered acquisition strategy",
+        "Acquisition strategy.",
+        default="overlap",
+    ),
+    Key(
+        "acquisition.params",
+        _TABLE,
+        "a table",
+        "Parameters of the strategy (e.g. ``ratio`` for overlap_then_hard).",
+        default={},
+    ),
     Key("acquisition.n", _INT, "a positive integer", "Points to pick per query.", check=_pos_int),
 ]
 
@@ -184,6 +316,8 @@ def schema() -> list[Key]:
 
 def _by_path() -> dict[str, Key]:
     return {k.path: k for k in schema()}
+
+
 #: Parameter names of model types and source loaders that are resolved as paths too.
 PATH_PARAMS = {"path", "train", "labels"}
 
@@ -265,8 +399,12 @@ class Config:
         """The object registered as ``name`` in ``kind``, or an error at key ``kp`` listing the names."""
         registry = plugins.get_registry(kind)
         if name not in registry:
-            raise self.error(kp, f"a registered {what} ({', '.join(sorted(registry))})", name,
-                             _suggest(str(name), registry) or "register one with a plugin")
+            raise self.error(
+                kp,
+                f"a registered {what} ({', '.join(sorted(registry))})",
+                name,
+                _suggest(str(name), registry) or "register one with a plugin",
+            )
         return registry[name].obj
 
     def build_model(self, table: str):
@@ -281,8 +419,9 @@ class Config:
         try:
             return factory(**params)
         except (ValueError, OSError, TypeError, KeyError, ImportError) as exc:
-            raise self.error(table, f"a buildable {spec['type']!r} model", params,
-                             f"{type(exc).__name__}: {exc}") from None
+            raise self.error(
+                table, f"a buildable {spec['type']!r} model", params, f"{type(exc).__name__}: {exc}"
+            ) from None
 
     def detector_params(self) -> dict:
         d = dict(self.data.get("detector", {}))
@@ -329,16 +468,22 @@ class Config:
         if "weak_model" not in self.data:
             raise self.error("weak_model", "a [weak_model] table to run a campaign", None)
         kw = dict(
-            detector=self.detector_params(), bandit=self.bandit_params(),
-            batch_size=self.get("campaign.batch_size"), budget=self.get("campaign.budget"),
+            detector=self.detector_params(),
+            bandit=self.bandit_params(),
+            batch_size=self.get("campaign.batch_size"),
+            budget=self.get("campaign.budget"),
             true_densities=self.get("campaign.true_densities"),
             progress=self.get("campaign.progress") if progress is None else progress,
-            random_state=self.get("seed"), reward=self.get("campaign.reward") or "overlap",
+            random_state=self.get("seed"),
+            reward=self.get("campaign.reward") or "overlap",
             reward_params=self.get("campaign.reward_params"),
         )
         if kw["reward"] not in plugins.get_registry("rewards"):
-            raise self.error("campaign.reward", f"a registered reward ({', '.join(sorted(plugins.get_registry('rewards')))})",
-                             kw["reward"])
+            raise self.error(
+                "campaign.reward",
+                f"a registered reward ({', '.join(sorted(plugins.get_registry('rewards')))})",
+                kw["reward"],
+            )
         sources = self.build_sources()
         weak = self.build_model("weak_model")
         embed = self.build_model("representation")
@@ -352,10 +497,15 @@ class Config:
             msg = str(exc)
             for fld in ("batch_size", "budget", "state_dir"):
                 if fld in msg:
-                    raise self.error(f"campaign.{fld}", "a value consistent with the sources and saved state",
-                                     self.get(f"campaign.{fld}"), msg) from None
-            raise self.error("sources", "sources a campaign can use", [s.name for s in sources],
-                             msg) from None
+                    raise self.error(
+                        f"campaign.{fld}",
+                        "a value consistent with the sources and saved state",
+                        self.get(f"campaign.{fld}"),
+                        msg,
+                    ) from None
+            raise self.error(
+                "sources", "sources a campaign can use", [s.name for s in sources], msg
+            ) from None
 
     def summary(self) -> str:
         """A few lines saying what this config will do."""
@@ -368,12 +518,15 @@ class Config:
         for t in OPEN_TABLES:
             if t in self.data:
                 params = {k: v for k, v in self.data[t].items() if k != "type"}
-                lines.append(f"{t + ':':<17}{self.data[t]['type']}  "
-                             f"{_short(params, 60) if params else ''}".rstrip())
+                lines.append(
+                    f"{t + ':':<17}{self.data[t]['type']}  {_short(params, 60) if params else ''}".rstrip()
+                )
         det = self.data.get("detector", {})
-        lines.append(f"detector:        scorer={det.get('scorer', DEFAULT_SCORER)} "
-                     f"hard_threshold={det.get('hard_threshold', 'change_point')} "
-                     f"overlap_threshold={det.get('overlap_threshold', 'change_point')}")
+        lines.append(
+            f"detector:        scorer={det.get('scorer', DEFAULT_SCORER)} "
+            f"hard_threshold={det.get('hard_threshold', 'change_point')} "
+            f"overlap_threshold={det.get('overlap_threshold', 'change_point')}"
+        )
         if self.is_campaign or "bandit" in self.data:
             b = self.bandit_params()
             lines.append(f"bandit:          {b['policy']} {b['policy_params'] or ''}".rstrip())
@@ -382,9 +535,11 @@ class Config:
             lines.append(f"acquisition:     {s} {p or ''}".rstrip())
         if "campaign" in self.data:
             c = self.data["campaign"]
-            lines.append(f"campaign:        batch_size={c.get('batch_size')} "
-                         f"budget={c.get('budget', 'until exhausted')} "
-                         f"state_dir={c.get('state_dir', '(memory only)')}")
+            lines.append(
+                f"campaign:        batch_size={c.get('batch_size')} "
+                f"budget={c.get('budget', 'until exhausted')} "
+                f"state_dir={c.get('state_dir', '(memory only)')}"
+            )
         lines.append(f"seed:            {self.get('seed')}")
         return "\n".join(lines)
 
@@ -496,16 +651,19 @@ def _load_config_plugins(cfg: Config) -> None:
         cfg.plugins_loaded.append(name)
 
 
-def _check_params(cfg: Config, factory, params: dict, kp: str, what: str, skip: int = 0,
-                  provided=()) -> None:
+def _check_params(cfg: Config, factory, params: dict, kp: str, what: str, skip: int = 0, provided=()) -> None:
     """``params`` must be parameters of ``factory`` (after ``skip`` positional arguments), and every
     parameter it requires must be given (or be one of ``provided``, which the library passes)."""
     try:
         check_params(factory, [k for k in params if k not in provided], what, skip=skip)
     except UnknownParameterError as exc:
         accepted = _accepted(factory, skip)
-        raise cfg.error(f"{kp}.{exc.unknown[0]}", f"a parameter of {what} ({', '.join(accepted) or 'none'})",
-                        exc.unknown[0], _suggest(exc.unknown[0], accepted)) from None
+        raise cfg.error(
+            f"{kp}.{exc.unknown[0]}",
+            f"a parameter of {what} ({', '.join(accepted) or 'none'})",
+            exc.unknown[0],
+            _suggest(exc.unknown[0], accepted),
+        ) from None
     missing = [n for n in required_params(factory, skip) if n not in params and n not in provided]
     if missing:
         raise cfg.error(f"{kp}.{missing[0]}", f"a value (required by {what})", None, "this key is required")
@@ -544,8 +702,12 @@ def _validate_top(cfg: Config, keys: list[Key]) -> None:
     top = {k.name: k for k in keys if "." not in k.path and "[" not in k.path}
     for name, value in cfg.data.items():
         if name not in top:
-            raise cfg.error(name, "a known top-level key (" + ", ".join(sorted(top)) + ")", name,
-                            _suggest(name, top) or "unknown key")
+            raise cfg.error(
+                name,
+                "a known top-level key (" + ", ".join(sorted(top)) + ")",
+                name,
+                _suggest(name, top) or "unknown key",
+            )
         _check_value(cfg, top[name], value, name)
 
 
@@ -562,24 +724,44 @@ def _validate_source(cfg: Config, i: int, raw) -> dict:
     if "path" in s:
         s["path"] = _resolve(cfg, s["path"])
         if "://" not in s["path"] and not os.path.exists(s["path"]):
-            raise cfg.error(f"{kp}.path", "an existing file", raw["path"] if isinstance(raw, dict) else raw,
-                            f"resolved to {s['path']}")
+            raise cfg.error(
+                f"{kp}.path",
+                "an existing file",
+                raw["path"] if isinstance(raw, dict) else raw,
+                f"resolved to {s['path']}",
+            )
     if "type" not in s and "://" not in s["path"]:
-        exts = {e.lower() for en in plugins.get_registry("sources").values()
-                for e in en.meta.get("extensions", ())}
+        exts = {
+            e.lower()
+            for en in plugins.get_registry("sources").values()
+            for e in en.meta.get("extensions", ())
+        }
         if not any(s["path"].lower().endswith(e) for e in exts):
-            raise cfg.error(f"{kp}.path", f"a file with a known extension ({', '.join(sorted(exts))})",
-                            Path(s["path"]).name, "or set type = ..., or register a source plugin")
+            raise cfg.error(
+                f"{kp}.path",
+                f"a file with a known extension ({', '.join(sorted(exts))})",
+                Path(s["path"]).name,
+                "or set type = ..., or register a source plugin",
+            )
     if "type" in s:
         cfg.check_name("sources", s["type"], f"{kp}.type", "source type")
     loader = cfg.source_loader(s)
     if loader is not None:
         kind = s.get("type") or Path(s["path"].split("://", 1)[0] if "://" in s["path"] else s["path"]).suffix
-        _check_params(cfg, loader, s.get("params", {}), f"{kp}.params", f"source type {kind!r}", skip=1,
-                      provided=SOURCE_SUPPLIED)
+        _check_params(
+            cfg,
+            loader,
+            s.get("params", {}),
+            f"{kp}.params",
+            f"source type {kind!r}",
+            skip=1,
+            provided=SOURCE_SUPPLIED,
+        )
     if s.get("params"):
-        s["params"] = {k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
-                       for k, v in s["params"].items()}
+        s["params"] = {
+            k: _resolve(cfg, v) if k in PATH_PARAMS and isinstance(v, str) else v
+            for k, v in s["params"].items()
+        }
     _check_source_views(cfg, s, kp)
     return s
 
@@ -592,8 +774,9 @@ def _validate_sources(cfg: Config) -> None:
     names = [_source_name(s) for s in norm]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise cfg.error("sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = "
-                                                                 "...")
+        raise cfg.error(
+            "sources", "unique source names", names, f"repeated: {', '.join(dup)}; set name = ..."
+        )
     cfg.data["sources"] = norm
 
 
@@ -624,8 +807,14 @@ def _validate_detector(cfg: Config) -> None:
         rule = det.get(key, "change_point")
         if isinstance(rule, str):
             func = cfg.check_name("thresholds", rule, f"detector.{key}", "threshold rule")
-            _check_params(cfg, func, det.get("threshold_params", {}), "detector.threshold_params",
-                          f"threshold rule {rule!r}", skip=1)
+            _check_params(
+                cfg,
+                func,
+                det.get("threshold_params", {}),
+                "detector.threshold_params",
+                f"threshold rule {rule!r}",
+                skip=1,
+            )
 
 
 def _validate_bandit(cfg: Config) -> None:
@@ -645,8 +834,9 @@ def _validate_acquisition(cfg: Config) -> None:
         try:
             dry_run(strategy, a["params"])
         except ValueError as exc:
-            raise cfg.error("acquisition.params", f"parameters of strategy {strategy!r}", a["params"],
-                            str(exc)) from None
+            raise cfg.error(
+                "acquisition.params", f"parameters of strategy {strategy!r}", a["params"], str(exc)
+            ) from None
 
 
 def _validate_campaign(cfg: Config) -> None:
@@ -654,16 +844,18 @@ def _validate_campaign(cfg: Config) -> None:
     if not c:
         return
     if c.get("budget") is not None and c["budget"] < c["batch_size"]:
-        raise cfg.error("campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})",
-                        c["budget"])
+        raise cfg.error(
+            "campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})", c["budget"]
+        )
     if "state_dir" in c:
         c["state_dir"] = _resolve(cfg, c["state_dir"])
     if c.get("true_densities"):
         names = {_source_name(s) for s in cfg.data.get("sources", [])}
         for k, v in c["true_densities"].items():
             if k not in names:
-                raise cfg.error(f"campaign.true_densities.{k}", "a source name "
-                                                                f"({', '.join(sorted(names))})", k)
+                raise cfg.error(
+                    f"campaign.true_densities.{k}", f"a source name ({', '.join(sorted(names))})", k
+                )
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise cfg.error(f"campaign.true_densities.{k}", "a density in [0, 1]", v)
 
@@ -696,8 +888,12 @@ def _build_all(cfg: Config) -> None:
 
         SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())
     except ValueError as exc:
-        raise cfg.error("detector" if "bandit" not in str(exc) else "bandit", "buildable parameters",
-                        data.get("detector", {}), str(exc)) from None
+        raise cfg.error(
+            "detector" if "bandit" not in str(exc) else "bandit",
+            "buildable parameters",
+            data.get("detector", {}),
+            str(exc),
+        ) from None
 
 
 #: Closed tables checked key by key against the schema (plugin tables are added to these).

@@ -26,7 +26,7 @@ import numpy as np
 from ._validation import check_embeddings, check_proba
 from .bandit import wilson_interval
 from .detector import OverlapDetector, Region, W2SWarning
-from .errors import W2SError
+from .errors import DataError, W2SError
 
 VERDICTS = ("informative", "not informative", "inconclusive")
 _REGION_ORDER = (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY)
@@ -41,7 +41,7 @@ class GroupAccuracy:
     correct: int
     ci_low: float
     ci_high: float
-    n_points: int = 0          # points in the group, labelled or not
+    n_points: int = 0  # points in the group, labelled or not
     overlap_density: float = float("nan")
     density_ci: tuple = (float("nan"), float("nan"))
 
@@ -50,20 +50,28 @@ class GroupAccuracy:
         return self.correct / self.n if self.n else float("nan")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "n_gold": self.n, "correct": self.correct, "accuracy": self.accuracy,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "n_points": self.n_points,
-                "overlap_density": self.overlap_density, "density_ci": list(self.density_ci)}
+        return {
+            "name": self.name,
+            "n_gold": self.n,
+            "correct": self.correct,
+            "accuracy": self.accuracy,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n_points": self.n_points,
+            "overlap_density": self.overlap_density,
+            "density_ci": list(self.density_ci),
+        }
 
 
 @dataclass
 class DiagnosticReport:
     """What :func:`diagnose` found: accuracies per region and per source, the test, the verdict."""
 
-    regions: dict                 # Region -> GroupAccuracy
-    rest: GroupAccuracy           # every gold point not detected as overlap
-    sources: dict                 # source name -> GroupAccuracy (overall) ; empty without sources
-    source_overlap: dict          # source name -> GroupAccuracy on its detected-overlap points
-    gap: float                    # accuracy(overlap) - accuracy(rest)
+    regions: dict  # Region -> GroupAccuracy
+    rest: GroupAccuracy  # every gold point not detected as overlap
+    sources: dict  # source name -> GroupAccuracy (overall) ; empty without sources
+    source_overlap: dict  # source name -> GroupAccuracy on its detected-overlap points
+    gap: float  # accuracy(overlap) - accuracy(rest)
     gap_ci: tuple
     p_value: float
     verdict: str
@@ -75,7 +83,7 @@ class DiagnosticReport:
     density: float
     detector: object = field(repr=False, default=None)
     region_labels: np.ndarray = field(repr=False, default=None)
-    decision: "Decision" = None
+    decision: Decision = None
 
     @property
     def recommendation(self) -> str | None:
@@ -88,22 +96,35 @@ class DiagnosticReport:
 
     def to_dict(self) -> dict:
         d = self.decision
-        out = {"recommendation": self.recommendation,
-               "policies": {k: v.to_dict() for k, v in d.policies.items()} if d else {},
-               "decision": d.to_dict() if d else None}
+        out = {
+            "recommendation": self.recommendation,
+            "policies": {k: v.to_dict() for k, v in d.policies.items()} if d else {},
+            "decision": d.to_dict() if d else None,
+        }
         out.update(self._label_dict())
         if d is not None:
             for name, sd in d.sources.items():
                 out["sources"].setdefault(name, {}).update(
-                    {"recommendation": sd.recommendation, "reason": sd.reason,
-                     "policies": {k: v.to_dict() for k, v in sd.policies.items()}})
+                    {
+                        "recommendation": sd.recommendation,
+                        "reason": sd.reason,
+                        "policies": {k: v.to_dict() for k, v in sd.policies.items()},
+                    }
+                )
         return out
 
     def _label_dict(self) -> dict:
         return {
-            "verdict": self.verdict, "reason": self.reason, "p_value": self.p_value, "gap": self.gap,
-            "gap_ci": list(self.gap_ci), "alpha": self.alpha, "min_gap": self.min_gap, "n_gold": self.n_gold,
-            "n_points": self.n_points, "overlap_density": self.density,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "p_value": self.p_value,
+            "gap": self.gap,
+            "gap_ci": list(self.gap_ci),
+            "alpha": self.alpha,
+            "min_gap": self.min_gap,
+            "n_gold": self.n_gold,
+            "n_points": self.n_points,
+            "overlap_density": self.density,
             "test": "one-sided Fisher exact test, weak-label accuracy on detected overlap > elsewhere",
             "regions": {r.name.lower(): g.to_dict() for r, g in self.regions.items()},
             "rest": self.rest.to_dict(),
@@ -119,25 +140,42 @@ class DiagnosticReport:
         head = f"{'group':<22} {'points':>7} {'gold':>6} {'weak acc':>8}  95% Wilson interval"
         lines = []
         if self.decision is not None:
-            lines += ["== which weak labels to train the strong model on ==", self.decision.summary(), "",
-                      "== are weak labels more accurate on detected overlap? =="]
-        lines += [f"weak-label accuracy on {self.n_gold} gold-labelled points ({self.n_points} points in all, "
-                 f"overlap density {self.density:.3f})", "", "by detected region", head]
+            lines += [
+                "== which weak labels to train the strong model on ==",
+                self.decision.summary(),
+                "",
+                "== are weak labels more accurate on detected overlap? ==",
+            ]
+        lines += [
+            f"weak-label accuracy on {self.n_gold} gold-labelled points ({self.n_points} points in all, "
+            f"overlap density {self.density:.3f})",
+            "",
+            "by detected region",
+            head,
+        ]
         for r in _REGION_ORDER:
             lines.append(row(self.regions[r]))
         lines.append(row(self.rest))
         if self.sources:
-            lines += ["", "by source (overall; on its detected overlap; its overlap density)",
-                      f"{'source':<22} {'points':>7} {'gold':>6} {'weak acc':>8}  95% Wilson interval"]
+            lines += [
+                "",
+                "by source (overall; on its detected overlap; its overlap density)",
+                f"{'source':<22} {'points':>7} {'gold':>6} {'weak acc':>8}  95% Wilson interval",
+            ]
             for name, g in self.sources.items():
                 o = self.source_overlap[name]
                 oa = "-" if not o.n else f"{o.accuracy:.3f} (n={o.n})"
                 lo, hi = g.density_ci
-                lines.append(row(g, f"  overlap acc {oa}; density {g.overlap_density:.3f} [{lo:.3f}, {hi:.3f}]"))
+                lines.append(
+                    row(g, f"  overlap acc {oa}; density {g.overlap_density:.3f} [{lo:.3f}, {hi:.3f}]")
+                )
         lo, hi = self.gap_ci
-        lines += ["", f"gap (overlap - rest): {self.gap:+.3f}, 95% interval [{lo:+.3f}, {hi:+.3f}]; "
-                      f"one-sided Fisher exact p = {self.p_value:.3g}",
-                  f"verdict: overlap density looks {self.verdict.upper()} here: {self.reason}"]
+        lines += [
+            "",
+            f"gap (overlap - rest): {self.gap:+.3f}, 95% interval [{lo:+.3f}, {hi:+.3f}]; "
+            f"one-sided Fisher exact p = {self.p_value:.3g}",
+            f"verdict: overlap density looks {self.verdict.upper()} here: {self.reason}",
+        ]
         return "\n".join(lines)
 
 
@@ -192,16 +230,22 @@ def _gold(y_gold, n: int):
     """
     y = np.asarray(y_gold)
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"y_gold must be 1-D with one entry per point ({n}); got shape {y.shape}. "
-                         "Mark points without a gold label by -1 (or NaN).")
+        raise DataError(
+            f"y_gold must be 1-D with one entry per point ({n}); got shape {y.shape}. "
+            "Mark points without a gold label by -1 (or NaN)."
+        )
     if y.dtype.kind not in "fiub":
-        raise ValueError(f"y_gold must hold integer class indices (column of proba), -1 for unlabelled; "
-                         f"got dtype {y.dtype}. Map your label names to column indices first.")
+        raise DataError(
+            f"y_gold must hold integer class indices (column of proba), -1 for unlabelled; "
+            f"got dtype {y.dtype}. Map your label names to column indices first."
+        )
     bad = np.flatnonzero(invalid_gold(y))
     if bad.size:
         word, verb = ("row", "holds") if bad.size == 1 else ("rows", "hold")
-        raise ValueError(f"y_gold must hold class indices (0 .. k-1), or -1 / NaN for no gold label; "
-                         f"{word} {_first(bad.tolist())} (0-based) {verb} {_first(y[bad].tolist())}")
+        raise DataError(
+            f"y_gold must hold class indices (0 .. k-1), or -1 / NaN for no gold label; "
+            f"{word} {_first(bad.tolist())} (0-based) {verb} {_first(y[bad].tolist())}"
+        )
     if y.dtype.kind == "f":
         labelled = ~np.isnan(y) & (y != -1)
         y = np.where(labelled, y, -1).astype(np.int64)
@@ -211,9 +255,23 @@ def _gold(y_gold, n: int):
     return y, labelled
 
 
-def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=None, alpha: float = 0.05,
-             min_gap: float = 0.10, z: float = 1.96, random_state=0, estimator=None, folds: int = 5,
-             max_train: int = 4000, policies: bool = True) -> DiagnosticReport:
+def diagnose(
+    proba,
+    embeddings,
+    y_gold,
+    sources=None,
+    detector=None,
+    *,
+    regions=None,
+    alpha: float = 0.05,
+    min_gap: float = 0.10,
+    z: float = 1.96,
+    random_state=0,
+    estimator=None,
+    folds: int = 5,
+    max_train: int = 4000,
+    policies: bool = True,
+) -> DiagnosticReport:
     """Which weak labels to train the strong model on (the decision), then weak-label accuracy per
     detected region and per source and whether overlap looks informative (the label analysis).
 
@@ -238,19 +296,19 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
     P = check_proba(proba, min_rows=2)
     n = P.shape[0]
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        raise W2SError(f"alpha must be in (0, 1); got {alpha!r}")
     if not 0 <= min_gap < 1:
-        raise ValueError(f"min_gap must be in [0, 1); got {min_gap!r}")
+        raise W2SError(f"min_gap must be in [0, 1); got {min_gap!r}")
     y, labelled = _gold(y_gold, n)
     if (y[labelled] >= P.shape[1]).any():
-        raise ValueError(f"y_gold has class indices >= {P.shape[1]}, but proba has {P.shape[1]} columns")
+        raise DataError(f"y_gold has class indices >= {P.shape[1]}, but proba has {P.shape[1]} columns")
     if labelled.sum() == 0:
-        raise ValueError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
+        raise DataError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
     if regions is None:
         E = check_embeddings(embeddings, n_rows=n)
         det = detector if detector is not None else OverlapDetector(random_state=random_state)
         if not isinstance(det, OverlapDetector):
-            raise ValueError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
+            raise W2SError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", W2SWarning)
             if hasattr(det, "hard_threshold_"):  # fitted: judge with its thresholds, never touch its history
@@ -261,7 +319,7 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
         det = detector
         regions = np.asarray(regions)
         if regions.shape != (n,) or not np.isin(regions, [int(r) for r in Region]).all():
-            raise ValueError(f"regions must be {n} Region values (0 easy-only, 1 hard-only, 2 overlap)")
+            raise DataError(f"regions must be {n} Region values (0 easy-only, 1 hard-only, 2 overlap)")
     regions = regions.astype(np.int8)
     weak = P.argmax(axis=1)
     correct = (weak == y) & labelled
@@ -275,36 +333,57 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
     p_less = fisher_greater(rest.correct, rest.n, o.correct, o.n)
 
     if not o.n or not rest.n:
-        verdict, reason = "inconclusive", (
-            f"{'no' if not o.n else 'every'} gold-labelled point is detected as overlap, so there is "
-            "nothing to "
-            "compare; label more points (or a random sample of the pool)")
+        verdict, reason = (
+            "inconclusive",
+            (
+                f"{'no' if not o.n else 'every'} gold-labelled point is detected as overlap, so there is "
+                "nothing to "
+                "compare; label more points (or a random sample of the pool)"
+            ),
+        )
     elif p < alpha and gap >= min_gap:
-        verdict, reason = "informative", (
-            f"weak labels are {100 * gap:.1f} percentage points more accurate on detected overlap than "
-            f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < "
-            f"{alpha}")
+        verdict, reason = (
+            "informative",
+            (
+                f"weak labels are {100 * gap:.1f} percentage points more accurate on detected overlap than "
+                f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < "
+                f"{alpha}"
+            ),
+        )
     elif gap_ci[1] < min_gap:
-        verdict, reason = "not informative", (
-            f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of "
-            f"{100 * min_gap:.3g} percentage points or more: "
-            "detected overlap does not pick out more reliable weak labels here, so overlap-driven selection "
-            "has nothing to exploit")
+        verdict, reason = (
+            "not informative",
+            (
+                f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of "
+                f"{100 * min_gap:.3g} percentage points or more: "
+                "detected overlap does not pick out more reliable weak labels here, so overlap-driven "
+                "selection "
+                "has nothing to exploit"
+            ),
+        )
     elif p_less < alpha:
-        verdict, reason = "not informative", (
-            f"weak labels are significantly LESS accurate on detected overlap ({o.accuracy:.3f} vs "
-            f"{rest.accuracy:.3f}, p = {p_less:.2g}): do not let overlap density steer this campaign")
+        verdict, reason = (
+            "not informative",
+            (
+                f"weak labels are significantly LESS accurate on detected overlap ({o.accuracy:.3f} vs "
+                f"{rest.accuracy:.3f}, p = {p_less:.2g}): do not let overlap density steer this campaign"
+            ),
+        )
     else:
-        verdict, reason = "inconclusive", (
-            f"gap {gap:+.3f} with 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] and p = {p:.2g}: too "
-            "few gold "
-            f"labels to decide (overlap n={o.n}, rest n={rest.n}); label more points")
+        verdict, reason = (
+            "inconclusive",
+            (
+                f"gap {gap:+.3f} with 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] and p = {p:.2g}: too "
+                "few gold "
+                f"labels to decide (overlap n={o.n}, rest n={rest.n}); label more points"
+            ),
+        )
 
     src_acc, src_ov = {}, {}
     if sources is not None:
         s = np.asarray(sources)
         if s.ndim != 1 or s.shape[0] != n:
-            raise ValueError(f"sources must be 1-D with one source name per point ({n}); got shape {s.shape}")
+            raise DataError(f"sources must be 1-D with one source name per point ({n}); got shape {s.shape}")
         for name in sorted({str(v) for v in s}) if s.dtype.kind in "OUS" else sorted(set(s.tolist())):
             m = s.astype(str) == str(name)
             g = _group(str(name), correct, m, labelled, z)
@@ -316,10 +395,37 @@ def diagnose(proba, embeddings, y_gold, sources=None, detector=None, *, regions=
     dec = None
     if policies:
         E = check_embeddings(embeddings, n_rows=n)
-        dec = decide(P, E, y, regions, sources=sources, estimator=estimator, folds=folds, max_train=max_train,
-                     random_state=random_state, z=z)
-    return DiagnosticReport(reg, rest, src_acc, src_ov, float(gap), gap_ci, float(p), verdict, reason, alpha, min_gap,
-                            int(labelled.sum()), n, float(ov.mean()), det, regions, dec)
+        dec = decide(
+            P,
+            E,
+            y,
+            regions,
+            sources=sources,
+            estimator=estimator,
+            folds=folds,
+            max_train=max_train,
+            random_state=random_state,
+            z=z,
+        )
+    return DiagnosticReport(
+        reg,
+        rest,
+        src_acc,
+        src_ov,
+        float(gap),
+        gap_ci,
+        float(p),
+        verdict,
+        reason,
+        alpha,
+        min_gap,
+        int(labelled.sum()),
+        n,
+        float(ov.mean()),
+        det,
+        regions,
+        dec,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,8 +473,10 @@ def make_strong_model(name: str = "logistic", random_state=0):
 
         est = RandomForestClassifier(n_estimators=100, random_state=random_state, n_jobs=1)
     else:
-        raise W2SError(f"unknown strong model {name!r}; choose one of {', '.join(STRONG_MODELS)} "
-                       "(or pass any scikit-learn estimator from Python)")
+        raise W2SError(
+            f"unknown strong model {name!r}; choose one of {', '.join(STRONG_MODELS)} "
+            "(or pass any scikit-learn estimator from Python)"
+        )
     return make_pipeline(StandardScaler(), est)
 
 
@@ -390,8 +498,14 @@ class PolicyEstimate:
     correct: np.ndarray = field(repr=False, default=None)
 
     def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "ci": list(self.ci), "n_train": self.n_train, "n_policy": self.n_policy,
-                "diff_vs_all": self.diff, "diff_ci": list(self.diff_ci)}
+        return {
+            "accuracy": self.accuracy,
+            "ci": list(self.ci),
+            "n_train": self.n_train,
+            "n_policy": self.n_policy,
+            "diff_vs_all": self.diff,
+            "diff_ci": list(self.diff_ci),
+        }
 
 
 @dataclass
@@ -400,32 +514,45 @@ class Decision:
 
     recommendation: str
     reason: str
-    supported: bool               # True: the gold estimates single out the policy; False: the safe default
-    policies: dict                # name -> PolicyEstimate (empty when the gold sample is too small)
+    supported: bool  # True: the gold estimates single out the policy; False: the safe default
+    policies: dict  # name -> PolicyEstimate (empty when the gold sample is too small)
     n_gold: int
     max_train: int
     subsampled: bool
     estimator: str
     folds: int
-    sources: dict = field(default_factory=dict)   # source name -> Decision
+    sources: dict = field(default_factory=dict)  # source name -> Decision
 
     def to_dict(self) -> dict:
-        return {"recommendation": self.recommendation, "reason": self.reason, "supported_by_gold": self.supported,
-                "policies": {k: v.to_dict() for k, v in self.policies.items()}, "n_gold": self.n_gold,
-                "max_train": self.max_train, "subsampled": self.subsampled, "strong_model": self.estimator,
-                "folds": self.folds}
+        return {
+            "recommendation": self.recommendation,
+            "reason": self.reason,
+            "supported_by_gold": self.supported,
+            "policies": {k: v.to_dict() for k, v in self.policies.items()},
+            "n_gold": self.n_gold,
+            "max_train": self.max_train,
+            "subsampled": self.subsampled,
+            "strong_model": self.estimator,
+            "folds": self.folds,
+        }
 
     def summary(self) -> str:
-        lines = [f"strong model ({self.estimator}) trained on the weak labels of each policy, accuracy estimated "
-                 f"on {self.n_gold} gold labels by {self.folds}-fold cross-fitting"]
+        lines = [
+            f"strong model ({self.estimator}) trained on the weak labels of each policy, accuracy estimated "
+            f"on {self.n_gold} gold labels by {self.folds}-fold cross-fitting"
+        ]
         if self.policies:
             lines += [f"{'policy':<11} {'n_train':>8} {'accuracy':>9}  95% interval      vs all (paired)"]
             for p in self.policies.values():
-                lines.append(f"{p.name:<11} {p.n_train:>8} {p.accuracy:>9.3f}  [{p.ci[0]:.3f}, {p.ci[1]:.3f}]   "
-                             f"{p.diff:+.3f} [{p.diff_ci[0]:+.3f}, {p.diff_ci[1]:+.3f}]")
+                lines.append(
+                    f"{p.name:<11} {p.n_train:>8} {p.accuracy:>9.3f}  [{p.ci[0]:.3f}, {p.ci[1]:.3f}]   "
+                    f"{p.diff:+.3f} [{p.diff_ci[0]:+.3f}, {p.diff_ci[1]:+.3f}]"
+                )
             if self.subsampled:
-                lines.append(f"(training sets larger than {self.max_train} were subsampled to {self.max_train} "
-                             "points to keep this fast; raise --max-train for the full sets)")
+                lines.append(
+                    f"(training sets larger than {self.max_train} were subsampled to {self.max_train} "
+                    "points to keep this fast; raise --max-train for the full sets)"
+                )
         lines.append(f"recommendation: train on {self.recommendation.upper()}: {self.reason}")
         for name, d in self.sources.items():
             accs = ", ".join(f"{p.name} {p.accuracy:.3f}" for p in d.policies.values()) or "-"
@@ -460,12 +587,27 @@ def _policy_masks(regions: np.ndarray, rng, within=None) -> dict:
     ov = (regions == int(Region.OVERLAP)) & within
     rand = np.zeros(regions.size, dtype=bool)
     rand[rng.choice(np.flatnonzero(within), size=int(ov.sum()), replace=False)] = True
-    return {"all": within.copy(), "confident": (regions != int(Region.HARD_ONLY)) & within, "overlap": ov,
-            "random": rand}
+    return {
+        "all": within.copy(),
+        "confident": (regions != int(Region.HARD_ONLY)) & within,
+        "overlap": ov,
+        "random": rand,
+    }
 
 
-def estimate_policies(E, weak, y, labelled, masks: dict, estimator, *, folds: int = 5, max_train: int = 4000,
-                      random_state=0, z: float = 1.96) -> tuple[dict, bool]:
+def estimate_policies(
+    E,
+    weak,
+    y,
+    labelled,
+    masks: dict,
+    estimator,
+    *,
+    folds: int = 5,
+    max_train: int = 4000,
+    random_state=0,
+    z: float = 1.96,
+) -> tuple[dict, bool]:
     """Cross-fitted gold accuracy of ``estimator`` trained on the weak labels of each mask's points.
 
     A gold item is never in the training set of the model that is scored on it. When a policy has at
@@ -504,8 +646,14 @@ def estimate_policies(E, weak, y, labelled, masks: dict, estimator, *, folds: in
             n_train = int(round(np.mean(sizes))) if sizes else 0
         correct = pred == yg
         c = int(correct.sum())
-        out[name] = PolicyEstimate(name, c / correct.size, wilson_interval(c, correct.size, z), n_train,
-                                   int(mask.sum()), correct=correct)
+        out[name] = PolicyEstimate(
+            name,
+            c / correct.size,
+            wilson_interval(c, correct.size, z),
+            n_train,
+            int(mask.sum()),
+            correct=correct,
+        )
     if "all" in out:
         for p in out.values():
             p.diff, p.diff_ci = _paired(p.correct, out["all"].correct, z)
@@ -527,26 +675,57 @@ def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> t
     if best == default or default not in policies:
         others = [p for p in cand if p != best]
         margin = min((policies[best].accuracy - policies[p].accuracy for p in others), default=0.0)
-        separated = bool(others) and all(_paired(policies[best].correct, policies[p].correct, z)[1][0] > 0
-                                         for p in others)
-        return best, (f"{best} has the best estimate on gold ({100 * margin:+.1f} points over the next policy"
-                      + (", every paired 95% interval above zero)" if separated else ")")
-                      + ("" if best != SAFE_DEFAULT else "; it is also the safe default")), separated
+        separated = bool(others) and all(
+            _paired(policies[best].correct, policies[p].correct, z)[1][0] > 0 for p in others
+        )
+        return (
+            best,
+            (
+                f"{best} has the best estimate on gold ({100 * margin:+.1f} points over the next policy"
+                + (", every paired 95% interval above zero)" if separated else ")")
+                + ("" if best != SAFE_DEFAULT else "; it is also the safe default")
+            ),
+            separated,
+        )
     d, (lo, hi) = _paired(policies[best].correct, policies[default].correct, z)
     if lo > 0:
-        return best, (f"its strong model is {100 * d:.1f} points more accurate on gold than {default}'s "
-                      f"(paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}] points)"), True
-    return best, (f"{best} has the best estimate on gold ({100 * d:+.1f} points over {default}), though the gold "
-                  f"sample cannot separate them (paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}]); "
-                  "in the "
-                  "real-data studies (docs/results.md) following the best estimate stayed within a point "
-                  "of the "
-                  "best policy on average, while every fixed policy lost more somewhere"), False
+        return (
+            best,
+            (
+                f"its strong model is {100 * d:.1f} points more accurate on gold than {default}'s "
+                f"(paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}] points)"
+            ),
+            True,
+        )
+    return (
+        best,
+        (
+            f"{best} has the best estimate on gold ({100 * d:+.1f} points over {default}), though the gold "
+            f"sample cannot separate them (paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}]); "
+            "in the "
+            "real-data studies (docs/results.md) following the best estimate stayed within a point "
+            "of the "
+            "best policy on average, while every fixed policy lost more somewhere"
+        ),
+        False,
+    )
 
 
-def decide(proba, embeddings, y_gold, regions, *, sources=None, estimator=None, folds: int = 5,
-           max_train: int = 4000, min_gold: int = MIN_GOLD, default: str = SAFE_DEFAULT, random_state=0,
-           z: float = 1.96) -> Decision:
+def decide(
+    proba,
+    embeddings,
+    y_gold,
+    regions,
+    *,
+    sources=None,
+    estimator=None,
+    folds: int = 5,
+    max_train: int = 4000,
+    min_gold: int = MIN_GOLD,
+    default: str = SAFE_DEFAULT,
+    random_state=0,
+    z: float = 1.96,
+) -> Decision:
     """Estimate, by cross-fitting on the gold sample, the strong model each training policy gives.
 
     ``proba``/``embeddings`` cover the whole pool; ``y_gold`` holds class indices (columns of
@@ -565,10 +744,17 @@ def decide(proba, embeddings, y_gold, regions, *, sources=None, estimator=None, 
     if max_train < 10:
         raise W2SError(f"max_train must be at least 10; got {max_train!r}")
     if estimator is None:
-        estimator, est_name = make_strong_model("logistic"), "logistic regression on the standardized representation"
+        estimator, est_name = (
+            make_strong_model("logistic"),
+            "logistic regression on the standardized representation",
+        )
     elif isinstance(estimator, str):
-        est_name = {"logistic": "logistic regression", "ridge": "ridge classifier", "knn": "15-nearest neighbours",
-                    "forest": "random forest"}.get(estimator, estimator) + " on the standardized representation"
+        est_name = {
+            "logistic": "logistic regression",
+            "ridge": "ridge classifier",
+            "knn": "15-nearest neighbours",
+            "forest": "random forest",
+        }.get(estimator, estimator) + " on the standardized representation"
         estimator = make_strong_model(estimator, random_state)
     else:
         est_name = type(estimator).__name__
@@ -577,20 +763,45 @@ def decide(proba, embeddings, y_gold, regions, *, sources=None, estimator=None, 
     n_classes = np.unique(y[labelled]).size
     base = dict(n_gold=n_gold, max_train=max_train, subsampled=False, estimator=est_name, folds=folds)
     if n_gold < min_gold or n_classes < 2:
-        why = (f"only {n_gold} gold labels (at least {min_gold} are needed)" if n_gold < min_gold
-               else "every gold label is the same class")
-        return Decision(default, f"{why}: no estimate possible, so this is the safe default", False, {}, **base)
+        why = (
+            f"only {n_gold} gold labels (at least {min_gold} are needed)"
+            if n_gold < min_gold
+            else "every gold label is the same class"
+        )
+        return Decision(
+            default, f"{why}: no estimate possible, so this is the safe default", False, {}, **base
+        )
     masks = _policy_masks(regions, np.random.default_rng(random_state))
-    pol, sub = estimate_policies(E, weak, y, labelled, masks, estimator, folds=folds, max_train=max_train,
-                                 random_state=random_state, z=z)
+    pol, sub = estimate_policies(
+        E,
+        weak,
+        y,
+        labelled,
+        masks,
+        estimator,
+        folds=folds,
+        max_train=max_train,
+        random_state=random_state,
+        z=z,
+    )
     rec, reason, supported = recommend(pol, default, z)
     dec = Decision(rec, reason, supported, pol, **{**base, "subsampled": sub})
     if sources is not None:
         s = np.asarray(sources).astype(str)
         for name in sorted(set(s.tolist())):
             sm = _policy_masks(regions, np.random.default_rng(random_state), within=s == name)
-            sp, ssub = estimate_policies(E, weak, y, labelled, sm, estimator, folds=folds, max_train=max_train,
-                                         random_state=random_state, z=z)
+            sp, ssub = estimate_policies(
+                E,
+                weak,
+                y,
+                labelled,
+                sm,
+                estimator,
+                folds=folds,
+                max_train=max_train,
+                random_state=random_state,
+                z=z,
+            )
             r, why, ok = recommend(sp, default, z)
             dec.sources[name] = Decision(r, why, ok, sp, **{**base, "subsampled": ssub})
     return dec

@@ -27,6 +27,8 @@ class MissingExtraError(W2SError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 
     def __init__(self, what: str, extra: str):
-        super().__init__(f"{what} needs the {extra} extra: pip install -e '.[{extra}]' from a checkout "
-                         f"(or pip install 'w2s-plugin[{extra}]' from a built wheel)")
+        super().__init__(
+            f"{what} needs the {extra} extra: pip install -e '.[{extra}]' from a checkout "
+            f"(or pip install 'w2s-plugin[{extra}]' from a built wheel)"
+        )
         self.extra = extra

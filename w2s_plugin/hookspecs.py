@@ -179,7 +179,6 @@ def w2s_array_backend(data):
     ``None``. Recognise the type without importing its library, so the core stays light."""
 
 
-
 @hookspec(firstresult=True)
 def w2s_weak_proba(model, X):
     """Return the weak model's class probabilities for ``X`` as an ``(n, k)`` array, or ``None``

@@ -141,8 +141,11 @@ def _register_checked(plugin, name: str | None, where: str = "") -> str:
         raise PluginError(f"plugin {label!r}{suffix} does not match the hook contract: {exc}") from None
     except ValueError as exc:  # pluggy: name or object already registered
         raise PluginError(f"plugin {label!r}{suffix} cannot be registered: {exc}") from None
-    unknown = [h.name for h in pm.get_hookcallers(plugin) or [] if h.spec is None
-               and not any(i.optionalhook for i in h.get_hookimpls() if i.plugin is plugin)]
+    unknown = [
+        h.name
+        for h in pm.get_hookcallers(plugin) or []
+        if h.spec is None and not any(i.optionalhook for i in h.get_hookimpls() if i.plugin is plugin)
+    ]
     if unknown:
         pm.unregister(plugin)
         raise PluginError(
@@ -245,8 +248,9 @@ def get_registry(kind: str) -> dict[str, Entry]:
 
         def _register(name, obj, _who=who, **meta):
             if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin {_who!r} registered a {SINGULAR[kind]} with an invalid name "
-                                  f"{name!r}")
+                raise PluginError(
+                    f"plugin {_who!r} registered a {SINGULAR[kind]} with an invalid name {name!r}"
+                )
             if name in found:
                 raise PluginError(
                     f"plugin {_who!r} registered {SINGULAR[kind]} {name!r}, "
@@ -259,8 +263,9 @@ def get_registry(kind: str) -> dict[str, Entry]:
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(f"plugin {who!r} raised while registering {kind}: {type(exc).__name__}: "
-                              f"{exc}") from exc
+            raise PluginError(
+                f"plugin {who!r} raised while registering {kind}: {type(exc).__name__}: {exc}"
+            ) from exc
     _cache[kind] = found
     return found
 
@@ -324,8 +329,10 @@ def add_command_options(command: str, parser) -> None:
         try:
             impl.function(command=command, parser=parser)
         except Exception as exc:  # argparse's "conflicting option string" for a duplicate option
-            raise PluginError(f"plugin {impl.plugin_name!r} failed to add options to `w2s {command}`: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed to add options to `w2s {command}`: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def command_contexts(command: str, args) -> list:
@@ -351,13 +358,19 @@ def describe() -> list[dict]:
         name = pm.get_name(plugin)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         dist = _distributions.get(name)
-        rows[name] = {"name": name, "hooks": hooks, "registers": {}, "distribution": dist,
-                      "builtin": name in BUILTIN_PLUGINS}
+        rows[name] = {
+            "name": name,
+            "hooks": hooks,
+            "registers": {},
+            "distribution": dist,
+            "builtin": name in BUILTIN_PLUGINS,
+        }
     for kind in KINDS:
         for entry in get_registry(kind).values():
-            rows.setdefault(entry.plugin, {"name": entry.plugin, "hooks": [], "registers": {},
-                                           "distribution": None,
-                                           "builtin": False})
+            rows.setdefault(
+                entry.plugin,
+                {"name": entry.plugin, "hooks": [], "registers": {}, "distribution": None, "builtin": False},
+            )
             rows[entry.plugin]["registers"].setdefault(kind, []).append(entry.name)
     for name, commands in _commands_by_plugin().items():
         if name in rows and commands:
@@ -376,7 +389,8 @@ def _commands_by_plugin() -> dict[str, list[str]]:
         try:
             impl.function(sub)
         except Exception as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r} raised while adding commands: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} raised while adding commands: {type(exc).__name__}: {exc}"
+            ) from exc
         out[impl.plugin_name] = sorted(sub.choices)
     return out

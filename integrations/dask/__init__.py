@@ -5,8 +5,17 @@ Importing this package does not import dask; its modules do, when used.
 
 from __future__ import annotations
 
-__all__ = ["DaskOverlapDetector", "DaskOverlapReport", "detect_overlap_dask", "PoolSource", "ShardedArray",
-           "load_shards", "shards_to_dask", "write_npy_shards", "scheduler"]
+__all__ = [
+    "DaskOverlapDetector",
+    "DaskOverlapReport",
+    "detect_overlap_dask",
+    "PoolSource",
+    "ShardedArray",
+    "load_shards",
+    "shards_to_dask",
+    "write_npy_shards",
+    "scheduler",
+]
 
 
 def __getattr__(name):

@@ -20,8 +20,11 @@ def _dask_input(path: str, what: str, rows_per_chunk: int):
 
     if not (os.path.exists(path) or any(c in path for c in "*?[")):
         raise FileNotFoundError(f"{what} file {path!r} does not exist")
-    if os.path.isdir(path) or path.lower().endswith((".npy", ".parquet",
-                                                     ".pq")) or any(c in path for c in "*?["):
+    if (
+        os.path.isdir(path)
+        or path.lower().endswith((".npy", ".parquet", ".pq"))
+        or any(c in path for c in "*?[")
+    ):
         arr = shards_to_dask(path, rows_per_chunk=rows_per_chunk)
     else:
         from w2s_plugin.files import load_array as _load_array
@@ -40,8 +43,10 @@ def detect_on_dask(args) -> int:
     from .detect import DaskOverlapDetector
 
     if args.plot:
-        raise W2SError("--plot needs every point in one process; it is not available with --scheduler "
-                         "(use report.compute().plot() on a pool that fits in memory)")
+        raise W2SError(
+            "--plot needs every point in one process; it is not available with --scheduler "
+            "(use report.compute().plot() on a pool that fits in memory)"
+        )
     rows = int(getattr(args, "chunk_rows", None) or 262_144)
     params = json.loads(args.scorer_params) if args.scorer_params else None
     kw = {"scorer": args.scorer} if args.scorer else {}
@@ -49,10 +54,13 @@ def detect_on_dask(args) -> int:
     with scheduler(args.scheduler) as client:
         E = _dask_input(args.embeddings, "embeddings", rows)
         P = _dask_input(args.proba, "proba", rows)
-        where = client.dashboard_link if client is not None and getattr(client, "dashboard_link",
-                                                                        None) else ""
-        print(f"Dask ({args.scheduler}{', ' + where if where else ''}): {E.shape[0]} points x {E.shape[1]} "
-              f"features in {E.numblocks[0]} blocks")
+        where = (
+            client.dashboard_link if client is not None and getattr(client, "dashboard_link", None) else ""
+        )
+        print(
+            f"Dask ({args.scheduler}{', ' + where if where else ''}): {E.shape[0]} points x {E.shape[1]} "
+            f"features in {E.numblocks[0]} blocks"
+        )
         det = DaskOverlapDetector(scorer_params=params, random_state=args.seed, **kw).fit(P, E)
         report = det.report_
         print(report.summary())
@@ -68,8 +76,11 @@ def _write_csv(path, report, Region):
     import dask
 
     names = {int(r): r.name.lower() for r in Region}
-    blocks = zip(report.regions.to_delayed().ravel(), report.confidence.to_delayed().ravel(),
-                 report.overlap_score.to_delayed().ravel())
+    blocks = zip(
+        report.regions.to_delayed().ravel(),
+        report.confidence.to_delayed().ravel(),
+        report.overlap_score.to_delayed().ravel(),
+    )
     start = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

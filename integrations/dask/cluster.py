@@ -55,6 +55,7 @@ def scheduler(spec: str | None):
             yield None
         return
     from distributed import Client, LocalCluster  # present: require_dask checked
+
     if spec == "processes" or spec.startswith("processes:"):
         n = None
         if ":" in spec:
@@ -65,19 +66,25 @@ def scheduler(spec: str | None):
         import os
 
         n = n or os.cpu_count() or 1
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     if "://" in spec or ":" in spec:
         try:
             client = Client(spec, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise W2SError(f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there "
-                           f"({exc})") from None
+            raise W2SError(
+                f"--scheduler {spec!r}: cannot reach a dask.distributed scheduler there ({exc})"
+            ) from None
         with client:
             yield client
         return
-    raise W2SError(f"--scheduler {spec!r}: use threads, processes, processes:N, synchronous, "
-                     "or a dask.distributed address such as tcp://10.0.0.5:8786")
+    raise W2SError(
+        f"--scheduler {spec!r}: use threads, processes, processes:N, synchronous, "
+        "or a dask.distributed address such as tcp://10.0.0.5:8786"
+    )

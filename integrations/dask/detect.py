@@ -25,7 +25,7 @@ import numpy as np
 from w2s_plugin._params import ParamsMixin
 from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning, make_scorer
-from w2s_plugin.errors import W2SError
+from w2s_plugin.errors import MissingExtraError, W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
 
 from .sketch import (
@@ -45,7 +45,7 @@ def _dask():
         import dask
         import dask.array as da
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the Dask path needs the dask extra: pip install 'w2s-plugin[dask]'") from None
+        raise MissingExtraError("the Dask path", "dask") from None
     return dask, da
 
 
@@ -83,8 +83,10 @@ def _series_of_vectors(s):
     def stack(part):
         return np.stack(part.to_numpy()).astype(np.float64) if len(part) else np.empty((0, d))
 
-    blocks = [da.from_delayed(dask.delayed(stack)(p), shape=(int(n), d), dtype=np.float64)
-              for p, n in zip(parts, lengths)]
+    blocks = [
+        da.from_delayed(dask.delayed(stack)(p), shape=(int(n), d), dtype=np.float64)
+        for p, n in zip(parts, lengths)
+    ]
     return da.concatenate(blocks, axis=0)
 
 
@@ -149,7 +151,7 @@ def _tree(items: list, fn, split_every: int = 8):
     while len(items) > 1:
         nxt = []
         for i in range(0, len(items), split_every):
-            group = items[i:i + split_every]
+            group = items[i : i + split_every]
             nxt.append(group[0] if len(group) == 1 else dask.delayed(_reduce_all)(fn, group))
         items = nxt
     return items[0]
@@ -181,8 +183,17 @@ class DaskOverlapReport:
     single-machine threshold (0 when the refinement pass ran).
     """
 
-    def __init__(self, regions, confidence, overlap_score, hard_threshold, overlap_threshold, scorer,
-                 hard_threshold_bound=0.0, overlap_threshold_bound=0.0):
+    def __init__(
+        self,
+        regions,
+        confidence,
+        overlap_score,
+        hard_threshold,
+        overlap_threshold,
+        scorer,
+        hard_threshold_bound=0.0,
+        overlap_threshold_bound=0.0,
+    ):
         self.regions = regions
         self.confidence = confidence
         self.overlap_score = overlap_score
@@ -208,11 +219,16 @@ class DaskOverlapReport:
         return self.regions == int(region)
 
     def to_dict(self) -> dict:
-        return {"n": len(self), "scorer": self.scorer, "density": self.density,
-                "hard_threshold": self.hard_threshold, "overlap_threshold": self.overlap_threshold,
-                "hard_threshold_bound": self.hard_threshold_bound,
-                "overlap_threshold_bound": self.overlap_threshold_bound,
-                "counts": {r.name.lower(): c for r, c in self.counts.items()}}
+        return {
+            "n": len(self),
+            "scorer": self.scorer,
+            "density": self.density,
+            "hard_threshold": self.hard_threshold,
+            "overlap_threshold": self.overlap_threshold,
+            "hard_threshold_bound": self.hard_threshold_bound,
+            "overlap_threshold_bound": self.overlap_threshold_bound,
+            "counts": {r.name.lower(): c for r, c in self.counts.items()},
+        }
 
     def summary(self) -> str:
         rep = OverlapReport.__new__(OverlapReport)
@@ -221,15 +237,23 @@ class DaskOverlapReport:
         rep.hard_threshold, rep.overlap_threshold = self.hard_threshold, self.overlap_threshold
         text = OverlapReport.summary(rep).replace("overlap detection", "overlap detection on Dask", 1)
         if self.hard_threshold_bound or self.overlap_threshold_bound:
-            text += (f"\nthreshold error bounds vs exact: hard <= {self.hard_threshold_bound:.3g}, "
-                     f"overlap <= {self.overlap_threshold_bound:.3g}")
+            text += (
+                f"\nthreshold error bounds vs exact: hard <= {self.hard_threshold_bound:.3g}, "
+                f"overlap <= {self.overlap_threshold_bound:.3g}"
+            )
         return text
 
     def compute(self) -> OverlapReport:
         """The report as an in-memory :class:`OverlapReport` (gathers n points: small pools only)."""
         r, c, s = _compute(self.regions, self.confidence, self.overlap_score)
-        return OverlapReport(regions=r, confidence=c, overlap_score=s, hard_threshold=self.hard_threshold,
-                             overlap_threshold=self.overlap_threshold, scorer=self.scorer)
+        return OverlapReport(
+            regions=r,
+            confidence=c,
+            overlap_score=s,
+            hard_threshold=self.hard_threshold,
+            overlap_threshold=self.overlap_threshold,
+            scorer=self.scorer,
+        )
 
 
 # -- the estimator ---------------------------------------------------------------------------------
@@ -252,11 +276,20 @@ class DaskOverlapDetector(ParamsMixin):
         forms the reference (the subspace scorer uses the exact Gram matrix of all of them).
     """
 
-    def __init__(self, scorer: str = DEFAULT_SCORER, scorer_params: dict | None = None,
-                 hard_threshold="change_point", overlap_threshold="change_point",
-                 threshold_params: dict | None = None,
-                 bins: int = DEFAULT_BINS, refine: bool = True, max_refine: int = DEFAULT_MAX_REFINE,
-                 max_reference: int = 20_000, chunk_size: int = 8192, random_state=None):
+    def __init__(
+        self,
+        scorer: str = DEFAULT_SCORER,
+        scorer_params: dict | None = None,
+        hard_threshold="change_point",
+        overlap_threshold="change_point",
+        threshold_params: dict | None = None,
+        bins: int = DEFAULT_BINS,
+        refine: bool = True,
+        max_refine: int = DEFAULT_MAX_REFINE,
+        max_reference: int = 20_000,
+        chunk_size: int = 8192,
+        random_state=None,
+    ):
         self.scorer = scorer
         self.scorer_params = scorer_params
         self.hard_threshold = hard_threshold
@@ -279,8 +312,10 @@ class DaskOverlapDetector(ParamsMixin):
         if E.ndim != 2:
             raise W2SError(f"embeddings must be 2-D (n_points, n_features); got shape {E.shape}")
         if P.shape[0] != E.shape[0]:
-            raise W2SError(f"embeddings have {E.shape[0]} rows but the probabilities have {P.shape[0]}: "
-                             "pass one row per point, in the same order")
+            raise W2SError(
+                f"embeddings have {E.shape[0]} rows but the probabilities have {P.shape[0]}: "
+                "pass one row per point, in the same order"
+            )
         if E.shape[0] == 0:
             raise W2SError("embeddings are empty: pass at least one point")
         if E.chunks[1] != (E.shape[1],):
@@ -295,8 +330,11 @@ class DaskOverlapDetector(ParamsMixin):
 
     def _confidence(self, P):
         _, da = _dask()
-        conf = P.map_blocks(_conf_block, drop_axis=1, dtype=np.float64) if P.ndim == 2 else \
-            P.map_blocks(_conf_block, dtype=np.float64)
+        conf = (
+            P.map_blocks(_conf_block, drop_axis=1, dtype=np.float64)
+            if P.ndim == 2
+            else P.map_blocks(_conf_block, dtype=np.float64)
+        )
         return conf
 
     # -- thresholds ------------------------------------------------------------------------------
@@ -306,26 +344,33 @@ class DaskOverlapDetector(ParamsMixin):
         if isinstance(rule, (int, float, np.floating, np.integer)) and not isinstance(rule, bool):
             return float(rule), 0.0, {}
         if rule != "change_point":
-            raise W2SError(f"{what}: the Dask path computes 'change_point' thresholds (or takes a number); "
-                             f"got {rule!r}")
+            raise W2SError(
+                f"{what}: the Dask path computes 'change_point' thresholds (or takes a number); got {rule!r}"
+            )
         min_size = int((self.threshold_params or {}).get("min_size", 1))
         bins = int(self.bins)
         blocks = list(values.to_delayed().ravel())
         sketches = [dask.delayed(ChangePointSketch.from_values)(b, lo, hi, bins) for b in blocks]
         (sk,) = _compute(_tree(sketches, _add))
         first = sketch_split(sk, min_size=min_size)
-        info = {"n_candidate_bins": int(first.candidates.size),
-                "n_candidate_values": first.n_candidate_values,
-                "refined": False}
+        info = {
+            "n_candidate_bins": int(first.candidates.size),
+            "n_candidate_values": first.n_candidate_values,
+            "refined": False,
+        }
         if first.n_candidate_values == 0 or not self.refine:
             if not np.isfinite(first.threshold) and first.candidates.size:
                 raise W2SError(f"{what}: no admissible split at a bin boundary; use refine=True or more bins")
             return first.threshold, first.bound, info
         if first.n_candidate_values > self.max_refine:
-            warnings.warn(f"{what}: {first.n_candidate_values} values lie in the candidate bins, more than "
-                          f"max_refine={self.max_refine}; keeping the sketch threshold (error <= "
-                          f"{first.bound:.3g}). "
-                          "Raise bins or max_refine for the exact value.", W2SWarning, stacklevel=3)
+            warnings.warn(
+                f"{what}: {first.n_candidate_values} values lie in the candidate bins, more than "
+                f"max_refine={self.max_refine}; keeping the sketch threshold (error <= "
+                f"{first.bound:.3g}). "
+                "Raise bins or max_refine for the exact value.",
+                W2SWarning,
+                stacklevel=3,
+            )
             return first.threshold, first.bound, info
         picks = [dask.delayed(_select_bins)(b, lo, hi, bins, first.candidates) for b in blocks]
         vals = _compute(*picks)
@@ -364,16 +409,20 @@ class DaskOverlapDetector(ParamsMixin):
         P, E = self._inputs(proba, embeddings)
         conf = self._confidence(P).persist()
         self.hard_threshold_, self.hard_threshold_bound_, self.hard_split_info_ = self._split(
-            self.hard_threshold, conf, 0.0, 1.0, "hard threshold")
+            self.hard_threshold, conf, 0.0, 1.0, "hard threshold"
+        )
         thr = self.hard_threshold_
         scorer, n_ref = self._reference(E, conf, thr)
         self.n_reference_ = n_ref
         if scorer is None:
-            warnings.warn("no hard-only point found (the weak model is equally confident everywhere): "
-                          "nothing spans "
-                          "the hard pattern, so every non-hard point is easy-only and the overlap density "
-                          "is 0",
-                          W2SWarning, stacklevel=2)
+            warnings.warn(
+                "no hard-only point found (the weak model is equally confident everywhere): "
+                "nothing spans "
+                "the hard pattern, so every non-hard point is easy-only and the overlap density "
+                "is 0",
+                W2SWarning,
+                stacklevel=2,
+            )
             self.scorer_ = None
             self.overlap_threshold_, self.overlap_threshold_bound_ = float("inf"), 0.0
             self.overlap_split_info_ = {}
@@ -385,7 +434,8 @@ class DaskOverlapDetector(ParamsMixin):
             if not np.isfinite(lo):  # every point is hard-only
                 lo, hi = 0.0, 1.0
             self.overlap_threshold_, self.overlap_threshold_bound_, self.overlap_split_info_ = self._split(
-                self.overlap_threshold, score, float(lo), float(hi), "overlap threshold")
+                self.overlap_threshold, score, float(lo), float(hi), "overlap threshold"
+            )
         self.n_features_in_ = int(E.shape[1])
         self.n_classes_ = 2 if P.ndim == 1 else int(P.shape[1])
         self.n_seen_ = int(E.shape[0])
@@ -396,16 +446,36 @@ class DaskOverlapDetector(ParamsMixin):
         dask, da = _dask()
         ref = dask.delayed(self.scorer_, pure=True)  # one task holds the reference; every block reads it
         # blockwise, not map_blocks: map_blocks would align the 1-D conf with E's last axis
-        return da.blockwise(_score_block, "i", E, "ij", conf, "i", self.hard_threshold_, None, ref, None,
-                            concatenate=True, dtype=np.float64)
+        return da.blockwise(
+            _score_block,
+            "i",
+            E,
+            "ij",
+            conf,
+            "i",
+            self.hard_threshold_,
+            None,
+            ref,
+            None,
+            concatenate=True,
+            dtype=np.float64,
+        )
 
     def _report(self, conf, score) -> DaskOverlapReport:
         _, da = _dask()
-        regions = da.map_blocks(_regions_block, conf, score, self.hard_threshold_, self.overlap_threshold_,
-                                dtype=np.int8)
-        return DaskOverlapReport(regions, conf, score, self.hard_threshold_, self.overlap_threshold_,
-                                 self.scorer,
-                                 self.hard_threshold_bound_, self.overlap_threshold_bound_)
+        regions = da.map_blocks(
+            _regions_block, conf, score, self.hard_threshold_, self.overlap_threshold_, dtype=np.int8
+        )
+        return DaskOverlapReport(
+            regions,
+            conf,
+            score,
+            self.hard_threshold_,
+            self.overlap_threshold_,
+            self.scorer,
+            self.hard_threshold_bound_,
+            self.overlap_threshold_bound_,
+        )
 
     def predict_report(self, proba, embeddings) -> DaskOverlapReport:
         """Regions of new points with the fitted thresholds and reference (one pass, lazy)."""
@@ -414,8 +484,9 @@ class DaskOverlapDetector(ParamsMixin):
             raise W2SError("this DaskOverlapDetector is not fitted yet: call fit(proba, embeddings) first")
         P, E = self._inputs(proba, embeddings)
         if E.shape[1] != self.n_features_in_:
-            raise W2SError(f"embeddings have {E.shape[1]} features; the detector was fitted on "
-                           f"{self.n_features_in_}")
+            raise W2SError(
+                f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}"
+            )
         conf = self._confidence(P)
         if self.scorer_ is None:
             score = da.where(conf < self.hard_threshold_, np.nan, 0.0)
@@ -433,17 +504,35 @@ def detect_overlap_dask(proba, embeddings, **params) -> DaskOverlapReport:
 
 
 # -- the hook used by OverlapDetector when it is given dask collections -----------------------------
-_SHARED = ("scorer", "scorer_params", "hard_threshold", "overlap_threshold", "threshold_params", "chunk_size",
-           "random_state")
-_FITTED = ("hard_threshold_", "overlap_threshold_", "scorer_", "report_", "n_features_in_", "n_classes_",
-           "n_seen_",
-           "hard_threshold_bound_", "overlap_threshold_bound_", "n_reference_")
+_SHARED = (
+    "scorer",
+    "scorer_params",
+    "hard_threshold",
+    "overlap_threshold",
+    "threshold_params",
+    "chunk_size",
+    "random_state",
+)
+_FITTED = (
+    "hard_threshold_",
+    "overlap_threshold_",
+    "scorer_",
+    "report_",
+    "n_features_in_",
+    "n_classes_",
+    "n_seen_",
+    "hard_threshold_bound_",
+    "overlap_threshold_bound_",
+    "n_reference_",
+)
 
 
 def _from(detector) -> DaskOverlapDetector:
     if getattr(detector, "accumulate", False):
-        raise W2SError("OverlapDetector(accumulate=True) keeps a history in memory; on dask arrays fit the "
-                         "whole pool at once instead (accumulate=False)")
+        raise W2SError(
+            "OverlapDetector(accumulate=True) keeps a history in memory; on dask arrays fit the "
+            "whole pool at once instead (accumulate=False)"
+        )
     return DaskOverlapDetector(**{k: getattr(detector, k) for k in _SHARED})
 
 

@@ -57,13 +57,19 @@ def w2s_array_backend(data):
 @hookimpl
 def add_command_options(command, parser):
     if command == "detect":
-        parser.add_argument("--scheduler", default=None,
-                            help=f"run on Dask (needs the dask extra): {SCHEDULER_HELP}; "
-                                 "--proba/--embeddings "
-                                 "may then be .npy files or directories of shards")
+        parser.add_argument(
+            "--scheduler",
+            default=None,
+            help=f"run on Dask (needs the dask extra): {SCHEDULER_HELP}; "
+            "--proba/--embeddings "
+            "may then be .npy files or directories of shards",
+        )
     elif command == "campaign run":
-        parser.add_argument("--scheduler", default=None,
-                            help=f"Dask scheduler for dask-backed sources (dask extra): {SCHEDULER_HELP}")
+        parser.add_argument(
+            "--scheduler",
+            default=None,
+            help=f"Dask scheduler for dask-backed sources (dask extra): {SCHEDULER_HELP}",
+        )
 
 
 @hookimpl

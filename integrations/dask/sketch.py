@@ -58,8 +58,14 @@ class ChangePointSketch:
 
     @classmethod
     def empty(cls, lo: float, hi: float, bins: int = DEFAULT_BINS) -> ChangePointSketch:
-        return cls(float(lo), float(hi), np.zeros(bins, np.int64), np.zeros(bins, np.float64),
-                   np.full(bins, np.inf), np.full(bins, -np.inf))
+        return cls(
+            float(lo),
+            float(hi),
+            np.zeros(bins, np.int64),
+            np.zeros(bins, np.float64),
+            np.full(bins, np.inf),
+            np.full(bins, -np.inf),
+        )
 
     @classmethod
     def from_values(cls, values, lo: float, hi: float, bins: int = DEFAULT_BINS) -> ChangePointSketch:
@@ -87,8 +93,14 @@ class ChangePointSketch:
     def __add__(self, other: ChangePointSketch) -> ChangePointSketch:
         if (self.lo, self.hi, self.bins) != (other.lo, other.hi, other.bins):
             raise ValueError("cannot merge sketches over different ranges or bin counts")
-        return ChangePointSketch(self.lo, self.hi, self.count + other.count, self.total + other.total,
-                                 np.minimum(self.vmin, other.vmin), np.maximum(self.vmax, other.vmax))
+        return ChangePointSketch(
+            self.lo,
+            self.hi,
+            self.count + other.count,
+            self.total + other.total,
+            np.minimum(self.vmin, other.vmin),
+            np.maximum(self.vmax, other.vmax),
+        )
 
 
 def merge(sketches) -> ChangePointSketch:
@@ -135,11 +147,11 @@ def bin_gain_upper_bounds(sk: ChangePointSketch, mean: float, min_size: int = 1)
     """
     keep, c, s, mn, mx = _nonempty(sk)
     n = float(c.sum())
-    cs = s - c * mean                      # centred sums per bin
+    cs = s - c * mean  # centred sums per bin
     T = float(cs.sum())
-    K = np.cumsum(c)                       # rank after each bin
-    L = np.cumsum(cs)                      # centred prefix sum after each bin
-    K0, L0 = K - c, L - cs                 # before each bin
+    K = np.cumsum(c)  # rank after each bin
+    L = np.cumsum(cs)  # centred prefix sum after each bin
+    K0, L0 = K - c, L - cs  # before each bin
     with np.errstate(divide="ignore", invalid="ignore"):
         edge_gain = L * L / K + (T - L) ** 2 / (n - K)
     edge_gain[K >= n] = -np.inf
@@ -151,14 +163,16 @@ def bin_gain_upper_bounds(sk: ChangePointSketch, mean: float, min_size: int = 1)
     # so |L(j)| <= A = max(|L0|, |L1|, |min_j of the lower envelope|). Then with T the total,
     #   G = L^2/k + (T-L)^2/(n-k) <= A^2/k + (|T| + A)^2/(n-k),
     # and 1/k, 1/(n-k) are largest at the interval's ends.
-    a, b = mn - mean, mx - mean            # slopes of the two lower lines (a <= b)
+    a, b = mn - mean, mx - mean  # slopes of the two lower lines (a <= b)
     L1 = L
     # intersection of L0 + j*a and L1 - (c - j)*b: j* = (L1 - c*b - L0) / (a - b)
     with np.errstate(divide="ignore", invalid="ignore"):
         jstar = np.where(b > a, (L1 - c * b - L0) / (a - b), 0.0)
     jstar = np.clip(np.nan_to_num(jstar), 0.0, c)
-    env_min = np.minimum(np.maximum(L0 + jstar * a, L1 - (c - jstar) * b),
-                         np.minimum(np.maximum(L0, L1 - c * b), np.maximum(L0 + c * a, L1)))
+    env_min = np.minimum(
+        np.maximum(L0 + jstar * a, L1 - (c - jstar) * b),
+        np.minimum(np.maximum(L0, L1 - c * b), np.maximum(L0 + c * a, L1)),
+    )
     A = np.maximum(np.maximum(np.abs(L0), np.abs(L1)), np.abs(env_min))
     with np.errstate(divide="ignore", invalid="ignore"):
         ub = A * A / lo_k + (abs(T) + A) ** 2 / (n - hi_k)
@@ -168,6 +182,7 @@ def bin_gain_upper_bounds(sk: ChangePointSketch, mean: float, min_size: int = 1)
     # maxima over [lo_k, hi_k] are at its ends.
     m = np.maximum(np.abs(a), np.abs(b))
     with np.errstate(divide="ignore", invalid="ignore"):
+
         def left(k):
             return (np.abs(L0) + (k - K0) * m) ** 2 / k
 
@@ -187,7 +202,7 @@ def bin_gain_upper_bounds(sk: ChangePointSketch, mean: float, min_size: int = 1)
                 Lk = L0 + (k - K0) * slope
                 ub3 = np.maximum(ub3, Lk * Lk / k + (T - Lk) ** 2 / (n - k))
     ub = np.minimum(np.minimum(ub, ub2), ub3)
-    ub[(c < 2) | (mx <= mn) | (lo_k > hi_k)] = -np.inf   # no split strictly inside
+    ub[(c < 2) | (mx <= mn) | (lo_k > hi_k)] = -np.inf  # no split strictly inside
     return keep, K, edge_gain, ub
 
 
@@ -221,8 +236,9 @@ def sketch_split(sk: ChangePointSketch, min_size: int = 1, rtol: float = 1e-9) -
     return SketchSplit(thr, g, candidates, bound, mean, split, int(c[cand_pos].sum()))
 
 
-def refine_threshold(sk: ChangePointSketch, first: SketchSplit, values_in_candidates: np.ndarray,
-                     min_size: int = 1) -> float:
+def refine_threshold(
+    sk: ChangePointSketch, first: SketchSplit, values_in_candidates: np.ndarray, min_size: int = 1
+) -> float:
     """The exact threshold from the sketch and the values of the candidate bins (second pass).
 
     Every split inside a candidate bin is scored with the exact prefix sum (the sketch gives the
@@ -246,10 +262,12 @@ def refine_threshold(sk: ChangePointSketch, first: SketchSplit, values_in_candid
         i = pos_of_bin[int(b)]
         vals = v[vb == b]
         if vals.size != c[i]:
-            raise RuntimeError(f"refinement pass saw {vals.size} values in bin {b}, the sketch {int(c[i])}: "
-                               "the data changed between the two passes")
+            raise RuntimeError(
+                f"refinement pass saw {vals.size} values in bin {b}, the sketch {int(c[i])}: "
+                "the data changed between the two passes"
+            )
         k0, l0 = K[i] - c[i], L[i] - cs[i]
-        Lj = l0 + np.cumsum(vals - mean)[:-1]          # splits after 1 .. c-1 values of the bin
+        Lj = l0 + np.cumsum(vals - mean)[:-1]  # splits after 1 .. c-1 values of the bin
         kj = k0 + np.arange(1, vals.size, dtype=np.float64)
         g = Lj * Lj / kj + (T - Lj) ** 2 / (n - kj)
         ok = (vals[1:] > vals[:-1]) & (kj >= min_size) & (n - kj >= min_size)

@@ -24,8 +24,15 @@ from w2s_plugin._validation import check_random_state
 from w2s_plugin.errors import DataError
 from w2s_plugin.sources import Source
 
-__all__ = ["ShardedArray", "PoolSource", "FeistelPermutation", "load_shards", "shards_to_dask",
-           "write_npy_shards", "source_from_dask"]
+__all__ = [
+    "ShardedArray",
+    "PoolSource",
+    "FeistelPermutation",
+    "load_shards",
+    "shards_to_dask",
+    "write_npy_shards",
+    "source_from_dask",
+]
 
 _EXTS = (".npy", ".parquet", ".pq")
 
@@ -33,7 +40,7 @@ _EXTS = (".npy", ".parquet", ".pq")
 def _shard_paths(location) -> list[str]:
     location = str(location)
     if location.startswith("shards://"):
-        location = location[len("shards://"):]
+        location = location[len("shards://") :]
     if os.path.isdir(location):
         paths = sorted(p for p in glob.glob(os.path.join(location, "*")) if p.lower().endswith(_EXTS))
     else:
@@ -51,8 +58,9 @@ class _NpyShard:
         self.path = path
         arr = np.load(path, mmap_mode="r")
         if arr.ndim not in (1, 2):
-            raise DataError(f"shard {path} holds an array of shape {arr.shape}; expected (rows,) or (rows, "
-                            "features)")
+            raise DataError(
+                f"shard {path} holds an array of shape {arr.shape}; expected (rows,) or (rows, features)"
+            )
         self.shape, self.dtype = arr.shape, arr.dtype
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
@@ -71,8 +79,9 @@ class _ParquetShard:
         self.path, self.columns = path, columns
         f = pq.ParquetFile(path)
         md = f.metadata
-        self.group_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)],
-                                   dtype=np.int64)
+        self.group_rows = np.array(
+            [md.row_group(i).num_rows for i in range(md.num_row_groups)], dtype=np.int64
+        )
         self.group_start = np.concatenate([[0], np.cumsum(self.group_rows)])
         first = self._table(f.read_row_group(0, columns=columns)) if md.num_row_groups else np.empty((0, 0))
         self.shape = (int(md.num_rows),) + first.shape[1:]
@@ -92,8 +101,14 @@ class _ParquetShard:
         if not cols:
             raise DataError("a Parquet shard has no columns to read")
         out = cols[0] if len(cols) == 1 else np.hstack(cols)
-        return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 and len(t.columns) == 1 and \
-            not hasattr(t.columns[0].type, "value_type") else out
+        return (
+            out[:, 0]
+            if out.ndim == 2
+            and out.shape[1] == 1
+            and len(t.columns) == 1
+            and not hasattr(t.columns[0].type, "value_type")
+            else out
+        )
 
     def _group(self, g: int) -> np.ndarray:
         if g in self._cache:
@@ -141,7 +156,7 @@ class ShardedArray:
         return f"ShardedArray({len(self.paths)} shards, shape={self.shape}, dtype={self.dtype})"
 
     def __array__(self, dtype=None, copy=None):
-        out = self[0:len(self)]
+        out = self[0 : len(self)]
         return out if dtype is None else out.astype(dtype)
 
     def __getitem__(self, key):
@@ -203,8 +218,13 @@ def shards_to_dask(location, rows_per_chunk: int = 262_144, columns=None):
             ranges = [(a, min(n, a + rows_per_chunk)) for a in range(0, n, rows_per_chunk)]
         for a, b in ranges:
             if b > a:
-                blocks.append(da.from_delayed(dask.delayed(_read_rows, pure=True)(s, a, b, columns),
-                                              shape=(b - a,) + arr.shape[1:], dtype=arr.dtype))
+                blocks.append(
+                    da.from_delayed(
+                        dask.delayed(_read_rows, pure=True)(s, a, b, columns),
+                        shape=(b - a,) + arr.shape[1:],
+                        dtype=arr.dtype,
+                    )
+                )
     return da.concatenate(blocks, axis=0)
 
 
@@ -220,7 +240,7 @@ def write_npy_shards(directory, X, rows_per_shard: int = 1_000_000, prefix: str 
     paths = []
     for i, start in enumerate(range(0, X.shape[0], rows_per_shard)):
         p = os.path.join(directory, f"{prefix}-{i:05d}.npy")
-        np.save(p, np.asarray(X[start:start + rows_per_shard]))
+        np.save(p, np.asarray(X[start : start + rows_per_shard]))
         paths.append(p)
     return paths
 
@@ -289,13 +309,24 @@ class PoolSource(Source):
     (``state``/``load_state``), like every source.
     """
 
-    def __init__(self, name: str, X, *, y=None, extras: dict | None = None, shuffle: bool = True,
-                 random_state=None, meta: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        X,
+        *,
+        y=None,
+        extras: dict | None = None,
+        shuffle: bool = True,
+        random_state=None,
+        meta: dict | None = None,
+    ):
         if not isinstance(name, str) or not name:
             raise DataError("a Source needs a non-empty string name")
         if not hasattr(X, "shape") or len(X.shape) != 2:
-            raise DataError(f"source {name!r}: X must be a 2-D array-like (n_items, n_features); "
-                             f"got {getattr(X, 'shape', type(X).__name__)}")
+            raise DataError(
+                f"source {name!r}: X must be a 2-D array-like (n_items, n_features); "
+                f"got {getattr(X, 'shape', type(X).__name__)}"
+            )
         n = int(X.shape[0])
         if n == 0:
             raise DataError(f"source {name!r} is empty: it has no items to draw")
@@ -339,8 +370,9 @@ class _Identity:
         return int(key) if np.isscalar(key) else np.asarray(key, dtype=np.int64)
 
 
-def load_shards(location, name, extras: dict | None = None, labels=None, columns=None,
-                **params) -> PoolSource:
+def load_shards(
+    location, name, extras: dict | None = None, labels=None, columns=None, **params
+) -> PoolSource:
     """The ``shards`` source type: ``location`` is a directory (or glob, or ``shards://dir``) of
     ``.npy`` / Parquet shards holding X; ``extras`` maps names (``proba``, ``embeddings``) to
     other shard directories with one row per item; ``labels`` a shard directory of gold labels."""

@@ -1,4 +1,5 @@
-"""Writes the 0.1.0 state folders under tests/data/state_0_1_0/ (run ONCE with w2s_plugin 0.1.0, commit a3b9b33).
+"""Writes the 0.1.0 state folders under tests/data/state_0_1_0/ (run ONCE with w2s_plugin 0.1.0,
+commit a3b9b33).
 
 Each folder is a run interrupted part-way; ``expected.json`` beside it holds what the same run, left
 uninterrupted, picked and drew, so tests/test_state_migration.py can check that the current code
@@ -42,9 +43,17 @@ def campaign(state_dir=None):
 
     c = CAMPAIGN
     syn = campaign_sources()
-    return Campaign(syn.sources, syn.weak_model, bandit="thompson", detector={"history_size": c["hist"]},
-                    batch_size=c["batch"], budget=c["budget"], state_dir=state_dir, progress=False,
-                    random_state=c["seed"])
+    return Campaign(
+        syn.sources,
+        syn.weak_model,
+        bandit="thompson",
+        detector={"history_size": c["hist"]},
+        batch_size=c["batch"],
+        budget=c["budget"],
+        state_dir=state_dir,
+        progress=False,
+        random_state=c["seed"],
+    )
 
 
 def modal_setup():
@@ -58,7 +67,9 @@ def modal_setup():
     base = make_overlap_mixture(20, 20, 20, random_state=m["seed"])
     sources = []
     for k, (name, (e, h, o)) in enumerate({"low": (0.7, 0.2, 0.1), "high": (0.2, 0.2, 0.6)}.items()):
-        s = base.sample(int(m["n"] * e), int(m["n"] * h), int(m["n"] * o), random_state=100 * m["seed"] + k + 1)
+        s = base.sample(
+            int(m["n"] * e), int(m["n"] * h), int(m["n"] * o), random_state=100 * m["seed"] + k + 1
+        )
         sources.append(Source(name, s.X, y=s.y, random_state=m["seed"]))
     weak = ActiveLearner(LogisticRegression(solver="liblinear"), X_training=base.X[:, :20], y_training=base.y)
     return sources, _FirstColumns(weak)
@@ -120,8 +131,11 @@ def main():
     shutil.rmtree(d, ignore_errors=True)
     full = campaign()
     full.run()
-    expected = {"sources": full.results().sources_pulled, "ids": [str(i) for i in full.items["id"]],
-                "n_overlap": [r["n_overlap"] for r in full.rounds]}
+    expected = {
+        "sources": full.results().sources_pulled,
+        "ids": [str(i) for i in full.items["id"]],
+        "n_overlap": [r["n_overlap"] for r in full.rounds],
+    }
     part = campaign(d / "state")
     part.run(max_rounds=CAMPAIGN["stop"])
     (d / "expected.json").write_text(json.dumps(expected))
@@ -135,8 +149,9 @@ def main():
     for _ in range(MODAL["stop"]):
         modal_step(part)
     part.query(n_instances=MODAL["n_instances"])
-    (d / "expected.json").write_text(json.dumps({"log": log, "overlap": ref.bandit.overlap_.tolist(),
-                                                 "drawn": ref.bandit.drawn_.tolist()}))
+    (d / "expected.json").write_text(
+        json.dumps({"log": log, "overlap": ref.bandit.overlap_.tolist(), "drawn": ref.bandit.drawn_.tolist()})
+    )
 
     if "--label-studio" in sys.argv:
         import uuid
@@ -155,11 +170,21 @@ def main():
 
         runs = {}
         for name, rounds in (("ref", LS["rounds"]), ("state", LS["stop"])):
-            proj = client.projects.create(title=f"w2s-fixture-{uuid.uuid4().hex[:6]}", label_config=LABEL_CONFIG)
+            proj = client.projects.create(
+                title=f"w2s-fixture-{uuid.uuid4().hex[:6]}", label_config=LABEL_CONFIG
+            )
             model_dir = Path(tempfile.mkdtemp()) if name == "ref" else d / "state" / "model"
-            drv = CampaignDriver(client, proj.id, ls_sources(d), batch_size=LS["batch"], bandit="ucb",
-                                 backend=OverlapDensityBackend(model_dir=model_dir, keywords=EASY, random_state=0),
-                                 state_dir=None if name == "ref" else d / "state", progress=False, random_state=0)
+            drv = CampaignDriver(
+                client,
+                proj.id,
+                ls_sources(d),
+                batch_size=LS["batch"],
+                bandit="ucb",
+                backend=OverlapDensityBackend(model_dir=model_dir, keywords=EASY, random_state=0),
+                state_dir=None if name == "ref" else d / "state",
+                progress=False,
+                random_state=0,
+            )
             runs[name] = [[r["source"], r["n_overlap"]] for r in drv.run(rounds)]
             tasks = sorted(project_tasks(client, proj.id, fields="task_only"), key=lambda t: t["id"])
             runs[name + "_ids"] = [[t["data"]["w2s_source"], t["data"]["w2s_item_id"]] for t in tasks]

@@ -7,13 +7,15 @@ import os
 
 import numpy as np
 
+from ..errors import MissingExtraError, W2SError
+
 #: The two sizes every experiment knows: ``full`` for docs/results.md, ``small`` for the tests.
 SIZES = ("full", "small")
 
 
 def check_size(size: str) -> str:
     if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}; got {size!r}")
+        raise W2SError(f"size must be one of {SIZES}; got {size!r}")
     return size
 
 
@@ -62,12 +64,21 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the report's plots need matplotlib: pip install 'w2s-plugin[plot]'") from None
+        raise MissingExtraError("the report's plots (matplotlib)", "plot") from None
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
-                         "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})
+    plt.rcParams.update(
+        {
+            "font.size": 11,
+            "axes.titlesize": 12,
+            "axes.labelsize": 11,
+            "legend.fontsize": 9,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "figure.dpi": 100,
+        }
+    )
     return plt
 
 
@@ -88,12 +99,16 @@ def run_main(module, argv=None) -> int:
 
     from w2s_plugin.cli import count
 
-    p = argparse.ArgumentParser(prog=f"python -m {module.__name__}", description=(module.__doc__ or "").split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog=f"python -m {module.__name__}", description=(module.__doc__ or "").split("\n")[0]
+    )
     p.add_argument("--small", action="store_true", help="the reduced size the tests use")
-    p.add_argument("--out", default="w2s-experiments", help="directory for the PNG plots (default w2s-experiments; "
-                   "`w2s report` writes docs/img)")
-    p.add_argument("--seed", type=count("--seed", minimum=0, error=argparse.ArgumentTypeError),
-                   default=0)
+    p.add_argument(
+        "--out",
+        default="w2s-experiments",
+        help="directory for the PNG plots (default w2s-experiments; `w2s report` writes docs/img)",
+    )
+    p.add_argument("--seed", type=count("--seed", minimum=0, error=argparse.ArgumentTypeError), default=0)
     args = p.parse_args(argv)
     res = module.run(size="small" if args.small else "full", seed=args.seed, progress=True)
     print(module.markdown(res, img_dir=args.out, img_prefix=args.out))

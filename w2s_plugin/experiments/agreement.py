@@ -43,8 +43,10 @@ class AgreementReward:
 
         E, y = np.asarray(E, dtype=np.float64), np.asarray(y)
         if E.ndim != 2 or E.shape[0] != y.shape[0] or E.shape[0] < 10 or np.unique(y).size < 2:
-            raise W2SError("agreement reward needs a gold sample of at least 10 items with at least two classes "
-                           f"(embeddings (n, d) and n labels); got {E.shape} and {y.shape}")
+            raise W2SError(
+                "agreement reward needs a gold sample of at least 10 items with at least two classes "
+                f"(embeddings (n, d) and n labels); got {E.shape} and {y.shape}"
+            )
         self._model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000)).fit(E, y)
         self._col = {c: i for i, c in enumerate(self._model.classes_.tolist())}
 
@@ -53,14 +55,18 @@ class AgreementReward:
             return
         gold = getattr(engine, "gold", None)
         if gold is None:
-            raise W2SError("reward 'agreement' needs a gold sample: pass gold=(X_gold, y_gold), or choose "
-                           "reward='overlap'")
+            raise W2SError(
+                "reward 'agreement' needs a gold sample: pass gold=(X_gold, y_gold), or choose "
+                "reward='overlap'"
+            )
         X, y = gold
         self._fit(engine.embed(X["strong"] if isinstance(X, dict) else X), y)
 
     def score(self, embeddings, weak_labels) -> float:
         if self._model is None:
-            raise W2SError("reward 'agreement' is not bound to a gold sample: call bind(engine) or pass gold=...")
+            raise W2SError(
+                "reward 'agreement' is not bound to a gold sample: call bind(engine) or pass gold=..."
+            )
         E = np.asarray(embeddings, dtype=np.float64)
         if E.shape[0] == 0:
             return 0.5

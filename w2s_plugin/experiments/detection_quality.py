@@ -18,7 +18,7 @@ from ..datasets import make_overlap_mixture
 from ..demo import region_scores
 from ..detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
 from ..progress import progress as _progress
-from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main
+from ._common import check_size, fmt, md_table, mean_ci, pyplot, run_main
 
 TITLE = "Detection quality against ground truth"
 SCORERS = ("rms_cosine", "subspace", "max_cosine", "max_inner")
@@ -33,8 +33,9 @@ def one_cell(n_classes: int, absent: str, noise: float, density: float, seed: in
     n_ov = int(round(density * n))
     n_easy = (n - n_ov) // 2
     n_hard = n - n_ov - n_easy
-    pool = make_overlap_mixture(n_easy, n_hard, n_ov, noise=noise, absent=absent, n_classes=n_classes,
-                                random_state=seed)
+    pool = make_overlap_mixture(
+        n_easy, n_hard, n_ov, noise=noise, absent=absent, n_classes=n_classes, random_state=seed
+    )
     train = pool.sample(n // 3, n // 3, n // 3, random_state=seed + 7919)
     weak = LogisticRegression(max_iter=1000).fit(train.weak_view(), train.y)
     proba = weak.predict_proba(pool.weak_view())
@@ -58,17 +59,31 @@ def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
     for k, absent in itertools.product((2, 3), ("zero", "noise")):
         cells += [(k, absent, nz, PAPER_DENSITY) for nz in noises]
         cells += [(k, absent, PAPER_NOISE, d) for d in densities if abs(d - PAPER_DENSITY) > 1e-9]
-    bar = _progress(total=len(cells) * len(seeds), desc="detection quality", disable=not progress, unit="cell")
+    bar = _progress(
+        total=len(cells) * len(seeds), desc="detection quality", disable=not progress, unit="cell"
+    )
     rows = {}
     for cell in cells:
         runs = []
         for s in seeds:
             runs.append(one_cell(*cell, seed=s, n=n))
             bar.update(1)
-        rows[cell] = {sc: {r: {m: mean_ci([x[sc][r][m] for x in runs]) for m in ("precision", "recall", "f1")}
-                           for r in REGIONS} for sc in SCORERS}
+        rows[cell] = {
+            sc: {
+                r: {m: mean_ci([x[sc][r][m] for x in runs]) for m in ("precision", "recall", "f1")}
+                for r in REGIONS
+            }
+            for sc in SCORERS
+        }
     bar.close()
-    return {"size": size, "n": n, "seeds": len(seeds), "noises": noises, "densities": densities, "cells": rows}
+    return {
+        "size": size,
+        "n": n,
+        "seeds": len(seeds),
+        "noises": noises,
+        "densities": densities,
+        "cells": rows,
+    }
 
 
 def _f1(res, k, absent, noise, density, scorer, region=Region.OVERLAP):
@@ -78,22 +93,45 @@ def _f1(res, k, absent, noise, density, scorer, region=Region.OVERLAP):
 def plot(res: dict, img_dir) -> str:
     plt = pyplot()
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), sharey=True)
-    colors = {"rms_cosine": "tab:purple", "subspace": "tab:green", "max_cosine": "tab:blue", "max_inner": "tab:red"}
+    colors = {
+        "rms_cosine": "tab:purple",
+        "subspace": "tab:green",
+        "max_cosine": "tab:blue",
+        "max_inner": "tab:red",
+    }
     for col, (k, absent) in enumerate(itertools.product((2, 3), ("zero", "noise"))):
-        for row, (xs, key, xlabel) in enumerate(((res["noises"], "noise", "noise variance"),
-                                                 (res["densities"], "density", "true overlap density"))):
+        for row, (xs, key, xlabel) in enumerate(
+            (
+                (res["noises"], "noise", "noise variance"),
+                (res["densities"], "density", "true overlap density"),
+            )
+        ):
             ax = axes[row, col]
             # Stage 1 (hard-only) does not depend on the scorer: one dotted grey line for it.
             for sc, region in [(sc, Region.OVERLAP) for sc in SCORERS] + [(SCORERS[0], Region.HARD_ONLY)]:
-                vals = [(_f1(res, k, absent, x, PAPER_DENSITY, sc, region) if key == "noise"
-                         else _f1(res, k, absent, PAPER_NOISE, x, sc, region)) for x in xs]
+                vals = [
+                    (
+                        _f1(res, k, absent, x, PAPER_DENSITY, sc, region)
+                        if key == "noise"
+                        else _f1(res, k, absent, PAPER_NOISE, x, sc, region)
+                    )
+                    for x in xs
+                ]
                 m = np.array([v[0] for v in vals])
                 h = np.nan_to_num(np.array([v[1] for v in vals]))
                 hard = region == Region.HARD_ONLY
                 lab = "hard-only region (stage 1, any scorer)" if hard else f"overlap region, {sc}"
-                ax.errorbar(xs, m, yerr=h, fmt=":" if hard else "-", marker="o", ms=4,
-                            color="grey" if hard else colors[sc], capsize=2,
-                            label=lab if (row, col) == (0, 0) else None)
+                ax.errorbar(
+                    xs,
+                    m,
+                    yerr=h,
+                    fmt=":" if hard else "-",
+                    marker="o",
+                    ms=4,
+                    color="grey" if hard else colors[sc],
+                    capsize=2,
+                    label=lab if (row, col) == (0, 0) else None,
+                )
             ax.set(xlabel=xlabel, ylim=(0, 1.02))
             if row == 0:
                 ax.set_title(f"{'binary' if k == 2 else '3 classes'}, absent = {absent}")
@@ -116,9 +154,14 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
     for k, absent in itertools.product((2, 3), ("zero", "noise")):
         for sc in SCORERS:
             cell = res["cells"][(k, absent, PAPER_NOISE, PAPER_DENSITY)][sc]
-            rows.append([("binary" if k == 2 else "3 classes"), absent, f"`{sc}`"]
-                        + [f"{cell[r]['precision'][0]:.2f} / {cell[r]['recall'][0]:.2f} / {fmt(*cell[r]['f1'], digits=2)}"
-                           for r in REGIONS])
+            rows.append(
+                [("binary" if k == 2 else "3 classes"), absent, f"`{sc}`"]
+                + [
+                    f"{cell[r]['precision'][0]:.2f} / {cell[r]['recall'][0]:.2f} / "
+                    f"{fmt(*cell[r]['f1'], digits=2)}"
+                    for r in REGIONS
+                ]
+            )
     best = {}
     for cell in res["cells"]:
         f = {sc: res["cells"][cell][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
@@ -127,8 +170,10 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
     text = [
         f"## 2. {TITLE}",
         "",
-        f"Pools of {res['n']} points, {res['seeds']} seeds per cell; weak model = logistic regression on the easy "
-        f"block, embeddings = the raw features; `{DEFAULT_SCORER}` is the library's default scorer, `max_cosine` the "
+        f"Pools of {res['n']} points, {res['seeds']} seeds per cell; weak model = logistic regression on the "
+        "easy "
+        f"block, embeddings = the raw features; `{DEFAULT_SCORER}` is the library's default scorer, "
+        "`max_cosine` the "
         "paper's. Table: the paper's setting (noise variance 5, a third of the pool "
         "overlap), each cell *precision / recall / F1 (± 95% CI)*.",
         "",
@@ -136,9 +181,11 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         "",
         f"![detection quality]({img_prefix}/{path.split('/')[-1]})",
         "",
-        "Top row: overlap F1 per scorer (solid) and hard-only F1 (dotted; stage 1 is the same for every scorer) against noise variance; bottom row: against the "
+        "Top row: overlap F1 per scorer (solid) and hard-only F1 (dotted; stage 1 is the same for every "
+        "scorer) against noise variance; bottom row: against the "
         "pool's true overlap density. Best overlap F1 per grid cell: "
-        + ", ".join(f"`{sc}` {wins[sc]} of {len(best)}" for sc in SCORERS) + ".",
+        + ", ".join(f"`{sc}` {wins[sc]} of {len(best)}" for sc in SCORERS)
+        + ".",
     ]
     return "\n".join(text)
 

@@ -35,7 +35,7 @@ from ..detector import OverlapDetector, Region, W2SWarning
 from ..diagnostics import diagnose
 from ..models import Precomputed
 from ..sources import Source
-from ._common import fmt, mean_ci, md_table, pyplot, run_main, run_seeds, save
+from ._common import fmt, md_table, mean_ci, pyplot, run_main, run_seeds, save
 
 TITLE = "Real data: scikit-learn digits"
 SHARES = (0.1, 0.3, 0.5, 0.7)
@@ -94,12 +94,22 @@ def _strong(X, y, X_test, y_test, X_test2=None):
 
 
 def _campaign(names, groups, Xp, proba, emb, policy, budget, batch, seed):
-    srcs = [Source(n, Xp[g], extras={"proba": proba[g], "embeddings": emb[g], "index": g}, random_state=seed + i)
-            for i, (n, g) in enumerate(zip(names, groups))]
+    srcs = [
+        Source(n, Xp[g], extras={"proba": proba[g], "embeddings": emb[g], "index": g}, random_state=seed + i)
+        for i, (n, g) in enumerate(zip(names, groups))
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", W2SWarning)
-        camp = Campaign(srcs, Precomputed("proba"), Precomputed("embeddings"), bandit={"policy": policy},
-                        batch_size=batch, budget=budget, progress=False, random_state=seed)
+        camp = Campaign(
+            srcs,
+            Precomputed("proba"),
+            Precomputed("embeddings"),
+            bandit={"policy": policy},
+            batch_size=batch,
+            budget=budget,
+            progress=False,
+            random_state=seed,
+        )
         res = camp.run()
     by = {s.name: s for s in srcs}
     idx = np.array([by[s].extras["index"][p] for s, p in zip(res.items["source"], res.items["position"])])
@@ -114,13 +124,16 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
     X, y = load()
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(y))
-    tr, te, po = perm[:N_WEAK_TRAIN], perm[N_WEAK_TRAIN:N_WEAK_TRAIN + N_TEST], perm[N_WEAK_TRAIN + N_TEST:]
+    tr, te, po = (
+        perm[:N_WEAK_TRAIN],
+        perm[N_WEAK_TRAIN : N_WEAK_TRAIN + N_TEST],
+        perm[N_WEAK_TRAIN + N_TEST :],
+    )
     weak = LogisticRegression(max_iter=2000).fit(pool4(X[tr]), y[tr])
     mean_img = X[po].mean(axis=0)
     Xte, yte = X[te], y[te]
     Xte_hard = degrade(Xte, np.full(len(te), int(Region.HARD_ONLY), dtype=np.int8), mean_img)
-    out = {"weak_test": float(weak.score(pool4(Xte), yte)),
-           "strong_gold": _strong(X[tr], y[tr], Xte, yte)}
+    out = {"weak_test": float(weak.score(pool4(Xte), yte)), "strong_gold": _strong(X[tr], y[tr], Xte, yte)}
     budget = int(budget_share * len(po)) // batch * batch
 
     for kind in ("a", "b"):
@@ -130,8 +143,11 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
             for k, share in enumerate(SHARES):
                 m = np.flatnonzero(src_of == k)
                 u = rng.random(m.size)
-                regions[m] = np.where(u < share, int(Region.OVERLAP),
-                                      np.where(u < share + (1 - share) / 2, int(Region.EASY_ONLY), int(Region.HARD_ONLY)))
+                regions[m] = np.where(
+                    u < share,
+                    int(Region.OVERLAP),
+                    np.where(u < share + (1 - share) / 2, int(Region.EASY_ONLY), int(Region.HARD_ONLY)),
+                )
             Xp = degrade(X[po], regions, mean_img)
             names = [f"mix{int(s * 100)}" for s in SHARES]
             groups = [np.flatnonzero(src_of == k) for k in range(len(SHARES))]
@@ -148,7 +164,9 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", W2SWarning)
             rep = det.fit(proba, emb).report_
-        diag = diagnose(proba, emb, yp, sources=np.asarray(names)[src_of], regions=rep.regions, policies=False)
+        diag = diagnose(
+            proba, emb, yp, sources=np.asarray(names)[src_of], regions=rep.regions, policies=False
+        )
         ov = rep.indices(Region.OVERLAP)
         rand = rng.choice(len(po), size=ov.size, replace=False)
         w2s_ov, w2s_ov_hard = _strong(Xp[ov], wl[ov], Xte, yte, Xte_hard)
@@ -159,19 +177,31 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
         mix = {}
         for share in (0, 50, 100):
             k_ov = n_mix * share // 100
-            sel = np.concatenate([rng.choice(ov, k_ov, replace=False), rng.choice(rest, n_mix - k_ov, replace=False)])
+            sel = np.concatenate(
+                [rng.choice(ov, k_ov, replace=False), rng.choice(rest, n_mix - k_ov, replace=False)]
+            )
             mix[share] = _strong(Xp[sel], wl[sel], Xte, yte, Xte_hard)
         r = {
-            "mix_n": n_mix, **{f"mix{k}": v[0] for k, v in mix.items()}, **{f"mix{k}_hard": v[1] for k, v in mix.items()},
-            "density": rep.density, "n_overlap": int(ov.size),
-            "acc_overlap": diag.regions[Region.OVERLAP].accuracy, "acc_rest": diag.rest.accuracy,
-            "acc_hard": diag.regions[Region.HARD_ONLY].accuracy, "acc_easy": diag.regions[Region.EASY_ONLY].accuracy,
-            "verdict": diag.verdict, "p_value": diag.p_value,
+            "mix_n": n_mix,
+            **{f"mix{k}": v[0] for k, v in mix.items()},
+            **{f"mix{k}_hard": v[1] for k, v in mix.items()},
+            "density": rep.density,
+            "n_overlap": int(ov.size),
+            "acc_overlap": diag.regions[Region.OVERLAP].accuracy,
+            "acc_rest": diag.rest.accuracy,
+            "acc_hard": diag.regions[Region.HARD_ONLY].accuracy,
+            "acc_easy": diag.regions[Region.EASY_ONLY].accuracy,
+            "verdict": diag.verdict,
+            "p_value": diag.p_value,
             "weak_pool": float(np.mean(wl == yp)),
-            "w2s_overlap": w2s_ov, "w2s_random": w2s_rand, "w2s_all": _strong(Xp, wl, Xte, yte),
-            "w2s_confident": _strong(Xp[rep.regions != int(Region.HARD_ONLY)], wl[rep.regions != int(Region.HARD_ONLY)],
-                                     Xte, yte),
-            "w2s_overlap_hard": w2s_ov_hard, "w2s_random_hard": w2s_rand_hard,
+            "w2s_overlap": w2s_ov,
+            "w2s_random": w2s_rand,
+            "w2s_all": _strong(Xp, wl, Xte, yte),
+            "w2s_confident": _strong(
+                Xp[rep.regions != int(Region.HARD_ONLY)], wl[rep.regions != int(Region.HARD_ONLY)], Xte, yte
+            ),
+            "w2s_overlap_hard": w2s_ov_hard,
+            "w2s_random_hard": w2s_rand_hard,
             "src_density": {n: diag.sources[n].overlap_density for n in names},
             "classes_overlap": int(np.unique(yp[ov]).size),
             "max_class_share_overlap": float(np.bincount(yp[ov], minlength=10).max() / max(ov.size, 1)),
@@ -179,8 +209,10 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
         }
         if regions is not None:
             r["detect_f1"] = region_scores(regions, rep.regions)[Region.OVERLAP]["f1"]
-            r["true_density"] = {n: float(np.mean(regions[g] == int(Region.OVERLAP))) for n, g in zip(names, groups)}
-            tov = np.flatnonzero(regions == int(Region.OVERLAP))[:ov.size]
+            r["true_density"] = {
+                n: float(np.mean(regions[g] == int(Region.OVERLAP))) for n, g in zip(names, groups)
+            }
+            tov = np.flatnonzero(regions == int(Region.OVERLAP))[: ov.size]
             r["w2s_true_overlap"] = _strong(Xp[tov], wl[tov], Xte, yte)
         for pol in ("ucb", "random"):
             idx, d = _campaign(names, groups, Xp, proba, emb, pol, budget, batch, seed)
@@ -212,37 +244,62 @@ def plot(res: dict, img_dir) -> str:
     kinds = (("a", "(a) shared coverage"), ("b", "(b) clusters"))
     x = np.arange(2)
     ax = axes[0]
-    for j, (key, lab, c) in enumerate((("acc_overlap", "detected overlap", "tab:green"),
-                                       ("acc_easy", "detected easy-only", "tab:blue"),
-                                       ("acc_hard", "detected hard-only", "tab:red"))):
+    for j, (key, lab, c) in enumerate(
+        (
+            ("acc_overlap", "detected overlap", "tab:green"),
+            ("acc_easy", "detected easy-only", "tab:blue"),
+            ("acc_hard", "detected hard-only", "tab:red"),
+        )
+    ):
         ms = np.array([_m(res, k, key) for k, _ in kinds])
-        ax.bar(x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
+        ax.bar(
+            x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3
+        )
     ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(title="weak-label accuracy by detected region", ylabel="accuracy of weak labels (pool)", ylim=(0, 1.3))
+    ax.set(
+        title="weak-label accuracy by detected region", ylabel="accuracy of weak labels (pool)", ylim=(0, 1.3)
+    )
     ax.set_yticks(np.arange(0, 1.01, 0.2))
     ax.legend(loc="upper center", ncol=2)
     ax = axes[1]
-    series = (("w2s_overlap", "detected overlap", "tab:green"), ("w2s_random", "random, same size", "tab:gray"),
-              ("w2s_all", "whole pool", "tab:blue"))
+    series = (
+        ("w2s_overlap", "detected overlap", "tab:green"),
+        ("w2s_random", "random, same size", "tab:gray"),
+        ("w2s_all", "whole pool", "tab:blue"),
+    )
     for j, (key, lab, c) in enumerate(series):
         ms = np.array([_m(res, k, key) for k, _ in kinds])
-        ax.bar(x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
+        ax.bar(
+            x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3
+        )
     wt = _m(res, None, "weak_test")[0]
     ax.axhline(wt, color="tab:red", ls="--", lw=1.2, label=f"weak model itself ({wt:.2f})")
     ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(title="strong model trained on weak labels of ...", ylabel="test accuracy (clean digits)", ylim=(0, 1.3))
+    ax.set(
+        title="strong model trained on weak labels of ...",
+        ylabel="test accuracy (clean digits)",
+        ylim=(0, 1.3),
+    )
     ax.set_yticks(np.arange(0, 1.01, 0.2))
     ax.legend(loc="upper center", ncol=2)
     ax = axes[2]
-    series = (("camp_ucb_w2s_overlap", "ucb: detected overlap", "tab:green"),
-              ("camp_random_w2s_overlap", "random: detected overlap", "tab:gray"),
-              ("camp_ucb_w2s_all", "ucb: all drawn", "darkgreen"), ("camp_random_w2s_all", "random: all drawn", "black"))
+    series = (
+        ("camp_ucb_w2s_overlap", "ucb: detected overlap", "tab:green"),
+        ("camp_random_w2s_overlap", "random: detected overlap", "tab:gray"),
+        ("camp_ucb_w2s_all", "ucb: all drawn", "darkgreen"),
+        ("camp_random_w2s_all", "random: all drawn", "black"),
+    )
     for j, (key, lab, c) in enumerate(series):
         ms = np.array([_m(res, k, key) for k, _ in kinds])
-        ax.bar(x + (j - 1.5) * 0.2, ms[:, 0], 0.2, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3)
+        ax.bar(
+            x + (j - 1.5) * 0.2, ms[:, 0], 0.2, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3
+        )
     ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(title="campaign (40% of the pool): strong model on weak labels", ylabel="test accuracy (clean digits)",
-           ylim=(0, 1.3))
+    ax.set(
+        title="campaign (40% of the pool): strong model on weak labels",
+        ylabel="test accuracy (clean digits)",
+        ylim=(0, 1.3),
+    )
     ax.set_yticks(np.arange(0, 1.01, 0.2))
     ax.legend(loc="upper center", ncol=2)
     return save(fig, img_dir, "digits.png")
@@ -253,18 +310,37 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
     rows = []
     for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
         verdicts = [r[k]["verdict"] for r in res["runs"]]
-        rows.append([lab, fmt(*_m(res, k, "density"), digits=2), fmt(*_m(res, k, "acc_overlap")),
-                     fmt(*_m(res, k, "acc_rest")), f"{verdicts.count('informative')}/{len(verdicts)}",
-                     fmt(*_m(res, k, "w2s_overlap")), fmt(*_m(res, k, "w2s_random")),
-                     fmt(*_paired(res, k, "w2s_overlap", "w2s_random")), fmt(*_m(res, k, "w2s_all")),
-                     fmt(*_m(res, k, "w2s_confident")), fmt(*_paired(res, k, "w2s_overlap", "w2s_confident")),
-                     fmt(*_paired(res, k, "w2s_overlap", "w2s_all"))])
+        rows.append(
+            [
+                lab,
+                fmt(*_m(res, k, "density"), digits=2),
+                fmt(*_m(res, k, "acc_overlap")),
+                fmt(*_m(res, k, "acc_rest")),
+                f"{verdicts.count('informative')}/{len(verdicts)}",
+                fmt(*_m(res, k, "w2s_overlap")),
+                fmt(*_m(res, k, "w2s_random")),
+                fmt(*_paired(res, k, "w2s_overlap", "w2s_random")),
+                fmt(*_m(res, k, "w2s_all")),
+                fmt(*_m(res, k, "w2s_confident")),
+                fmt(*_paired(res, k, "w2s_overlap", "w2s_confident")),
+                fmt(*_paired(res, k, "w2s_overlap", "w2s_all")),
+            ]
+        )
     camp = []
     for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
-        camp.append([lab, fmt(*_m(res, k, "camp_ucb_overlap_frac"), digits=2), fmt(*_m(res, k, "camp_random_overlap_frac"), digits=2),
-                     fmt(*_m(res, k, "camp_ucb_classes"), digits=1), fmt(*_m(res, k, "camp_random_classes"), digits=1),
-                     fmt(*_m(res, k, "camp_ucb_w2s_overlap")), fmt(*_m(res, k, "camp_random_w2s_overlap")),
-                     fmt(*_m(res, k, "camp_ucb_w2s_all")), fmt(*_m(res, k, "camp_random_w2s_all"))])
+        camp.append(
+            [
+                lab,
+                fmt(*_m(res, k, "camp_ucb_overlap_frac"), digits=2),
+                fmt(*_m(res, k, "camp_random_overlap_frac"), digits=2),
+                fmt(*_m(res, k, "camp_ucb_classes"), digits=1),
+                fmt(*_m(res, k, "camp_random_classes"), digits=1),
+                fmt(*_m(res, k, "camp_ucb_w2s_overlap")),
+                fmt(*_m(res, k, "camp_random_w2s_overlap")),
+                fmt(*_m(res, k, "camp_ucb_w2s_all")),
+                fmt(*_m(res, k, "camp_random_w2s_all")),
+            ]
+        )
     mixrows = []
     for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
         row = [lab, fmt(*_m(res, k, "mix_n"), digits=0)] + [fmt(*_m(res, k, f"mix{p}")) for p in (0, 50, 100)]
@@ -296,9 +372,23 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         "(`confident`), "
         "and of the whole pool (`all`).",
         "",
-        md_table(["sources", "density", "weak acc overlap", "weak acc rest", "informative", "w2s: overlap",
-                  "w2s: random (same n)", "overlap − random (paired)", "w2s: whole pool (all)",
-                  "w2s: confident (not hard-only)", "overlap − confident (paired)", "overlap − all (paired)"], rows),
+        md_table(
+            [
+                "sources",
+                "density",
+                "weak acc overlap",
+                "weak acc rest",
+                "informative",
+                "w2s: overlap",
+                "w2s: random (same n)",
+                "overlap − random (paired)",
+                "w2s: whole pool (all)",
+                "w2s: confident (not hard-only)",
+                "overlap − confident (paired)",
+                "overlap − all (paired)",
+            ],
+            rows,
+        ),
         "",
         "In (a) detection finds the constructed overlap images with F1 "
         f"{fmt(*_m(res, 'a', 'detect_f1'), digits=2)}; "
@@ -321,14 +411,28 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         "source choice; strong model on the weak labels of the detected-overlap images drawn, or of all "
         "images drawn).",
         "",
-        md_table(["sources", "overlap share drawn, ucb", "random", "digit classes drawn, ucb", "random",
-                  "w2s overlap-only, ucb", "random", "w2s all drawn, ucb", "random"], camp),
+        md_table(
+            [
+                "sources",
+                "overlap share drawn, ucb",
+                "random",
+                "digit classes drawn, ucb",
+                "random",
+                "w2s overlap-only, ucb",
+                "random",
+                "w2s all drawn, ucb",
+                "random",
+            ],
+            camp,
+        ),
         "",
         f"![digits]({img_prefix}/{path.split('/')[-1]})",
         "",
         "Per-source detected overlap density in seed 0: (a) "
         + ", ".join(f"{n} {v:.2f} (true {a['true_density'][n]:.2f})" for n, v in a["src_density"].items())
-        + "; (b) " + ", ".join(f"{n} {v:.2f} ({b['src_classes'][n]} digit classes)" for n, v in b["src_density"].items()) + ".",
+        + "; (b) "
+        + ", ".join(f"{n} {v:.2f} ({b['src_classes'][n]} digit classes)" for n, v in b["src_density"].items())
+        + ".",
         "",
         "**What we find.** "
         f"Fixed-size sets: in (a) accuracy on hard-only test images rises with the share of detected overlap "

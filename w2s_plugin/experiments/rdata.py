@@ -21,7 +21,7 @@ from ..errors import DataError
 #: Where Debian installs R packages' data.
 R_LIBRARY_DIRS = ("/usr/lib/R/site-library", "/usr/lib/R/library", "/usr/local/lib/R/site-library")
 
-_NA_INT = -(2 ** 31)
+_NA_INT = -(2**31)
 _NIL, _GLOBALENV, _EMPTYENV, _BASEENV, _REF, _ALTREP = 254, 253, 242, 241, 255, 238
 _SPECIAL = {252: None, 251: None, 250: None}
 
@@ -77,14 +77,17 @@ class _Reader:
             n = self.int()
             if n == -1:
                 return None
-            s = self.b[self.i:self.i + n].decode("utf-8", errors="replace")
+            s = self.b[self.i : self.i + n].decode("utf-8", errors="replace")
             self.i += n
             return s
         if t == 4:  # ENVSXP
             self.int()
             env = {}
             self.refs.append(env)
-            self.item(); frame = self.item(); hashtab = self.item(); self.item()  # noqa: E702
+            self.item()
+            frame = self.item()
+            hashtab = self.item()
+            self.item()  # noqa: E702
             for part in (frame, hashtab):
                 if isinstance(part, dict):
                     env.update(part)
@@ -149,7 +152,9 @@ def _with_attrs(val, attr):
     if isinstance(val, list) and attr.get("names") is not None:
         return dict(zip([str(n) for n in attr["names"]], val))
     if isinstance(val, np.ndarray) and attr.get("dim") is not None:
-        dim = [int(d) for d in np.asarray(attr["dim"].values if isinstance(attr["dim"], _RInt) else attr["dim"])]
+        dim = [
+            int(d) for d in np.asarray(attr["dim"].values if isinstance(attr["dim"], _RInt) else attr["dim"])
+        ]
         val = val.reshape(dim[::-1]).T  # R is column-major
     return val
 
@@ -202,8 +207,10 @@ def find_rda(package: str, name: str) -> str:
         p = os.path.join(d, package, "data", f"{name}.rda")
         if os.path.exists(p):
             return p
-    raise DataError(f"R dataset {package}::{name} not found in {', '.join(R_LIBRARY_DIRS)}; install it with "
-                    f"apt-get install r-cran-{package.lower()} (Debian/Ubuntu)")
+    raise DataError(
+        f"R dataset {package}::{name} not found in {', '.join(R_LIBRARY_DIRS)}; install it with "
+        f"apt-get install r-cran-{package.lower()} (Debian/Ubuntu)"
+    )
 
 
 def load_data_frame(package: str, name: str) -> tuple[np.ndarray, np.ndarray, list]:
@@ -217,6 +224,8 @@ def load_data_frame(package: str, name: str) -> tuple[np.ndarray, np.ndarray, li
     for i, (k, v) in enumerate(cols):
         if i == target:
             continue
-        feats.append(v.codes.astype(np.float64) if isinstance(v, RFactor) else np.asarray(v, dtype=np.float64))
+        feats.append(
+            v.codes.astype(np.float64) if isinstance(v, RFactor) else np.asarray(v, dtype=np.float64)
+        )
         names.append(k)
     return np.column_stack(feats), np.asarray(y).astype(str), names

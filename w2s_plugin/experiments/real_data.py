@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..detector import OverlapDetector, Region
-from ._common import fmt, mean_ci, md_table, run_main, run_seeds
+from ..errors import W2SError
+from ._common import fmt, md_table, mean_ci, run_main, run_seeds
 
 TITLE = "Real data: point selection, source selection and the diagnose recommendation"
 POINT_POLICIES = ("all", "confident", "overlap", "random")
@@ -56,7 +57,7 @@ def _load(name: str):
         X, y, _ = load_data_frame("mlbench", "DNA")
         view, n_gold = (lambda A: A[:, 84:96]), 300
     else:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        raise W2SError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     return np.asarray(X, dtype=np.float64), LabelEncoder().fit_transform(y), view, n_gold
 
 
@@ -68,8 +69,11 @@ def available(name: str) -> bool:
     from .rdata import find_rda
 
     try:
-        find_rda(*{"satellite": ("mlbench", "Satellite"), "spam": ("kernlab", "spam"),
-                   "dna": ("mlbench", "DNA")}[name]) if name != "digits" else None
+        find_rda(
+            *{"satellite": ("mlbench", "Satellite"), "spam": ("kernlab", "spam"), "dna": ("mlbench", "DNA")}[
+                name
+            ]
+        ) if name != "digits" else None
         return True
     except Exception:
         return False
@@ -87,8 +91,9 @@ def _acc(E, y, E_test, y_test) -> float:
     return float(_strong().fit(E, y).score(E_test, y_test))
 
 
-def _campaign(sources: dict, policy: str, reward: str, batch: int, regions, E, weak, gold, seed: int,
-              bad=None) -> tuple[np.ndarray, float, dict]:
+def _campaign(
+    sources: dict, policy: str, reward: str, batch: int, regions, E, weak, gold, seed: int, bad=None
+) -> tuple[np.ndarray, float, dict]:
     """One simulated campaign over ``sources`` (name -> pool indices, drawn in a seeded random order)."""
     from ..bandit import SourceBandit
     from .agreement import AgreementReward
@@ -98,8 +103,13 @@ def _campaign(sources: dict, policy: str, reward: str, batch: int, regions, E, w
     rng = np.random.default_rng(seed)
     order = {k: list(rng.permutation(v)) for k, v in sources.items()}
     bandit = SourceBandit(list(sources), policy="ucb" if policy == "ucb" else "random", random_state=seed)
-    gain = (GainReward(gold=gold, random_state=seed) if reward == "gain"
-            else AgreementReward(gold) if reward == "agreement" else None)
+    gain = (
+        GainReward(gold=gold, random_state=seed)
+        if reward == "gain"
+        else AgreementReward(gold)
+        if reward == "agreement"
+        else None
+    )
     drawn, from_bad = [], 0
     counts = {k: 0 for k in sources}
     for _ in range(ROUNDS):
@@ -139,19 +149,25 @@ def _sources(kind: str, cand: np.ndarray, E, regions, rng) -> dict:
     if kind == "topic clusters":
         from sklearn.cluster import KMeans
 
-        lab = KMeans(N_SOURCES, n_init=3, random_state=int(rng.integers(2 ** 31))).fit_predict(E[cand])
+        lab = KMeans(N_SOURCES, n_init=3, random_state=int(rng.integers(2**31))).fit_predict(E[cand])
         return {f"cluster{k}": cand[lab == k] for k in range(N_SOURCES)}
     if kind == "quality (one mislabelled)":
         parts = np.array_split(rng.permutation(cand), N_SOURCES)
-        return {"clean1": parts[0], "clean2": parts[1], "clean3": parts[2], "noisy": parts[3], "mislabelled": parts[4]}
+        return {
+            "clean1": parts[0],
+            "clean2": parts[1],
+            "clean3": parts[2],
+            "noisy": parts[3],
+            "mislabelled": parts[4],
+        }
     dens = np.linspace(0.1, 0.5, N_SOURCES)
     ov = rng.permutation(cand[regions[cand] == int(Region.OVERLAP)])
     rest = rng.permutation(cand[regions[cand] != int(Region.OVERLAP)])
     m = int(min(ov.size / dens.sum(), rest.size / (1 - dens).sum()))
     out, i, j = {}, 0, 0
-    for k, d in enumerate(dens):
+    for d in dens:
         a, b = int(round(d * m)), m - int(round(d * m))
-        out[f"density{d:.1f}"] = np.concatenate([ov[i:i + a], rest[j:j + b]])
+        out[f"density{d:.1f}"] = np.concatenate([ov[i : i + a], rest[j : j + b]])
         i, j = i + a, j + b
     return out
 
@@ -168,7 +184,9 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
     idx = np.arange(y.size)
     rest, test = train_test_split(idx, test_size=0.4, random_state=seed, stratify=y)
     wtrain, pool = train_test_split(rest, train_size=200, random_state=seed, stratify=y[rest])
-    weak_model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(view(X[wtrain]), y[wtrain])
+    weak_model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
+        view(X[wtrain]), y[wtrain]
+    )
     scaler = StandardScaler().fit(X[pool])
     E, E_test, y_test = scaler.transform(X[pool]), scaler.transform(X[test]), y[test]
     yp = y[pool]
@@ -180,12 +198,20 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
         return P, weak_model.classes_[P.argmax(1)], reg
 
     P, weak, regions = detect(view(X[pool]))
-    out = {"dataset": dataset, "n_pool": int(pool.size), "n_test": int(test.size),
-           "weak_acc_test": float(weak_model.score(view(X[test]), y_test)),
-           "weak_acc_pool": float(np.mean(weak == yp)), "density": float(np.mean(regions == int(Region.OVERLAP)))}
+    out = {
+        "dataset": dataset,
+        "n_pool": int(pool.size),
+        "n_test": int(test.size),
+        "weak_acc_test": float(weak_model.score(view(X[test]), y_test)),
+        "weak_acc_pool": float(np.mean(weak == yp)),
+        "density": float(np.mean(regions == int(Region.OVERLAP))),
+    }
     # Point selection: the strong model trained on the weak labels of each policy's pool items.
-    masks = {"all": np.ones(yp.size, bool), "confident": regions != int(Region.HARD_ONLY),
-             "overlap": regions == int(Region.OVERLAP)}
+    masks = {
+        "all": np.ones(yp.size, bool),
+        "confident": regions != int(Region.HARD_ONLY),
+        "overlap": regions == int(Region.OVERLAP),
+    }
     rand = np.zeros(yp.size, bool)
     rand[rng.choice(yp.size, size=int(masks["overlap"].sum()), replace=False)] = True
     masks["random"] = rand
@@ -210,20 +236,28 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
         if kind.startswith("quality"):
             Xw = view(X[pool]).copy()
             mis, noi = srcs["mislabelled"], srcs["noisy"]
-            Xw[mis] = Xw[rng.permutation(mis)]      # weak view of other items: confidently wrong labels
+            Xw[mis] = Xw[rng.permutation(mis)]  # weak view of other items: confidently wrong labels
             Xw[noi] = Xw[noi] + rng.normal(scale=Xw.std(axis=0), size=Xw[noi].shape)
             _, w, reg = detect(Xw)
             bad = "mislabelled"
         batch = max(10, int(0.4 * cand.size / ROUNDS))
         res = {}
-        for pol, (p, r) in {"random": ("random", "overlap"), "ucb + overlap": ("ucb", "overlap"),
-                            "ucb + gain": ("ucb", "gain"), "ucb + agreement": ("ucb", "agreement")}.items():
+        for pol, (p, r) in {
+            "random": ("random", "overlap"),
+            "ucb + overlap": ("ucb", "overlap"),
+            "ucb + gain": ("ucb", "gain"),
+            "ucb + agreement": ("ucb", "agreement"),
+        }.items():
             drawn, share_bad, counts = _campaign(srcs, p, r, batch, reg, E, w, gold, seed, bad)
-            res[pol] = {"acc": _acc(E[drawn], w[drawn], E_test, y_test), "bad_share": share_bad,
-                        "overlap_share": float(np.mean(reg[drawn] == int(Region.OVERLAP))), "n": int(drawn.size)}
+            res[pol] = {
+                "acc": _acc(E[drawn], w[drawn], E_test, y_test),
+                "bad_share": share_bad,
+                "overlap_share": float(np.mean(reg[drawn] == int(Region.OVERLAP))),
+                "n": int(drawn.size),
+            }
         singles = {}
         for name, members in srcs.items():
-            take = rng.permutation(members)[:batch * ROUNDS]
+            take = rng.permutation(members)[: batch * ROUNDS]
             singles[name] = _acc(E[take], w[take], E_test, y_test)
         best = max(singles, key=singles.get)
         res["best single (hindsight)"] = {"acc": singles[best], "source": best}
@@ -239,7 +273,9 @@ def run(size: str = "full", seed: int = 0, progress: bool = True, datasets=None)
         names = ["digits"]  # the tests' slice: always installed, a few seconds per seed
     out = {"size": size, "datasets": {}, "missing": [d for d in (datasets or DATASETS) if not available(d)]}
     for d in names:
-        out["datasets"][d] = run_seeds(lambda s: one_seed(s, d), size, seed, 8, 2, f"real data: {d}", progress)
+        out["datasets"][d] = run_seeds(
+            lambda s, d=d: one_seed(s, d), size, seed, 8, 2, f"real data: {d}", progress
+        )
     out["seeds"] = 8 if size == "full" else 2
     return out
 
@@ -250,6 +286,7 @@ def _m(runs, f):
 
 def regrets(runs) -> dict:
     """Per run, test-split loss of the recommendation and of each fixed policy against the best policy."""
+
     def best(r):
         return max(r["point"][k] for k in ("all", "confident", "overlap"))
 
@@ -267,12 +304,23 @@ def plot(res: dict, img_dir: str, name: str = "real_data.png") -> str:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     colors = {"confident": "#1f77b4", "overlap": "#2ca02c", "random": "#7f7f7f"}
     for j, p in enumerate(("confident", "overlap", "random")):
-        ms = [_m(res["datasets"][d]["runs"], lambda r: r["point"][p] - r["point"]["all"]) for d in names]
-        axes[0].errorbar(np.arange(len(names)) + 0.15 * (j - 1), [m for m, _ in ms], yerr=[h for _, h in ms],
-                         fmt="o", color=colors[p], label=p, capsize=3)
+        ms = [_m(res["datasets"][d]["runs"], lambda r, p=p: r["point"][p] - r["point"]["all"]) for d in names]
+        axes[0].errorbar(
+            np.arange(len(names)) + 0.15 * (j - 1),
+            [m for m, _ in ms],
+            yerr=[h for _, h in ms],
+            fmt="o",
+            color=colors[p],
+            label=p,
+            capsize=3,
+        )
     axes[0].axhline(0, color="k", lw=1)
-    axes[0].set(xticks=range(len(names)), xticklabels=names, ylabel="test accuracy minus `all`",
-                title="point selection: strong model vs training on all weak labels")
+    axes[0].set(
+        xticks=range(len(names)),
+        xticklabels=names,
+        ylabel="test accuracy minus `all`",
+        title="point selection: strong model vs training on all weak labels",
+    )
     axes[0].legend(fontsize=8)
     pols = [p for p in SOURCE_POLICIES if p != "random"]
     kinds = list(CONSTRUCTIONS)
@@ -280,14 +328,23 @@ def plot(res: dict, img_dir: str, name: str = "real_data.png") -> str:
         vals = []
         for d in names:
             for k in kinds:
-                vals.append(_m(res["datasets"][d]["runs"],
-                               lambda r: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"]))
+                vals.append(
+                    _m(
+                        res["datasets"][d]["runs"],
+                        lambda r, k=k, p=p: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"],
+                    )
+                )
         x = np.arange(len(vals)) + 0.18 * (j - 1.5)
-        axes[1].errorbar(x, [m for m, _ in vals], yerr=[h for _, h in vals], fmt="o", capsize=2, label=p, ms=4)
+        axes[1].errorbar(
+            x, [m for m, _ in vals], yerr=[h for _, h in vals], fmt="o", capsize=2, label=p, ms=4
+        )
     axes[1].axhline(0, color="k", lw=1)
-    axes[1].set(xticks=range(len(names) * len(kinds)),
-                xticklabels=[f"{d[:4]}\n{k.split()[0]}" for d in names for k in kinds],
-                ylabel="test accuracy minus random sources", title="source selection vs drawing sources at random")
+    axes[1].set(
+        xticks=range(len(names) * len(kinds)),
+        xticklabels=[f"{d[:4]}\n{k.split()[0]}" for d in names for k in kinds],
+        ylabel="test accuracy minus random sources",
+        title="source selection vs drawing sources at random",
+    )
     axes[1].tick_params(axis="x", labelsize=7)
     axes[1].legend(fontsize=7)
     return save(fig, img_dir, name)
@@ -295,92 +352,175 @@ def plot(res: dict, img_dir: str, name: str = "real_data.png") -> str:
 
 def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
     names = list(res["datasets"])
-    lines = [f"## 6. {TITLE}", "",
-             "Datasets that ship inside packages, nobody on the team built them: Landsat **satellite** "
-             "image patches "
-             "(Debian `r-cran-mlbench`, 6435 x 36, 6 classes), the **spam** e-mail table "
-             "(`r-cran-kernlab`, 4601 x 57), "
-             "splice-junction **DNA** (`r-cran-mlbench`, 3186 x 180, 3 classes) and scikit-learn's "
-             "**digits** "
-             "(1797 x 64, 10 classes). Per seed: 40% test split (measurement only); 200 true labels train "
-             "the weak "
-             "model, a logistic regression on a weak view (satellite: the centre pixel's 4 bands; spam: "
-             "the 9 "
-             "character/capital-letter features; DNA: 4 of 60 positions; digits: the image averaged to 4 x "
-             "4); the "
-             "strong model is a logistic regression on the standardized full features, trained on the "
-             "pool's weak "
-             f"labels. {res['seeds']} seeds; mean ± 95% interval over seeds; differences are paired by seed. "
-             "Command: `python -m w2s_plugin.experiments.real_data`."
-             + (f" Not run (package missing): {', '.join(res['missing'])}." if res.get("missing") else ""), ""]
-    lines += ["**Point selection.** Test accuracy of the strong model trained on the weak labels of every pool "
-              "item (`all`), of the items detection does not call hard-only (`confident`), of detected "
-              "overlap "
-              "(`overlap`), and of a random sample of the overlap's size (`random`).", ""]
+    lines = [
+        f"## 6. {TITLE}",
+        "",
+        "Datasets that ship inside packages, nobody on the team built them: Landsat **satellite** "
+        "image patches "
+        "(Debian `r-cran-mlbench`, 6435 x 36, 6 classes), the **spam** e-mail table "
+        "(`r-cran-kernlab`, 4601 x 57), "
+        "splice-junction **DNA** (`r-cran-mlbench`, 3186 x 180, 3 classes) and scikit-learn's "
+        "**digits** "
+        "(1797 x 64, 10 classes). Per seed: 40% test split (measurement only); 200 true labels train "
+        "the weak "
+        "model, a logistic regression on a weak view (satellite: the centre pixel's 4 bands; spam: "
+        "the 9 "
+        "character/capital-letter features; DNA: 4 of 60 positions; digits: the image averaged to 4 x "
+        "4); the "
+        "strong model is a logistic regression on the standardized full features, trained on the "
+        "pool's weak "
+        f"labels. {res['seeds']} seeds; mean ± 95% interval over seeds; differences are paired by seed. "
+        "Command: `python -m w2s_plugin.experiments.real_data`."
+        + (f" Not run (package missing): {', '.join(res['missing'])}." if res.get("missing") else ""),
+        "",
+    ]
+    lines += [
+        "**Point selection.** Test accuracy of the strong model trained on the weak labels of every pool "
+        "item (`all`), of the items detection does not call hard-only (`confident`), of detected "
+        "overlap "
+        "(`overlap`), and of a random sample of the overlap's size (`random`).",
+        "",
+    ]
     rows = []
     for d in names:
         runs = res["datasets"][d]["runs"]
-        rows.append([d, fmt(*_m(runs, lambda r: r["weak_acc_test"])), fmt(*_m(runs, lambda r: r["gold_strong"])),
-                     fmt(*_m(runs, lambda r: r["density"]), digits=2)]
-                    + [fmt(*_m(runs, lambda r, p=p: r["point"][p])) for p in POINT_POLICIES]
-                    + [fmt(*_m(runs, lambda r, a=a, b=b: r["point"][a] - r["point"][b]))
-                       for a, b in (("confident", "all"), ("overlap", "all"), ("overlap", "confident"),
-                                    ("overlap", "random"))])
-    lines.append(md_table(["dataset", "weak acc", "strong on true labels", "overlap density", "all", "confident",
-                           "overlap", "random", "confident − all", "overlap − all", "overlap − confident",
-                           "overlap − random"], rows))
-    lines += ["", "**The `diagnose` recommendation next to the truth.** `diagnose` sees the pool's weak probabilities, "
-              "the strong representation and the gold sample (300 pool items; digits 200), and recommends "
-              "a policy; "
-              "the loss is the test accuracy of the best of `all`/`confident`/`overlap` minus that of the "
-              "recommended one, per seed. For comparison, the loss of always using one fixed policy.", ""]
+        rows.append(
+            [
+                d,
+                fmt(*_m(runs, lambda r: r["weak_acc_test"])),
+                fmt(*_m(runs, lambda r: r["gold_strong"])),
+                fmt(*_m(runs, lambda r: r["density"]), digits=2),
+            ]
+            + [fmt(*_m(runs, lambda r, p=p: r["point"][p])) for p in POINT_POLICIES]
+            + [
+                fmt(*_m(runs, lambda r, a=a, b=b: r["point"][a] - r["point"][b]))
+                for a, b in (
+                    ("confident", "all"),
+                    ("overlap", "all"),
+                    ("overlap", "confident"),
+                    ("overlap", "random"),
+                )
+            ]
+        )
+    lines.append(
+        md_table(
+            [
+                "dataset",
+                "weak acc",
+                "strong on true labels",
+                "overlap density",
+                "all",
+                "confident",
+                "overlap",
+                "random",
+                "confident − all",
+                "overlap − all",
+                "overlap − confident",
+                "overlap − random",
+            ],
+            rows,
+        )
+    )
+    lines += [
+        "",
+        "**The `diagnose` recommendation next to the truth.** `diagnose` sees the pool's weak probabilities, "
+        "the strong representation and the gold sample (300 pool items; digits 200), and recommends "
+        "a policy; "
+        "the loss is the test accuracy of the best of `all`/`confident`/`overlap` minus that of the "
+        "recommended one, per seed. For comparison, the loss of always using one fixed policy.",
+        "",
+    ]
     rows = []
     for d in names:
         runs = res["datasets"][d]["runs"]
         rg = regrets(runs)
         recs = [r["recommendation"] for r in runs]
-        rows.append([d, ", ".join(f"{k} {recs.count(k)}" for k in ("all", "confident", "overlap") if recs.count(k)),
-                     sum(r["supported"] for r in runs),
-                     f"{100 * np.mean(rg['recommendation']):.2f} (max {100 * max(rg['recommendation']):.1f})"]
-                    + [f"{100 * np.mean(rg[k]):.2f} (max {100 * max(rg[k]):.1f})" for k in ("all", "confident", "overlap")])
-    lines.append(md_table(["dataset", "recommended (seeds)", "separated by gold (seeds)",
-                           "loss of recommendation, "
-                           "points", "always all", "always confident", "always overlap"], rows))
-    lines += ["", "**Source selection.** Five sources from the pool (gold items excluded) of three kinds: *topic "
-              "clusters* (k-means on the strong features), *quality* (a random split; one source `noisy` "
-              "with "
-              "Gaussian noise on its weak view, one `mislabelled` whose weak view belongs to other items, "
-              "so the "
-              "weak model labels it confidently and wrongly), and the *paper's construction* "
-              "(detected-overlap "
-              "densities 0.1 to 0.5). 15 rounds; a batch is 40% of the sources' items / 15. Final test "
-              "accuracy "
-              "of the strong model on every drawn item's weak label. `best single (hindsight)` draws the "
-              "whole "
-              "budget from the one source that turned out best on the test split (an oracle bound, not a "
-              "policy). "
-              "Detection for the `overlap` reward runs once on the whole pool, not per batch. Last column: "
-              "share "
-              "of the budget drawn from the `mislabelled` source (random, ucb+overlap, ucb+gain, "
-              "ucb+agreement).", ""]
+        rows.append(
+            [
+                d,
+                ", ".join(f"{k} {recs.count(k)}" for k in ("all", "confident", "overlap") if recs.count(k)),
+                sum(r["supported"] for r in runs),
+                f"{100 * np.mean(rg['recommendation']):.2f} (max {100 * max(rg['recommendation']):.1f})",
+            ]
+            + [
+                f"{100 * np.mean(rg[k]):.2f} (max {100 * max(rg[k]):.1f})"
+                for k in ("all", "confident", "overlap")
+            ]
+        )
+    lines.append(
+        md_table(
+            [
+                "dataset",
+                "recommended (seeds)",
+                "separated by gold (seeds)",
+                "loss of recommendation, points",
+                "always all",
+                "always confident",
+                "always overlap",
+            ],
+            rows,
+        )
+    )
+    lines += [
+        "",
+        "**Source selection.** Five sources from the pool (gold items excluded) of three kinds: *topic "
+        "clusters* (k-means on the strong features), *quality* (a random split; one source `noisy` "
+        "with "
+        "Gaussian noise on its weak view, one `mislabelled` whose weak view belongs to other items, "
+        "so the "
+        "weak model labels it confidently and wrongly), and the *paper's construction* "
+        "(detected-overlap "
+        "densities 0.1 to 0.5). 15 rounds; a batch is 40% of the sources' items / 15. Final test "
+        "accuracy "
+        "of the strong model on every drawn item's weak label. `best single (hindsight)` draws the "
+        "whole "
+        "budget from the one source that turned out best on the test split (an oracle bound, not a "
+        "policy). "
+        "Detection for the `overlap` reward runs once on the whole pool, not per batch. Last column: "
+        "share "
+        "of the budget drawn from the `mislabelled` source (random, ucb+overlap, ucb+gain, "
+        "ucb+agreement).",
+        "",
+    ]
     rows = []
     for d in names:
         runs = res["datasets"][d]["runs"]
         for k in CONSTRUCTIONS:
-            cells = [fmt(*_m(runs, lambda r, p=p: r["sources"][k][p]["acc"])) for p in SOURCE_POLICIES]
-            cells += [fmt(*_m(runs, lambda r, p=p: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"]))
-                      for p in ("ucb + overlap", "ucb + gain", "ucb + agreement")]
-            bad = " / ".join(f"{np.mean([r['sources'][k][p]['bad_share'] for r in runs]):.2f}"
-                             for p in ("random", "ucb + overlap", "ucb + gain", "ucb + agreement")) \
-                if k.startswith("quality") else "–"
+            cells = [fmt(*_m(runs, lambda r, k=k, p=p: r["sources"][k][p]["acc"])) for p in SOURCE_POLICIES]
+            cells += [
+                fmt(
+                    *_m(
+                        runs, lambda r, k=k, p=p: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"]
+                    )
+                )
+                for p in ("ucb + overlap", "ucb + gain", "ucb + agreement")
+            ]
+            bad = (
+                " / ".join(
+                    f"{np.mean([r['sources'][k][p]['bad_share'] for r in runs]):.2f}"
+                    for p in ("random", "ucb + overlap", "ucb + gain", "ucb + agreement")
+                )
+                if k.startswith("quality")
+                else "–"
+            )
             rows.append([d, k] + cells + [bad])
-    lines.append(md_table(["dataset", "sources"] + list(SOURCE_POLICIES)
-                          + ["overlap − random", "gain − random", "agreement − random", "mislabelled share"], rows))
+    lines.append(
+        md_table(
+            ["dataset", "sources"]
+            + list(SOURCE_POLICIES)
+            + ["overlap − random", "gain − random", "agreement − random", "mislabelled share"],
+            rows,
+        )
+    )
     if img_dir is not None:
         plot(res, img_dir)
         lines += ["", f"![real data]({img_prefix}/real_data.png)"]
-    lines += ["", "**Plainly** (every sign below is computed from the tables: *better*/*worse* means the paired 95% "
-              "interval excludes zero):", ""] + [f"- {b}" for b in plainly(res)]
+    lines += [
+        "",
+        "**Plainly** (every sign below is computed from the tables: *better*/*worse* means the paired 95% "
+        "interval excludes zero):",
+        "",
+    ] + [f"- {b}" for b in plainly(res)]
     return "\n".join(lines)
 
 
@@ -393,42 +533,88 @@ def plainly(res: dict) -> list:
     names = list(res["datasets"])
     out = []
     for p in ("confident", "overlap"):
-        w = {d: _word(*_m(res["datasets"][d]["runs"], lambda r, p=p: r["point"][p] - r["point"]["all"])) for d in names}
-        out.append(f"Training on `{p}` instead of `all`: " + ", ".join(f"{v} on {d}" for d, v in w.items()) + ".")
-    w = {d: _word(*_m(res["datasets"][d]["runs"], lambda r: r["point"]["overlap"] - r["point"]["confident"]))
-         for d in names}
-    out.append("`overlap` against `confident` (does the overlap stage add anything to dropping hard-only points?): "
-               + ", ".join(f"{v} on {d}" for d, v in w.items()) + ".")
+        w = {
+            d: _word(*_m(res["datasets"][d]["runs"], lambda r, p=p: r["point"][p] - r["point"]["all"]))
+            for d in names
+        }
+        out.append(
+            f"Training on `{p}` instead of `all`: " + ", ".join(f"{v} on {d}" for d, v in w.items()) + "."
+        )
+    w = {
+        d: _word(*_m(res["datasets"][d]["runs"], lambda r: r["point"]["overlap"] - r["point"]["confident"]))
+        for d in names
+    }
+    out.append(
+        "`overlap` against `confident` (does the overlap stage add anything to dropping hard-only points?): "
+        + ", ".join(f"{v} on {d}" for d, v in w.items())
+        + "."
+    )
     loss = {d: regrets(res["datasets"][d]["runs"]) for d in names}
-    out.append("`diagnose`'s recommendation lost on average " + ", ".join(
-        f"{100 * np.mean(loss[d]['recommendation']):.2f} points on {d} (worst seed "
-        f"{100 * max(loss[d]['recommendation']):.1f})"
-        for d in names) + " against the best policy on the test split; always `all` lost up to "
+    out.append(
+        "`diagnose`'s recommendation lost on average "
+        + ", ".join(
+            f"{100 * np.mean(loss[d]['recommendation']):.2f} points on {d} (worst seed "
+            f"{100 * max(loss[d]['recommendation']):.1f})"
+            for d in names
+        )
+        + " against the best policy on the test split; always `all` lost up to "
         f"{100 * max(np.mean(loss[d]['all']) for d in names):.2f} on average on a dataset, always "
         "`confident` up to "
         f"{100 * max(np.mean(loss[d]['confident']) for d in names):.2f}, always `overlap` up to "
-        f"{100 * max(np.mean(loss[d]['overlap']) for d in names):.2f}.")
+        f"{100 * max(np.mean(loss[d]['overlap']) for d in names):.2f}."
+    )
     for p in ("ucb + overlap", "ucb + gain", "ucb + agreement"):
         cells = []
         for k in CONSTRUCTIONS:
-            w = [_word(*_m(res["datasets"][d]["runs"], lambda r, k=k, p=p: r["sources"][k][p]["acc"]
-                          - r["sources"][k]["random"]["acc"])) for d in names]
-            cells.append(f"{k}: better on {w.count('better')}, no different on {w.count('no different')}, worse on "
-                         f"{w.count('worse')} of {len(names)}")
-        bad = max(np.mean([r["sources"]["quality (one mislabelled)"][p]["bad_share"] for r in res["datasets"][d]["runs"]])
-                  for d in names)
-        out.append(f"`{p}` against random sources, by kind of sources: " + "; ".join(cells)
-                   + f". Largest share of the budget drawn from the mislabelled source: {100 * bad:.0f}%.")
-    w = [_word(*_m(res["datasets"][d]["runs"], lambda r: r["sources"]["topic clusters"]["best single (hindsight)"]["acc"]
-                   - r["sources"]["topic clusters"]["random"]["acc"])) for d in names]
-    out.append("With topic clusters even the best single source in hindsight is worse than random sources on "
-               f"{w.count('worse')} of {len(names)} datasets: coverage of every topic matters more than "
-               "any source's "
-               "quality, and a bandit that concentrates loses; with a mislabelled source the best single "
-               "source is "
-               "the bound a reward should approach (`gain` closes part of the gap, not all: its first pull "
-               "of each "
-               "source, and the noisy source, cost it).")
+            w = [
+                _word(
+                    *_m(
+                        res["datasets"][d]["runs"],
+                        lambda r, k=k, p=p: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"],
+                    )
+                )
+                for d in names
+            ]
+            cells.append(
+                f"{k}: better on {w.count('better')}, no different on {w.count('no different')}, worse on "
+                f"{w.count('worse')} of {len(names)}"
+            )
+        bad = max(
+            np.mean(
+                [
+                    r["sources"]["quality (one mislabelled)"][p]["bad_share"]
+                    for r in res["datasets"][d]["runs"]
+                ]
+            )
+            for d in names
+        )
+        out.append(
+            f"`{p}` against random sources, by kind of sources: "
+            + "; ".join(cells)
+            + f". Largest share of the budget drawn from the mislabelled source: {100 * bad:.0f}%."
+        )
+    w = [
+        _word(
+            *_m(
+                res["datasets"][d]["runs"],
+                lambda r: (
+                    r["sources"]["topic clusters"]["best single (hindsight)"]["acc"]
+                    - r["sources"]["topic clusters"]["random"]["acc"]
+                ),
+            )
+        )
+        for d in names
+    ]
+    out.append(
+        "With topic clusters even the best single source in hindsight is worse than random sources on "
+        f"{w.count('worse')} of {len(names)} datasets: coverage of every topic matters more than "
+        "any source's "
+        "quality, and a bandit that concentrates loses; with a mislabelled source the best single "
+        "source is "
+        "the bound a reward should approach (`gain` closes part of the gap, not all: its first pull "
+        "of each "
+        "source, and the noisy source, cost it)."
+    )
     return out
 
 

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 
-
+from ..errors import DataError, W2SError
 from ..progress import progress as _progress
 from . import EXPERIMENTS
 from ._common import fmt, mean_ci
@@ -48,7 +48,7 @@ def run_all(size: str = "full", seed: int = 0, jobs: int = 2, only=None, progres
     names = [n for n in _ORDER if n in (only or EXPERIMENTS)]
     unknown = set(only or ()) - set(EXPERIMENTS)
     if unknown:
-        raise ValueError(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+        raise W2SError(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     results, times = {}, {}
     t0 = time.perf_counter()
     load0 = _load()
@@ -69,8 +69,15 @@ def run_all(size: str = "full", seed: int = 0, jobs: int = 2, only=None, progres
                 left = [x for x in names if x not in results]
                 bar.set_postfix_str(f"{n} done in {dt:.0f}s" + (f"; left: {', '.join(left)}" if left else ""))
     bar.close()
-    return {"results": results, "times": times, "size": size, "seed": seed, "jobs": jobs,
-            "wall": time.perf_counter() - t0, "load": (load0, _load())}
+    return {
+        "results": results,
+        "times": times,
+        "size": size,
+        "seed": seed,
+        "jobs": jobs,
+        "wall": time.perf_counter() - t0,
+        "load": (load0, _load()),
+    }
 
 
 def _load():
@@ -86,8 +93,10 @@ def _spread_words(res) -> str:
 
     spread, half = accuracy_spread(res)
     if spread < half:
-        return (f"The policies' strong models are indistinguishable (largest gap {spread:.3f}, intervals ± up to "
-                f"{half:.3f}): more overlap points did not buy a better strong model here.")
+        return (
+            f"The policies' strong models are indistinguishable (largest gap {spread:.3f}, intervals ± up to "
+            f"{half:.3f}): more overlap points did not buy a better strong model here."
+        )
     return f"Largest accuracy gap between policies: {spread:.3f} (intervals ± up to {half:.3f})."
 
 
@@ -97,14 +106,16 @@ def summary(results: dict) -> list[str]:
     if "synthetic_table" in results:
         s = results["synthetic_table"]["summary"]
         g, gh = results["synthetic_table"]["gain_hard_50_vs_10"]
-        out.append(f"**Synthetic table reproduced.** W2S accuracy on hard-only points rises from "
-                   f"{s[10]['w2s_hard'][0]:.3f} to {s[50]['w2s_hard'][0]:.3f} as the overlap ratio goes "
-                   "from .048 "
-                   f"to .200 (paper: .562 → .712; paired gain {fmt(g, gh)}), while the weak model stays at "
-                   f"{s[50]['weak_hard'][0]:.3f} there. Caveat: in this protocol more overlap also means "
-                   "more "
-                   f"training points; fitting on the whole set instead, the hard-only accuracy barely moves "
-                   f"({s[10]['w2s_all_hard'][0]:.3f} → {s[50]['w2s_all_hard'][0]:.3f}).")
+        out.append(
+            f"**Synthetic table reproduced.** W2S accuracy on hard-only points rises from "
+            f"{s[10]['w2s_hard'][0]:.3f} to {s[50]['w2s_hard'][0]:.3f} as the overlap ratio goes "
+            "from .048 "
+            f"to .200 (paper: .562 → .712; paired gain {fmt(g, gh)}), while the weak model stays at "
+            f"{s[50]['weak_hard'][0]:.3f} there. Caveat: in this protocol more overlap also means "
+            "more "
+            f"training points; fitting on the whole set instead, the hard-only accuracy barely moves "
+            f"({s[10]['w2s_all_hard'][0]:.3f} → {s[50]['w2s_all_hard'][0]:.3f})."
+        )
     if "detection_quality" in results:
         from ..detector import Region
         from .detection_quality import PAPER_DENSITY, PAPER_NOISE, SCORERS
@@ -113,23 +124,30 @@ def summary(results: dict) -> list[str]:
         f = {sc: c[(2, "zero", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
         fn = {sc: c[(2, "noise", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
         f3 = {sc: c[(3, "zero", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
-        out.append("**Detection.** Overlap F1 in the paper's setting: " + ", ".join(f"`{k}` {v:.2f}" for k, v in f.items())
-                   + f"; with 3 classes: " + ", ".join(f"`{k}` {v:.2f}" for k, v in f3.items())
-                   + ". When absent patterns are noise rather than zeros, every scorer drops to "
-                   + ", ".join(f"{v:.2f}" for v in fn.values())
-                   + " (about the 0.33 a random guess of the right size gets): detection needs the hard "
-                     "pattern "
-                     "to be *absent* from easy-only points, not merely uninformative.")
+        out.append(
+            "**Detection.** Overlap F1 in the paper's setting: "
+            + ", ".join(f"`{k}` {v:.2f}" for k, v in f.items())
+            + "; with 3 classes: "
+            + ", ".join(f"`{k}` {v:.2f}" for k, v in f3.items())
+            + ". When absent patterns are noise rather than zeros, every scorer drops to "
+            + ", ".join(f"{v:.2f}" for v in fn.values())
+            + " (about the 0.33 a random guess of the right size gets): detection needs the hard "
+            "pattern "
+            "to be *absent* from easy-only points, not merely uninformative."
+        )
     if "source_selection" in results:
         p = results["source_selection"]["policies"]
         col = {k: mean_ci(v["true_cum"][:, -1])[0] for k, v in p.items()}
         last = results["source_selection"]["checkpoints"][-1]
         acc = {k: mean_ci(v["acc_hard"][last])[0] for k, v in p.items()}
-        out.append("**Source selection.** True overlap points collected: " + ", ".join(
-            f"`{k}` {col[k]:.0f}" for k in sorted(col, key=col.get, reverse=True))
-            + f". Strong-model accuracy on hard-only points after the campaign: "
+        out.append(
+            "**Source selection.** True overlap points collected: "
+            + ", ".join(f"`{k}` {col[k]:.0f}" for k in sorted(col, key=col.get, reverse=True))
+            + ". Strong-model accuracy on hard-only points after the campaign: "
             + ", ".join(f"`{k}` {acc[k]:.3f}" for k in sorted(acc, key=acc.get, reverse=True))
-            + ". " + _spread_words(results["source_selection"]))
+            + ". "
+            + _spread_words(results["source_selection"])
+        )
     if "digits" in results:
         runs = results["digits"]["runs"]
 
@@ -139,7 +157,9 @@ def summary(results: dict) -> list[str]:
         def d(kind, a, b):
             return mean_ci([r[kind][a] - r[kind][b] for r in runs])
 
-        words = lambda v: "beats" if v[0] - v[1] > 0 else ("loses to" if v[0] + v[1] < 0 else "does not clearly beat")
+        words = lambda v: (
+            "beats" if v[0] - v[1] > 0 else ("loses to" if v[0] + v[1] < 0 else "does not clearly beat")
+        )
         da, db = d("a", "w2s_overlap", "w2s_random"), d("b", "w2s_overlap", "w2s_random")
         out.append(
             f"**Digits (real data).** Weak labels are far more accurate on detected overlap than elsewhere "
@@ -174,22 +194,25 @@ def summary(results: dict) -> list[str]:
             f"({m('b', 'mix0')[0]:.3f} / {m('b', 'mix50')[0]:.3f} / {m('b', 'mix100')[0]:.3f}). Mixing "
             "overlap into "
             "the training set helps where the paper's construction holds; replacing the training set by it "
-            "does not.")
+            "does not."
+        )
     if "trust" in results:
         from .trust import CASES
 
         runs = results["trust"]["runs"]
         v = {c: [r[c]["verdict"] for r in runs] for c in CASES}
         counts = ", ".join(f"*{x}* {v[CASES[1]].count(x)}/{len(runs)}" for x in sorted(set(v[CASES[1]])))
-        out.append("**Diagnostics.** `diagnose` says *informative* for the weak model's real probabilities in "
-                   f"{v[CASES[0]].count('informative')}/{len(runs)} seeds and *not informative* for shuffled "
-                   f"probabilities in {v[CASES[2]].count('not informative')}/{len(runs)} and for random "
-                   "probabilities "
-                   f"in {v[CASES[3]].count('not informative')}/{len(runs)}. With random confidence but the "
-                   "weak "
-                   f"model's own labels it says {counts}: the representation alone still picks out points "
-                   "with more "
-                   "reliable labels (section 5), and the verdict reports exactly that.")
+        out.append(
+            "**Diagnostics.** `diagnose` says *informative* for the weak model's real probabilities in "
+            f"{v[CASES[0]].count('informative')}/{len(runs)} seeds and *not informative* for shuffled "
+            f"probabilities in {v[CASES[2]].count('not informative')}/{len(runs)} and for random "
+            "probabilities "
+            f"in {v[CASES[3]].count('not informative')}/{len(runs)}. With random confidence but the "
+            "weak "
+            f"model's own labels it says {counts}: the representation alone still picks out points "
+            "with more "
+            "reliable labels (section 5), and the verdict reports exactly that."
+        )
     if "real_data" in results and results["real_data"]["datasets"]:
         out.append(_real_words(results["real_data"]))
     return out
@@ -210,58 +233,95 @@ def _real_words(res) -> str:
     parts = []
     for d, r in res["datasets"].items():
         runs = r["runs"]
-        c, o = m(runs, lambda x: x["point"]["confident"] - x["point"]["all"]), \
-            m(runs, lambda x: x["point"]["overlap"] - x["point"]["all"])
+        c, o = (
+            m(runs, lambda x: x["point"]["confident"] - x["point"]["all"]),
+            m(runs, lambda x: x["point"]["overlap"] - x["point"]["all"]),
+        )
         oc = m(runs, lambda x: x["point"]["overlap"] - x["point"]["confident"])
-        parts.append(f"{d}: confident {sign(c)} than all ({fmt(*c)}), overlap {sign(o)} ({fmt(*o)}), overlap vs "
-                     f"confident {fmt(*oc)}")
+        parts.append(
+            f"{d}: confident {sign(c)} than all ({fmt(*c)}), overlap {sign(o)} ({fmt(*o)}), overlap vs "
+            f"confident {fmt(*oc)}"
+        )
     loss = {d: regrets(r["runs"]) for d, r in res["datasets"].items()}
-    worst = {k: max(np.mean(v[k]) for v in loss.values()) for k in ("recommendation", "all", "confident", "overlap")}
-    gain_bad = max(np.mean([x["sources"]["quality (one mislabelled)"]["ucb + gain"]["bad_share"] for x in r["runs"]])
-                   for r in res["datasets"].values())
-    ov_bad = max(np.mean([x["sources"]["quality (one mislabelled)"]["ucb + overlap"]["bad_share"] for x in r["runs"]])
-                 for r in res["datasets"].values())
-    gd = [(d, k, m(r["runs"], lambda x, k=k: x["sources"][k]["ucb + gain"]["acc"] - x["sources"][k]["random"]["acc"]))
-          for d, r in res["datasets"].items() for k in r["runs"][0]["sources"]]
+    worst = {
+        k: max(np.mean(v[k]) for v in loss.values())
+        for k in ("recommendation", "all", "confident", "overlap")
+    }
+    gain_bad = max(
+        np.mean([x["sources"]["quality (one mislabelled)"]["ucb + gain"]["bad_share"] for x in r["runs"]])
+        for r in res["datasets"].values()
+    )
+    ov_bad = max(
+        np.mean([x["sources"]["quality (one mislabelled)"]["ucb + overlap"]["bad_share"] for x in r["runs"]])
+        for r in res["datasets"].values()
+    )
+    gd = [
+        (
+            d,
+            k,
+            m(
+                r["runs"],
+                lambda x, k=k: x["sources"][k]["ucb + gain"]["acc"] - x["sources"][k]["random"]["acc"],
+            ),
+        )
+        for d, r in res["datasets"].items()
+        for k in r["runs"][0]["sources"]
+    ]
     lose = [f"{d} {k} ({fmt(*v)})" for d, k, v in gd if v[0] + v[1] < 0]
-    return (f"**Real data (section 6).** Point selection, paired over seeds: " + "; ".join(parts) + ". "
-            f"`diagnose`'s recommendation lost at most {100 * worst['recommendation']:.2f} points on "
-            "average against "
-            f"the best policy on any dataset (always all: {100 * worst['all']:.2f}, always confident: "
-            f"{100 * worst['confident']:.2f}, always overlap: {100 * worst['overlap']:.2f}). With a "
-            "confidently "
-            f"mislabelled source, `ucb` with the `gain` reward drew at most {100 * gain_bad:.0f}% of the "
-            "budget from "
-            f"it (with the `overlap` reward up to {100 * ov_bad:.0f}%). `ucb`+`gain` ended below random "
-            "sources on: "
-            + (", ".join(lose) if lose else "no setting") + ".")
+    return (
+        "**Real data (section 6).** Point selection, paired over seeds: " + "; ".join(parts) + ". "
+        f"`diagnose`'s recommendation lost at most {100 * worst['recommendation']:.2f} points on "
+        "average against "
+        f"the best policy on any dataset (always all: {100 * worst['all']:.2f}, always confident: "
+        f"{100 * worst['confident']:.2f}, always overlap: {100 * worst['overlap']:.2f}). With a "
+        "confidently "
+        f"mislabelled source, `ucb` with the `gain` reward drew at most {100 * gain_bad:.0f}% of the "
+        "budget from "
+        f"it (with the `overlap` reward up to {100 * ov_bad:.0f}%). `ucb`+`gain` ended below random "
+        "sources on: " + (", ".join(lose) if lose else "no setting") + "."
+    )
 
 
 def write_report(out: dict, docs_dir: str = "docs") -> str:
     img_dir = os.path.join(docs_dir, "img")
     os.makedirs(img_dir, exist_ok=True)
     results = out["results"]
-    parts = ["# Results: what overlap density does, and where it does not help", "",
-             "Generated by `w2s report` (`w2s_plugin/experiments/`); do not edit by hand. Each section "
-             "below has "
-             "its own command, e.g. `python -m w2s_plugin.experiments.digits`; the test suite runs each at "
-             "reduced "
-             "size (`tests/test_experiments.py`) and asserts the direction of every effect stated here.", "",
-             "## Summary", ""]
+    parts = [
+        "# Results: what overlap density does, and where it does not help",
+        "",
+        "Generated by `w2s report` (`w2s_plugin/experiments/`); do not edit by hand. Each section "
+        "below has "
+        "its own command, e.g. `python -m w2s_plugin.experiments.digits`; the test suite runs each at "
+        "reduced "
+        "size (`tests/test_experiments.py`) and asserts the direction of every effect stated here.",
+        "",
+        "## Summary",
+        "",
+    ]
     parts += [f"- {s}" for s in summary(results)]
     for name in EXPERIMENTS:
         if name in results:
             parts += ["", _module(name).markdown(results[name], img_dir=img_dir, img_prefix="img")]
     total = sum(out["times"].values())
-    parts += ["", "---", "",
-              f"Run: size `{out['size']}`, seed {out['seed']}, {out['jobs']} worker process(es), "
-              f"{datetime.now(timezone.utc):%Y-%m-%d}, {platform.machine()} with {os.cpu_count()} CPU(s), "
-              f"Python {platform.python_version()}. Wall time {out.get('wall', total):.0f}s in all; per "
-              "experiment "
-              "(each in its worker): " + ", ".join(f"{k} {v:.0f}s" for k, v in out["times"].items()) + "."
-              + (f" 1-minute load average at start / end: {out['load'][0]:.1f} / {out['load'][1]:.1f} (other jobs "
-                 "shared the CPUs when above the worker "
-                 "count)." if out.get("load") and None not in out["load"] else "")]
+    parts += [
+        "",
+        "---",
+        "",
+        f"Run: size `{out['size']}`, seed {out['seed']}, {out['jobs']} worker process(es), "
+        f"{datetime.now(timezone.utc):%Y-%m-%d}, {platform.machine()} with {os.cpu_count()} CPU(s), "
+        f"Python {platform.python_version()}. Wall time {out.get('wall', total):.0f}s in all; per "
+        "experiment "
+        "(each in its worker): "
+        + ", ".join(f"{k} {v:.0f}s" for k, v in out["times"].items())
+        + "."
+        + (
+            f" 1-minute load average at start / end: {out['load'][0]:.1f} / {out['load'][1]:.1f} (other jobs "
+            "shared the CPUs when above the worker "
+            "count)."
+            if out.get("load") and None not in out["load"]
+            else ""
+        ),
+    ]
     path = os.path.join(docs_dir, "results.md")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -270,14 +330,33 @@ def write_report(out: dict, docs_dir: str = "docs") -> str:
     return path
 
 
-def build_report(docs_dir: str = "docs", size: str = "full", seed: int = 0, jobs: int = 2, only=None,
-                 progress: bool = True, save_results=None, from_results=None) -> str:
+def build_report(
+    docs_dir: str = "docs",
+    size: str = "full",
+    seed: int = 0,
+    jobs: int = 2,
+    only=None,
+    progress: bool = True,
+    save_results=None,
+    from_results=None,
+) -> str:
     """Run (or, with ``from_results``, reload a pickle saved by ``save_results``) and write the report."""
     import pickle
 
     if from_results:
         with open(from_results, "rb") as fh:
-            out = pickle.load(fh)
+            try:
+                out = pickle.load(fh)
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as exc:
+                raise DataError(
+                    f"--from-results {from_results!r} is not a results file written by --save-results "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+        if not isinstance(out, dict):
+            raise DataError(
+                f"--from-results {from_results!r} is not a results file written by --save-results "
+                f"(it holds a {type(out).__name__})"
+            )
     else:
         out = run_all(size=size, seed=seed, jobs=jobs, only=only, progress=progress)
     if save_results:

@@ -18,13 +18,19 @@ from ..campaign import Campaign
 from ..detector import Region, W2SWarning
 from ..progress import progress as _progress
 from ..simulation import make_sources, strong_accuracy
-from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
+from ._common import check_size, fmt, md_table, mean_ci, pyplot, run_main, save
 
 TITLE = "Source selection on K = 5 synthetic sources"
 POLICIES = ("ucb", "ucb1_rounds", "reference_ucb", "thompson", "random", "oracle")
 DENSITIES = (0.10, 0.20, 0.30, 0.40, 0.50)
-COLORS = {"ucb": "tab:green", "ucb1_rounds": "tab:orange", "reference_ucb": "tab:purple", "thompson": "tab:blue",
-          "random": "tab:gray", "oracle": "black"}
+COLORS = {
+    "ucb": "tab:green",
+    "ucb1_rounds": "tab:orange",
+    "reference_ucb": "tab:purple",
+    "thompson": "tab:blue",
+    "random": "tab:gray",
+    "oracle": "black",
+}
 
 
 def one_run(policy: str, seed: int, rounds: int, batch: int, checkpoints) -> dict:
@@ -34,8 +40,16 @@ def one_run(policy: str, seed: int, rounds: int, batch: int, checkpoints) -> dic
         bandit["policy_params"] = {"densities": [sim.densities[s.name] for s in sim.sources]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", W2SWarning)
-        camp = Campaign(sim.sources, sim.weak_model, embed=None, bandit=bandit, batch_size=batch,
-                        budget=rounds * batch, progress=False, random_state=seed)
+        camp = Campaign(
+            sim.sources,
+            sim.weak_model,
+            embed=None,
+            bandit=bandit,
+            batch_size=batch,
+            budget=rounds * batch,
+            progress=False,
+            random_state=seed,
+        )
         res = camp.run()
     it = res.items
     src = {s.name: s for s in sim.sources}
@@ -52,9 +66,13 @@ def one_run(policy: str, seed: int, rounds: int, batch: int, checkpoints) -> dic
         a = strong_accuracy(X_all[sel], wl[sel], sim.test)
         acc[c] = (a["all"], a["hard_only"])
     best = max(sim.densities, key=sim.densities.get)
-    return {"true_cum": np.cumsum(per_round_true), "det_cum": np.cumsum(per_round_det), "acc": acc,
-            "best_share": float(np.mean([r["source"] == best for r in res.rounds])),
-            "regret": res.regret}
+    return {
+        "true_cum": np.cumsum(per_round_true),
+        "det_cum": np.cumsum(per_round_det),
+        "acc": acc,
+        "best_share": float(np.mean([r["source"] == best for r in res.rounds])),
+        "regret": res.regret,
+    }
 
 
 def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
@@ -79,8 +97,14 @@ def run(size: str = "full", seed: int = 0, progress: bool = True) -> dict:
             "best_share": [r["best_share"] for r in runs],
         }
     bar.close()
-    return {"size": size, "seeds": n_seeds, "rounds": rounds, "batch": batch, "checkpoints": checkpoints,
-            "policies": out}
+    return {
+        "size": size,
+        "seeds": n_seeds,
+        "rounds": rounds,
+        "batch": batch,
+        "checkpoints": checkpoints,
+        "policies": out,
+    }
 
 
 def accuracy_spread(res: dict, key: str = "acc_hard") -> tuple[float, float]:
@@ -96,13 +120,21 @@ def _accuracy_sentence(res: dict) -> str:
     spread, half = accuracy_spread(res)
     last = res["checkpoints"][-1]
     if spread < half:
-        return (f"That does **not** show up in the strong model: at round {last} the policies' mean hard-only accuracy "
-                f"differs by at most {spread:.3f}, inside every policy's 95% interval (± up to {half:.3f}). Once a "
-                "campaign has a few hundred detected-overlap points the strong model saturates, so which source they "
-                "came from stops mattering. On this mixture, picking the densest source buys more overlap points, not a "
-                "better strong model.")
-    return (f"At round {last} the policies' mean hard-only accuracy differs by up to {spread:.3f} "
-            f"(95% intervals up to ± {half:.3f}).")
+        return (
+            f"That does **not** show up in the strong model: at round {last} the policies' mean hard-only "
+            "accuracy "
+            f"differs by at most {spread:.3f}, inside every policy's 95% interval (± up to {half:.3f}). Once "
+            "a "
+            "campaign has a few hundred detected-overlap points the strong model saturates, so which source "
+            "they "
+            "came from stops mattering. On this mixture, picking the densest source buys more overlap "
+            "points, not a "
+            "better strong model."
+        )
+    return (
+        f"At round {last} the policies' mean hard-only accuracy differs by up to {spread:.3f} "
+        f"(95% intervals up to ± {half:.3f})."
+    )
 
 
 def plot(res: dict, img_dir) -> str:
@@ -119,11 +151,25 @@ def plot(res: dict, img_dir) -> str:
         axes[0].fill_between(t, lo, hi, color=c, alpha=0.12)
         for ax, key in ((axes[1], "acc_all"), (axes[2], "acc_hard")):
             ms = np.array([mean_ci(d[key][k]) for k in cps])
-            ax.errorbar(np.array(cps) + (POLICIES.index(pol) - 2.5) * 0.25, ms[:, 0], yerr=np.nan_to_num(ms[:, 1]),
-                        color=c, marker="o", ms=4, capsize=2, label=pol, lw=2 if pol in ("ucb", "oracle") else 1.3)
-    axes[0].set(title="true overlap points collected (mean, 10-90% band)", xlabel="round",
-                ylabel=f"cumulative overlap points (batch {res['batch']})")
-    axes[1].set(title="strong model on weak labels of detected overlap", xlabel="round", ylabel="test accuracy (all)")
+            ax.errorbar(
+                np.array(cps) + (POLICIES.index(pol) - 2.5) * 0.25,
+                ms[:, 0],
+                yerr=np.nan_to_num(ms[:, 1]),
+                color=c,
+                marker="o",
+                ms=4,
+                capsize=2,
+                label=pol,
+                lw=2 if pol in ("ucb", "oracle") else 1.3,
+            )
+    axes[0].set(
+        title="true overlap points collected (mean, 10-90% band)",
+        xlabel="round",
+        ylabel=f"cumulative overlap points (batch {res['batch']})",
+    )
+    axes[1].set(
+        title="strong model on weak labels of detected overlap", xlabel="round", ylabel="test accuracy (all)"
+    )
     axes[2].set(title="same model, hard-only test points", xlabel="round", ylabel="test accuracy (hard-only)")
     for ax in axes:
         ax.legend(loc="lower right" if ax is not axes[0] else "upper left")
@@ -136,26 +182,43 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
     rows = []
     for pol in POLICIES:
         d = res["policies"][pol]
-        rows.append([f"`{pol}`", fmt(*mean_ci(d["true_cum"][:, -1]), digits=0),
-                     fmt(*mean_ci(d["regret"][:, -1] if d["regret"].ndim == 2 else []), digits=0),
-                     fmt(*mean_ci(d["best_share"]), digits=2), fmt(*mean_ci(d["acc_all"][last])),
-                     fmt(*mean_ci(d["acc_hard"][last]))])
+        rows.append(
+            [
+                f"`{pol}`",
+                fmt(*mean_ci(d["true_cum"][:, -1]), digits=0),
+                fmt(*mean_ci(d["regret"][:, -1] if d["regret"].ndim == 2 else []), digits=0),
+                fmt(*mean_ci(d["best_share"]), digits=2),
+                fmt(*mean_ci(d["acc_all"][last])),
+                fmt(*mean_ci(d["acc_hard"][last])),
+            ]
+        )
     u, r = res["policies"]["ucb"], res["policies"]["random"]
     gain = u["true_cum"][:, -1] - r["true_cum"][:, -1]
     text = [
         f"## 3. {TITLE}",
         "",
-        f"True densities {', '.join(f'{x:.2f}' for x in DENSITIES)}; {res['rounds']} rounds of {res['batch']} points; "
-        f"{res['seeds']} seeds (mean ± 95% CI). The campaign runs the real detector; regret is measured in *true* "
+        f"True densities {', '.join(f'{x:.2f}' for x in DENSITIES)}; {res['rounds']} rounds of "
+        f"{res['batch']} points; "
+        f"{res['seeds']} seeds (mean ± 95% CI). The campaign runs the real detector; regret is measured in "
+        "*true* "
         "overlap points against always drawing from the densest source. `oracle` knows the true densities.",
         "",
-        md_table(["policy", f"true overlap collected ({res['rounds']} rounds)", "regret (overlap points)",
-                  "share of rounds on best source", f"strong acc, round {last}", f"strong acc hard-only, round {last}"],
-                 rows),
+        md_table(
+            [
+                "policy",
+                f"true overlap collected ({res['rounds']} rounds)",
+                "regret (overlap points)",
+                "share of rounds on best source",
+                f"strong acc, round {last}",
+                f"strong acc hard-only, round {last}",
+            ],
+            rows,
+        ),
         "",
         f"![source selection]({img_prefix}/{path.split('/')[-1]})",
         "",
-        f"`ucb` collects {fmt(*mean_ci(gain), digits=0)} more true overlap points than `random` over the campaign "
+        f"`ucb` collects {fmt(*mean_ci(gain), digits=0)} more true overlap points than `random` over the "
+        "campaign "
         f"(paired by seed). {_accuracy_sentence(res)}",
     ]
     return "\n".join(text)

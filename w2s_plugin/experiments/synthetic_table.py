@@ -1,9 +1,10 @@
 """The paper's synthetic table: w2s accuracy (overall and on hard-only points) against overlap ratio.
 
-Protocol (PAPER.md section 4, as the reference's synthetic notebook runs it). Per repetition the
-class means ``+/-theta`` (``theta ~ U[0,1]^40``, 20 easy + 20 hard dims, noise variance 5) are drawn
-once; for each overlap count ``m`` in 10..50 three independent sets of 100 easy-only, 100 hard-only
-and ``m`` overlap points are drawn (overlap ratio ``m / (200 + m)`` = .048 ... .200):
+Protocol (docs/method.md, "The paper's synthetic experiment", as the reference notebook runs it).
+Per repetition the class means ``+/-theta`` (``theta ~ U[0,1]^40``, 20 easy + 20 hard dims, noise
+variance 5) are drawn once; for each overlap count ``m`` in 10..50 three independent sets of 100
+easy-only, 100 hard-only and ``m`` overlap points are drawn (overlap ratio ``m / (200 + m)`` =
+.048 ... .200):
 
 * *train*: the weak model (logistic regression, default C, hard dims zeroed) and the strong
   ceiling (logistic regression on all dims) are fit on its **true** labels;
@@ -26,22 +27,35 @@ import numpy as np
 from ..datasets import make_overlap_mixture
 from ..detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
 from ..progress import progress as _progress
-from ._common import check_size, fmt, mean_ci, md_table, pyplot, run_main, save
+from ._common import check_size, fmt, md_table, mean_ci, pyplot, run_main, save
 
 TITLE = "Synthetic table: w2s accuracy against overlap ratio"
 OVERLAP_COUNTS = (10, 20, 30, 40, 50)
 
-#: The reference's committed means (PAPER.md section 4), by overlap count.
+#: The paper's reported means (docs/method.md, "The paper's synthetic experiment"), by overlap count.
 PAPER = {
-    10: {"ratio": .048, "weak": .668, "strong": .824, "w2s": .584, "w2s_hard": .562},
-    20: {"ratio": .091, "weak": .679, "strong": .830, "w2s": .670, "w2s_hard": .624},
-    30: {"ratio": .130, "weak": .686, "strong": .835, "w2s": .729, "w2s_hard": .669},
-    40: {"ratio": .167, "weak": .694, "strong": .840, "w2s": .764, "w2s_hard": .700},
-    50: {"ratio": .200, "weak": .700, "strong": .844, "w2s": .779, "w2s_hard": .712},
+    10: {"ratio": 0.048, "weak": 0.668, "strong": 0.824, "w2s": 0.584, "w2s_hard": 0.562},
+    20: {"ratio": 0.091, "weak": 0.679, "strong": 0.830, "w2s": 0.670, "w2s_hard": 0.624},
+    30: {"ratio": 0.130, "weak": 0.686, "strong": 0.835, "w2s": 0.729, "w2s_hard": 0.669},
+    40: {"ratio": 0.167, "weak": 0.694, "strong": 0.840, "w2s": 0.764, "w2s_hard": 0.700},
+    50: {"ratio": 0.200, "weak": 0.700, "strong": 0.844, "w2s": 0.779, "w2s_hard": 0.712},
 }
-METRICS = ("weak", "weak_hard", "strong", "w2s", "w2s_hard", "w2s_all", "w2s_all_hard", "w2s_detected",
-           "w2s_detected_hard", "n_detected", "w2s_random", "w2s_random_hard", "w2s_confident",
-           "w2s_confident_hard")
+METRICS = (
+    "weak",
+    "weak_hard",
+    "strong",
+    "w2s",
+    "w2s_hard",
+    "w2s_all",
+    "w2s_all_hard",
+    "w2s_detected",
+    "w2s_detected_hard",
+    "n_detected",
+    "w2s_random",
+    "w2s_random_hard",
+    "w2s_confident",
+    "w2s_confident_hard",
+)
 
 
 def _fit_score(X, y, C, test, hard):
@@ -54,8 +68,9 @@ def _fit_score(X, y, C, test, hard):
     return float(np.mean(pred == test.y)), float(np.mean(pred[hard] == test.y[hard]))
 
 
-def one_repetition(seed: int, n_easy: int = 100, n_hard: int = 100, overlap_counts=OVERLAP_COUNTS,
-                   detect: bool = True) -> dict:
+def one_repetition(
+    seed: int, n_easy: int = 100, n_hard: int = 100, overlap_counts=OVERLAP_COUNTS, detect: bool = True
+) -> dict:
     """One repetition: every overlap count on one draw of ``theta``. Returns ``{m: {metric: value}}``."""
     from sklearn.linear_model import LogisticRegression
 
@@ -69,7 +84,10 @@ def one_repetition(seed: int, n_easy: int = 100, n_hard: int = 100, overlap_coun
         hard = test.regions == Region.HARD_ONLY
         weak = LogisticRegression(max_iter=1000).fit(train.weak_view(), train.y)
         wpred = weak.predict(test.weak_view())
-        r = {"weak": float(np.mean(wpred == test.y)), "weak_hard": float(np.mean(wpred[hard] == test.y[hard]))}
+        r = {
+            "weak": float(np.mean(wpred == test.y)),
+            "weak_hard": float(np.mean(wpred[hard] == test.y[hard])),
+        }
         r["strong"], _ = _fit_score(train.X, train.y, 1.0, test, hard)
         proba = weak.predict_proba(pseudo.weak_view())
         y_weak = proba.argmax(axis=1)
@@ -85,10 +103,14 @@ def one_repetition(seed: int, n_easy: int = 100, n_hard: int = 100, overlap_coun
                 regions = detect_overlap(proba, pseudo.X, random_state=seed).regions
             det = regions == Region.OVERLAP
             conf = regions != Region.HARD_ONLY
-            r["w2s_confident"], r["w2s_confident_hard"] = _fit_score(pseudo.X[conf], y_weak[conf], 0.01, test, hard)
+            r["w2s_confident"], r["w2s_confident_hard"] = _fit_score(
+                pseudo.X[conf], y_weak[conf], 0.01, test, hard
+            )
             r["n_detected"] = int(det.sum())
             if det.sum() >= 1:
-                r["w2s_detected"], r["w2s_detected_hard"] = _fit_score(pseudo.X[det], y_weak[det], 0.01, test, hard)
+                r["w2s_detected"], r["w2s_detected_hard"] = _fit_score(
+                    pseudo.X[det], y_weak[det], 0.01, test, hard
+                )
             else:
                 r["w2s_detected"] = r["w2s_detected_hard"] = float("nan")
         out[m] = r
@@ -111,10 +133,20 @@ def run(size: str = "full", seed: int = 0, progress: bool = True, repetitions: i
     summary = {m: {k: mean_ci(v) for k, v in d.items()} for m, d in per.items()}
     # Paired per-repetition gains: more overlap (50 vs 10) and overlap-only vs whole set.
     gain_hard = np.asarray(per[50]["w2s_hard"]) - np.asarray(per[10]["w2s_hard"])
-    return {"size": size, "repetitions": reps, "per_rep": per, "summary": summary,
-            "gain_hard_50_vs_10": mean_ci(gain_hard),
-            "slope_w2s_hard": float(np.polyfit([m / (200 + m) for m in OVERLAP_COUNTS],
-                                               [summary[m]["w2s_hard"][0] for m in OVERLAP_COUNTS], 1)[0])}
+    return {
+        "size": size,
+        "repetitions": reps,
+        "per_rep": per,
+        "summary": summary,
+        "gain_hard_50_vs_10": mean_ci(gain_hard),
+        "slope_w2s_hard": float(
+            np.polyfit(
+                [m / (200 + m) for m in OVERLAP_COUNTS],
+                [summary[m]["w2s_hard"][0] for m in OVERLAP_COUNTS],
+                1,
+            )[0]
+        ),
+    }
 
 
 def plot(res: dict, img_dir) -> str:
@@ -123,10 +155,12 @@ def plot(res: dict, img_dir) -> str:
     ratios = [m / (200 + m) for m in OVERLAP_COUNTS]
     s = res["summary"]
     for ax, suffix, title in ((axes[0], "", "all test points"), (axes[1], "_hard", "hard-only test points")):
-        series = [("weak" + ("_hard" if suffix else ""), "weak model", "tab:gray", "-"),
-                  ("w2s" + suffix, "w2s: true overlap points (paper)", "tab:green", "-"),
-                  ("w2s_detected" + suffix, "w2s: detected overlap points", "tab:olive", "--"),
-                  ("w2s_all" + suffix, "w2s: whole pseudo set", "tab:blue", "-.")]
+        series = [
+            ("weak" + ("_hard" if suffix else ""), "weak model", "tab:gray", "-"),
+            ("w2s" + suffix, "w2s: true overlap points (paper)", "tab:green", "-"),
+            ("w2s_detected" + suffix, "w2s: detected overlap points", "tab:olive", "--"),
+            ("w2s_all" + suffix, "w2s: whole pseudo set", "tab:blue", "-."),
+        ]
         if not suffix:
             series.insert(1, ("strong", "strong (true labels)", "black", ":"))
         for key, label, color, ls in series:
@@ -135,11 +169,25 @@ def plot(res: dict, img_dir) -> str:
             ax.plot(ratios, m, ls, color=color, marker="o", ms=4, label=label)
             ax.fill_between(ratios, m - h, m + h, color=color, alpha=0.15)
         pkey = "w2s_hard" if suffix else "w2s"
-        ax.plot(ratios, [PAPER[c][pkey] for c in OVERLAP_COUNTS], "x", color="tab:red", ms=9, mew=2,
-                label="paper's w2s (reference)")
+        ax.plot(
+            ratios,
+            [PAPER[c][pkey] for c in OVERLAP_COUNTS],
+            "x",
+            color="tab:red",
+            ms=9,
+            mew=2,
+            label="paper's w2s (reference)",
+        )
         if not suffix:
-            ax.plot(ratios, [PAPER[c]["weak"] for c in OVERLAP_COUNTS], "+", color="tab:gray", ms=10, mew=2,
-                    label="paper's weak")
+            ax.plot(
+                ratios,
+                [PAPER[c]["weak"] for c in OVERLAP_COUNTS],
+                "+",
+                color="tab:gray",
+                ms=10,
+                mew=2,
+                label="paper's weak",
+            )
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set(title=f"accuracy on {title}", xlabel="overlap ratio of each set  m / (200 + m)")
         ax.legend(loc="lower right")
@@ -153,14 +201,28 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
     rows = []
     for m in OVERLAP_COUNTS:
         p = PAPER[m]
-        rows.append([f"{m / (200 + m):.3f}", f"{p['weak']:.3f} / {fmt(*s[m]['weak'])}",
-                     f"{p['strong']:.3f} / {fmt(*s[m]['strong'])}", f"{p['w2s']:.3f} / {fmt(*s[m]['w2s'])}",
-                     f"{p['w2s_hard']:.3f} / {fmt(*s[m]['w2s_hard'])}", fmt(*s[m]["weak_hard"]),
-                     fmt(*s[m]["w2s_detected"]), fmt(*s[m]["w2s_detected_hard"]),
-                     fmt(*s[m]["w2s_all"]), fmt(*s[m]["w2s_all_hard"]),
-                     fmt(*s[m]["w2s_random"]), fmt(*s[m]["w2s_random_hard"]),
-                     fmt(*s[m]["w2s_confident"]), fmt(*s[m]["w2s_confident_hard"])])
-    d = {k: max(abs(s[m][k][0] - PAPER[m][k]) for m in OVERLAP_COUNTS) for k in ("weak", "strong", "w2s", "w2s_hard")}
+        rows.append(
+            [
+                f"{m / (200 + m):.3f}",
+                f"{p['weak']:.3f} / {fmt(*s[m]['weak'])}",
+                f"{p['strong']:.3f} / {fmt(*s[m]['strong'])}",
+                f"{p['w2s']:.3f} / {fmt(*s[m]['w2s'])}",
+                f"{p['w2s_hard']:.3f} / {fmt(*s[m]['w2s_hard'])}",
+                fmt(*s[m]["weak_hard"]),
+                fmt(*s[m]["w2s_detected"]),
+                fmt(*s[m]["w2s_detected_hard"]),
+                fmt(*s[m]["w2s_all"]),
+                fmt(*s[m]["w2s_all_hard"]),
+                fmt(*s[m]["w2s_random"]),
+                fmt(*s[m]["w2s_random_hard"]),
+                fmt(*s[m]["w2s_confident"]),
+                fmt(*s[m]["w2s_confident_hard"]),
+            ]
+        )
+    d = {
+        k: max(abs(s[m][k][0] - PAPER[m][k]) for m in OVERLAP_COUNTS)
+        for k in ("weak", "strong", "w2s", "w2s_hard")
+    }
     g, gh = res["gain_hard_50_vs_10"]
     lo, hi = s[10]["w2s_all_hard"][0], s[50]["w2s_all_hard"][0]
     text = [
@@ -173,10 +235,25 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         "test). The W2S model is logistic regression (C = 0.01) fit on the weak labels of the pseudo set's "
         "overlap points, as in the reference notebook.",
         "",
-        md_table(["overlap ratio", "weak acc", "strong (true labels)", "w2s acc", "w2s acc hard-only",
-                  "weak acc hard-only", "w2s detected", "w2s detected hard-only", "w2s whole set (all)",
-                  "w2s whole set hard-only", "w2s random (m points)", "w2s random hard-only",
-                  "w2s confident (detected, not hard-only)", "w2s confident hard-only"], rows),
+        md_table(
+            [
+                "overlap ratio",
+                "weak acc",
+                "strong (true labels)",
+                "w2s acc",
+                "w2s acc hard-only",
+                "weak acc hard-only",
+                "w2s detected",
+                "w2s detected hard-only",
+                "w2s whole set (all)",
+                "w2s whole set hard-only",
+                "w2s random (m points)",
+                "w2s random hard-only",
+                "w2s confident (detected, not hard-only)",
+                "w2s confident hard-only",
+            ],
+            rows,
+        ),
         "",
         f"![synthetic table]({img_prefix}/{path.split('/')[-1]})",
         "",
@@ -210,9 +287,11 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         f"{s[10]['w2s_random'][0]:.3f}, {s[10]['w2s_all'][0]:.3f}. Here, where hard-only weak labels are "
         "coin "
         "flips, dropping them is what pays; keeping only detected overlap among the rest is "
-        + ("no better than keeping all of the rest (`confident`) at either end." if all(
-            s[m]["w2s_confident"][0] >= s[m]["w2s_detected"][0] for m in (10, 50))
-           else "better than keeping all of the rest (`confident`) at one end at least."),
+        + (
+            "no better than keeping all of the rest (`confident`) at either end."
+            if all(s[m]["w2s_confident"][0] >= s[m]["w2s_detected"][0] for m in (10, 50))
+            else "better than keeping all of the rest (`confident`) at one end at least."
+        ),
     ]
     return "\n".join(text)
 

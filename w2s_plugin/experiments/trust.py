@@ -17,10 +17,15 @@ import numpy as np
 from ..datasets import make_overlap_mixture
 from ..detector import Region
 from ..diagnostics import diagnose
-from ._common import fmt, mean_ci, md_table, run_main, run_seeds
+from ._common import fmt, md_table, mean_ci, run_main, run_seeds
 
 TITLE = "Trust diagnostics: does overlap density look informative here?"
-CASES = ("real probabilities", "random confidence, same labels", "probabilities shuffled", "random probabilities")
+CASES = (
+    "real probabilities",
+    "random confidence, same labels",
+    "probabilities shuffled",
+    "random probabilities",
+)
 
 
 def case_proba(case: str, proba: np.ndarray, rng) -> np.ndarray:
@@ -46,9 +51,14 @@ def one_seed(seed: int, n_per_region: int = 1000) -> dict:
     out = {}
     for case in CASES:
         rep = diagnose(case_proba(case, proba, rng), pool.X, pool.y, random_state=seed, policies=False)
-        out[case] = {"verdict": rep.verdict, "gap": rep.gap, "gap_ci": rep.gap_ci, "p": rep.p_value,
-                     "acc_overlap": rep.regions[Region.OVERLAP].accuracy,
-                     "acc_rest": rep.rest.accuracy}
+        out[case] = {
+            "verdict": rep.verdict,
+            "gap": rep.gap,
+            "gap_ci": rep.gap_ci,
+            "p": rep.p_value,
+            "acc_overlap": rep.regions[Region.OVERLAP].accuracy,
+            "acc_rest": rep.rest.accuracy,
+        }
     return out
 
 
@@ -60,21 +70,44 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
     rows = []
     for case in CASES:
         v = [r[case]["verdict"] for r in res["runs"]]
-        rows.append([case, fmt(*mean_ci([r[case]["acc_overlap"] for r in res["runs"]])),
-                     fmt(*mean_ci([r[case]["acc_rest"] for r in res["runs"]])),
-                     fmt(*mean_ci([r[case]["gap"] for r in res["runs"]])),
-                     ", ".join(f"{x}: {v.count(x)}" for x in ("informative", "not informative", "inconclusive") if v.count(x))])
-    return "\n".join([
-        f"## 5. {TITLE}",
-        "",
-        "`w2s diagnose` / `w2s_plugin.diagnostics.diagnose` (see docs/diagnostics.md) on the paper's mixture, 3000 "
-        f"gold-labelled points, {res['seeds']} seeds. Test: one-sided Fisher exact test that weak labels are more "
-        "accurate on detected overlap than elsewhere; *informative* needs p < 0.05 and a gap of at least 10 points; "
-        "*not informative* needs the gap's 95% Newcombe interval to exclude 10 points (or a significant negative gap).",
-        "",
-        md_table(["weak model's probabilities", "weak acc on detected overlap", "weak acc elsewhere", "gap",
-                  "verdicts over seeds"], rows),
-    ])
+        rows.append(
+            [
+                case,
+                fmt(*mean_ci([r[case]["acc_overlap"] for r in res["runs"]])),
+                fmt(*mean_ci([r[case]["acc_rest"] for r in res["runs"]])),
+                fmt(*mean_ci([r[case]["gap"] for r in res["runs"]])),
+                ", ".join(
+                    f"{x}: {v.count(x)}"
+                    for x in ("informative", "not informative", "inconclusive")
+                    if v.count(x)
+                ),
+            ]
+        )
+    return "\n".join(
+        [
+            f"## 5. {TITLE}",
+            "",
+            "`w2s diagnose` / `w2s_plugin.diagnostics.diagnose` (see docs/diagnostics.md) on the paper's "
+            "mixture, 3000 "
+            f"gold-labelled points, {res['seeds']} seeds. Test: one-sided Fisher exact test that weak labels "
+            "are more "
+            "accurate on detected overlap than elsewhere; *informative* needs p < 0.05 and a gap of at least "
+            "10 points; "
+            "*not informative* needs the gap's 95% Newcombe interval to exclude 10 points (or a significant "
+            "negative gap).",
+            "",
+            md_table(
+                [
+                    "weak model's probabilities",
+                    "weak acc on detected overlap",
+                    "weak acc elsewhere",
+                    "gap",
+                    "verdicts over seeds",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def main(argv=None) -> int:
