@@ -218,7 +218,8 @@ def as_http_client(client, hint=None) -> LabelStudioClient:
             client.hint = hint
         return client
     wrapper = getattr(client, "_client_wrapper", None)
-    if wrapper is None:
+    tokens = getattr(wrapper, "_tokens_client", None)
+    if wrapper is None or getattr(tokens, "api_key", None) is None:
         raise W2SError(f"expected a Label Studio client (driver.make_client or client.LabelStudioClient); "
                        f"got {type(client).__name__}")
-    return LabelStudioClient(wrapper.get_base_url(), wrapper.api_key, hint=hint)
+    return LabelStudioClient(wrapper.get_base_url(), tokens.api_key, hint=hint)

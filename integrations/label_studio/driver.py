@@ -28,6 +28,7 @@ from w2s_plugin.progress import progress as progress_bar
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
+from .client import as_http_client
 
 SOURCE_KEY = "w2s_source"
 ITEM_KEY = "w2s_item_id"
@@ -58,9 +59,8 @@ def _as_dict(obj) -> dict:
 def project_tasks(client, project: int, annotated_only: bool = False, fields: str = "all"):
     """Every task of ``project`` as a dict. ``annotated_only`` filters on ``total_annotations > 0``
     (Label Studio 1.23.2 ignores ``only_annotated=True``)."""
-    kw = {"query": ANNOTATED_QUERY} if annotated_only else {}
-    for task in client.tasks.list(project=int(project), fields=fields, page_size=500, **kw):
-        yield _as_dict(task)
+    yield from as_http_client(client).tasks(int(project), fields=fields,
+                                            query=ANNOTATED_QUERY if annotated_only else None)
 
 
 def annotated_tasks(client, project: int):
@@ -128,8 +128,12 @@ class CampaignDriver:
         if list(bandit.names) != names:
             raise ValueError(f"the bandit's sources {bandit.names} differ from the driver's {names}")
         self.bandit = bandit
-        proj = client.projects.get(id=self.project)
-        self.label_config = proj.label_config
+        self.http = as_http_client(client, hint=self._resume_hint)
+        proj = self.http.project(self.project)
+        self.label_config = proj["label_config"]
+        self.project_version = proj.get("model_version") or ""
+        if self.project_version:  # predictions carry the version the score column counts
+            self.backend.set_label(self.project, self.project_version)
         self.schema = self.backend.schema(self.project, self.label_config)
         self.text_column = text_column or self.schema.value_key
         for s in srcs:
@@ -146,11 +150,19 @@ class CampaignDriver:
         if self.state_dir is not None and (self.state_dir / STATE_FILE).exists():
             self._load()
 
+    def _resume_hint(self) -> str:
+        if self.state_dir is None:
+            return ("nothing saved locally (no state_dir); tasks already imported stay in the project and are "
+                    "not imported twice: run the same command again to continue")
+        done = len(getattr(self, "rounds", []))
+        return (f"saved: {self.state_dir / STATE_FILE} ({done} round{'s' if done != 1 else ''} done); run the same "
+                "command again to resume")
+
     # -- Label Studio reads ----------------------------------------------------------------------
     def existing_items(self) -> set:
         """``(source, item id)`` of every task this driver (or any earlier run) put in the project."""
         out = set()
-        for t in project_tasks(self.client, self.project, fields="task_only"):
+        for t in project_tasks(self.http, self.project, fields="task_only"):
             d = t.get("data") or {}
             if SOURCE_KEY in d and ITEM_KEY in d:
                 out.add((str(d[SOURCE_KEY]), str(d[ITEM_KEY])))
@@ -160,7 +172,7 @@ class CampaignDriver:
         """Read every annotation back; when they changed, retrain the weak model on all of them
         (so deletions count too) and record, per source, how often annotators agreed with the
         imported weak label overall and on detected-overlap tasks."""
-        tasks = list(annotated_tasks(self.client, self.project))
+        tasks = list(annotated_tasks(self.http, self.project))
         if len(tasks) == self.n_annotated_seen:
             return {"annotated": len(tasks), "retrained": False}
         pairs, stats = [], {}
@@ -217,10 +229,11 @@ class CampaignDriver:
                if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
         imported_ids = []
         if new:
-            payload = [{"data": t["data"], "predictions": [p]} if p["result"] else {"data": t["data"]}
-                       for t, p in new]
-            resp = self.client.projects.import_tasks(self.project, request=payload, return_task_ids=True)
-            imported_ids = list(getattr(resp, "task_ids", None) or [])
+            payload = [{"data": t["data"], "predictions": [p]} for t, p in new]  # every task gets its score
+            imported_ids = self.http.import_tasks(self.project, payload)
+            if not self.project_version:  # the score column counts the project's version only
+                self.http.set_model_version(self.project, preds[0]["model_version"])
+                self.project_version = preds[0]["model_version"]
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
