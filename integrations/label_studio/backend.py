@@ -352,7 +352,7 @@ class OverlapDensityBackend:
         return p.label or DEFAULT_LABEL
 
     def internal_version(self, p: _Project) -> str:
-        kind = "cold" if isinstance(p.weak, KeywordVoter) else f"n{len(p.examples)}"
+        kind = "cold" if isinstance(p.weak, KeywordVoter) else f"n{getattr(p.weak, 'n_train_', len(p.examples))}"
         return f"w2s-overlap-{p.version}-{kind}"
 
     # -- protocol operations -------------------------------------------------------------------
