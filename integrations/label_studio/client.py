@@ -156,7 +156,7 @@ class LabelStudioClient:
                     except ValueError:
                         raise self._fail(f"answered {where} with something that is not JSON "
                                          f"(is {self.url} a Label Studio server?)", r.status_code) from None
-            logger.warning("Label Studio %s (attempt %d of %d); retrying in %.1fs", last, attempt, attempts, delay)
+            logger.info("Label Studio %s (attempt %d of %d); retrying in %.1fs", last, attempt, attempts, delay)
             time.sleep(delay)
             delay *= 2
         tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"

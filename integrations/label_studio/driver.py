@@ -155,6 +155,8 @@ class CampaignDriver:
             return ("nothing saved locally (no state_dir); tasks already imported stay in the project and are "
                     "not imported twice: run the same command again to continue")
         done = len(getattr(self, "rounds", []))
+        if not (self.state_dir / STATE_FILE).exists():
+            return f"nothing saved yet (no round done; state goes to {self.state_dir}): run the same command again"
         return (f"saved: {self.state_dir / STATE_FILE} ({done} round{'s' if done != 1 else ''} done); run the same "
                 "command again to resume")
 
@@ -243,7 +245,7 @@ class CampaignDriver:
             self.bandit.exhaust(name)
         row = {"round": len(self.rounds) + 1, "source": name, "n": len(tasks), "imported": len(new),
                "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap),
-               "density": n_overlap / len(tasks), "model_version": preds[0]["model_version"],
+               "density": n_overlap / len(tasks), "model_version": self.backend.current_version(self.project),
                "annotated": synced["annotated"], "retrained": synced["retrained"],
                "task_ids": imported_ids, "seconds": round(time.perf_counter() - t0, 3)}
         self.rounds.append(row)

@@ -89,8 +89,17 @@ class SentenceEmbedder:
             raise W2SError(f"embedding model directory {path!r} does not exist")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory: never ask a hub
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         import torch
         from sentence_transformers import SentenceTransformer
+
+        try:  # no "Loading weights" bar on stderr (w2s serve prints one banner line)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover
+            pass
 
         if self.torch_threads:
             torch.set_num_threads(int(self.torch_threads))

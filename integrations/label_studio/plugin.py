@@ -108,9 +108,17 @@ def text_hashing_model(n_features: int = 512, ngram_range=(1, 1)):
     return HashingTextEmbedder(n_features=n_features, ngram_range=tuple(ngram_range))
 
 
+def sentence_embedding_model(model_dir: str | None = None, batch_size: int = 64, torch_threads: int | None = None):
+    """A sentence-embedding model (default: all-MiniLM-L6-v2 from the ``embed`` extra), loaded offline."""
+    from .embedding import SentenceEmbedder
+
+    return SentenceEmbedder(model_dir=model_dir, batch_size=batch_size, torch_threads=torch_threads)
+
+
 @hookimpl
 def register_models(register):
     register("text_hashing", text_hashing_model)
+    register("sentence_embedding", sentence_embedding_model)
 
 
 def load_label_studio_source(location, name=None, url=None, api_key=None, shuffle=True, random_state=0, **_):
