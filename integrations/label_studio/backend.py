@@ -260,7 +260,8 @@ class OverlapDensityBackend:
                 p.weak = self._cold_start(p)
         if "trained_on" not in state and isinstance(p.weak, TextWeakClassifier):
             p.trained_on = _fingerprint(p.examples)  # a 0.1.0 state: its model was fitted on these
-        repaired |= self._clean_pool(p)
+        if state.get("format", 1) < 2:  # 0.1.0 let texts without a representation into the pool; later
+            repaired |= self._clean_pool(p)  # states never hold one (and a reload embeds nothing up front)
         if repaired:
             self._save(p, weak_changed=True)
 
