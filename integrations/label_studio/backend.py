@@ -628,7 +628,7 @@ class OverlapDensityBackend:
         texts = [v["text"] for v in p.examples.values()]
         ys = [v["label"] for v in p.examples.values()]
         weak = TextWeakClassifier(p.schema.choices, C=self.C, random_state=self.random_state)
-        p.cv = weak.cross_validate(texts, ys)
+        p.cv = None  # computed when /metrics asks (k refits per annotation event would slow training)
         p.weak = weak.fit(texts, ys, unlabeled=p.pool_texts)
         p.trained_on = _fingerprint(p.examples)
 
@@ -721,16 +721,30 @@ class OverlapDensityBackend:
             return None
 
     # -- introspection -------------------------------------------------------------------------
+    def _weak_cv(self, p: _Project) -> dict | None:
+        """Cross-validated accuracy of the weak model on the annotations it was fitted on (cached)."""
+        with p.lock:
+            if not isinstance(p.weak, TextWeakClassifier):
+                return None
+            if p.cv is None or p.cv.get("for") != p.trained_on:
+                texts = [v["text"] for v in p.examples.values()]
+                ys = [v["label"] for v in p.examples.values()]
+                cv = TextWeakClassifier(p.schema.choices, C=self.C,
+                                        random_state=self.random_state).cross_validate(texts, ys)
+                p.cv = {**(cv or {"accuracy": None}), "for": p.trained_on}
+            return {k: v for k, v in p.cv.items() if k != "for"}
+
     def metrics(self) -> dict:
         projects = {}
         for key, p in list(self._projects.items()):
             if p.schema is None:
                 continue
+            weak_cv = self._weak_cv(p)
             served = p.stats["served"]
             total = sum(served.values())
             projects[key] = {"model_version": self.model_version(p), "model": self.internal_version(p),
                              "annotations": len(p.examples),
-                             "weak_model": type(p.weak).__name__, "weak_cv": p.cv,
+                             "weak_model": type(p.weak).__name__, "weak_cv": weak_cv,
                              "served_share": {c: round(served.get(c, 0) / total, 4) for c in p.schema.choices}
                              if total else None,
                              "pool": len(p.pool_texts), "texts_seen": p.n_seen, **p.stats,
