@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import (
     DEFAULT_CHUNK_ELEMENTS,
@@ -35,9 +36,9 @@ class SubspaceScorer:
 
     def __init__(self, n_components: int | None = None, variance: float = 0.9, chunk_size: int = 8192):
         if n_components is not None and (not isinstance(n_components, (int, np.integer)) or n_components < 1):
-            raise ValueError(f"subspace scorer: n_components must be a positive integer or None; got {n_components!r}")
+            raise W2SError(f"subspace scorer: n_components must be a positive integer or None; got {n_components!r}")
         if not 0 < float(variance) <= 1:
-            raise ValueError(f"subspace scorer: variance must be in (0, 1]; got {variance!r}")
+            raise W2SError(f"subspace scorer: variance must be in (0, 1]; got {variance!r}")
         self.n_components = n_components
         self.variance = float(variance)
         self.chunk_size = int(chunk_size)
@@ -106,11 +107,11 @@ class RMSCosineScorer(SubspaceScorer):
     def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, exact: bool = False,
                  sample: int | None = 65_536, max_disagreement: float = 0.002, random_state=None):
         if not 0 <= float(tol) < 1:
-            raise ValueError(f"rms_cosine scorer: tol must be in [0, 1); got {tol!r}")
+            raise W2SError(f"rms_cosine scorer: tol must be in [0, 1); got {tol!r}")
         if sample is not None and (not isinstance(sample, (int, np.integer)) or sample < 1):
-            raise ValueError(f"rms_cosine scorer: sample must be a positive integer or None; got {sample!r}")
+            raise W2SError(f"rms_cosine scorer: sample must be a positive integer or None; got {sample!r}")
         if not 0 <= float(max_disagreement) < 1:
-            raise ValueError("rms_cosine scorer: max_disagreement must be in [0, 1); "
+            raise W2SError("rms_cosine scorer: max_disagreement must be in [0, 1); "
                              f"got {max_disagreement!r}")
         self.tol = float(tol)
         self.chunk_size = int(chunk_size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import change_point_threshold
 
@@ -40,7 +41,7 @@ def median(values) -> float:
 def quantile(values, q: float = 0.5) -> float:
     """A fixed quantile ``q`` in [0, 1]: when you know the share you want below the threshold."""
     if not 0.0 <= float(q) <= 1.0:
-        raise ValueError(f"quantile threshold: q must be in [0, 1]; got {q!r}")
+        raise W2SError(f"quantile threshold: q must be in [0, 1]; got {q!r}")
     return float(np.quantile(np.asarray(values, dtype=np.float64), q))
 
 

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server  # noqa: E402
 from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
+from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
 NO_CHOICES = '<View><Text name="text" value="$text"/><TextArea name="note" toName="text"/></View>'
 
@@ -47,6 +48,7 @@ def served(tmp_path):
     def start(**kw):
         auth = {k: kw.pop(k) for k in ("basic_auth_user", "basic_auth_pass") if k in kw}
         kw.setdefault("model_dir", tmp_path / "models")
+        kw.setdefault("embedder", HashingTextEmbedder())  # the synthetic corpus's numbers are for hashed counts
         s = Server(create_app(OverlapDensityBackend(**kw), **auth))
         servers.append(s)
         return s.url
@@ -142,7 +144,9 @@ def test_webhook_trains_bumps_version_and_survives_restart(served, tmp_path):
     v1 = r.json()["model_version"]
     assert v1 != v0
     after = predict(url, tasks)
-    assert all(x["model_version"] == v1 for x in after)
+    # predictions keep the version Label Studio's score column counts; the model itself is named in meta
+    assert all(x["model_version"] == v0 for x in after)
+    assert all(x["result"][0]["w2s"]["model"] == v1 for x in after)
     rest = np.arange(60, 200)
     acc_hard_before = acc(before, rest[hard[rest]])
     acc_hard_after = acc(after, rest[hard[rest]])
@@ -160,7 +164,7 @@ def test_webhook_trains_bumps_version_and_survives_restart(served, tmp_path):
     # a new process on the same MODEL_DIR continues exactly
     url2 = served(model_dir=tmp_path / "models")
     again = predict(url2, tasks[:50], project="7")
-    assert {x["model_version"] for x in again} == {v2}
+    assert {x["result"][0]["w2s"]["model"] for x in again} == {v2}
     r = requests.post(f"{url}/predict", json={"project": "7", "tasks": tasks[:50]})
     assert [x["result"] for x in r.json()["results"]] == [x["result"] for x in again]
 

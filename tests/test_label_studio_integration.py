@@ -39,6 +39,7 @@ from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  
 from w2s_plugin.integrations.label_studio.driver import (  # noqa: E402
     ITEM_KEY, SOURCE_KEY, STATE_FILE, CampaignDriver, make_client, project_source, project_tasks)
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
+from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ def ls():
 
 @pytest.fixture(scope="module")
 def backend_server(tmp_path_factory):
-    backend = OverlapDensityBackend(model_dir=tmp_path_factory.mktemp("models"))
+    # the synthetic corpus's thresholds below are for hashed word counts (embedding: see the score-column tests)
+    backend = OverlapDensityBackend(model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder())
     srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -87,14 +89,17 @@ def test_backend_in_label_studio_predicts_trains_and_predicts_again(ls, backend_
     ml = ls.ml.create(url=url, project=p.id, title="w2s overlap", extra_params={"keywords": EASY})
     assert backend.counters["setup"] > setups, "Label Studio did not call /setup"
     v0 = backend.current_version(p.id)
+    label = "w2s overlap"  # the project's model version (Label Studio sets it to the title after /setup)
 
     ls.actions.create(id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
+    assert backend.prediction_version(p.id) == label  # read back at the /setup before /predict
     tasks = predictions_by_task(ls, p.id)
     assert len(tasks) == 120
     for t in tasks.values():
         assert len(t["predictions"]) == 1
         pred = t["predictions"][0]
-        assert pred["model_version"] == v0 and 0.0 <= pred["score"] <= 1.0
+        assert pred["model_version"] == label and 0.0 <= pred["score"] <= 1.0
+        assert pred["result"][0]["w2s"]["model"] == v0
         assert pred["result"][0]["w2s"]["region"] in ("easy_only", "hard_only", "overlap")
     # sorting by prediction score puts overlap tasks first (ground truth kept in the task data)
     ordered = sorted(tasks.values(), key=lambda t: -t["predictions"][0]["score"])
@@ -116,10 +121,16 @@ def test_backend_in_label_studio_predicts_trains_and_predicts_again(ls, backend_
     assert backend.metrics()["projects"][str(p.id)]["annotations"] == N_ANNOTATED
     print(f"{N_ANNOTATED} annotations through the webhook in {time.time() - t0:.1f}s")
 
+    # the version predictions carry is stable (the score column counts it): "Retrieve predictions" adds
+    # nothing; deleting the old predictions and retrieving again re-scores with the new model
+    ls.actions.create(id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
+    assert all(len(t["predictions"]) == 1 for t in predictions_by_task(ls, p.id).values())
+    ls.actions.create(id="delete_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
     ls.actions.create(id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
     again = predictions_by_task(ls, p.id)
-    fresh = {tid: [x for x in t["predictions"] if x["model_version"] == v1] for tid, t in again.items()}
-    assert all(len(v) == 1 for v in fresh.values()), "every task got a prediction from the new model version"
+    fresh = {tid: [x for x in t["predictions"] if x["result"] and x["result"][0]["w2s"]["model"] == v1]
+             for tid, t in again.items()}
+    assert all(len(v) == 1 for v in fresh.values()), "every task got a prediction from the new model"
     rest = ids[N_ANNOTATED:]
     hard = [tid for tid in rest if again[tid]["data"]["truth"] == "hard_only"]
 
@@ -183,7 +194,7 @@ def test_campaign_driver_five_rounds_three_sources_idempotent(ls, tmp_path):
     assert len(tasks) == 50
     keys = [(t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) for t in tasks]
     assert len(set(keys)) == 50
-    assert all(len(t["predictions"]) == 1 for t in tasks)
+    assert all(len(t["predictions"]) == 1 for t in tasks), [len(t["predictions"]) for t in tasks]
     imported_ids = sorted(i for r in rows for i in r["task_ids"])
     assert imported_ids == sorted(t["id"] for t in tasks)
 
@@ -276,7 +287,7 @@ def test_sdk_connect_with_json_string_extra_params_and_retrieve_predictions(ls, 
     assert all(not t["predictions"] for t in project_tasks(ls, p.id))  # nothing until asked
     ls.actions.create(id="retrieve_tasks_predictions", project=p.id)
     tasks = list(project_tasks(ls, p.id))
-    assert all(len(t["predictions"]) == 1 for t in tasks)
+    assert all(len(t["predictions"]) == 1 for t in tasks), [len(t["predictions"]) for t in tasks]
     regions = [(t["data"]["truth"], t["predictions"][0]["result"][0]["w2s"]["region"]) for t in tasks]
     easy = [g for truth, g in regions if truth == "easy_only"]
     assert easy and sum(g != "hard_only" for g in easy) / len(easy) >= 0.9  # the keywords reached the voter

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from .errors import DataError
+
 
 def _is_number(s: str) -> bool:
     try:
@@ -30,7 +32,7 @@ def load_array(path: str, what: str) -> np.ndarray:
     if path.endswith(".npz"):
         with np.load(path) as z:
             if not z.files:
-                raise ValueError(f"{what} file {path!r} holds no arrays")
+                raise DataError(f"{what} file {path!r} holds no arrays")
             return z[z.files[0]]
     if path.endswith((".csv", ".txt", ".tsv")):
         delim = "\t" if path.endswith(".tsv") else ","
@@ -40,8 +42,8 @@ def load_array(path: str, what: str) -> np.ndarray:
         try:
             return np.loadtxt(path, delimiter=delim, skiprows=skip, ndmin=2 if what == "embeddings" else 1)
         except ValueError as exc:
-            raise ValueError(f"{what} file {path!r} is not a numeric table: {exc}") from None
-    raise ValueError(f"{what} file {path!r}: use .npy, .npz or .csv")
+            raise DataError(f"{what} file {path!r} is not a numeric table: {exc}") from None
+    raise DataError(f"{what} file {path!r}: use .npy, .npz or .csv")
 
 
 #: How every .npy file and every .npz (zip) archive starts.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import DataError
+
 __all__ = [
     "weak_confidence",
     "change_point_threshold",
@@ -120,7 +122,7 @@ def change_point_threshold(values, min_size: int = 1) -> float:
     if v.size == 0:
         return float("nan")
     if not np.isfinite(v).all():
-        raise ValueError("change_point_threshold: values contain NaN or inf; drop or impute them first.")
+        raise DataError("change_point_threshold: values contain NaN or inf; drop or impute them first.")
     k = change_point_index(v, min_size=min_size)
     if k is None:
         return float(v[0])

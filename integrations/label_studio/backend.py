@@ -14,6 +14,7 @@ annotations of two different choices exist. Every state change is written atomic
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -35,7 +36,7 @@ from w2s_plugin.detector import OverlapDetector, Region, W2SWarning
 
 from .errors import BadRequest, NotFound
 from .labeling import TextClassification, parse_label_config
-from .text import HashingTextEmbedder, KeywordVoter, TextWeakClassifier
+from .text import KeywordVoter, TextWeakClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED
                 "ANNOTATIONS_DELETED", "START_TRAINING")
 STATE_FILE = "state.json"
 REGION_NAMES = {int(r): r.name.lower() for r in Region}
+#: The ``model_version`` predictions carry while Label Studio has not told the backend the project's own
+#: (it is stable across retrains: Label Studio's prediction-score column averages only the predictions
+#: whose version equals the project's, so a version that moved with every retrain would empty it).
+DEFAULT_LABEL = "w2s-overlap"
+NO_EVIDENCE = "no_evidence"
+ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
+    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
 
 
 def project_key(project) -> str:
@@ -101,8 +109,12 @@ class _Project:
         self.lock = threading.RLock()
         self.hostname: str | None = None          # from /setup, kept in memory only (never on disk)
         self.access_token: str | None = None
-        self.stats = {"predictions": 0, "regions": {n: 0 for n in REGION_NAMES.values()}, "trainings": 0,
-                      "last_density": None}
+        self.label: str | None = None             # the project's model_version in Label Studio
+        self.label_checked = 0.0
+        self.trained_on: str | None = None        # fingerprint of the annotations the weak model saw
+        self.cv: dict | None = None               # its cross-validated accuracy on them
+        self.stats = {"predictions": 0, "regions": {n: 0 for n in REGION_NAMES.values()}, NO_EVIDENCE: 0,
+                      "served": {}, "trainings": 0, "last_density": None}
 
 
 class OverlapDensityBackend:
@@ -112,8 +124,10 @@ class OverlapDensityBackend:
     ----------
     model_dir : path or None
         Per-project state is written here (``MODEL_DIR`` in the app); ``None`` keeps it in memory.
-    embedder : object the ``w2s_embed`` hook understands (default :class:`HashingTextEmbedder`):
-        the *strong* representation of a text. A sentence-embedding model plugs in here.
+    embedder : object the ``w2s_embed`` hook understands: the *strong* representation of a text.
+        Default: the sentence-embedding model of the ``embed`` extra when it is installed
+        (:func:`.embedding.default_embedder`), else :class:`HashingTextEmbedder`. Embeddings are
+        cached by text (``cache_size`` texts), so re-scoring seen tasks does not embed them again.
     strategy : str
         Registered acquisition strategy for the prediction score (default ``"overlap"``).
     detector_params : dict, optional
@@ -129,9 +143,17 @@ class OverlapDensityBackend:
     """
 
     def __init__(self, model_dir=None, embedder=None, strategy: str = "overlap", detector_params: dict | None = None,
-                 keywords: dict | None = None, pool_size: int = 2000, C: float = 1.0, random_state: int = 0):
+                 keywords: dict | None = None, pool_size: int = 2000, C: float = 1.0, random_state: int = 0,
+                 cache_size: int = 100_000):
         self.model_dir = None if model_dir is None else Path(model_dir)
-        self.embedder = HashingTextEmbedder() if embedder is None else embedder
+        if embedder is None:
+            from .embedding import default_embedder
+
+            embedder = default_embedder()
+        self.embedder = embedder
+        self.cache_size = int(cache_size)
+        self._cache: collections.OrderedDict = collections.OrderedDict()  # text -> embedding row
+        self._cache_lock = threading.Lock()
         self.strategy = strategy
         self.detector_params = dict(detector_params or {})
         self.keywords = keywords
@@ -167,7 +189,10 @@ class OverlapDensityBackend:
     @contextlib.contextmanager
     def _hold(self, project, label_config=None):
         """The project's state, locked for this thread and (with a model_dir) for other processes
-        sharing the directory (gunicorn workers, the campaign driver), reloaded if another wrote it."""
+        sharing the directory (gunicorn workers, the campaign driver), reloaded if another wrote it.
+
+        Nothing is created for a request that is rejected: an unknown project without a labeling
+        config, or a config that does not parse, leaves no ``model_dir/<id>`` folder behind."""
         key = project_key(project)
         with self._lock:
             p = self._projects.get(key)
@@ -175,6 +200,11 @@ class OverlapDensityBackend:
                 p = self._projects[key] = _Project(key)
         with p.lock:
             d = self._dir(key)
+            if label_config is not None and label_config != p.label_config:
+                parse_label_config(label_config)  # a bad config is a 4xx before anything is written
+            if p.schema is None and label_config is None and (d is None or not (d / STATE_FILE).exists()):
+                raise NotFound(f"unknown project {key}: the backend has no state for it; Label Studio calls "
+                               "/setup when the backend is connected, or send 'label_config' with the request")
             fh = None
             if d is not None:
                 d.mkdir(parents=True, exist_ok=True)
@@ -184,9 +214,6 @@ class OverlapDensityBackend:
                 self._reload_if_changed(p)
                 if label_config is not None and label_config != p.label_config:
                     self._set_label_config(p, label_config)
-                if p.schema is None:
-                    raise NotFound(f"unknown project {key}: the backend has no state for it; Label Studio calls "
-                                   "/setup when the backend is connected, or send 'label_config' with the request")
                 yield p
             finally:
                 if fh is not None:
@@ -210,13 +237,47 @@ class OverlapDensityBackend:
         p.pool_texts = state["pool_texts"]
         p.n_seen = int(state["n_seen"])
         p.weak_file = state.get("weak_file")
+        p.label = state.get("label")
+        p.trained_on = state.get("trained_on")
+        p.cv = state.get("cv")
+        p.weak = None
         if p.weak_file and (d / p.weak_file).exists():
-            with open(d / p.weak_file, "rb") as fh:
-                p.weak = pickle.load(fh)
-        else:
-            p.weak = self._cold_start(p)
+            try:
+                with open(d / p.weak_file, "rb") as fh:
+                    p.weak = pickle.load(fh)
+            except Exception as exc:  # e.g. written by another scikit-learn: refit on the saved annotations
+                logger.warning("project %s: cannot load %s (%s: %s); refitting the weak model on the %d saved "
+                               "annotations", p.key, p.weak_file, type(exc).__name__, exc, len(p.examples))
         p.detector, p.detector_for = None, None
         p.mtime_ns = mtime
+        repaired = False
+        if p.weak is None:
+            p.weak_file = None
+            if len({v["label"] for v in p.examples.values()}) >= 2:
+                self._fit_weak(p)
+                repaired = True
+            else:
+                p.weak = self._cold_start(p)
+        if "trained_on" not in state and isinstance(p.weak, TextWeakClassifier):
+            p.trained_on = _fingerprint(p.examples)  # a 0.1.0 state: its model was fitted on these
+        if state.get("format", 1) < 2:  # 0.1.0 let texts without a representation into the pool; later
+            repaired |= self._clean_pool(p)  # states never hold one (and a reload embeds nothing up front)
+        if repaired:
+            self._save(p, weak_changed=True)
+
+    def _clean_pool(self, p: _Project) -> bool:
+        """Drop pool texts the representation cannot place (no word tokens for hashed counts: a zero
+        vector), as a 0.1.0 backend saved them; True if any were dropped."""
+        if not p.pool_texts:
+            return False
+        ok = _scoreable(self._embed(p.pool_texts))
+        if ok.all():
+            return False
+        logger.warning("project %s: dropping %d pool text(s) with no usable representation (saved by an older "
+                       "version)", p.key, int((~ok).sum()))
+        p.pool_keys = [k for k, good in zip(p.pool_keys, ok) if good]
+        p.pool_texts = [t for t, good in zip(p.pool_texts, ok) if good]
+        return True
 
     def _save(self, p: _Project, weak_changed: bool = False) -> None:
         d = self._dir(p.key)
@@ -229,9 +290,10 @@ class OverlapDensityBackend:
                 atomic_write_bytes(d / p.weak_file, pickle.dumps(p.weak))
             else:
                 p.weak_file = None
-        state = {"project": p.key, "label_config": p.label_config, "extra_params": p.extra_params,
+        state = {"format": 2, "project": p.key, "label_config": p.label_config, "extra_params": p.extra_params,
                  "version": p.version, "examples": p.examples, "pool_keys": p.pool_keys,
                  "pool_texts": p.pool_texts, "n_seen": p.n_seen, "weak_file": p.weak_file,
+                 "label": p.label, "trained_on": p.trained_on, "cv": p.cv,
                  "schema": p.schema.to_dict() if p.schema else None}
         atomic_write_bytes(d / STATE_FILE, json.dumps(state).encode())
         p.mtime_ns = (d / STATE_FILE).stat().st_mtime_ns
@@ -239,14 +301,17 @@ class OverlapDensityBackend:
             if old.name != p.weak_file:
                 old.unlink(missing_ok=True)
 
-    def _cold_start(self, p: _Project):
-        keywords = p.extra_params.get("keywords") or self.keywords or {}
+    def _cold_start(self, p: _Project, extra_params: dict | None = None):
+        return self._voter(p.schema, p.extra_params if extra_params is None else extra_params)
+
+    def _voter(self, schema: TextClassification, extra_params: dict) -> KeywordVoter:
+        keywords = (extra_params or {}).get("keywords") or self.keywords or {}
         if not isinstance(keywords, dict):
             raise BadRequest("extra_params 'keywords' must be an object {choice: [words]}")
-        by_lower = {c.lower(): c for c in p.schema.choices}
+        by_lower = {c.lower(): c for c in schema.choices}
         named, unknown = {}, []
         for k, words in keywords.items():  # "positive" names the choice "Positive"
-            c = k if k in p.schema.choices else by_lower.get(str(k).lower())
+            c = k if k in schema.choices else by_lower.get(str(k).lower())
             if c is None:
                 unknown.append(k)
             elif isinstance(words, str) or not all(isinstance(w, str) for w in words or []):
@@ -255,8 +320,8 @@ class OverlapDensityBackend:
                 named[c] = list(named.get(c, [])) + list(words)
         if unknown:
             raise BadRequest(f"keywords name choices {sorted(unknown)} that the labeling config does not have "
-                             f"(choices: {list(p.schema.choices)})")
-        return KeywordVoter(p.schema.choices, named)
+                             f"(choices: {list(schema.choices)})")
+        return KeywordVoter(schema.choices, named)
 
     def cold_start_keywords(self, project) -> dict | None:
         """The keywords the cold-start voter uses, or ``None`` when the weak model is no longer the
@@ -283,24 +348,65 @@ class OverlapDensityBackend:
         self._save(p, weak_changed=True)
 
     def model_version(self, p: _Project) -> str:
-        kind = "cold" if isinstance(p.weak, KeywordVoter) else f"n{len(p.examples)}"
+        """What predictions carry: the project's model version in Label Studio, stable across retrains
+        (``DEFAULT_LABEL`` until Label Studio tells another); :meth:`internal_version` names the model."""
+        return p.label or DEFAULT_LABEL
+
+    def internal_version(self, p: _Project) -> str:
+        kind = "cold" if isinstance(p.weak, KeywordVoter) else f"n{getattr(p.weak, 'n_train_', len(p.examples))}"
         return f"w2s-overlap-{p.version}-{kind}"
 
     # -- protocol operations -------------------------------------------------------------------
     def setup(self, project, label_config, extra_params=None, hostname=None, access_token=None) -> str:
-        """``POST /setup``: parse the config, keep the project's parameters, return the model version."""
+        """``POST /setup``: parse the config, keep the project's parameters, return the model version.
+
+        Everything is checked before anything is saved: a rejected /setup leaves the project as it was.
+        With ``hostname`` and ``access_token`` (Label Studio sends both) the backend reads the project's
+        model version, so its predictions carry the version the prediction-score column counts."""
         self.counters["setup"] += 1
         extra_params = parse_extra_params(extra_params)
+        if label_config is not None:
+            schema = parse_label_config(label_config)
+        else:
+            with self._hold(project) as p:
+                schema = p.schema
+        voter = None if extra_params is None else self._voter(schema, extra_params)
         with self._hold(project, label_config) as p:
             if extra_params is not None and extra_params != p.extra_params:
                 p.extra_params = dict(extra_params)
                 if isinstance(p.weak, KeywordVoter):
-                    p.weak = self._cold_start(p)
+                    p.weak = voter
                     p.version += 1
                     p.detector = None
                 self._save(p, weak_changed=True)
             p.hostname, p.access_token = hostname or p.hostname, access_token or p.access_token
+            self._sync_label(p, force=True)
             return self.model_version(p)
+
+    def _sync_label(self, p: _Project, force: bool = False) -> None:
+        """Read the project's model version from Label Studio (credentials from /setup, kept in memory
+        only). Called at /setup and, until a version is known, at most every 30 s from /predict."""
+        if not (p.hostname and p.access_token) or (not force and time.time() - p.label_checked < 30):
+            return
+        p.label_checked = time.time()
+        try:
+            from .client import LabelStudioClient
+
+            client = LabelStudioClient(p.hostname, p.access_token, retries=0, timeout=2.0)
+            version = (client.project(int(p.key)) or {}).get("model_version") or ""
+        except Exception as exc:  # the backend still serves; predictions carry the version it has
+            logger.warning("project %s: cannot read its model version from Label Studio: %s", p.key, exc)
+            return
+        if version and version != p.label:
+            p.label = version
+            self._save(p)
+
+    def set_label(self, project, version: str) -> None:
+        """Make predictions carry ``version`` (the campaign driver passes the project's model version)."""
+        with self._hold(project) as p:
+            if version and version != p.label:
+                p.label = str(version)
+                self._save(p)
 
     def schema(self, project, label_config=None) -> TextClassification:
         """The project's parsed labeling config (where the text is, which choices exist)."""
@@ -308,6 +414,12 @@ class OverlapDensityBackend:
             return p.schema
 
     def current_version(self, project) -> str:
+        """The weak model's own version (``w2s-overlap-<n>-...``): it moves with every retrain."""
+        with self._hold(project) as p:
+            return self.internal_version(p)
+
+    def prediction_version(self, project) -> str:
+        """The ``model_version`` predictions carry (stable; see :meth:`model_version`)."""
         with self._hold(project) as p:
             return self.model_version(p)
 
@@ -332,12 +444,12 @@ class OverlapDensityBackend:
         return texts, keys
 
     def _add_to_pool(self, p: _Project, keys, texts) -> bool:
-        """Uniform reservoir over every distinct text seen (seeded); True if the pool changed."""
+        """Uniform reservoir over every distinct scoreable text seen (seeded); True if the pool changed."""
         rng = np.random.default_rng([self.random_state, int(p.key), p.n_seen])
         known = set(p.pool_keys)
         changed = False
         for k, t in zip(keys, texts):
-            if k in known or not t.strip():
+            if k in known:
                 continue
             known.add(k)
             p.n_seen += 1
@@ -353,10 +465,32 @@ class OverlapDensityBackend:
         return changed
 
     def _embed(self, texts) -> np.ndarray:
-        E = np.asarray(plugins.embed(self.embedder, texts), dtype=np.float64)
-        if E.ndim != 2 or E.shape[0] != len(texts):
-            raise ValueError(f"the embedder returned shape {E.shape} for {len(texts)} texts; expected (n, d)")
-        return E
+        """Embeddings of ``texts``, from the cache where a text was embedded before."""
+        texts = list(texts)
+        rows: list = [None] * len(texts)
+        with self._cache_lock:
+            for i, t in enumerate(texts):
+                row = self._cache.get(t)
+                if row is not None:
+                    self._cache.move_to_end(t)
+                    rows[i] = row
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if missing:
+            todo = list(dict.fromkeys(texts[i] for i in missing))
+            E = np.asarray(plugins.embed(self.embedder, todo), dtype=np.float64)
+            if E.ndim != 2 or E.shape[0] != len(todo):
+                raise ValueError(f"the embedder returned shape {E.shape} for {len(todo)} texts; expected (n, d)")
+            fresh = dict(zip(todo, E))
+            with self._cache_lock:
+                for t, row in fresh.items():
+                    self._cache[t] = row
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            for i in missing:
+                rows[i] = fresh[texts[i]]
+        if not rows:
+            return np.zeros((0, 0))
+        return np.vstack(rows)
 
     def _detector(self, p: _Project):
         """The detector for the current weak model and pool, refitted when either moved on."""
@@ -380,15 +514,16 @@ class OverlapDensityBackend:
         """Acquisition scores in [0, 1] (Label Studio rejects prediction scores outside it).
 
         ``overlap``: non-hard points get ``0.5 + overlap_score / 2`` and hard-only points
-        ``confidence / hard_threshold / 2``, the order of the ``overlap`` strategy on a scale that is
-        the same for every request. Other strategies: their own scores through a logistic squash.
+        ``(0.02 + 0.98 confidence / hard_threshold) / 2``, the order of the ``overlap`` strategy on a scale that is
+        the same for every request; 0 is left to texts with no evidence at all (no representation). Other strategies: their own scores through a logistic squash.
         """
         if self.strategy == "overlap":
             conf = np.asarray(report.confidence, dtype=np.float64)
             s = np.clip(np.nan_to_num(np.asarray(report.overlap_score, dtype=np.float64)), 0.0, 1.0)
             hard = report.regions == int(Region.HARD_ONLY)
             thr = report.hard_threshold if np.isfinite(report.hard_threshold) and report.hard_threshold > 0 else 1.0
-            out = np.where(hard, 0.5 * np.clip(conf / thr, 0.0, 1.0 - 1e-9), 0.5 + 0.5 * s)
+            low = 0.02 + 0.98 * np.clip(conf / thr, 0.0, 1.0 - 1e-9)  # > 0: 0 is "no evidence" only
+            out = np.where(hard, 0.5 * low, 0.5 + 0.5 * s)
             return out
         from w2s_plugin.acquisition import rank
 
@@ -398,33 +533,46 @@ class OverlapDensityBackend:
         return out
 
     def predict(self, project, tasks, label_config=None) -> list:
-        """``POST /predict``: one prediction per task, in order (``{"result", "score", "model_version"}``)."""
+        """``POST /predict``: one prediction per task, in order (``{"result", "score", "model_version"}``).
+
+        A task whose text the representation cannot place (empty, or no word tokens for hashed
+        counts: ``"!!!"``, ``"👍👍"``, a zero-width space) is hard-only with *no evidence*: an empty
+        result and score 0, the bottom of the prediction-score order. It never enters the pool and
+        never fails the batch."""
         self.counters["predict"] += 1
         with self._hold(project, label_config) as p:
             texts, keys = self._texts(p, tasks)
             if not texts:
                 return []
-            if self._add_to_pool(p, keys, texts):
+            if p.label is None:
+                self._sync_label(p)
+            E_all = self._embed(texts)
+            ok = _scoreable(E_all) & np.array([bool(t.strip()) for t in texts])
+            if self._add_to_pool(p, [k for k, g in zip(keys, ok) if g], [t for t, g in zip(texts, ok) if g]):
                 self._save(p)
-            ok = np.array([bool(t.strip()) for t in texts])
             results = [None] * len(texts)
             version = self.model_version(p)
             if ok.any():
                 live = [t for t, k in zip(texts, ok) if k]
                 P = np.asarray(p.weak.predict_proba(live), dtype=np.float64)
-                E = self._embed(live)
-                det = self._detector(p)
-                if det is None:  # a single text ever seen: no split is possible yet
-                    report = None
-                else:
-                    report = det.predict_report(P, E)
-                scores = self._scores(report, P) if report is not None else 0.5 * P.max(axis=1)
+                E = E_all[ok]
+                try:
+                    det = self._detector(p)
+                    report = None if det is None else det.predict_report(P, E)  # None: one text ever seen
+                    scores = self._scores(report, P) if report is not None else 0.5 * P.max(axis=1)
+                except Exception:  # a bug must not cost the whole batch its predictions
+                    logger.exception("project %s: scoring %d tasks failed; they are served unscored", p.key,
+                                     len(live))
+                    report, scores = None, 0.5 * P.max(axis=1)
                 labels = P.argmax(axis=1)
                 if report is not None:
                     for r in report.regions:
                         p.stats["regions"][REGION_NAMES[int(r)]] += 1
                     p.stats["last_density"] = float(report.density)
+                model = self.internal_version(p)
                 for j, i in enumerate(np.flatnonzero(ok)):
+                    choice = p.schema.choices[int(labels[j])]
+                    p.stats["served"][choice] = p.stats["served"].get(choice, 0) + 1
                     meta = {
                         "region": REGION_NAMES[int(report.regions[j])] if report is not None else "unscored",
                         "acquisition_score": round(float(scores[j]), 6),
@@ -434,10 +582,14 @@ class OverlapDensityBackend:
                                                  else float(P[j].max()), 6),
                         "weak_proba": {c: round(float(P[j, k]), 6) for k, c in enumerate(p.schema.choices)},
                         "strategy": self.strategy,
+                        "model": model,
                     }
-                    results[i] = self._prediction(p, p.schema.choices[int(labels[j])], float(scores[j]), version, meta)
+                    results[i] = self._prediction(p, choice, float(scores[j]), version, meta)
             for i in np.flatnonzero(~ok):
                 results[i] = {"result": [], "score": 0.0, "model_version": version}
+            n_bad = int((~ok).sum())
+            p.stats["regions"]["hard_only"] += n_bad
+            p.stats[NO_EVIDENCE] += n_bad
             p.stats["predictions"] += len(texts)
             self.counters["tasks_predicted"] += len(texts)
             return results
@@ -455,21 +607,30 @@ class OverlapDensityBackend:
     # -- training ------------------------------------------------------------------------------
     def _retrain(self, p: _Project) -> bool:
         """Weak model from the stored annotations: a classifier once two choices are annotated,
-        the keyword voter before. Returns True if the model changed (and bumps the version)."""
+        the keyword voter before. Returns True if the model changed (and bumps the version); the
+        same annotations as last time change nothing."""
         labels = {v["label"] for v in p.examples.values()}
         before = p.weak
         if len(labels) >= 2:
-            texts = [v["text"] for v in p.examples.values()]
-            ys = [v["label"] for v in p.examples.values()]
-            p.weak = TextWeakClassifier(p.schema.choices, C=self.C, random_state=self.random_state).fit(texts, ys)
+            if not (isinstance(p.weak, TextWeakClassifier) and p.trained_on == _fingerprint(p.examples)):
+                self._fit_weak(p)
         elif p.weak is None or not isinstance(p.weak, KeywordVoter):
             p.weak = self._cold_start(p)
+            p.trained_on, p.cv = None, None
         if p.weak is not before:
             p.version += 1
             p.detector, p.detector_for = None, None
             p.stats["trainings"] += 1
             return True
         return False
+
+    def _fit_weak(self, p: _Project) -> None:
+        texts = [v["text"] for v in p.examples.values()]
+        ys = [v["label"] for v in p.examples.values()]
+        weak = TextWeakClassifier(p.schema.choices, C=self.C, random_state=self.random_state)
+        p.cv = None  # computed when /metrics asks (k refits per annotation event would slow training)
+        p.weak = weak.fit(texts, ys, unlabeled=p.pool_texts)
+        p.trained_on = _fingerprint(p.examples)
 
     def _choice_of(self, p: _Project, annotation: dict):
         if annotation.get("was_cancelled"):
@@ -503,9 +664,13 @@ class OverlapDensityBackend:
             return self._finish_training(p)
 
     def _finish_training(self, p: _Project) -> dict:
+        # the annotations reach the disk before the (slower) refit: a crash during it keeps them, and
+        # the state still names the last good model, which a restart serves
+        if p.trained_on != _fingerprint(p.examples):
+            self._save(p)
         changed = self._retrain(p)
         self._save(p, weak_changed=changed)
-        return {"model_version": self.model_version(p), "trained": changed, "n_train": len(p.examples)}
+        return {"model_version": self.internal_version(p), "trained": changed, "n_train": len(p.examples)}
 
     def fit(self, event: str, data: dict) -> dict:
         """``POST /webhook``: learn from an annotation event, or from every annotation on START_TRAINING."""
@@ -545,27 +710,66 @@ class OverlapDensityBackend:
         if not (p.hostname and p.access_token):
             return None
         try:
-            from .driver import annotated_tasks, make_client
+            from .client import LabelStudioClient
 
-            return list(annotated_tasks(make_client(p.hostname, p.access_token), int(p.key)))
+            client = LabelStudioClient(p.hostname, p.access_token, retries=1, timeout=30.0)
+            return [t for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
+                    if (t.get("total_annotations") or 0) > 0]
         except Exception as exc:  # training still runs on what the webhooks delivered
             logger.warning("START_TRAINING: could not read annotations of project %s from %s: %s",
                            p.key, p.hostname, exc)
             return None
 
     # -- introspection -------------------------------------------------------------------------
+    def _weak_cv(self, p: _Project) -> dict | None:
+        """Cross-validated accuracy of the weak model on the annotations it was fitted on (cached)."""
+        with p.lock:
+            if not isinstance(p.weak, TextWeakClassifier):
+                return None
+            if p.cv is None or p.cv.get("for") != p.trained_on:
+                texts = [v["text"] for v in p.examples.values()]
+                ys = [v["label"] for v in p.examples.values()]
+                cv = TextWeakClassifier(p.schema.choices, C=self.C,
+                                        random_state=self.random_state).cross_validate(texts, ys)
+                p.cv = {**(cv or {"accuracy": None}), "for": p.trained_on}
+            return {k: v for k, v in p.cv.items() if k != "for"}
+
     def metrics(self) -> dict:
         projects = {}
         for key, p in list(self._projects.items()):
             if p.schema is None:
                 continue
-            projects[key] = {"model_version": self.model_version(p), "annotations": len(p.examples),
+            weak_cv = self._weak_cv(p)
+            served = p.stats["served"]
+            total = sum(served.values())
+            projects[key] = {"model_version": self.model_version(p), "model": self.internal_version(p),
+                             "annotations": len(p.examples),
+                             "weak_model": type(p.weak).__name__, "weak_cv": weak_cv,
+                             "served_share": {c: round(served.get(c, 0) / total, 4) for c in p.schema.choices}
+                             if total else None,
                              "pool": len(p.pool_texts), "texts_seen": p.n_seen, **p.stats,
                              "hard_threshold": (None if p.detector is None else _finite(p.detector.hard_threshold_)),
                              "overlap_threshold": (None if p.detector is None
                                                    else _finite(p.detector.overlap_threshold_))}
         return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), **self.counters,
-                "projects": projects}
+                "embedder": type(self.embedder).__name__, "projects": projects}
+
+
+def _scoreable(E: np.ndarray) -> np.ndarray:
+    """Rows the overlap detector can place: finite and not all zero."""
+    E = np.asarray(E)
+    if E.size == 0:
+        return np.zeros(E.shape[0], dtype=bool)
+    return np.isfinite(E).all(axis=1) & (np.abs(E).sum(axis=1) > 0)
+
+
+def _fingerprint(examples: dict) -> str:
+    """Identifies a set of annotations (task, label, text) independently of their order."""
+    h = hashlib.sha1()
+    for tid in sorted(examples):
+        v = examples[tid]
+        h.update(json.dumps([tid, v.get("label"), v.get("text")]).encode())
+    return h.hexdigest()
 
 
 def _finite(x):

@@ -31,6 +31,7 @@ from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
+from .client import as_http_client
 
 SOURCE_KEY = "w2s_source"
 ITEM_KEY = "w2s_item_id"
@@ -61,9 +62,8 @@ def _as_dict(obj) -> dict:
 def project_tasks(client, project: int, annotated_only: bool = False, fields: str = "all"):
     """Every task of ``project`` as a dict. ``annotated_only`` filters on ``total_annotations > 0``
     (Label Studio 1.23.2 ignores ``only_annotated=True``)."""
-    kw = {"query": ANNOTATED_QUERY} if annotated_only else {}
-    for task in client.tasks.list(project=int(project), fields=fields, page_size=500, **kw):
-        yield _as_dict(task)
+    yield from as_http_client(client).tasks(int(project), fields=fields,
+                                            query=ANNOTATED_QUERY if annotated_only else None)
 
 
 def annotated_tasks(client, project: int):
@@ -122,8 +122,13 @@ class CampaignDriver:
         if backend is None:
             backend = OverlapDensityBackend(model_dir=None if sd is None else sd / "model",
                                             random_state=random_state if isinstance(random_state, int) else 0)
-        self.backend, self.progress = backend, progress
-        self.label_config = client.projects.get(id=self.project).label_config
+        self.backend, self.progress, self._state_dir = backend, progress, sd
+        self.http = as_http_client(client, hint=self._resume_hint)
+        proj = self.http.project(self.project)
+        self.label_config = proj["label_config"]
+        self.project_version = proj.get("model_version") or ""
+        if self.project_version:  # predictions carry the version the score column counts
+            self.backend.set_label(self.project, self.project_version)
         self.schema = self.backend.schema(self.project, self.label_config)
         self.text_column = text_column or self.schema.value_key
         for s in srcs:
@@ -163,11 +168,22 @@ class CampaignDriver:
     def _embed(self, items) -> np.ndarray:
         return np.asarray(plugins.embed(self.backend.embedder, self._texts(items)), dtype=np.float64)
 
+    def _resume_hint(self) -> str:
+        engine = self.__dict__.get("engine")  # None while __init__ is still talking to Label Studio
+        if self._state_dir is None:
+            return ("nothing saved locally (no state_dir); tasks already imported stay in the project and are "
+                    "not imported twice: run the same command again to continue")
+        done = engine.n_rounds if engine is not None else 0
+        if not (self._state_dir / STATE_FILE).exists():
+            return f"nothing saved yet (no round done; state goes to {self._state_dir}): run the same command again"
+        return (f"saved: {self._state_dir / STATE_FILE} ({done} round{'s' if done != 1 else ''} done); run the "
+                "same command again to resume")
+
     # -- Label Studio reads ----------------------------------------------------------------------
     def existing_items(self) -> set:
         """``(source, item id)`` of every task this driver (or any earlier run) put in the project."""
         out = set()
-        for t in project_tasks(self.client, self.project, fields="task_only"):
+        for t in project_tasks(self.http, self.project, fields="task_only"):
             d = t.get("data") or {}
             if SOURCE_KEY in d and ITEM_KEY in d:
                 out.add((str(d[SOURCE_KEY]), str(d[ITEM_KEY])))
@@ -177,7 +193,7 @@ class CampaignDriver:
         """Read every annotation back; when they changed, retrain the weak model on all of them
         (so deletions count too), make them the engine's gold sample, and record, per source, how
         often annotators agreed with the imported weak label overall and on detected-overlap tasks."""
-        tasks = list(annotated_tasks(self.client, self.project))
+        tasks = list(annotated_tasks(self.http, self.project))
         if len(tasks) == self.n_annotated_seen:
             return {"annotated": len(tasks), "retrained": False}
         pairs, stats, gold = [], {}, ([], [])
@@ -248,10 +264,11 @@ class CampaignDriver:
                if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
         imported_ids = []
         if new:
-            payload = [{"data": t["data"], "predictions": [p]} if p["result"] else {"data": t["data"]}
-                       for t, p in new]
-            resp = self.client.projects.import_tasks(self.project, request=payload, return_task_ids=True)
-            imported_ids = list(getattr(resp, "task_ids", None) or [])
+            payload = [{"data": t["data"], "predictions": [p]} for t, p in new]  # every task gets its score
+            imported_ids = self.http.import_tasks(self.project, payload)
+            if not self.project_version:  # the score column counts the project's version only
+                self.http.set_model_version(self.project, preds[0]["model_version"])
+                self.project_version = preds[0]["model_version"]
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
@@ -260,7 +277,7 @@ class CampaignDriver:
                    "annotation_stats": self.annotation_stats}
         return e.record(name, {"source": name, "n": len(tasks), "imported": len(new),
                                "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap), "density": n_overlap / len(tasks),
-                               "model_version": preds[0]["model_version"], "annotated": synced["annotated"],
+                               "model_version": self.backend.current_version(self.project), "annotated": synced["annotated"],
                                "retrained": synced["retrained"], "task_ids": imported_ids,
                                "seconds": round(time.perf_counter() - t0, 3)}, value, info)
 

@@ -17,6 +17,32 @@ from w2s_plugin.hookspecs import hookimpl
 INSTALL = "pip install 'w2s-plugin[label-studio]'"
 
 
+def _bind(host: str, port: int):
+    """The listening socket, bound before anything is printed or loaded: a busy port is one line."""
+    import errno
+    import socket
+
+    from w2s_plugin.cli import CLIError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CLIError(f"cannot bind {host}:{port}: unknown host ({exc.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CLIError(f"port {port} on {host} is already in use (another w2s serve or Label Studio?); "
+                           "stop it or pick another with --port") from None
+        raise CLIError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
 def _serve(args) -> int:
     from w2s_plugin.cli import CLIError
 
@@ -26,27 +52,38 @@ def _serve(args) -> int:
     except ImportError:
         raise CLIError(f"this command needs the label-studio extra: {INSTALL}") from None
     config = load_config(args.config)
+    sock = _bind(args.host, args.port)
     backend = backend_from_config(config, model_dir=args.model_dir or os.environ.get("MODEL_DIR"))
-    app = create_app(backend)
+    app = create_app(backend)  # loads the models (the embedding model takes a few seconds)
     where = backend.model_dir
     if where is None:
         where = "memory only (set MODEL_DIR or --model-dir to keep state)"
-    print(f"w2s ML backend on http://{args.host}:{args.port} (state: {where}); connect it in Label Studio: "
-          "Settings > Model > Connect model", flush=True)
+    port = sock.getsockname()[1]
+    print(f"w2s ML backend on http://{args.host}:{port} (state: {where}; text representation: "
+          f"{type(backend.embedder).__name__}); connect it in Label Studio: Settings > Model > Connect model",
+          flush=True)
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
         BaseApplication = None
     if BaseApplication is None or args.dev:
-        app.run(host=args.host, port=args.port, threaded=True)
+        from werkzeug.serving import make_server
+
+        make_server(args.host, port, app, threaded=True, fd=sock.fileno()).serve_forever()
         return 0
+    sock.set_inheritable(True)
 
     class _Gunicorn(BaseApplication):
         def load_config(self):
-            # one process (state lives in it) with threads; the state on disk is shared safely anyway
-            for k, v in {"bind": f"{args.host}:{args.port}", "workers": args.workers, "threads": args.threads,
-                         "timeout": 120, "accesslog": "-" if args.access_log else None}.items():
-                self.cfg.set(k, v)
+            # one process (state lives in it) with threads; the state on disk is shared safely anyway.
+            # gunicorn listens on the socket bound above; no control socket (gunicorn 23+ puts one in
+            # ~/.gunicorn, shared by every server of the user)
+            settings = {"bind": f"fd://{sock.fileno()}", "workers": args.workers, "threads": args.threads,
+                        "timeout": 120, "accesslog": "-" if args.access_log else None,
+                        "control_socket_disable": True}
+            for k, v in settings.items():
+                if k in self.cfg.settings:
+                    self.cfg.set(k, v)
 
         def load(self):
             return app
@@ -82,9 +119,17 @@ def text_hashing_model(n_features: int = 512, ngram_range=(1, 1)):
     return HashingTextEmbedder(n_features=n_features, ngram_range=tuple(ngram_range))
 
 
+def sentence_embedding_model(model_dir: str | None = None, batch_size: int = 64, torch_threads: int | None = None):
+    """A sentence-embedding model (default: all-MiniLM-L6-v2 from the ``embed`` extra), loaded offline."""
+    from .embedding import SentenceEmbedder
+
+    return SentenceEmbedder(model_dir=model_dir, batch_size=batch_size, torch_threads=torch_threads)
+
+
 @hookimpl
 def register_models(register):
     register("text_hashing", text_hashing_model)
+    register("sentence_embedding", sentence_embedding_model)
 
 
 def load_label_studio_source(location, name=None, url=None, api_key=None, shuffle=True, random_state=0, **_):

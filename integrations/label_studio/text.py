@@ -109,19 +109,76 @@ class TextWeakClassifier:
         return HashingVectorizer(n_features=self.n_features, alternate_sign=False, token_pattern=_TOKEN,
                                  norm="l2", binary=True)
 
-    def fit(self, texts, labels):
+    def _model(self):
         from sklearn.linear_model import LogisticRegression
 
+        # balanced class weights and an unpenalised intercept (lbfgs): with a few dozen annotations of a
+        # skewed project, liblinear's penalised intercept and unweighted loss served the majority
+        # choice for nearly every text
+        return LogisticRegression(C=self.C, solver="lbfgs", class_weight="balanced", max_iter=1000)
+
+    def fit(self, texts, labels, unlabeled=None):
+        """Fit on annotated ``texts``; with ``unlabeled`` texts (the backend passes its pool), shift the
+        class scores so that the labels served on them follow the annotated class frequencies.
+
+        Why: on real reviews with a few dozen annotations most texts hold no word the model has seen,
+        their probabilities sit at the prior, and the argmax served the majority choice for nearly
+        every text (measured on drug reviews: 0-2 % minority served, 29 % true). The shift (one
+        offset per class, found on ``unlabeled``) keeps the ranking inside each class and serves each
+        choice about as often as annotators chose it."""
         y = np.asarray([self.classes.index(lab) for lab in labels])
         if np.unique(y).size < 2:
             raise ValueError("the weak classifier needs annotations of at least two different choices")
-        self.model_ = LogisticRegression(C=self.C, solver="liblinear", max_iter=1000, random_state=self.random_state)
+        self.model_ = self._model()
         self.model_.fit(self._vectorizer().transform(_as_texts(texts)), y)
         self.n_train_ = int(y.size)
+        self.bias_ = np.zeros(len(self.classes))
+        texts_u = _as_texts(unlabeled) if unlabeled is not None else []
+        if len(texts_u) >= 20:
+            counts = np.bincount(y, minlength=len(self.classes)).astype(float)
+            target = (counts + 1.0) / (counts.sum() + len(self.classes))
+            self.bias_ = _match_shares(np.log(self._proba(texts_u)), target)
         return self
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def _proba(self, texts) -> np.ndarray:
         p = self.model_.predict_proba(self._vectorizer().transform(_as_texts(texts)))
         out = np.full((p.shape[0], len(self.classes)), 1e-3)
         out[:, self.model_.classes_] = p
         return out / out.sum(axis=1, keepdims=True)
+
+    def cross_validate(self, texts, labels, n_splits: int = 5) -> dict | None:
+        """Stratified k-fold accuracy and balanced accuracy of this model on ``(texts, labels)``
+        (``None`` when a choice has fewer than two annotations)."""
+        from sklearn.model_selection import StratifiedKFold
+
+        y = np.asarray([self.classes.index(lab) for lab in labels])
+        counts = np.bincount(y)
+        counts = counts[counts > 0]
+        k = int(min(n_splits, counts.min())) if counts.size >= 2 else 0
+        if k < 2:
+            return None
+        X = self._vectorizer().transform(_as_texts(texts))
+        pred = np.empty_like(y)
+        for train, test in StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(X, y):
+            if np.unique(y[train]).size < 2:
+                return None
+            pred[test] = self._model().fit(X[train], y[train]).predict(X[test])
+        recalls = [float(np.mean(pred[y == c] == c)) for c in np.unique(y)]
+        return {"accuracy": round(float(np.mean(pred == y)), 4), "balanced_accuracy": round(float(np.mean(recalls)), 4),
+                "folds": k, "n": int(y.size)}
+
+    def predict_proba(self, texts) -> np.ndarray:
+        out = self._proba(texts) * np.exp(getattr(self, "bias_", 0.0))
+        return out / out.sum(axis=1, keepdims=True)
+
+
+def _match_shares(logp: np.ndarray, target: np.ndarray, iters: int = 200) -> np.ndarray:
+    """Per-class offsets ``b`` such that ``argmax(logp + b)`` picks each class about ``target`` of the
+    time (damped multiplicative updates; deterministic)."""
+    b = np.zeros(logp.shape[1])
+    step = 1.0
+    for _ in range(iters):
+        share = np.bincount(np.argmax(logp + b, axis=1), minlength=logp.shape[1]) / len(logp)
+        b += step * (np.log(target + 1e-3) - np.log(share + 1e-3))
+        step *= 0.97
+    return b - b.mean()
