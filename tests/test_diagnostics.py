@@ -209,8 +209,6 @@ def test_bad_diagnose_arguments_are_w2s_errors(kwargs, error, msg):
 def test_cli_diagnose_bad_options_are_one_line_without_the_legacy_list(
     tmp_path, capsys, monkeypatch, argv, msg
 ):
-    # with no module on the transitional ValueError list, only a W2SError can print as one line
-    monkeypatch.setattr(cli_module, "LEGACY_VALUEERROR_MODULES", ())
     rng = np.random.default_rng(0)
     np.save(tmp_path / "p.npy", rng.random(10))
     np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
@@ -232,7 +230,6 @@ def test_cli_diagnose_bad_options_are_one_line_without_the_legacy_list(
 
 
 def test_cli_diagnose_gold_class_beyond_proba_columns_is_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli_module, "LEGACY_VALUEERROR_MODULES", ())
     rng = np.random.default_rng(0)
     np.save(tmp_path / "p.npy", rng.random(10))
     np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))

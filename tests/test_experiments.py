@@ -245,8 +245,6 @@ def test_experiment_argument_mistakes_are_w2s_errors(tmp_path, capsys, monkeypat
         check_size("huge")
     with pytest.raises(W2SError, match="unknown dataset 'iris'"):
         real_data.one_seed(0, dataset="iris")
-    # with no module on the transitional ValueError list, only a W2SError prints as one line
-    monkeypatch.setattr(cli, "LEGACY_VALUEERROR_MODULES", ())
     assert cli.main(["report", "--only", "trust,nope", "--docs", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown experiment(s) ['nope']" in err and "Traceback" not in err
@@ -257,7 +255,6 @@ def test_cli_report_from_a_file_that_is_not_saved_results_is_one_line(tmp_path, 
 
     from w2s_plugin import cli
 
-    monkeypatch.setattr(cli, "LEGACY_VALUEERROR_MODULES", ())
     (tmp_path / "notes.txt").write_text("not a pickle\n")
     (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     for name, why in (("notes.txt", "UnpicklingError"), ("list.pkl", "it holds a list")):

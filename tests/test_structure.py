@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import OverlapDetector, detect_overlap, hookimpl, hookspecs, plugins, protocols
 from w2s_plugin._params import UnknownParameterError, accepts, check_params, supported
-from w2s_plugin.cli import LEGACY_VALUEERROR_MODULES, main
+from w2s_plugin.cli import main
 from w2s_plugin.config import ConfigError, loads_config
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.errors import ConfigError as BaseConfigError
@@ -122,14 +122,24 @@ def test_debug_shows_a_bugs_traceback_too(boom, capsys):
     assert code == 1 and "Traceback" in err and "ZeroDivisionError" in err
 
 
-def test_transitional_valueerror_from_a_legacy_module_is_one_line(boom, capsys):
-    """TRANSITIONAL (delete with cli.LEGACY_VALUEERROR_MODULES): a plain ValueError raised inside a
-    module other branches still convert is a user error for now."""
+def test_a_plain_valueerror_is_a_bug_with_a_traceback(boom, capsys):
+    """No module is let off: a plain ValueError reaching the CLI is a bug, shown with its traceback."""
+
+    def run(args):
+        raise ValueError("an internal invariant broke")
+
+    boom.run = run
+    code, err = _run(capsys, "boom")
+    assert code == 1 and "Traceback" in err and "internal error" in err
+
+
+def test_a_library_user_mistake_is_one_line(boom, capsys):
+    """What was a plain ValueError inside w2s_plugin.overlap is a DataError now: one line."""
     from w2s_plugin import overlap
 
-    assert "overlap" in LEGACY_VALUEERROR_MODULES
     def run(args):
-        overlap.change_point_threshold([0.1, float("nan")])  # a plain ValueError inside w2s_plugin.overlap
+        overlap.change_point_threshold([0.1, float("nan")])
+
     boom.run = run
     code, err = _run(capsys, "boom")
     assert code == 2 and err.count("\n") == 1 and err.startswith("w2s boom: error: ")
@@ -141,9 +151,6 @@ def test_swept_modules_raise_w2s_errors_for_user_mistakes():
     from w2s_plugin.errors import StateError
     from w2s_plugin.rewards import make_reward
 
-    for mod in ("campaign", "bandit", "rewards", "engine", "sources", "demo", "demo_campaign",
-                "integrations.modal.learner"):
-        assert mod not in LEGACY_VALUEERROR_MODULES
     with pytest.raises(W2SError, match="at least one source"):
         SourceBandit([])
     with pytest.raises(W2SError, match="unknown source 'c'"):
@@ -393,9 +400,7 @@ def test_a_plugin_adds_options_to_a_builtin_command(plugin_env, capsys, tmp_path
 
 # --- docs stand alone -----------------------------------------------------------------------------
 
-#: TRANSITIONAL: files other branches own still cite the paper file that is not in the repository;
-#: the integrator points them at docs/method.md after merging and empties this set.
-PAPER_MD_LEFT = {"w2s_plugin/experiments/synthetic_table.py", "integrations/label_studio/synthetic.py"}
+PAPER_MD_LEFT: set = set()
 
 
 def test_nothing_cites_a_paper_file_outside_the_repository():

@@ -25,35 +25,11 @@ class CLIError(W2SError):
     """A user-facing error about the command line itself: printed as one line, exit code 2."""
 
 
-#: TRANSITIONAL, delete once every module raises W2SError for user mistakes. Modules owned by other
-#: branches still raise a plain ValueError for a user mistake; until the integrator converts them,
-#: a plain ValueError whose innermost frame is in one of these modules (names relative to the
-#: ``w2s_plugin`` package) is printed as one line too. Every other plain ValueError is a bug.
-LEGACY_VALUEERROR_MODULES = (
-    "integrations.label_studio", "diagnostics", "experiments", "overlap", "files", "hooks.scorers",
-    "hooks.thresholds",
-)
-
-
 def _is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a user mistake (one line) rather than a bug (traceback)."""
     if isinstance(exc, (W2SError, plugins.PluginError, FileNotFoundError)):
         return True
-    if type(exc) is ValueError:  # TRANSITIONAL: see LEGACY_VALUEERROR_MODULES
-        return _raised_in(exc, LEGACY_VALUEERROR_MODULES)
     return False
-
-
-def _raised_in(exc: BaseException, modules) -> bool:
-    tb = exc.__traceback__
-    last = ""
-    while tb is not None:
-        last = tb.tb_frame.f_globals.get("__name__", "")
-        tb = tb.tb_next
-    if not last.startswith("w2s_plugin."):
-        return False
-    last = last[len("w2s_plugin."):]
-    return any(last == m or last.startswith(m + ".") for m in modules)
 
 
 def writable_file(path: str, flag: str) -> str:

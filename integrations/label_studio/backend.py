@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from w2s_plugin.errors import W2SError
 from w2s_plugin import plugins
 from w2s_plugin.campaign import atomic_write_bytes
 from w2s_plugin.detector import OverlapDetector, Region, W2SWarning
@@ -158,7 +159,7 @@ class OverlapDensityBackend:
         self.detector_params = dict(detector_params or {})
         self.keywords = keywords
         if not isinstance(pool_size, int) or pool_size < 2:
-            raise ValueError(f"pool_size must be an integer >= 2; got {pool_size!r}")
+            raise W2SError(f"pool_size must be an integer >= 2; got {pool_size!r}")
         self.pool_size = pool_size
         self.C = C
         self.random_state = random_state

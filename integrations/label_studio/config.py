@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from w2s_plugin.errors import ConfigError
 from w2s_plugin import plugins
 
 from .backend import OverlapDensityBackend
@@ -18,7 +19,7 @@ def load_config(path) -> dict:
     if not path:
         return {}
     if not os.path.exists(path):
-        raise ValueError(f"config file {path!r} does not exist")
+        raise ConfigError(f"config file {path!r} does not exist")
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -27,7 +28,7 @@ def load_config(path) -> dict:
         try:
             return tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {path!r} is not valid TOML: {exc}") from None
+            raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
 
 
 def build_model(spec):
@@ -35,14 +36,14 @@ def build_model(spec):
     if spec is None:
         return None
     if not isinstance(spec, dict) or "type" not in spec:
-        raise ValueError(f"a model table needs a 'type' (registered: "
+        raise ConfigError(f"a model table needs a 'type' (registered: "
                          f"{', '.join(sorted(plugins.get_registry('models')))}); got {spec!r}")
     params = {k: v for k, v in spec.items() if k != "type"}
     factory = plugins.lookup("models", spec["type"], "model type")
     try:
         return factory(**params)
     except TypeError as exc:
-        raise ValueError(f"model type {spec['type']!r}: bad parameters {params}: {exc}") from None
+        raise ConfigError(f"model type {spec['type']!r}: bad parameters {params}: {exc}") from None
 
 
 def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBackend:
@@ -52,7 +53,7 @@ def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBa
     table = dict((config or {}).get("label_studio") or {})
     unknown = sorted(set(table) - BACKEND_KEYS - DRIVER_KEYS - {"campaign"})
     if unknown:
-        raise ValueError(f"unknown key(s) in [label_studio]: {', '.join(unknown)}; "
+        raise ConfigError(f"unknown key(s) in [label_studio]: {', '.join(unknown)}; "
                          f"valid: {', '.join(sorted(BACKEND_KEYS | DRIVER_KEYS))}")
     return OverlapDensityBackend(
         model_dir=model_dir or table.get("model_dir"),

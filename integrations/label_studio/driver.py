@@ -45,9 +45,9 @@ def make_client(url: str, api_key: str):
     from label_studio_sdk.client import LabelStudio
 
     if not url:
-        raise ValueError("no Label Studio URL: pass --label-studio-url or set LABEL_STUDIO_URL")
+        raise W2SError("no Label Studio URL: pass --label-studio-url or set LABEL_STUDIO_URL")
     if not api_key:
-        raise ValueError("no Label Studio API key: pass --api-key or set LABEL_STUDIO_API_KEY")
+        raise W2SError("no Label Studio API key: pass --api-key or set LABEL_STUDIO_API_KEY")
     return LabelStudio(base_url=url.rstrip("/"), api_key=api_key)
 
 
@@ -75,7 +75,7 @@ def project_source(client, project: int, name: str | None = None, random_state=0
     ids the task ids), so a bandit can draw from it like from a file."""
     tasks = list(project_tasks(client, project, fields="task_only"))
     if not tasks:
-        raise ValueError(f"Label Studio project {project} has no tasks to draw from")
+        raise W2SError(f"Label Studio project {project} has no tasks to draw from")
     return Source(name or f"label-studio-{project}", records=[dict(t["data"]) for t in tasks],
                   ids=[t["id"] for t in tasks], shuffle=shuffle, random_state=random_state)
 
@@ -367,7 +367,7 @@ def run_from_cli(args, config) -> int:
     holds the backend state; point it at the served backend's to share one weak model.
     """
     if config is None or not config.data.get("sources"):
-        raise ValueError("--label-studio-url needs --config FILE with [[sources]] (CSV/JSONL files with a text "
+        raise W2SError("--label-studio-url needs --config FILE with [[sources]] (CSV/JSONL files with a text "
                          "column, or label-studio://<project id>) and [campaign] batch_size")
     seed = config.get("seed")
     client = make_client(args.label_studio_url, args.api_key or os.environ.get("LABEL_STUDIO_API_KEY"))

@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from w2s_plugin.errors import MissingExtraError, W2SError
+from w2s_plugin.errors import DataError, MissingExtraError, W2SError
 
 from .text import HashingTextEmbedder
 
@@ -114,7 +114,7 @@ class SentenceEmbedder:
 
     def transform(self, texts) -> np.ndarray:
         if isinstance(texts, str):
-            raise ValueError("expected a list of texts, got one string")
+            raise DataError("expected a list of texts, got one string")
         texts = list(texts)
         if not texts:
             return np.zeros((0, 384))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from w2s_plugin.errors import W2SError
 
-class BackendError(ValueError):
+
+class BackendError(W2SError):
     """Base class: ``status`` is the HTTP status the app answers with."""
 
     status = 400

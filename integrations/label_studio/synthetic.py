@@ -3,10 +3,12 @@
 Every text mixes neutral filler words with, depending on its region, *easy* sentiment keywords
 (which the cold-start keyword voter knows) and/or *hard* cue words (which only the strong
 representation sees). Easy-only texts carry easy keywords, hard-only texts carry hard cues, overlap
-texts carry both: the structure of PAPER.md section 1, in words.
+texts carry both: the three regions of docs/method.md, in words.
 """
 
 from __future__ import annotations
+
+from w2s_plugin.errors import W2SError
 
 import numpy as np
 
@@ -36,7 +38,7 @@ def make_reviews(n: int, overlap: float = 0.3, hard: float = 0.3, random_state=0
     """``n`` records ``{"id", "text", "label", "region"}``: a share ``overlap`` of overlap texts,
     ``hard`` of hard-only texts, the rest easy-only; labels balanced at random."""
     if not (0 <= overlap <= 1 and 0 <= hard <= 1 and overlap + hard <= 1):
-        raise ValueError(f"need 0 <= overlap, hard and overlap + hard <= 1; got overlap={overlap}, hard={hard}")
+        raise W2SError(f"need 0 <= overlap, hard and overlap + hard <= 1; got overlap={overlap}, hard={hard}")
     rng = np.random.default_rng(random_state)
     regions = rng.choice(3, size=n, p=[1 - overlap - hard, hard, overlap])
     out = []

@@ -8,6 +8,8 @@ the same vector for a text in every process and after every restart, and streams
 
 from __future__ import annotations
 
+from w2s_plugin.errors import DataError, W2SError
+
 import re
 
 import numpy as np
@@ -45,11 +47,11 @@ class HashingTextEmbedder:
 
 def _as_texts(texts) -> list:
     if isinstance(texts, str):
-        raise ValueError("expected a list of texts, got one string")
+        raise DataError("expected a list of texts, got one string")
     out = []
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise ValueError(f"text {i} is a {type(t).__name__}, not a string")
+            raise DataError(f"text {i} is a {type(t).__name__}, not a string")
         out.append(t)
     return out
 
@@ -128,7 +130,7 @@ class TextWeakClassifier:
         choice about as often as annotators chose it."""
         y = np.asarray([self.classes.index(lab) for lab in labels])
         if np.unique(y).size < 2:
-            raise ValueError("the weak classifier needs annotations of at least two different choices")
+            raise W2SError("the weak classifier needs annotations of at least two different choices")
         self.model_ = self._model()
         self.model_.fit(self._vectorizer().transform(_as_texts(texts)), y)
         self.n_train_ = int(y.size)
