@@ -37,8 +37,8 @@ def write_pool(path_e: Path, path_p: Path, n: int, d: int, share: float, seed: i
         m = min(block, n - s)
         X = rng.standard_normal((m, d), dtype=np.float32)
         X *= scale
-        E[s:s + m] = X
-        z[s:s + m] = X @ w
+        E[s : s + m] = X
+        z[s : s + m] = X @ w
         E.flush()
     del E
     z += rng.standard_normal(n).astype(np.float32) * (0.3 * float(z.std()))
@@ -56,8 +56,9 @@ def main(argv=None):
     ap.add_argument("--dir", default=str(Path(__file__).resolve().parents[1] / ".bench-tmp"))
     ap.add_argument("--keep", action="store_true", help="keep the files")
     ap.add_argument("--write-only", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--reuse", action="store_true",
-                    help="use emb.npy/proba.npy already in --dir (from --keep)")
+    ap.add_argument(
+        "--reuse", action="store_true", help="use emb.npy/proba.npy already in --dir (from --keep)"
+    )
     args = ap.parse_args(argv)
     out = Path(args.dir)
     if args.write_only:  # run as its own process, so the measuring parent never maps the file
@@ -66,8 +67,10 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     need = args.n * args.d * 4 + args.n * 8
     free = shutil.disk_usage(out).free
-    print(f"pool {args.n:,} x {args.d} float32 = {need / 1e9:.1f} GB; free on {out}: {free / 1e9:.1f} GB",
-          flush=True)
+    print(
+        f"pool {args.n:,} x {args.d} float32 = {need / 1e9:.1f} GB; free on {out}: {free / 1e9:.1f} GB",
+        flush=True,
+    )
     if free < need * 1.1 and not args.reuse:
         sys.exit(f"not enough disk for {need / 1e9:.1f} GB; pass a smaller --n")
     e, p = out / "emb.npy", out / "proba.npy"
@@ -76,8 +79,22 @@ def main(argv=None):
         if args.reuse and e.exists() and p.exists():  # written by an earlier --keep run
             print("reusing the files in", out)
         else:
-            subprocess.run([sys.executable, __file__, "--write-only", "--n", str(args.n), "--d", str(args.d),
-                            "--share", str(args.share), "--dir", str(out)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--write-only",
+                    "--n",
+                    str(args.n),
+                    "--d",
+                    str(args.d),
+                    "--share",
+                    str(args.share),
+                    "--dir",
+                    str(out),
+                ],
+                check=True,
+            )
         t_write = time.perf_counter() - t
         print(f"written in {t_write:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
         w2s = Path(sys.executable).with_name("w2s")
@@ -89,8 +106,9 @@ def main(argv=None):
         timer = shutil.which("time") or "/usr/bin/time"
         use_timer = os.path.exists(timer)
         errfile = open(out / "stderr.txt", "w+", encoding="utf-8")  # a pipe would fill up with the bar
-        proc = subprocess.Popen(([timer, "-v"] if use_timer else []) + cmd, stdout=subprocess.PIPE,
-                                stderr=errfile, text=True)
+        proc = subprocess.Popen(
+            ([timer, "-v"] if use_timer else []) + cmd, stdout=subprocess.PIPE, stderr=errfile, text=True
+        )
         polled = 0
         try:
             import psutil
@@ -98,8 +116,14 @@ def main(argv=None):
             ps = psutil.Process(proc.pid)
             while proc.poll() is None:
                 try:
-                    polled = max(polled, sum(c.memory_info().rss for c in [ps, *ps.children(recursive=True)]
-                                             if c.name() != "time"))
+                    polled = max(
+                        polled,
+                        sum(
+                            c.memory_info().rss
+                            for c in [ps, *ps.children(recursive=True)]
+                            if c.name() != "time"
+                        ),
+                    )
                 except psutil.Error:
                     pass
                 time.sleep(0.2)
@@ -121,9 +145,12 @@ def main(argv=None):
         if res.returncode:
             print(res.stderr)
             sys.exit(res.returncode)
-        print(f"w2s detect: {t_det:.1f} s, peak RSS {peak / 2**20:.0f} MiB "
-              f"({peak / (args.n * args.d * 4):.1%} of the embeddings file); load average "
-              f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end", flush=True)
+        print(
+            f"w2s detect: {t_det:.1f} s, peak RSS {peak / 2**20:.0f} MiB "
+            f"({peak / (args.n * args.d * 4):.1%} of the embeddings file); load average "
+            f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+            flush=True,
+        )
     finally:
         if not args.keep:
             for f in (e, p):

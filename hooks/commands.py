@@ -27,8 +27,9 @@ def scorer_params(text):
     except json.JSONDecodeError as exc:
         raise CLIError(f"{SCORER_PARAMS_HINT}; {text!r} is not valid JSON ({exc.msg})") from None
     if not isinstance(params, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(params),
-                                                                                              "a number")
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(params), "a number"
+        )
         raise CLIError(f"{SCORER_PARAMS_HINT}; got {kind}: {text}")
     return params
 
@@ -61,8 +62,9 @@ def _detect_in_memory(args, params) -> int:
     import sys
 
     show = getattr(emb, "shape", (0,))[0] >= 1_000_000 or sys.stderr.isatty()  # a bar where a wait is likely
-    det = OverlapDetector(scorer_params=params, random_state=args.seed, exact=getattr(args, "exact", False),
-                          progress=show, **kw)
+    det = OverlapDetector(
+        scorer_params=params, random_state=args.seed, exact=getattr(args, "exact", False), progress=show, **kw
+    )
     report = det.fit(proba, emb).report_
     print(report.summary())
     if args.out:
@@ -126,26 +128,32 @@ def cmd_plugins(args) -> int:
 def register_commands(subparsers):
     from w2s_plugin.cli import count
 
-    p = subparsers.add_parser("demo", help="offline demo on the built-in synthetic mixture (no server, no "
-                                           "network)")
+    p = subparsers.add_parser(
+        "demo", help="offline demo on the built-in synthetic mixture (no server, no network)"
+    )
     p.add_argument("--out", default="w2s-demo", help="directory for the PNG plots (default: w2s-demo)")
     p.add_argument("--seeds", type=count("--seeds"), default=5, help="seeds to average over (default 5)")
-    p.add_argument("--n", type=count("--n"), default=1000,
-                   help="points per region (default 1000)")
+    p.add_argument("--n", type=count("--n"), default=1000, help="points per region (default 1000)")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("detect", help="detect overlap points from weak probabilities and embeddings")
-    p.add_argument("--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class "
-                                                  "1) or (n, k)")
+    p.add_argument(
+        "--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)"
+    )
     p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
-    p.add_argument("--scorer", default=None, help="overlap scorer (default: the library default; see w2s "
-                                                  "plugins)")
-    p.add_argument("--scorer-params", default=None, help='scorer parameters as JSON, e.g. \'{"variance": '
-                                                         '0.9}\'')
+    p.add_argument(
+        "--scorer", default=None, help="overlap scorer (default: the library default; see w2s plugins)"
+    )
+    p.add_argument(
+        "--scorer-params", default=None, help="scorer parameters as JSON, e.g. '{\"variance\": 0.9}'"
+    )
     p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
-    p.add_argument("--exact", action="store_true",
-                   help="every hard-only row and full products (slower; the fast default gives the same "
-                        "regions within the checked tolerance, see docs/detection.md)")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="every hard-only row and full products (slower; the fast default gives the same "
+        "regions within the checked tolerance, see docs/detection.md)",
+    )
     p.add_argument("--out", help="write a CSV of index, region, confidence, overlap_score")
     p.add_argument("--plot", help="write a PNG of the sorted confidence and score curves")
     plugins.add_command_options("detect", p)  # e.g. --scheduler from the dask plugin

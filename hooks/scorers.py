@@ -9,15 +9,15 @@ from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import (
     DEFAULT_CHUNK_ELEMENTS,
     _blocks_into,
+    banded_factor,
+    change_point_threshold,
+    cholesky_factor,
+    gram_eigh,
     gram_fast,
     gram_matrix,
     iter_row_blocks,
     max_abs_cosine,
     max_inner_product,
-    banded_factor,
-    change_point_threshold,
-    cholesky_factor,
-    gram_eigh,
     quadratic_scores,
     rms_cosine_factor,
     row_norm_pass,
@@ -36,7 +36,9 @@ class SubspaceScorer:
 
     def __init__(self, n_components: int | None = None, variance: float = 0.9, chunk_size: int = 8192):
         if n_components is not None and (not isinstance(n_components, (int, np.integer)) or n_components < 1):
-            raise W2SError(f"subspace scorer: n_components must be a positive integer or None; got {n_components!r}")
+            raise W2SError(
+                f"subspace scorer: n_components must be a positive integer or None; got {n_components!r}"
+            )
         if not 0 < float(variance) <= 1:
             raise W2SError(f"subspace scorer: variance must be in (0, 1]; got {variance!r}")
         self.n_components = n_components
@@ -104,15 +106,21 @@ class RMSCosineScorer(SubspaceScorer):
     #: with fewer rows to score than this, the pilot would cost a large share of the scoring itself
     MIN_ROWS_FOR_SHORTCUTS = 100_000
 
-    def __init__(self, tol: float = 1e-4, chunk_size: int = 8192, exact: bool = False,
-                 sample: int | None = 65_536, max_disagreement: float = 0.002, random_state=None):
+    def __init__(
+        self,
+        tol: float = 1e-4,
+        chunk_size: int = 8192,
+        exact: bool = False,
+        sample: int | None = 65_536,
+        max_disagreement: float = 0.002,
+        random_state=None,
+    ):
         if not 0 <= float(tol) < 1:
             raise W2SError(f"rms_cosine scorer: tol must be in [0, 1); got {tol!r}")
         if sample is not None and (not isinstance(sample, (int, np.integer)) or sample < 1):
             raise W2SError(f"rms_cosine scorer: sample must be a positive integer or None; got {sample!r}")
         if not 0 <= float(max_disagreement) < 1:
-            raise W2SError("rms_cosine scorer: max_disagreement must be in [0, 1); "
-                             f"got {max_disagreement!r}")
+            raise W2SError(f"rms_cosine scorer: max_disagreement must be in [0, 1); got {max_disagreement!r}")
         self.tol = float(tol)
         self.chunk_size = int(chunk_size)
         self.exact = bool(exact)
@@ -151,14 +159,14 @@ class RMSCosineScorer(SubspaceScorer):
         blk = self._block_rows()
         if m is not None and pilot is not None and pilot.size >= 100 and ref.size > 2 * m:
             perm = rng.permutation(ref.size)
-            a, b = np.sort(ref[perm[:m]]), np.sort(ref[perm[m:2 * m]])
+            a, b = np.sort(ref[perm[:m]]), np.sort(ref[perm[m : 2 * m]])
             Ga, na = gram_fast(X, a, blk, check=check)
             Gb, nb = gram_fast(X, b, blk, check=check)
             P = _pilot_block(X, pilot)
             ra = _pilot_regions(P, cholesky_or_banded(Ga, na))
             rb = _pilot_regions(P, cholesky_or_banded(Gb, nb))
             self.split_disagreement_ = float(np.mean(ra != rb))
-            rest_rows = np.sort(ref[perm[2 * m:]])
+            rest_rows = np.sort(ref[perm[2 * m :]])
             # the pooled 2m-row sample is about half as far from the exact regions as one half from the other
             if self.split_disagreement_ <= 2 * self.max_disagreement:
                 self.sampled_ = True
@@ -215,8 +223,16 @@ class RMSCosineScorer(SubspaceScorer):
     def score(self, X, rows=None, check=None, progress=None) -> np.ndarray:
         if self.exact:
             return subspace_scores(X, self.basis_, chunk_rows=self.chunk_size, rows=rows)
-        return quadratic_scores(X, self.basis_, self.shift_, self.triangular_, chunk_rows=self._block_rows(),
-                                rows=rows, check=check, progress=progress)
+        return quadratic_scores(
+            X,
+            self.basis_,
+            self.shift_,
+            self.triangular_,
+            chunk_rows=self._block_rows(),
+            rows=rows,
+            check=check,
+            progress=progress,
+        )
 
 
 def cholesky_or_banded(gram, n_reference):

@@ -14,4 +14,5 @@ if [ -z "${LABEL_STUDIO_URL:-}" ] && [ "${W2S_SKIP_LABEL_STUDIO:-0}" != "1" ] &&
 fi
 # Lint first: cheap, and a lint error should not wait for a 10-minute suite ([tool.ruff] in pyproject.toml).
 "$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
 "$VENV/bin/python" -m pytest "$@"

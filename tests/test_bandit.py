@@ -15,7 +15,7 @@ from w2s_plugin.bandit import regret_bound, wilson_interval
 from w2s_plugin.simulation import simulate_bandit
 
 EASY = [0.05, 0.1, 0.2, 0.3, 0.5]
-CLOSE = [0.2, 0.26, 0.32, 0.38, 0.44]   # the top two differ by 0.06
+CLOSE = [0.2, 0.26, 0.32, 0.38, 0.44]  # the top two differ by 0.06
 SEEDS = range(20)
 
 
@@ -34,8 +34,10 @@ def test_default_policy_pulls_best_source_in_85_percent_of_rounds_after_the_firs
 
 
 def test_close_densities_point_count_ucb_and_thompson_beat_per_round_ucb1():
-    share = {p: np.mean([r.best_share(skip=5) for r in _runs(CLOSE, p, 200, 150)])
-             for p in ("ucb", "thompson", "ucb1_rounds", "reference_ucb", "random")}
+    share = {
+        p: np.mean([r.best_share(skip=5) for r in _runs(CLOSE, p, 200, 150)])
+        for p in ("ucb", "thompson", "ucb1_rounds", "reference_ucb", "random")
+    }
     # measured over 20 seeds: ucb 0.928, thompson 0.974, ucb1_rounds 0.296, reference_ucb 0.494, random 0.208
     assert share["ucb"] >= 0.88, share
     assert share["thompson"] >= 0.92, share
@@ -49,8 +51,8 @@ def test_regret_is_sublinear_and_below_the_stated_bound():
     r200 = np.mean([r.regret[199] for r in runs])
     # measured: regret(100) = 168, regret(200) = 185 overlap points; ratio 1.10
     assert r200 / r100 < 1.3, (r100, r200)
-    assert r100 < regret_bound(EASY, 100, 100)      # bound: 1060
-    assert r200 < regret_bound(EASY, 100, 200)      # bound: 1133
+    assert r100 < regret_bound(EASY, 100, 100)  # bound: 1060
+    assert r200 < regret_bound(EASY, 100, 200)  # bound: 1133
     # every single run stays under the bound (the bound is on the mean; this is a stronger check)
     assert max(r.regret[-1] for r in runs) < regret_bound(EASY, 100, 200)
     # the uniform baseline is linear: its ratio is ~2
@@ -103,7 +105,7 @@ def test_estimates_hold_counts_density_and_interval_covering_truth():
 
 def test_exhausted_source_leaves_the_selection():
     b = SourceBandit(["tiny", "big"], policy="ucb", random_state=0)
-    b.update("tiny", 3, 3)   # density 1.0: the best estimate by far
+    b.update("tiny", 3, 3)  # density 1.0: the best estimate by far
     b.update("big", 100, 10)
     assert b.select() == "tiny"
     b.exhaust("tiny")
@@ -119,10 +121,18 @@ def test_exhausted_source_leaves_the_selection():
         b.select()
 
 
-@pytest.mark.parametrize("policy,params", [("ucb", {}), ("thompson", {}),
-                                           ("epsilon_greedy", {"epsilon": 0.3}),
-                                           ("random", {}), ("round_robin", {}), ("ucb1_rounds", {}),
-                                           ("reference_ucb", {})])
+@pytest.mark.parametrize(
+    "policy,params",
+    [
+        ("ucb", {}),
+        ("thompson", {}),
+        ("epsilon_greedy", {"epsilon": 0.3}),
+        ("random", {}),
+        ("round_robin", {}),
+        ("ucb1_rounds", {}),
+        ("reference_ucb", {}),
+    ],
+)
 def test_json_round_trip_continues_identically(policy, params):
     rng = np.random.default_rng(5)
     dens = [0.1, 0.3, 0.35]
@@ -137,8 +147,9 @@ def test_json_round_trip_continues_identically(policy, params):
             out.append((s, c))
         return out
 
-    a = SourceBandit(["a", "b", "c"], policy=policy, policy_params=params, horizon=40,
-                     random_state=int(rng.integers(1e6)))
+    a = SourceBandit(
+        ["a", "b", "c"], policy=policy, policy_params=params, horizon=40, random_state=int(rng.integers(1e6))
+    )
     play(a, 15, 1)
     restored = SourceBandit.from_dict(json.loads(json.dumps(a.to_dict())))
     assert restored.estimates() == a.estimates()
@@ -202,8 +213,11 @@ def test_policy_and_reward_params_are_checked_by_signature_not_by_catching_type_
     from w2s_plugin.errors import W2SError
     from w2s_plugin.rewards import make_reward
 
-    with pytest.raises(W2SError, match=r"policy_params got unknown parameter\(s\) epsilonn \(did you mean "
-                                       r"'epsilon' for 'epsilonn'\?\); it accepts: epsilon"):
+    with pytest.raises(
+        W2SError,
+        match=r"policy_params got unknown parameter\(s\) epsilonn \(did you mean "
+        r"'epsilon' for 'epsilonn'\?\); it accepts: epsilon",
+    ):
         SourceBandit(["a"], policy="epsilon_greedy", policy_params={"epsilonn": 0.2})
     with pytest.raises(W2SError, match=r"policy 'oracle': policy_params needs parameter\(s\) densities"):
         SourceBandit(["a", "b"], policy="oracle")

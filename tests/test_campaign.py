@@ -26,8 +26,16 @@ def _campaign(policy, seed, densities=DENS, n=1500, batch=40, budget=1200, **kw)
     params = {"policy": policy}
     if policy == "oracle":
         params["policy_params"] = {"densities": [syn.densities[s.name] for s in syn.sources]}
-    c = Campaign(syn.sources, syn.weak_model, bandit=params, batch_size=batch, budget=budget,
-                 progress=False, random_state=seed, **kw)
+    c = Campaign(
+        syn.sources,
+        syn.weak_model,
+        bandit=params,
+        batch_size=batch,
+        budget=budget,
+        progress=False,
+        random_state=seed,
+        **kw,
+    )
     return syn, c
 
 
@@ -105,14 +113,15 @@ def test_progress_bar_goes_to_stderr_with_estimates(capfd):
 def test_tiny_source_is_exhausted_and_leaves_the_selection_without_a_lone_point():
     syn = make_sources([0.5, 0.1], 200, random_state=0)
     tiny = Source("tiny", syn.sources[0].X[:5], extras={"regions": syn.sources[0].extras["regions"][:5]})
-    c = Campaign([tiny, syn.sources[1]], syn.weak_model, batch_size=4, budget=60, progress=False,
-                 random_state=0)
+    c = Campaign(
+        [tiny, syn.sources[1]], syn.weak_model, batch_size=4, budget=60, progress=False, random_state=0
+    )
     r = c.run()
-    assert r.pulls()["tiny"] == 1           # 4 of 5 would strand a lone point: the round takes all 5
+    assert r.pulls()["tiny"] == 1  # 4 of 5 would strand a lone point: the round takes all 5
     assert r.rounds[0]["n"] == 5 and tiny.exhausted
     assert not c.bandit.active_[0]
     assert all(row["n"] >= 2 for row in r.rounds)
-    assert c.n_drawn == 60                  # 5 + 13 x 4 + a last round of 3
+    assert c.n_drawn == 60  # 5 + 13 x 4 + a last round of 3
 
 
 def test_every_source_exhausted_ends_the_campaign():
@@ -136,8 +145,9 @@ def test_a_failing_weak_model_consumes_nothing_and_a_retry_is_exact():
                 raise ValueError("weak model service unavailable")
             return syn.weak_model.predict_proba(X)
 
-        return Campaign(syn.sources, weak, bandit="thompson", batch_size=20, budget=300, progress=False,
-                        random_state=2)
+        return Campaign(
+            syn.sources, weak, bandit="thompson", batch_size=20, budget=300, progress=False, random_state=2
+        )
 
     ref = build(0).run()
     c = build(4)

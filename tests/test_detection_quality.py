@@ -20,13 +20,31 @@ OV, E, H = Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY
 
 # (region, metric) -> floor on the mean over SEEDS; measured means over seeds 0-9 in comments.
 FLOORS = {
-    "rms_cosine": {(OV, "precision"): 0.97, (OV, "recall"): 0.78, (OV, "f1"): 0.86,   # 1.000 .819 .900
-                   (E, "precision"): 0.96, (E, "recall"): 0.77, (E, "f1"): 0.85},  # .990 .812 .892
-    "subspace": {(OV, "precision"): 0.75, (OV, "recall"): 0.77, (OV, "f1"): 0.76,     # .794 .811 .802
-                 (E, "precision"): 0.94, (E, "recall"): 0.53, (E, "f1"): 0.69},    # .974 .601 .742
-    "max_inner": {(OV, "precision"): 0.83, (OV, "recall"): 0.58, (OV, "f1"): 0.69,    # .869 .622 .725
-                  (E, "precision"): 0.74, (E, "recall"): 0.68, (E, "f1"): 0.71},   # .778 .718 .747
-    "max_cosine": {(OV, "f1"): 0.13, (E, "f1"): 0.22},                              # .172 .288
+    "rms_cosine": {
+        (OV, "precision"): 0.97,
+        (OV, "recall"): 0.78,
+        (OV, "f1"): 0.86,  # 1.000 .819 .900
+        (E, "precision"): 0.96,
+        (E, "recall"): 0.77,
+        (E, "f1"): 0.85,
+    },  # .990 .812 .892
+    "subspace": {
+        (OV, "precision"): 0.75,
+        (OV, "recall"): 0.77,
+        (OV, "f1"): 0.76,  # .794 .811 .802
+        (E, "precision"): 0.94,
+        (E, "recall"): 0.53,
+        (E, "f1"): 0.69,
+    },  # .974 .601 .742
+    "max_inner": {
+        (OV, "precision"): 0.83,
+        (OV, "recall"): 0.58,
+        (OV, "f1"): 0.69,  # .869 .622 .725
+        (E, "precision"): 0.74,
+        (E, "recall"): 0.68,
+        (E, "f1"): 0.71,
+    },  # .778 .718 .747
+    "max_cosine": {(OV, "f1"): 0.13, (E, "f1"): 0.22},  # .172 .288
 }
 
 
@@ -42,8 +60,11 @@ def mean(runs, region, metric):
 @pytest.mark.parametrize("scorer", list(FLOORS))
 def test_region_scores_meet_measured_floors(runs, scorer):
     got = {key: mean(runs[scorer], *key) for key in FLOORS[scorer]}
-    low = {f"{r.name.lower()} {m}": (round(got[(r, m)], 3), f)
-           for (r, m), f in FLOORS[scorer].items() if got[(r, m)] < f}
+    low = {
+        f"{r.name.lower()} {m}": (round(got[(r, m)], 3), f)
+        for (r, m), f in FLOORS[scorer].items()
+        if got[(r, m)] < f
+    }
     assert not low, f"{scorer}: below floor (got, floor): {low}"
 
 
@@ -67,6 +88,7 @@ def test_paper_max_cosine_is_weak_here(runs):
     pool = make_overlap_mixture(1000, 1000, 1000, random_state=0)
     from w2s_plugin import change_point_threshold
     from w2s_plugin.overlap import max_abs_cosine
+
     nh = pool.regions != H
     s = max_abs_cosine(pool.X[nh], pool.X[pool.regions == H])
     found = np.where(s >= change_point_threshold(s), OV, E)
@@ -77,16 +99,20 @@ def test_paper_max_cosine_is_weak_here(runs):
 def _paper_procedure_full_matrix(p1, X):
     """The reference procedure written directly: confidence 2|p - .5|, brute-force L2 split of the
     sorted values, the full |cos| matrix between non-hard and hard points, brute-force split again."""
+
     def split(v):
         s = np.sort(v)
-        cost = [((s[:k] - s[:k].mean()) ** 2).sum() + ((s[k:] - s[k:].mean()) ** 2).sum()
-                for k in range(1, s.size)]
+        cost = [
+            ((s[:k] - s[:k].mean()) ** 2).sum() + ((s[k:] - s[k:].mean()) ** 2).sum()
+            for k in range(1, s.size)
+        ]
         k = int(np.argmin(cost)) + 1
         return (s[k - 1] + s[k]) / 2
+
     conf = 2 * np.abs(p1 - 0.5)
     hard = conf < split(conf)
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    sims = np.abs(U[~hard] @ U[hard].T)          # n_nonhard x n_hard, fine at this size
+    sims = np.abs(U[~hard] @ U[hard].T)  # n_nonhard x n_hard, fine at this size
     score = sims.max(axis=1)
     regions = np.full(len(p1), int(H))
     regions[~hard] = np.where(score >= split(score), int(OV), int(E))

@@ -31,7 +31,9 @@ def test_fit_returns_self_and_sets_fitted_attributes(data):
     assert rep.density == pytest.approx(rep.counts[Region.OVERLAP] / len(pool.y))
     hard = rep.regions == Region.HARD_ONLY
     assert np.isnan(rep.overlap_score[hard]).all() and np.isfinite(rep.overlap_score[~hard]).all()
-    assert (rep.confidence[hard] < rep.hard_threshold).all() and (rep.confidence[~hard] >= rep.hard_threshold).all()
+    assert (rep.confidence[hard] < rep.hard_threshold).all() and (
+        rep.confidence[~hard] >= rep.hard_threshold
+    ).all()
     ov = rep.regions == Region.OVERLAP
     assert (rep.overlap_score[ov] >= rep.overlap_threshold).all()
     assert (rep.overlap_score[rep.regions == Region.EASY_ONLY] < rep.overlap_threshold).all()
@@ -41,7 +43,7 @@ def test_fit_returns_self_and_sets_fitted_attributes(data):
 def test_predict_in_chunks_equals_fit_regions(data, scorer):
     pool, P, _ = data
     det = OverlapDetector(scorer=scorer, chunk_size=37, random_state=0).fit(P, pool.X)
-    parts = [det.predict(P[s:s + 100], pool.X[s:s + 100]) for s in range(0, len(P), 100)]
+    parts = [det.predict(P[s : s + 100], pool.X[s : s + 100]) for s in range(0, len(P), 100)]
     np.testing.assert_array_equal(np.concatenate(parts), det.report_.regions)
     np.testing.assert_array_equal(det.fit_predict(P, pool.X), det.report_.regions)
     # float32 input (the fast path) gives the same regions
@@ -69,7 +71,7 @@ def test_predict_before_fit_and_wrong_features(data):
 
 def test_accumulate_uses_earlier_batches_and_caps_history(data):
     pool, P, weak = data
-    batches = [(P[s:s + 150], pool.X[s:s + 150]) for s in range(0, 900, 150)]
+    batches = [(P[s : s + 150], pool.X[s : s + 150]) for s in range(0, 900, 150)]
     acc = OverlapDetector(accumulate=True, history_size=400, random_state=3)
     for p, e in batches[:3]:
         acc.fit(p, e)
@@ -80,7 +82,9 @@ def test_accumulate_uses_earlier_batches_and_caps_history(data):
     acc.fit(p, e)
     from w2s_plugin import change_point_threshold, weak_confidence
 
-    assert acc.hard_threshold_ == pytest.approx(change_point_threshold(np.concatenate([before, weak_confidence(p)])))
+    assert acc.hard_threshold_ == pytest.approx(
+        change_point_threshold(np.concatenate([before, weak_confidence(p)]))
+    )
     alone = OverlapDetector().fit(p, e)
     assert acc.hard_threshold_ != alone.hard_threshold_
     assert acc.n_seen_ == 600 and acc._hist_conf.size == 400
@@ -112,8 +116,9 @@ def test_accumulate_finds_overlap_in_a_batch_without_hard_points(data):
 
 def test_get_set_params_and_clone(data):
     pool, P, _ = data
-    det = OverlapDetector(scorer="max_cosine", scorer_params={"max_reference": 50}, accumulate=True,
-                          random_state=7)
+    det = OverlapDetector(
+        scorer="max_cosine", scorer_params={"max_reference": 50}, accumulate=True, random_state=7
+    )
     params = det.get_params()
     assert params["scorer"] == "max_cosine" and params["random_state"] == 7
     assert det.set_params(chunk_size=11) is det and det.chunk_size == 11
@@ -122,8 +127,9 @@ def test_get_set_params_and_clone(data):
     det.fit(P, pool.X)
     c = clone(det)
     assert c.get_params() == det.get_params() and not hasattr(c, "hard_threshold_")
-    np.testing.assert_array_equal(c.fit(P, pool.X).report_.regions,
-                                  OverlapDetector(**det.get_params()).fit(P, pool.X).report_.regions)
+    np.testing.assert_array_equal(
+        c.fit(P, pool.X).report_.regions, OverlapDetector(**det.get_params()).fit(P, pool.X).report_.regions
+    )
     assert "max_cosine" in repr(det)
 
 
@@ -136,6 +142,7 @@ def test_unknown_scorer_lists_the_registered_ones(data):
 def test_no_hard_points_warns_and_reports_zero_density():
     rng = np.random.default_rng(0)
     from w2s_plugin import W2SWarning
+
     with pytest.warns(W2SWarning, match="no hard-only point"):
         rep = detect_overlap(np.full(20, 0.9), rng.normal(size=(20, 4)))
     assert rep.density == 0 and rep.counts[Region.EASY_ONLY] == 20
@@ -154,6 +161,7 @@ def test_summary_and_plot(data, tmp_path):
     assert path.exists() and path.stat().st_size > 10_000
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
@@ -161,14 +169,19 @@ def test_scorer_parameter_typos_are_errors_not_ignored(data):
     pool, P, _ = data
     with pytest.raises(ValueError) as ei:
         OverlapDetector(scorer="subspace", scorer_params={"varance": 0.5}).fit(P, pool.X)
-    assert str(ei.value) == ("overlap scorer 'subspace' got unknown parameter(s) varance; "
-                             "it accepts: n_components, variance")
-    with pytest.raises(ValueError, match=r"'max_cosine' got unknown parameter\(s\) tol; it accepts: max_reference$"):
+    assert str(ei.value) == (
+        "overlap scorer 'subspace' got unknown parameter(s) varance; it accepts: n_components, variance"
+    )
+    with pytest.raises(
+        ValueError, match=r"'max_cosine' got unknown parameter\(s\) tol; it accepts: max_reference$"
+    ):
         OverlapDetector(scorer="max_cosine", scorer_params={"tol": 0.1}).fit(P, pool.X)
     with pytest.raises(ValueError, match="scorer_params must be a dict"):
         OverlapDetector(scorer_params=[1]).fit(P, pool.X)
     # a correct parameter is used, not dropped: a tighter variance keeps fewer directions
-    loose = OverlapDetector(scorer="subspace", scorer_params={"variance": 0.99}, random_state=0).fit(P, pool.X)
+    loose = OverlapDetector(scorer="subspace", scorer_params={"variance": 0.99}, random_state=0).fit(
+        P, pool.X
+    )
     tight = OverlapDetector(scorer="subspace", scorer_params={"variance": 0.3}, random_state=0).fit(P, pool.X)
     assert tight.scorer_.basis_.shape[1] < loose.scorer_.basis_.shape[1]
 
@@ -205,10 +218,13 @@ def test_plugin_scorers_get_chunk_size_and_random_state_only_if_they_take_them(d
         pool, P, _ = data
         OverlapDetector(scorer="t_bare", scorer_params={"scale": 2.0}).fit(P, pool.X)
         assert seen["bare"] == 2.0
-        OverlapDetector(scorer="t_catch_all", scorer_params={"anything": 1}, chunk_size=77,
-                        random_state=5).fit(P, pool.X)
+        OverlapDetector(
+            scorer="t_catch_all", scorer_params={"anything": 1}, chunk_size=77, random_state=5
+        ).fit(P, pool.X)
         assert seen["catch_all"] == {"chunk_size": 77, "random_state": 5, "anything": 1}
-        with pytest.raises(ValueError, match=r"'t_bare' got unknown parameter\(s\) chunk; it accepts: scale$"):
+        with pytest.raises(
+            ValueError, match=r"'t_bare' got unknown parameter\(s\) chunk; it accepts: scale$"
+        ):
             OverlapDetector(scorer="t_bare", scorer_params={"chunk": 1}).fit(P, pool.X)
     finally:
         plugins.unregister(plugin)

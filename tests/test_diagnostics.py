@@ -7,7 +7,6 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import OverlapDetector, Region
-from w2s_plugin import cli as cli_module
 from w2s_plugin.cli import main as cli
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.diagnostics import diagnose, fisher_greater, newcombe_interval

@@ -60,12 +60,26 @@ def test_weak_labels_are_class_labels_and_a_strong_model_learns_the_true_strings
 
 def test_a_bare_callable_weak_model_with_classes():
     syn, weak = string_setup()
-    c = Campaign(syn.sources, weak.predict_proba, classes=["negative", "positive"], batch_size=50, budget=200,
-                 progress=False, random_state=0)
+    c = Campaign(
+        syn.sources,
+        weak.predict_proba,
+        classes=["negative", "positive"],
+        batch_size=50,
+        budget=200,
+        progress=False,
+        random_state=0,
+    )
     c.run()
     assert set(c.training_data("all")[1]) <= set(NAMES)
-    bad = Campaign(syn.sources, weak.predict_proba, classes=["a", "b", "c"], batch_size=50, budget=200,
-                   progress=False, random_state=0)
+    bad = Campaign(
+        syn.sources,
+        weak.predict_proba,
+        classes=["a", "b", "c"],
+        batch_size=50,
+        budget=200,
+        progress=False,
+        random_state=0,
+    )
     with pytest.raises(W2SError, match="3 classes"):
         bad.step()
     assert bad.n_rounds == 0 and bad.bandit.t_ == 0  # nothing consumed
@@ -108,9 +122,14 @@ def test_a_reward_that_trains_a_model_drives_the_bandit_and_survives_resume(tmp_
     rows = c.rounds
     assert all(r["reward_name"] == "gold_accuracy" and 0.5 <= r["reward"] <= 1.0 for r in rows)
     for k, name in enumerate(c.bandit.names):  # the bandit holds reward * n per source
-        assert c.bandit.overlap_[k] == pytest.approx(sum(r["reward"] * r["n"] for r in rows if r["source"] == name))
-    assert json.loads((d / STATE_FILE).read_text())["reward"] == {"name": "gold_accuracy", "params": {},
-                                                                 "state": {"calls": 5}}
+        assert c.bandit.overlap_[k] == pytest.approx(
+            sum(r["reward"] * r["n"] for r in rows if r["source"] == name)
+        )
+    assert json.loads((d / STATE_FILE).read_text())["reward"] == {
+        "name": "gold_accuracy",
+        "params": {},
+        "state": {"calls": 5},
+    }
     syn2, weak2 = string_setup()
     with pytest.raises(StateError, match="reward 'gold_accuracy' is not a registered reward.*pass the same"):
         Campaign.resume(d, syn2.sources, weak2, progress=False, gold=gold)
@@ -134,7 +153,9 @@ def test_a_reward_that_trains_a_model_drives_the_bandit_and_survives_resume(tmp_
 def test_a_reward_outside_0_1_is_an_error_and_consumes_nothing():
     syn, weak = string_setup()
     c = Campaign(syn.sources, weak, batch_size=40, progress=False, random_state=0, reward=lambda info: 3.0)
-    with pytest.raises(W2SError, match=r"returned 3.0 in round 1; a reward returns a value per item, in \[0, 1\]"):
+    with pytest.raises(
+        W2SError, match=r"returned 3.0 in round 1; a reward returns a value per item, in \[0, 1\]"
+    ):
         c.step()
     assert c.n_rounds == 0 and all(s.n_remaining == len(s) for s in c.sources.values())
     with pytest.raises(ValueError, match="unknown reward 'nope'; registered: gain, overlap"):
@@ -142,10 +163,12 @@ def test_a_reward_outside_0_1_is_an_error_and_consumes_nothing():
 
 
 def test_hindsight_best_single_source_from_the_records():
-    rows = [{"round": 1, "source": "a", "n": 10, "n_overlap": 2, "density": 0.2, "reward": 0.2},
-            {"round": 2, "source": "b", "n": 10, "n_overlap": 6, "density": 0.6, "reward": 0.6},
-            {"round": 3, "source": "a", "n": 10, "n_overlap": 4, "density": 0.4, "reward": 0.4},
-            {"round": 4, "source": "c", "n": 20, "n_overlap": 5, "density": 0.25}]  # a 0.1.0 row: no reward
+    rows = [
+        {"round": 1, "source": "a", "n": 10, "n_overlap": 2, "density": 0.2, "reward": 0.2},
+        {"round": 2, "source": "b", "n": 10, "n_overlap": 6, "density": 0.6, "reward": 0.6},
+        {"round": 3, "source": "a", "n": 10, "n_overlap": 4, "density": 0.4, "reward": 0.4},
+        {"round": 4, "source": "c", "n": 20, "n_overlap": 5, "density": 0.25},
+    ]  # a 0.1.0 row: no reward
     h = CampaignResults(rows, {}, None).hindsight()
     assert h["rates"] == pytest.approx({"a": 0.3, "b": 0.6, "c": 0.25})
     assert h["source"] == "b" and h["rate"] == pytest.approx(0.6)
@@ -157,10 +180,18 @@ def test_hindsight_best_single_source_from_the_records():
     syn = make_sources([0.1, 0.3, 0.6], 400, random_state=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = Campaign(syn.sources, syn.weak_model, batch_size=40, budget=800, progress=False,
-                       random_state=2).run()
-        rr = Campaign(make_sources([0.1, 0.3, 0.6], 400, random_state=2).sources, syn.weak_model,
-                      bandit="round_robin", batch_size=40, budget=800, progress=False, random_state=2).run()
+        res = Campaign(
+            syn.sources, syn.weak_model, batch_size=40, budget=800, progress=False, random_state=2
+        ).run()
+        rr = Campaign(
+            make_sources([0.1, 0.3, 0.6], 400, random_state=2).sources,
+            syn.weak_model,
+            bandit="round_robin",
+            batch_size=40,
+            budget=800,
+            progress=False,
+            random_state=2,
+        ).run()
     h, hr = res.hindsight(), rr.hindsight()
     assert h["source"] == "s2" and hr["source"] == "s2"
     assert h["regret"] < hr["regret"]
@@ -172,10 +203,22 @@ def damaged_campaign(tmp_path):
     d = tmp_path / "camp"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Campaign(syn.sources, syn.weak_model, batch_size=20, budget=200, state_dir=d, progress=False,
-                 random_state=4).run(max_rounds=3)
-    return d, lambda **kw: Campaign.resume(d, make_sources([0.2, 0.5], 200, random_state=kw.pop("seed", 4)).sources,
-                                           syn.weak_model, progress=False, **kw)
+        Campaign(
+            syn.sources,
+            syn.weak_model,
+            batch_size=20,
+            budget=200,
+            state_dir=d,
+            progress=False,
+            random_state=4,
+        ).run(max_rounds=3)
+    return d, lambda **kw: Campaign.resume(
+        d,
+        make_sources([0.2, 0.5], 200, random_state=kw.pop("seed", 4)).sources,
+        syn.weak_model,
+        progress=False,
+        **kw,
+    )
 
 
 def test_state_errors_name_the_file_the_line_and_the_remedy(tmp_path):
@@ -183,7 +226,9 @@ def test_state_errors_name_the_file_the_line_and_the_remedy(tmp_path):
     log, state = d / LOG_FILE, d / STATE_FILE
     good_log, good_state = log.read_bytes(), state.read_text()
     # a changed seed is called that
-    with pytest.raises(StateError, match="random_state=4, not 5 .a changed seed.; resume with random_state=4"):
+    with pytest.raises(
+        StateError, match="random_state=4, not 5 .a changed seed.; resume with random_state=4"
+    ):
         resume(random_state=5)
     with pytest.raises(StateError, match="different order.*random_state=4.*changed seed"):
         resume(seed=5)
@@ -209,7 +254,9 @@ def test_state_errors_name_the_file_the_line_and_the_remedy(tmp_path):
     # bad JSON in the commit record: the file, line and column, and what to do
     log.write_bytes(good_log)
     state.write_text(good_state[:-30])
-    with pytest.raises(StateError, match=rf"{STATE_FILE} is not valid JSON \(line 1, column \d+.*new state_dir"):
+    with pytest.raises(
+        StateError, match=rf"{STATE_FILE} is not valid JSON \(line 1, column \d+.*new state_dir"
+    ):
         resume()
     # another front-end's folder
     st = json.loads(good_state)
@@ -225,10 +272,14 @@ def test_a_damaged_folder_from_a_config_is_not_called_a_sources_problem(tmp_path
     d, _ = damaged_campaign(tmp_path)
     np.save(tmp_path / "s0.npy", make_sources([0.2, 0.5], 200, random_state=4).sources[0].X)
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'seed = 4\n[campaign]\nbatch_size = 20\nstate_dir = "{d}"\nreward = "overlap"\n'
-                   f'[[sources]]\nname = "s0"\npath = "{tmp_path / "s0.npy"}"\n'
-                   '[weak_model]\ntype = "identity"\n')
+    cfg.write_text(
+        f'seed = 4\n[campaign]\nbatch_size = 20\nstate_dir = "{d}"\nreward = "overlap"\n'
+        f'[[sources]]\nname = "s0"\npath = "{tmp_path / "s0.npy"}"\n'
+        '[weak_model]\ntype = "identity"\n'
+    )
     (d / STATE_FILE).write_text("{")
     code = main(["campaign", "run", "--config", str(cfg), "--no-progress"])
     err = capsys.readouterr().err
-    assert code != 0 and f"{d / STATE_FILE} is not valid JSON" in err and "sources" not in err.split("JSON")[0]
+    assert (
+        code != 0 and f"{d / STATE_FILE} is not valid JSON" in err and "sources" not in err.split("JSON")[0]
+    )

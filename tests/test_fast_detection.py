@@ -9,8 +9,17 @@ import pytest
 from w2s_plugin import OverlapDetector, Region, detect_overlap
 from w2s_plugin.cli import main
 from w2s_plugin.hooks.scorers import RMSCosineScorer
-from w2s_plugin.overlap import (RowCheck, _mmap_release, banded_factor, cholesky_factor, gram_fast,
-                                gram_matrix, quadratic_scores, rms_cosine_factor, subspace_scores)
+from w2s_plugin.overlap import (
+    RowCheck,
+    _mmap_release,
+    banded_factor,
+    cholesky_factor,
+    gram_fast,
+    gram_matrix,
+    quadratic_scores,
+    rms_cosine_factor,
+    subspace_scores,
+)
 
 
 def pool(n, d, share, spectrum, seed=0):
@@ -81,8 +90,10 @@ def test_gram_fast_equals_gram_matrix_and_cholesky_scores_are_exact():
     np.testing.assert_allclose(G1, G0, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(G1, G1.T)
     U = X[rows] / np.linalg.norm(X[rows], axis=1, keepdims=True)
-    want = np.sqrt(np.mean((X[~rows].astype(np.float64) @ U.T.astype(np.float64)) ** 2, axis=1)
-                   / np.sum(X[~rows].astype(np.float64) ** 2, axis=1))
+    want = np.sqrt(
+        np.mean((X[~rows].astype(np.float64) @ U.T.astype(np.float64)) ** 2, axis=1)
+        / np.sum(X[~rows].astype(np.float64) ** 2, axis=1)
+    )
     L = cholesky_factor(G1, n1)
     got = quadratic_scores(X, L, 0.0, True, chunk_rows=333, rows=~rows)
     np.testing.assert_allclose(got, want, rtol=1e-4)
@@ -150,8 +161,22 @@ def test_w2s_detect_on_npy_files_matches_detect_overlap(tmp_path, capsys):
     np.save(tmp_path / "e.npy", X)
     np.save(tmp_path / "p.npy", p1)
     out = tmp_path / "r.csv"
-    assert main(["detect", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy"),
-                 "--seed", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "--proba",
+                str(tmp_path / "p.npy"),
+                "--embeddings",
+                str(tmp_path / "e.npy"),
+                "--seed",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with open(out, encoding="utf-8") as fh:
         got = [row["region"] for row in csv.DictReader(fh)]
     want = detect_overlap(p1, X, random_state=0).regions

@@ -15,12 +15,12 @@ pytest.importorskip("flask")
 pytest.importorskip("label_studio_sdk")
 requests = pytest.importorskip("requests")
 
+from test_label_studio_backend import Server, annotation_event, predict, setup, tasks_of  # noqa: E402
+
 from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import DEFAULT_LABEL, OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
-
-from test_label_studio_backend import Server, annotation_event, predict, setup, tasks_of  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "label_studio_0_1_0"
 #: no word tokens: hashed counts give a zero vector for each
@@ -75,10 +75,14 @@ def test_texts_without_words_are_hard_only_with_no_evidence_and_never_fail_the_b
     m = requests.get(f"{url}/metrics").json()["projects"]["7"]
     assert m["no_evidence"] == 2 * len(NO_WORDS) + len(NO_WORDS)
     # annotating such a text is kept and trains without error
-    r = requests.post(f"{url}/webhook", json=annotation_event({"id": 1001, "data": {"text": "!!!"}}, "Positive", 5))
+    r = requests.post(
+        f"{url}/webhook", json=annotation_event({"id": 1001, "data": {"text": "!!!"}}, "Positive", 5)
+    )
     assert r.status_code == 201
     for i in range(12):
-        r = requests.post(f"{url}/webhook", json=annotation_event(tasks_of(recs)[i], recs[i]["label"], 10 + i))
+        r = requests.post(
+            f"{url}/webhook", json=annotation_event(tasks_of(recs)[i], recs[i]["label"], 10 + i)
+        )
         assert r.status_code == 201, r.text
     assert r.json()["n_train"] == 13
     again = predict(url, tasks)
@@ -114,8 +118,10 @@ def test_rejected_requests_leave_no_project_folder_and_failing_setup_saves_nothi
     assert r.status_code == 404
     r = requests.post(f"{url}/predict", json={"project": "32", "tasks": [], "label_config": "<View><Text"})
     assert r.status_code == 400
-    r = requests.post(f"{url}/setup", json={"project": "33.1", "schema": LABEL_CONFIG,
-                                           "extra_params": {"keywords": {"Neutral": ["meh"]}}})
+    r = requests.post(
+        f"{url}/setup",
+        json={"project": "33.1", "schema": LABEL_CONFIG, "extra_params": {"keywords": {"Neutral": ["meh"]}}},
+    )
     assert r.status_code == 400
     r = requests.post(f"{url}/webhook", json={"action": "START_TRAINING", "project": {"id": 34}})
     assert r.status_code == 404
@@ -123,8 +129,10 @@ def test_rejected_requests_leave_no_project_folder_and_failing_setup_saves_nothi
     # a project whose /setup worked keeps its config when a later /setup fails
     setup(url, "35.1", {"keywords": EASY})
     saved = (models / "35" / "state.json").read_bytes()
-    r = requests.post(f"{url}/setup", json={"project": "35.1", "schema": LABEL_CONFIG,
-                                           "extra_params": {"keywords": {"Positive": "great"}}})
+    r = requests.post(
+        f"{url}/setup",
+        json={"project": "35.1", "schema": LABEL_CONFIG, "extra_params": {"keywords": {"Positive": "great"}}},
+    )
     assert r.status_code == 400
     assert (models / "35" / "state.json").read_bytes() == saved
     recs = make_reviews(20, random_state=2)
@@ -140,7 +148,9 @@ def test_version_moves_only_when_the_annotations_change(start):
         r = requests.post(f"{url}/webhook", json=annotation_event(tasks[i], recs[i]["label"], 100 + i))
     v = r.json()["model_version"]
     # the same annotation delivered again (an ANNOTATION_UPDATED without a change) trains nothing
-    r = requests.post(f"{url}/webhook", json=annotation_event(tasks[3], recs[3]["label"], 103, "ANNOTATION_UPDATED"))
+    r = requests.post(
+        f"{url}/webhook", json=annotation_event(tasks[3], recs[3]["label"], 103, "ANNOTATION_UPDATED")
+    )
     assert r.json() == {"model_version": v, "trained": False, "n_train": 10, "status": "ok"}
     other = "Negative" if recs[3]["label"] == "Positive" else "Positive"
     r = requests.post(f"{url}/webhook", json=annotation_event(tasks[3], other, 103, "ANNOTATION_UPDATED"))
@@ -171,11 +181,15 @@ def test_served_weak_model_follows_a_skewed_project_without_collapsing(start):
     share_neg = np.mean(served == "Negative")
     recall_neg = np.mean(served[gold == "Negative"] == "Negative")
     recall_pos = np.mean(served[gold == "Positive"] == "Positive")
-    print(f"annotated Negative share {annotated_neg:.2f}; served {share_neg:.3f} (truth "
-          f"{np.mean(gold == 'Negative'):.3f}); recall Negative {recall_neg:.3f}, Positive {recall_pos:.3f}")
+    print(
+        f"annotated Negative share {annotated_neg:.2f}; served {share_neg:.3f} (truth "
+        f"{np.mean(gold == 'Negative'):.3f}); recall Negative {recall_neg:.3f}, Positive {recall_pos:.3f}"
+    )
     assert abs(share_neg - annotated_neg) <= 0.1 and share_neg >= 0.1, (share_neg, annotated_neg)
     assert recall_neg >= 0.5 and recall_pos >= 0.7, (recall_neg, recall_pos)
     m = requests.get(f"{url}/metrics").json()["projects"]["7"]
-    assert m["weak_cv"]["n"] == n_ann and m["weak_cv"]["folds"] >= 2 and 0.0 <= m["weak_cv"]["accuracy"] <= 1.0
+    assert (
+        m["weak_cv"]["n"] == n_ann and m["weak_cv"]["folds"] >= 2 and 0.0 <= m["weak_cv"]["accuracy"] <= 1.0
+    )
     assert m["served_share"]["Negative"] == pytest.approx(share_neg, abs=1e-3)
     assert m["served"]["Negative"] == int(np.sum(served == "Negative"))

@@ -48,7 +48,9 @@ def served(tmp_path):
     def start(**kw):
         auth = {k: kw.pop(k) for k in ("basic_auth_user", "basic_auth_pass") if k in kw}
         kw.setdefault("model_dir", tmp_path / "models")
-        kw.setdefault("embedder", HashingTextEmbedder())  # the synthetic corpus's numbers are for hashed counts
+        kw.setdefault(
+            "embedder", HashingTextEmbedder()
+        )  # the synthetic corpus's numbers are for hashed counts
         s = Server(create_app(OverlapDensityBackend(**kw), **auth))
         servers.append(s)
         return s.url
@@ -63,23 +65,47 @@ def tasks_of(records, start_id=1):
 
 
 def setup(url, project="7.1700000000", extra=None):
-    r = requests.post(f"{url}/setup", json={"project": project, "schema": LABEL_CONFIG, "extra_params": extra})
+    r = requests.post(
+        f"{url}/setup", json={"project": project, "schema": LABEL_CONFIG, "extra_params": extra}
+    )
     assert r.status_code == 200, r.text
     return r.json()["model_version"]
 
 
 def predict(url, tasks, project="7.1700000000", **kw):
-    r = requests.post(f"{url}/predict", json={"project": project, "tasks": tasks, "label_config": LABEL_CONFIG,
-                                              "params": {"login": None, "password": None, "context": None}}, **kw)
+    r = requests.post(
+        f"{url}/predict",
+        json={
+            "project": project,
+            "tasks": tasks,
+            "label_config": LABEL_CONFIG,
+            "params": {"login": None, "password": None, "context": None},
+        },
+        **kw,
+    )
     assert r.status_code == 200, r.text
     return r.json()["results"]
 
 
 def annotation_event(task, label, ann_id, action="ANNOTATION_CREATED"):
-    return {"action": action, "project": {"id": 7, "label_config": LABEL_CONFIG}, "task": task,
-            "annotation": {"id": ann_id, "task": task["id"], "was_cancelled": False,
-                           "result": [{"from_name": "sentiment", "to_name": "text", "type": "choices",
-                                       "value": {"choices": [label]}}]}}
+    return {
+        "action": action,
+        "project": {"id": 7, "label_config": LABEL_CONFIG},
+        "task": task,
+        "annotation": {
+            "id": ann_id,
+            "task": task["id"],
+            "was_cancelled": False,
+            "result": [
+                {
+                    "from_name": "sentiment",
+                    "to_name": "text",
+                    "type": "choices",
+                    "value": {"choices": [label]},
+                }
+            ],
+        },
+    }
 
 
 def test_health_setup_and_prediction_format(served):
@@ -95,7 +121,9 @@ def test_health_setup_and_prediction_format(served):
         assert res["model_version"] == version
         assert 0.0 <= res["score"] <= 1.0
         region = res["result"][0]
-        assert region["from_name"] == "sentiment" and region["to_name"] == "text" and region["type"] == "choices"
+        assert (
+            region["from_name"] == "sentiment" and region["to_name"] == "text" and region["type"] == "choices"
+        )
         assert region["value"]["choices"][0] in ("Positive", "Negative")
         meta = region["w2s"]
         assert meta["region"] in ("easy_only", "hard_only", "overlap")
@@ -157,8 +185,14 @@ def test_webhook_trains_bumps_version_and_survives_restart(served, tmp_path):
     r = requests.post(f"{url}/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 7}})
     assert r.status_code == 200 and r.json()["status"] == "Unknown event"
     # deleting annotations retrains without them
-    r = requests.post(f"{url}/webhook", json={"action": "ANNOTATIONS_DELETED", "project": {"id": 7},
-                                             "annotations": [{"id": 1000 + i} for i in range(30)]})
+    r = requests.post(
+        f"{url}/webhook",
+        json={
+            "action": "ANNOTATIONS_DELETED",
+            "project": {"id": 7},
+            "annotations": [{"id": 1000 + i} for i in range(30)],
+        },
+    )
     assert r.status_code == 201 and r.json()["n_train"] == 30
     v2 = r.json()["model_version"]
     # a new process on the same MODEL_DIR continues exactly
@@ -169,20 +203,46 @@ def test_webhook_trains_bumps_version_and_survives_restart(served, tmp_path):
     assert [x["result"] for x in r.json()["results"]] == [x["result"] for x in again]
 
 
-@pytest.mark.parametrize("body,status,words", [
-    ("{not json", 400, "JSON"),
-    ("[1, 2]", 400, "JSON object"),
-    (json.dumps({"project": "7", "tasks": "nope", "label_config": LABEL_CONFIG}), 400, "list"),
-    (json.dumps({"project": "123456", "tasks": [{"id": 1, "data": {"text": "x"}}]}), 404, "unknown project"),
-    (json.dumps({"project": "abc", "tasks": [], "label_config": LABEL_CONFIG}), 400, "project id"),
-    (json.dumps({"project": "8", "tasks": [{"id": 1, "data": {"text": "x"}}], "label_config": NO_CHOICES}), 400,
-     "Choices"),
-    (json.dumps({"project": "7", "tasks": [{"id": 5, "data": {"body": "x"}}], "label_config": LABEL_CONFIG}), 400,
-     "'text'"),
-    (json.dumps({"project": "7", "tasks": [{"id": 5, "data": {"text": 3}}], "label_config": LABEL_CONFIG}), 400,
-     "string"),
-    (json.dumps({"project": "7", "tasks": [{"id": 5}], "label_config": "<View><Text"}), 400, "labeling config"),
-])
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        ("{not json", 400, "JSON"),
+        ("[1, 2]", 400, "JSON object"),
+        (json.dumps({"project": "7", "tasks": "nope", "label_config": LABEL_CONFIG}), 400, "list"),
+        (
+            json.dumps({"project": "123456", "tasks": [{"id": 1, "data": {"text": "x"}}]}),
+            404,
+            "unknown project",
+        ),
+        (json.dumps({"project": "abc", "tasks": [], "label_config": LABEL_CONFIG}), 400, "project id"),
+        (
+            json.dumps(
+                {"project": "8", "tasks": [{"id": 1, "data": {"text": "x"}}], "label_config": NO_CHOICES}
+            ),
+            400,
+            "Choices",
+        ),
+        (
+            json.dumps(
+                {"project": "7", "tasks": [{"id": 5, "data": {"body": "x"}}], "label_config": LABEL_CONFIG}
+            ),
+            400,
+            "'text'",
+        ),
+        (
+            json.dumps(
+                {"project": "7", "tasks": [{"id": 5, "data": {"text": 3}}], "label_config": LABEL_CONFIG}
+            ),
+            400,
+            "string",
+        ),
+        (
+            json.dumps({"project": "7", "tasks": [{"id": 5}], "label_config": "<View><Text"}),
+            400,
+            "labeling config",
+        ),
+    ],
+)
 def test_bad_predict_requests_are_4xx_with_a_message(served, body, status, words):
     url = served()
     r = requests.post(f"{url}/predict", data=body, headers={"Content-Type": "application/json"})
@@ -194,8 +254,10 @@ def test_bad_setup_and_webhook_requests(served):
     url = served()
     r = requests.post(f"{url}/setup", json={"project": "9.1", "schema": NO_CHOICES})
     assert r.status_code == 400 and "Choices" in r.json()["error"]
-    r = requests.post(f"{url}/setup", json={"project": "9.1", "schema": LABEL_CONFIG,
-                                           "extra_params": {"keywords": {"Neutral": ["meh"]}}})
+    r = requests.post(
+        f"{url}/setup",
+        json={"project": "9.1", "schema": LABEL_CONFIG, "extra_params": {"keywords": {"Neutral": ["meh"]}}},
+    )
     assert r.status_code == 400 and "Neutral" in r.json()["error"]
     r = requests.post(f"{url}/webhook", json={"action": "START_TRAINING", "project": {"id": 424242}})
     assert r.status_code == 404 and "unknown project" in r.json()["error"]
@@ -211,16 +273,26 @@ def test_setup_accepts_extra_params_as_a_json_string(served):
     url = served()
     setup(url, "20.1", {"keywords": EASY})
     as_object = predict(url, tasks_of(recs), project="20.1")
-    setup(url, "21.1", json.dumps({"keywords": {c.lower(): w for c, w in EASY.items()}}))  # "positive" -> Positive
+    setup(
+        url, "21.1", json.dumps({"keywords": {c.lower(): w for c, w in EASY.items()}})
+    )  # "positive" -> Positive
     as_string = predict(url, tasks_of(recs), project="21.1")
     assert [r["score"] for r in as_string] == [r["score"] for r in as_object]
     # with the keywords, texts with an easy keyword are not hard-only: >= 90 % of easy-only ones
-    easy = [r["result"][0]["w2s"]["region"] for r, rec in zip(as_string, recs) if rec["region"] == "easy_only"]
+    easy = [
+        r["result"][0]["w2s"]["region"] for r, rec in zip(as_string, recs) if rec["region"] == "easy_only"
+    ]
     assert sum(g != "hard_only" for g in easy) / len(easy) >= 0.9
     assert setup(url, "22.1", "") and setup(url, "22.1", "   ")  # an empty string is "no extra params"
-    for bad, words in (("not json", "not valid JSON"), ("[1, 2]", "holding a list"), ('"keywords"', "holding a str"),
-                       (42, "got int")):
-        r = requests.post(f"{url}/setup", json={"project": "23.1", "schema": LABEL_CONFIG, "extra_params": bad})
+    for bad, words in (
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "holding a list"),
+        ('"keywords"', "holding a str"),
+        (42, "got int"),
+    ):
+        r = requests.post(
+            f"{url}/setup", json={"project": "23.1", "schema": LABEL_CONFIG, "extra_params": bad}
+        )
         assert r.status_code == 400, r.text
         assert r.json()["status"] == "error" and words in r.json()["error"]
 
@@ -248,11 +320,18 @@ def test_twenty_concurrent_predict_calls(served):
     url = served()
     setup(url, extra={"keywords": EASY})
     recs = make_reviews(400, random_state=9)
-    chunks = [tasks_of(recs[i * 20:(i + 1) * 20], start_id=1 + i * 20) for i in range(20)]
+    chunks = [tasks_of(recs[i * 20 : (i + 1) * 20], start_id=1 + i * 20) for i in range(20)]
     with ThreadPoolExecutor(max_workers=20) as ex:
-        out = list(ex.map(lambda ts: requests.post(f"{url}/predict", json={
-            "project": "7.1700000000", "tasks": ts, "label_config": LABEL_CONFIG}, timeout=120), chunks))
+        out = list(
+            ex.map(
+                lambda ts: requests.post(
+                    f"{url}/predict",
+                    json={"project": "7.1700000000", "tasks": ts, "label_config": LABEL_CONFIG},
+                    timeout=120,
+                ),
+                chunks,
+            )
+        )
     assert [r.status_code for r in out] == [200] * 20
     assert all(len(r.json()["results"]) == 20 for r in out)
     assert requests.get(f"{url}/metrics").json()["projects"]["7"]["texts_seen"] == 400
-

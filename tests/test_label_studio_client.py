@@ -30,7 +30,9 @@ from w2s_plugin.integrations.label_studio.client import LabelStudioClient, Label
 LS_URL = os.environ.get("LABEL_STUDIO_URL")
 LS_KEY = os.environ.get("LABEL_STUDIO_API_KEY")
 SECRET = "w2s-secret-token-0123456789abcdef"
-needs_ls = pytest.mark.skipif(not LS_URL, reason="LABEL_STUDIO_URL is not set (scripts/test.sh starts a server)")
+needs_ls = pytest.mark.skipif(
+    not LS_URL, reason="LABEL_STUDIO_URL is not set (scripts/test.sh starts a server)"
+)
 
 
 def closed_port() -> int:
@@ -69,8 +71,13 @@ def no_secret(text: str):
 def test_unreachable_is_one_line_after_bounded_retries_with_backoff(caplog, capsys):
     caplog.set_level(logging.DEBUG)
     url = f"http://127.0.0.1:{closed_port()}"
-    client = LabelStudioClient(url, SECRET, retries=3, backoff=0.1,
-                               hint="saved: /tmp/x/label_studio_campaign.json; run the same command to resume")
+    client = LabelStudioClient(
+        url,
+        SECRET,
+        retries=3,
+        backoff=0.1,
+        hint="saved: /tmp/x/label_studio_campaign.json; run the same command to resume",
+    )
     t0 = time.time()
     with pytest.raises(LabelStudioError) as err:
         client.project(1)
@@ -132,20 +139,45 @@ def test_wrong_key_and_wrong_project_against_the_real_server(caplog, capsys):
 def test_campaign_cli_failures_are_one_line_without_secrets(tmp_path, case):
     """`w2s campaign run --label-studio-url ...` as a user runs it: one line on stderr, exit 2, no token."""
     (tmp_path / "a.csv").write_text("id,text\n1,great product\n2,awful product\n")
-    (tmp_path / "c.toml").write_text('[[sources]]\nname = "a"\npath = "a.csv"\n\n[campaign]\nbatch_size = 2\n'
-                                     'state_dir = "state"\n\n[label_studio]\nkeywords = { Positive = ["great"] }\n')
+    (tmp_path / "c.toml").write_text(
+        '[[sources]]\nname = "a"\npath = "a.csv"\n\n[campaign]\nbatch_size = 2\n'
+        'state_dir = "state"\n\n[label_studio]\nkeywords = { Positive = ["great"] }\n'
+    )
     url = {"down": f"http://127.0.0.1:{closed_port()}"}.get(case, LS_URL)
     key = SECRET if case == "bad_key" else (LS_KEY if case == "bad_project" else SECRET)
     project = "987654" if case == "bad_project" else "1"
-    env = {**os.environ, "LABEL_STUDIO_API_KEY": key, "W2S_LS_RETRIES": "1", "W2S_LS_BACKOFF": "0.05",
-           "W2S_EMBEDDER": "hashing"}
-    r = subprocess.run([str(Path(sys.executable).with_name("w2s")), "campaign", "run", "--label-studio-url", url,
-                        "--project", project, "--config", "c.toml", "--no-progress"],
-                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_API_KEY": key,
+        "W2S_LS_RETRIES": "1",
+        "W2S_LS_BACKOFF": "0.05",
+        "W2S_EMBEDDER": "hashing",
+    }
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("w2s")),
+            "campaign",
+            "run",
+            "--label-studio-url",
+            url,
+            "--project",
+            project,
+            "--config",
+            "c.toml",
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1, r.stderr
-    words = {"down": "unreachable", "bad_key": "rejected the API key", "bad_project": "check the project id"}[case]
+    words = {"down": "unreachable", "bad_key": "rejected the API key", "bad_project": "check the project id"}[
+        case
+    ]
     assert words in lines[0] and "run the same command" in lines[0], lines[0]
     no_secret(r.stdout + r.stderr)
     assert key not in r.stdout + r.stderr

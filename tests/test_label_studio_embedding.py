@@ -9,8 +9,12 @@ import os
 import numpy as np
 import pytest
 
-from w2s_plugin.integrations.label_studio.embedding import (SentenceEmbedder, default_embedder,
-                                                            embedding_model_available, packaged_model_dir)
+from w2s_plugin.integrations.label_studio.embedding import (
+    SentenceEmbedder,
+    default_embedder,
+    embedding_model_available,
+    packaged_model_dir,
+)
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder
 
 needs_embed = pytest.mark.skipif(not embedding_model_available(), reason="the embed extra is not installed")
@@ -32,8 +36,13 @@ def test_packaged_minilm_is_the_default_and_loads_offline(monkeypatch):
     assert isinstance(emb, SentenceEmbedder)
     path = packaged_model_dir()
     assert os.path.isfile(os.path.join(path, "model.safetensors")) and "site-packages" in path
-    texts = ["great phone, I love the screen", "excellent device, works perfectly", "awful case, it broke in a day",
-             "!!!", "\U0001f44d\U0001f44d"]
+    texts = [
+        "great phone, I love the screen",
+        "excellent device, works perfectly",
+        "awful case, it broke in a day",
+        "!!!",
+        "\U0001f44d\U0001f44d",
+    ]
     E = emb.transform(texts)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert E.shape == (5, 384) and np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)
@@ -53,7 +62,8 @@ def test_backend_uses_it_by_default_and_caches_by_text(monkeypatch):
     assert isinstance(b.embedder, SentenceEmbedder)
     recs = make_reviews(150, overlap=0.3, hard=0.3, random_state=1)
     tasks = [{"id": i, "data": {"text": r["text"]}} for i, r in enumerate(recs)] + [
-        {"id": 999, "data": {"text": "!!!"}}]
+        {"id": 999, "data": {"text": "!!!"}}
+    ]
     first = b.predict("3", tasks, LABEL_CONFIG)
     cached = len(b._cache)
     assert cached == len({t["data"]["text"] for t in tasks})
@@ -68,4 +78,6 @@ def test_backend_uses_it_by_default_and_caches_by_text(monkeypatch):
     # and the embedding finds the overlap texts (keyword + hard cue words) at the top
     truth = np.array([r["region"] for r in recs])
     top = np.argsort([-r["score"] for r in first[:-1]], kind="stable")[:30]
-    assert np.mean(truth[top] == "overlap") >= 2 * np.mean(truth == "overlap"), np.mean(truth[top] == "overlap")
+    assert np.mean(truth[top] == "overlap") >= 2 * np.mean(truth == "overlap"), np.mean(
+        truth[top] == "overlap"
+    )

@@ -38,9 +38,14 @@ class Serve:
     def __init__(self, model_dir, port=None, env=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([W2S, "serve", "--port", str(self.port), "--model-dir", str(model_dir)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or ENV,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [W2S, "serve", "--port", str(self.port), "--model-dir", str(model_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env or ENV,
+            start_new_session=True,
+        )
         self.banner = self.proc.stdout.readline()
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # drain gunicorn's log
 
@@ -71,10 +76,23 @@ def post(url, path, body, timeout=120):
 
 
 def event(action, tasks, labels, first_id):
-    anns = [{"id": first_id + i, "task": t["id"], "was_cancelled": False,
-             "result": [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [y]}}]}
-            for i, (t, y) in enumerate(zip(tasks, labels))]
-    return {"action": action, "project": {"id": 7, "label_config": LABEL_CONFIG}, "annotation": anns, "task": tasks}
+    anns = [
+        {
+            "id": first_id + i,
+            "task": t["id"],
+            "was_cancelled": False,
+            "result": [
+                {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [y]}}
+            ],
+        }
+        for i, (t, y) in enumerate(zip(tasks, labels))
+    ]
+    return {
+        "action": action,
+        "project": {"id": 7, "label_config": LABEL_CONFIG},
+        "annotation": anns,
+        "task": tasks,
+    }
 
 
 def test_serve_binds_before_it_prints_and_a_busy_port_is_one_line(serve, tmp_path):
@@ -85,8 +103,9 @@ def test_serve_binds_before_it_prints_and_a_busy_port_is_one_line(serve, tmp_pat
     # the banner means the port is bound: /health answers (the worker may still be booting)
     assert requests.get(s.url + "/health", timeout=60).json()["status"] == "UP"
     t0 = time.time()
-    busy = subprocess.run([W2S, "serve", "--port", str(s.port)], capture_output=True, text=True, env=ENV,
-                          timeout=60)
+    busy = subprocess.run(
+        [W2S, "serve", "--port", str(s.port)], capture_output=True, text=True, env=ENV, timeout=60
+    )
     assert busy.returncode == 2 and busy.stdout == ""
     lines = busy.stderr.strip().splitlines()
     assert len(lines) == 1 and f"port {s.port}" in lines[0] and "in use" in lines[0], busy.stderr
@@ -99,7 +118,9 @@ def project_with_model(url, n_ann=40):
     post(url, "/setup", {"project": "7.1", "schema": LABEL_CONFIG, "extra_params": {"keywords": EASY}})
     recs = make_reviews(300, random_state=2)
     tasks = [{"id": i + 1, "data": {"text": r["text"]}} for i, r in enumerate(recs)]
-    out = post(url, "/webhook", event("ANNOTATIONS_CREATED", tasks[:n_ann], [r["label"] for r in recs[:n_ann]], 1))
+    out = post(
+        url, "/webhook", event("ANNOTATIONS_CREATED", tasks[:n_ann], [r["label"] for r in recs[:n_ann]], 1)
+    )
     assert out["trained"] and out["n_train"] == n_ann
     return recs, tasks, out["model_version"]
 
@@ -113,8 +134,10 @@ def test_sigkill_during_predict_keeps_the_state_and_the_model(serve, tmp_path):
     s = serve(models)
     recs, tasks, model = project_with_model(s.url)
     before = post(s.url, "/predict", {"project": "7", "tasks": tasks[40:140]})["results"]
-    big = [{"id": 10_000 + i, "data": {"text": f"{r['text']} {i}"}} for i, r in
-           enumerate(make_reviews(60_000, random_state=3))]
+    big = [
+        {"id": 10_000 + i, "data": {"text": f"{r['text']} {i}"}}
+        for i, r in enumerate(make_reviews(60_000, random_state=3))
+    ]
     failed = []
     t = threading.Thread(target=lambda: failed.append(_post_quietly(s.url, {"project": "7", "tasks": big})))
     t.start()
@@ -160,7 +183,9 @@ def test_sigkill_during_a_retrain_loses_no_annotation_and_serves_the_last_good_m
     t.join(30)
     saved = json.loads(state.read_text())
     assert len(saved["examples"]) == 40 + len(more), "the kill came before the annotations were saved"
-    assert saved["weak_file"] == f"weak-v{int(model.split('-')[2]):06d}.pkl", "the refit finished before the kill"
+    assert saved["weak_file"] == f"weak-v{int(model.split('-')[2]):06d}.pkl", (
+        "the refit finished before the kill"
+    )
     s2 = serve(models)
     m = requests.get(s2.url + "/metrics", timeout=30).json()
     after = post(s2.url, "/predict", {"project": "7", "tasks": tasks[40:140]})["results"]

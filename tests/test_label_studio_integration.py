@@ -24,8 +24,11 @@ pytestmark = pytest.mark.label_studio
 LS_URL = os.environ.get("LABEL_STUDIO_URL")
 LS_KEY = os.environ.get("LABEL_STUDIO_API_KEY")
 if not LS_URL:
-    pytest.skip("LABEL_STUDIO_URL is not set: start a server with `source scripts/label_studio.sh && ls_start` "
-                "(scripts/test.sh does this)", allow_module_level=True)
+    pytest.skip(
+        "LABEL_STUDIO_URL is not set: start a server with `source scripts/label_studio.sh && ls_start` "
+        "(scripts/test.sh does this)",
+        allow_module_level=True,
+    )
 
 pytest.importorskip("label_studio_sdk")
 requests = pytest.importorskip("requests")
@@ -37,7 +40,14 @@ from w2s_plugin.engine import load_state  # noqa: E402
 from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.driver import (  # noqa: E402
-    ITEM_KEY, SOURCE_KEY, STATE_FILE, CampaignDriver, make_client, project_source, project_tasks)
+    ITEM_KEY,
+    SOURCE_KEY,
+    STATE_FILE,
+    CampaignDriver,
+    make_client,
+    project_source,
+    project_tasks,
+)
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
@@ -49,8 +59,11 @@ def ls():
 
 @pytest.fixture(scope="module")
 def backend_server(tmp_path_factory):
-    # the synthetic corpus's thresholds below are for hashed word counts (embedding: see the score-column tests)
-    backend = OverlapDensityBackend(model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder())
+    # the synthetic corpus's thresholds below are for hashed word counts
+    # (embedding: see the score-column tests)
+    backend = OverlapDensityBackend(
+        model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder()
+    )
     srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -75,23 +88,30 @@ def predictions_by_task(ls, project):
 
 
 def annotate(ls, task_id, label):
-    ls.annotations.create(id=task_id, result=[{"from_name": "sentiment", "to_name": "text", "type": "choices",
-                                               "value": {"choices": [label]}}])
+    ls.annotations.create(
+        id=task_id,
+        result=[
+            {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
+        ],
+    )
 
 
 def test_backend_in_label_studio_predicts_trains_and_predicts_again(ls, backend_server):
     url, backend = backend_server
     p = new_project(ls)
     recs = make_reviews(120, overlap=0.25, hard=0.3, random_state=21)
-    ls.projects.import_tasks(p.id, request=[{"data": {"text": r["text"], "gold": r["label"], "truth": r["region"]}}
-                                            for r in recs])
+    ls.projects.import_tasks(
+        p.id, request=[{"data": {"text": r["text"], "gold": r["label"], "truth": r["region"]}} for r in recs]
+    )
     setups = backend.counters["setup"]
-    ml = ls.ml.create(url=url, project=p.id, title="w2s overlap", extra_params={"keywords": EASY})
+    ls.ml.create(url=url, project=p.id, title="w2s overlap", extra_params={"keywords": EASY})
     assert backend.counters["setup"] > setups, "Label Studio did not call /setup"
     v0 = backend.current_version(p.id)
     label = "w2s overlap"  # the project's model version (Label Studio sets it to the title after /setup)
 
-    ls.actions.create(id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
+    ls.actions.create(
+        id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []}
+    )
     assert backend.prediction_version(p.id) == label  # read back at the /setup before /predict
     tasks = predictions_by_task(ls, p.id)
     assert len(tasks) == 120
@@ -123,13 +143,21 @@ def test_backend_in_label_studio_predicts_trains_and_predicts_again(ls, backend_
 
     # the version predictions carry is stable (the score column counts it): "Retrieve predictions" adds
     # nothing; deleting the old predictions and retrieving again re-scores with the new model
-    ls.actions.create(id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
+    ls.actions.create(
+        id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []}
+    )
     assert all(len(t["predictions"]) == 1 for t in predictions_by_task(ls, p.id).values())
-    ls.actions.create(id="delete_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
-    ls.actions.create(id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []})
+    ls.actions.create(
+        id="delete_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []}
+    )
+    ls.actions.create(
+        id="retrieve_tasks_predictions", project=p.id, selected_items={"all": True, "excluded": []}
+    )
     again = predictions_by_task(ls, p.id)
-    fresh = {tid: [x for x in t["predictions"] if x["result"] and x["result"][0]["w2s"]["model"] == v1]
-             for tid, t in again.items()}
+    fresh = {
+        tid: [x for x in t["predictions"] if x["result"] and x["result"][0]["w2s"]["model"] == v1]
+        for tid, t in again.items()
+    }
     assert all(len(v) == 1 for v in fresh.values()), "every task got a prediction from the new model"
     rest = ids[N_ANNOTATED:]
     hard = [tid for tid in rest if again[tid]["data"]["truth"] == "hard_only"]
@@ -141,11 +169,17 @@ def test_backend_in_label_studio_predicts_trains_and_predicts_again(ls, backend_
     new_p = np.mean([p_gold(fresh[t][0], again[t]) for t in hard])
     new_acc = np.mean([choice(fresh[t][0]) == again[t]["data"]["gold"] for t in hard])
     changed = sum(choice(tasks[t]["predictions"][0]) != choice(fresh[t][0]) for t in rest)
-    print(f"hard-only tasks: p(gold) {old_p:.3f} -> {new_p:.3f}, accuracy of the new weak labels {new_acc:.3f}")
+    print(
+        f"hard-only tasks: p(gold) {old_p:.3f} -> {new_p:.3f}, accuracy of the new weak labels {new_acc:.3f}"
+    )
     # hard-only texts hold no keyword: the cold-start voter is at exactly 0.5 there; trained on the
     # annotations, the weak model has learnt the hard cue words
     assert changed > 0 and old_p == pytest.approx(0.5) and new_p >= 0.55 and new_acc >= 0.75, (
-        old_p, new_p, new_acc, changed)
+        old_p,
+        new_p,
+        new_acc,
+        changed,
+    )
 
 
 def test_label_studio_cannot_connect_a_backend_to_a_config_without_choices(ls, backend_server):
@@ -157,7 +191,9 @@ def test_label_studio_cannot_connect_a_backend_to_a_config_without_choices(ls, b
     except Exception as exc:  # Label Studio refuses the connection: our 400 message surfaces
         assert "Choices" in str(exc) or "400" in str(exc)
     else:
-        assert ls.ml.get(id=ml.id).state in ("ER", "Error", "ERROR") or "Choices" in (ls.ml.get(id=ml.id).error_message or "")
+        assert ls.ml.get(id=ml.id).state in ("ER", "Error", "ERROR") or "Choices" in (
+            ls.ml.get(id=ml.id).error_message or ""
+        )
     assert backend.counters["errors"] > errors
 
 
@@ -182,8 +218,17 @@ def test_campaign_driver_five_rounds_three_sources_idempotent(ls, tmp_path):
     p = new_project(ls)
     state = tmp_path / "state"
     backend = OverlapDensityBackend(model_dir=tmp_path / "models", keywords=EASY)
-    driver = CampaignDriver(ls, p.id, write_sources(tmp_path), backend=backend, batch_size=10,
-                            bandit="ucb", state_dir=state, progress=False, random_state=0)
+    driver = CampaignDriver(
+        ls,
+        p.id,
+        write_sources(tmp_path),
+        backend=backend,
+        batch_size=10,
+        bandit="ucb",
+        state_dir=state,
+        progress=False,
+        random_state=0,
+    )
     rows = [driver.run_round() for _ in range(4)]
     snapshot = tmp_path / "after4.json"
     shutil.copy(state / STATE_FILE, snapshot)
@@ -200,8 +245,17 @@ def test_campaign_driver_five_rounds_three_sources_idempotent(ls, tmp_path):
 
     # a crash after the import but before the state write: the repeated round 5 imports nothing
     shutil.copy(snapshot, state / STATE_FILE)
-    replay = CampaignDriver(ls, p.id, write_sources(tmp_path), backend=backend, batch_size=10,
-                            bandit="ucb", state_dir=state, progress=False, random_state=0)
+    replay = CampaignDriver(
+        ls,
+        p.id,
+        write_sources(tmp_path),
+        backend=backend,
+        batch_size=10,
+        bandit="ucb",
+        state_dir=state,
+        progress=False,
+        random_state=0,
+    )
     again = replay.run_round()
     assert again["source"] == rows[4]["source"] and again["imported"] == 0 and again["skipped"] == 10
     assert len(list(project_tasks(ls, p.id, fields="task_only"))) == 50
@@ -231,8 +285,9 @@ def test_another_label_studio_project_is_a_source(ls, tmp_path):
     ls.projects.import_tasks(pool.id, request=[{"data": {"text": r["text"]}} for r in recs])
     target = new_project(ls)
     src = project_source(ls, pool.id)
-    driver = CampaignDriver(ls, target.id, [src], backend=OverlapDensityBackend(keywords=EASY), batch_size=10,
-                            progress=False)
+    driver = CampaignDriver(
+        ls, target.id, [src], backend=OverlapDensityBackend(keywords=EASY), batch_size=10, progress=False
+    )
     rows = driver.run()
     assert [r["imported"] for r in rows] == [10, 5] and driver.done
     texts = sorted(t["data"]["text"] for t in project_tasks(ls, target.id, fields="task_only"))
@@ -264,8 +319,21 @@ def test_docs_campaign_example_finds_overlap_and_no_keywords_warns(ls, tmp_path,
     runs = {}
     for name in ("campaign", "nokw"):
         project = ls.projects.create(title=f"w2s-doc-{uuid.uuid4().hex[:6]}", label_config=label_config)
-        rc = main(["campaign", "run", "--label-studio-url", LS_URL, "--project", str(project.id),
-                   "--config", f"{name}.toml", "--no-progress", "--max-rounds", "4"])
+        rc = main(
+            [
+                "campaign",
+                "run",
+                "--label-studio-url",
+                LS_URL,
+                "--project",
+                str(project.id),
+                "--config",
+                f"{name}.toml",
+                "--no-progress",
+                "--max-rounds",
+                "4",
+            ]
+        )
         assert rc == 0
         runs[name] = load_state(tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw"))["rounds"]
         out = capsys.readouterr()

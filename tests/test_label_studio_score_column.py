@@ -25,8 +25,11 @@ pytestmark = pytest.mark.label_studio
 LS_URL = os.environ.get("LABEL_STUDIO_URL")
 LS_KEY = os.environ.get("LABEL_STUDIO_API_KEY")
 if not LS_URL:
-    pytest.skip("LABEL_STUDIO_URL is not set: start a server with `source scripts/label_studio.sh && ls_start` "
-                "(scripts/test.sh does this)", allow_module_level=True)
+    pytest.skip(
+        "LABEL_STUDIO_URL is not set: start a server with `source scripts/label_studio.sh && ls_start` "
+        "(scripts/test.sh does this)",
+        allow_module_level=True,
+    )
 
 pytest.importorskip("label_studio_sdk")
 requests = pytest.importorskip("requests")
@@ -52,7 +55,9 @@ def ls():
 
 @pytest.fixture(scope="module")
 def backend_server(tmp_path_factory):
-    backend = OverlapDensityBackend(model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder())
+    backend = OverlapDensityBackend(
+        model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder()
+    )
     srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -69,8 +74,10 @@ def api(method, path, **kw):
 
 def mixed_records(n, seed):
     """Synthetic reviews with the no-word texts spread among them; 'truth' keeps the region."""
-    recs = [{"text": r["text"], "gold": r["label"], "truth": r["region"]}
-            for r in make_reviews(n, overlap=0.3, hard=0.3, random_state=seed)]
+    recs = [
+        {"text": r["text"], "gold": r["label"], "truth": r["region"]}
+        for r in make_reviews(n, overlap=0.3, hard=0.3, random_state=seed)
+    ]
     for j, t in enumerate(NO_WORDS):
         recs.insert(3 + 7 * j, {"text": t, "gold": "", "truth": "no_words"})
     return recs
@@ -85,15 +92,24 @@ def new_project(ls, recs=None):
 
 def score_view(project):
     """A Data Manager tab sorted by prediction score, highest first (what a user clicks)."""
-    return api("POST", "/api/dm/views/", json={"project": project, "data": {
-        "title": "by prediction score", "ordering": ["-tasks:predictions_score"]}})["id"]
+    return api(
+        "POST",
+        "/api/dm/views/",
+        json={
+            "project": project,
+            "data": {"title": "by prediction score", "ordering": ["-tasks:predictions_score"]},
+        },
+    )["id"]
 
 
 def sorted_tasks(project, view):
     out, page = [], 1
     while True:
-        data = api("GET", "/api/tasks/", params={"project": project, "view": view, "fields": "all", "page": page,
-                                                 "page_size": 100})
+        data = api(
+            "GET",
+            "/api/tasks/",
+            params={"project": project, "view": view, "fields": "all", "page": page, "page_size": 100},
+        )
         out += data["tasks"]
         if len(out) >= data["total"]:
             return out
@@ -101,8 +117,12 @@ def sorted_tasks(project, view):
 
 
 def retrieve(project):
-    api("POST", "/api/dm/actions/", params={"id": "retrieve_tasks_predictions", "project": project},
-        json={"selectedItems": {"all": True, "excluded": []}})
+    api(
+        "POST",
+        "/api/dm/actions/",
+        params={"id": "retrieve_tasks_predictions", "project": project},
+        json={"selectedItems": {"all": True, "excluded": []}},
+    )
 
 
 def check_column(project, view, n):
@@ -122,8 +142,12 @@ def check_column(project, view, n):
 
 
 def annotate(ls, task_id, label):
-    ls.annotations.create(id=task_id, result=[{"from_name": "sentiment", "to_name": "text", "type": "choices",
-                                               "value": {"choices": [label]}}])
+    ls.annotations.create(
+        id=task_id,
+        result=[
+            {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
+        ],
+    )
 
 
 @pytest.mark.parametrize("connect", ["ui_form", "sdk"])
@@ -132,8 +156,18 @@ def test_score_column_is_filled_sorted_and_survives_retrains(ls, backend_server,
     recs = mixed_records(50, seed=31)
     p = new_project(ls, recs)
     if connect == "ui_form":  # the body the Settings > Model > Connect model form posts
-        api("POST", "/api/ml/", json={"url": url, "title": "My w2s model", "project": p.id, "is_interactive": False,
-                                       "auth_method": "NONE", "extra_params": '{"keywords": %s}' % _json(EASY)})
+        api(
+            "POST",
+            "/api/ml/",
+            json={
+                "url": url,
+                "title": "My w2s model",
+                "project": p.id,
+                "is_interactive": False,
+                "auth_method": "NONE",
+                "extra_params": '{"keywords": ' + _json(EASY) + "}",
+            },
+        )
         title = "My w2s model"
     else:
         ls.ml.create(url=url, project=p.id, title="w2s", extra_params={"keywords": EASY})
@@ -144,7 +178,7 @@ def test_score_column_is_filled_sorted_and_survives_retrains(ls, backend_server,
     version, tasks = check_column(p.id, view, len(recs))
     assert version == title == backend.prediction_version(p.id)
     # texts without words: no evidence, at the bottom; overlap texts lead
-    assert {t["data"]["truth"] for t in tasks[-len(NO_WORDS):]} == {"no_words"}
+    assert {t["data"]["truth"] for t in tasks[-len(NO_WORDS) :]} == {"no_words"}
     top = np.mean([t["data"]["truth"] == "overlap" for t in tasks[:10]])
     assert top >= 0.7, top
 
@@ -165,8 +199,9 @@ def test_score_column_is_filled_sorted_and_survives_retrains(ls, backend_server,
     retrieve(p.id)
     _, after = check_column(p.id, view, len(recs) + len(more))
     fresh = [t for t in after if t["data"]["text"] in {r["text"] for r in more if r["truth"] != "no_words"}]
-    assert fresh and all(t["predictions"][0]["result"][0]["w2s"]["model"] == backend.current_version(p.id)
-                         for t in fresh)
+    assert fresh and all(
+        t["predictions"][0]["result"][0]["w2s"]["model"] == backend.current_version(p.id) for t in fresh
+    )
 
 
 def _json(obj):
@@ -182,9 +217,12 @@ def test_campaign_driver_without_a_connected_backend_fills_the_column(ls, tmp_pa
     assert not api("GET", f"/api/projects/{p.id}/")["model_version"]
     recs = mixed_records(40, seed=33)
     src = Source("reviews", records=recs, ids=list(range(len(recs))), shuffle=True, random_state=0)
-    backend = OverlapDensityBackend(model_dir=tmp_path / "models", keywords=EASY, embedder=HashingTextEmbedder())
-    driver = CampaignDriver(ls, p.id, [src], backend=backend, batch_size=15, state_dir=tmp_path / "state",
-                            progress=False)
+    backend = OverlapDensityBackend(
+        model_dir=tmp_path / "models", keywords=EASY, embedder=HashingTextEmbedder()
+    )
+    driver = CampaignDriver(
+        ls, p.id, [src], backend=backend, batch_size=15, state_dir=tmp_path / "state", progress=False
+    )
     rows = driver.run()
     assert sum(r["imported"] for r in rows) == len(recs)
     assert api("GET", f"/api/projects/{p.id}/")["model_version"] == DEFAULT_LABEL
@@ -194,15 +232,25 @@ def test_campaign_driver_without_a_connected_backend_fills_the_column(ls, tmp_pa
 # -- the Data Manager in a real browser ------------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1400,2400"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,2400",
+]
 
 
 @pytest.fixture
 def browser():
     webdriver = pytest.importorskip("selenium.webdriver")
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip("headless Chromium from Debian is not installed (apt-get install -y chromium chromium-driver)")
+        pytest.skip(
+            "headless Chromium from Debian is not installed (apt-get install -y chromium chromium-driver)"
+        )
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
@@ -227,8 +275,11 @@ def page_order(driver, n, timeout=60):
         for row in rows:
             boxes = row.find_elements(By.CSS_SELECTOR, "input[aria-label^='Select Task ']")
             if boxes:
-                top = float((row.get_attribute("style") or "").split("top:")[1].split("px")[0]) \
-                    if "top:" in (row.get_attribute("style") or "") else 0.0
+                top = (
+                    float((row.get_attribute("style") or "").split("top:")[1].split("px")[0])
+                    if "top:" in (row.get_attribute("style") or "")
+                    else 0.0
+                )
                 found.append((top, int(boxes[0].get_attribute("aria-label").rsplit(" ", 1)[1])))
         ids = [i for _, i in sorted(found)]
         if len(ids) >= n:
@@ -253,9 +304,12 @@ def test_data_manager_sorted_by_prediction_score_in_headless_chromium(ls, backen
 
     t0 = time.time()
     browser.get(f"{LS_URL}/user/login/")
-    browser.find_element(By.NAME, "email").send_keys(os.environ.get("LABEL_STUDIO_USERNAME", "w2s@example.com"))
-    browser.find_element(By.NAME, "password").send_keys(os.environ.get("LABEL_STUDIO_PASSWORD",
-                                                                      "w2s-test-password"))
+    browser.find_element(By.NAME, "email").send_keys(
+        os.environ.get("LABEL_STUDIO_USERNAME", "w2s@example.com")
+    )
+    browser.find_element(By.NAME, "password").send_keys(
+        os.environ.get("LABEL_STUDIO_PASSWORD", "w2s-test-password")
+    )
     browser.find_element(By.CSS_SELECTOR, "button[type=submit], input[type=submit]").click()
     deadline = time.time() + 30
     while "/user/login" in browser.current_url and time.time() < deadline:

@@ -28,8 +28,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:'force_all_finite' was renamed:F
 
 def weak_estimator(n_easy=20):
     """The weak model sees only the easy block of the mixture."""
-    return make_pipeline(ColumnTransformer([("easy", "passthrough", list(range(n_easy)))]),
-                         LogisticRegression(solver="liblinear"))
+    return make_pipeline(
+        ColumnTransformer([("easy", "passthrough", list(range(n_easy)))]),
+        LogisticRegression(solver="liblinear"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,12 @@ def data():
 
 def counting(strategy):
     """Wrap a query strategy to count how often modAL calls it."""
+
     @functools.wraps(strategy)
     def wrapped(*args, **kwargs):
         wrapped.calls += 1
         return strategy(*args, **kwargs)
+
     wrapped.calls = 0
     return wrapped
 
@@ -116,8 +120,9 @@ def test_bare_index_array_trap_in_modal():
     learner.query(X, n_instances=3)
     assert bare.calls == 3, "a return that does not unpack into two makes modAL call the strategy again"
 
-    learner = ActiveLearner(LogisticRegression(), query_strategy=overlap_sampling, X_training=X[:10],
-                            y_training=y[:10])
+    learner = ActiveLearner(
+        LogisticRegression(), query_strategy=overlap_sampling, X_training=X[:10], y_training=y[:10]
+    )
     idx, rows = learner.query(X, n_instances=2)
     assert len(idx) == 2 and rows.shape == (2, 3)
 
@@ -136,8 +141,9 @@ def test_strategies_by_name(data):
     mix, seed = data
     learner = make_learner(seed, overlap_sampling)
     ours, s = learner.query(mix.X, n_instances=5, strategy="uncertainty", return_metrics=True)[::2]
-    ref, _ = ActiveLearner(weak_estimator(), query_strategy=uncertainty_sampling, X_training=seed.X,
-                           y_training=seed.y).query(mix.X, n_instances=5)
+    ref, _ = ActiveLearner(
+        weak_estimator(), query_strategy=uncertainty_sampling, X_training=seed.X, y_training=seed.y
+    ).query(mix.X, n_instances=5)
     assert set(ours) == set(ref)
     P = learner.predict_proba(mix.X)
     np.testing.assert_allclose(s, 1 - P.max(axis=1)[ours])
@@ -244,7 +250,10 @@ def test_digits_example_reduced(tmp_path):
     from w2s_plugin.integrations.modal import example_digits as ex
 
     res = ex.run(rounds=5, batch=20, seeds=(0, 1), progress=False)
-    last = {k: {s: float(np.asarray(v)[-1]) for s, v in res[k].items()} for k in ("A_weak", "A_strong", "B_strong")}
+    last = {
+        k: {s: float(np.asarray(v)[-1]) for s, v in res[k].items()}
+        for k in ("A_weak", "A_strong", "B_strong")
+    }
     wl = {s: float(v) for s, v in res["B_weak_label_acc"].items()}
     # B (weak labels): overlap picks far more correct weak labels and gives the best strong model.
     assert wl["overlap"] >= wl["random"] + 0.1, wl

@@ -26,8 +26,9 @@ SHARES = {"low": (0.7, 0.2, 0.1), "mid": (0.5, 0.2, 0.3), "high": (0.2, 0.2, 0.6
 
 
 def weak_estimator():
-    return make_pipeline(ColumnTransformer([("easy", "passthrough", list(range(20)))]),
-                         LogisticRegression(solver="liblinear"))
+    return make_pipeline(
+        ColumnTransformer([("easy", "passthrough", list(range(20)))]), LogisticRegression(solver="liblinear")
+    )
 
 
 def setup(seed, n=1500):
@@ -63,7 +64,7 @@ def test_pulls_shift_to_the_densest_pool_and_learner_is_taught():
         msl = MultiSourceLearner(learner, sources, batch_size=100, random_state=seed)
         picks, overlap = run(msl, rounds)
         share_high = picks.count("high") / rounds
-        late_high = picks[rounds // 2:].count("high") / (rounds - rounds // 2)
+        late_high = picks[rounds // 2 :].count("high") / (rounds - rounds // 2)
         # Uniform choice would give 1/3; the bandit concentrates on the densest pool.
         assert share_high >= 0.6 and late_high >= 0.75, (seed, picks)
         est = {r["source"]: r["density"] for r in msl.bandit.estimates()}
@@ -74,8 +75,12 @@ def test_pulls_shift_to_the_densest_pool_and_learner_is_taught():
         assert learner.score(test.X, test.y) >= acc0 - 0.02
         # Against round robin on the same pools: more true-overlap items are queried.
         _, sources_rr, learner_rr = setup(seed)
-        _, overlap_rr = run(MultiSourceLearner(learner_rr, sources_rr, bandit="round_robin", batch_size=100,
-                                               random_state=seed), rounds)
+        _, overlap_rr = run(
+            MultiSourceLearner(
+                learner_rr, sources_rr, bandit="round_robin", batch_size=100, random_state=seed
+            ),
+            rounds,
+        )
         assert overlap > overlap_rr, (seed, overlap, overlap_rr)
 
 
@@ -181,7 +186,7 @@ def test_each_item_is_evidence_once():
             assert est[name]["drawn"] == int(msl.scored[name].sum())
         assert sum(r["pulls"] for r in est.values()) == 40
         high = est["high"]
-        assert high["pulls"] >= 30 and high["drawn"] == 400, (seed, high)   # fully scored, each item once
+        assert high["pulls"] >= 30 and high["drawn"] == 400, (seed, high)  # fully scored, each item once
         assert abs(high["density"] - 0.6) <= 0.2, (seed, high)
         assert high["density"] > max(est["low"]["density"], est["mid"]["density"]), (seed, est)
         # The same run's windows counted in full (re-scored leftovers as new items) drift far lower.
@@ -219,7 +224,9 @@ def test_committee_and_precomputed_embeddings():
     from w2s_plugin import Precomputed
 
     base, sources, _ = setup(2, n=300)
-    members = [ActiveLearner(weak_estimator(), X_training=base.X[i::3], y_training=base.y[i::3]) for i in range(3)]
+    members = [
+        ActiveLearner(weak_estimator(), X_training=base.X[i::3], y_training=base.y[i::3]) for i in range(3)
+    ]
     committee = Committee(learner_list=members)
     rng = np.random.default_rng(0)
     W = rng.normal(size=(base.X.shape[1], 16))
@@ -253,4 +260,4 @@ def test_string_classes_come_out_as_class_labels():
     assert sizes["overlap"] < sizes["confident"] <= sizes["all"] == sum(h["n_fresh"] for h in msl.history)
     X, y, _ = msl.training_data("confident")
     acc = LogisticRegression(solver="liblinear").fit(X, y).score(test.X, names[test.y])
-    assert acc >= 0.7, acc   # 0.000 if the weak labels were column indices 0/1
+    assert acc >= 0.7, acc  # 0.000 if the weak labels were column indices 0/1

@@ -8,8 +8,16 @@ from hypothesis.extra.numpy import arrays
 
 from w2s_plugin import change_point_threshold, weak_confidence
 from w2s_plugin.hooks.thresholds import change_point_grid
-from w2s_plugin.overlap import (change_point_index, gram_matrix, iter_row_blocks, max_abs_cosine, rms_cosine_factor,
-                                split_cost, subspace_basis, subspace_scores)
+from w2s_plugin.overlap import (
+    change_point_index,
+    gram_matrix,
+    iter_row_blocks,
+    max_abs_cosine,
+    rms_cosine_factor,
+    split_cost,
+    subspace_basis,
+    subspace_scores,
+)
 
 
 def brute_force_split(v):
@@ -19,8 +27,11 @@ def brute_force_split(v):
     return int(np.argmin(costs)) + 1, float(min(costs))
 
 
-values = arrays(np.float64, st.integers(2, 60),
-                elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32))
+values = arrays(
+    np.float64,
+    st.integers(2, 60),
+    elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -90,12 +101,15 @@ def test_grid_change_point_is_the_best_split_on_multiples_of_five():
     assert split_cost(s, int((v < change_point_threshold(v)).sum())) <= split_cost(s, k) + 1e-12
 
 
-@pytest.mark.parametrize("values, expected", [
-    ([], "nan"),                # empty: no threshold
-    ([0.3], 0.3),               # one value: no split, every point on the upper side
-    ([0.2, 0.2, 0.2], 0.2),     # constant: no split
-    ([0.1, 0.9], 0.5),          # two distinct values: midpoint
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([], "nan"),  # empty: no threshold
+        ([0.3], 0.3),  # one value: no split, every point on the upper side
+        ([0.2, 0.2, 0.2], 0.2),  # constant: no split
+        ([0.1, 0.9], 0.5),  # two distinct values: midpoint
+    ],
+)
 def test_degenerate_inputs_follow_the_documented_rule(values, expected):
     thr = change_point_threshold(values)
     if expected == "nan":
@@ -111,6 +125,7 @@ def test_change_point_rejects_nan():
 
 
 # --- weak confidence ---------------------------------------------------------------------------
+
 
 def test_binary_confidence_vector_and_matrix_agree():
     p = np.array([0.0, 0.1, 0.5, 0.75, 1.0])
@@ -132,6 +147,7 @@ def test_margin_equals_binary_formula_for_two_classes(p):
 
 
 # --- scores ------------------------------------------------------------------------------------
+
 
 def _unit(X):
     return X / np.linalg.norm(X, axis=1, keepdims=True)
@@ -156,7 +172,7 @@ def test_rms_cosine_is_the_quadratic_mean_of_cosines():
     # dropping weak directions changes every squared score by at most tol
     L2 = rms_cosine_factor(G, n, tol=0.05)
     assert L2.shape[1] < L.shape[1]
-    assert np.max(np.abs(subspace_scores(X, L2) ** 2 - direct ** 2)) <= 0.05 + 1e-12
+    assert np.max(np.abs(subspace_scores(X, L2) ** 2 - direct**2)) <= 0.05 + 1e-12
 
 
 def test_subspace_scores_are_projection_norms_and_float32_matches_float64():
@@ -174,7 +190,7 @@ def test_row_blocks_cover_a_mask_an_index_and_unsorted_indices():
     X = np.arange(40.0).reshape(20, 2)
     for rows in (None, np.arange(20) % 3 == 0, np.array([1, 2, 3, 10, 19]), np.array([5, 1, 5])):
         got = np.empty((0, 2))
-        for pos, block in iter_row_blocks(X, rows, chunk_rows=4):
+        for _pos, block in iter_row_blocks(X, rows, chunk_rows=4):
             assert block.shape[0] <= 4
             got = np.vstack([got, block])
         want = X if rows is None else X[rows]

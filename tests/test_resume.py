@@ -42,8 +42,17 @@ CHILD = textwrap.dedent(f"""
 
 def _uninterrupted(state_dir=None):
     syn = make_sources(DENS, N, random_state=SEED)
-    c = Campaign(syn.sources, syn.weak_model, bandit="thompson", detector={"history_size": HIST},
-                 batch_size=BATCH, budget=BUDGET, state_dir=state_dir, progress=False, random_state=SEED)
+    c = Campaign(
+        syn.sources,
+        syn.weak_model,
+        bandit="thompson",
+        detector={"history_size": HIST},
+        batch_size=BATCH,
+        budget=BUDGET,
+        state_dir=state_dir,
+        progress=False,
+        random_state=SEED,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", W2SWarning)
         c.run()
@@ -84,8 +93,12 @@ def test_sigkill_at_random_rounds_then_resume_equals_an_uninterrupted_run(tmp_pa
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     kills = []
     for target in targets:
-        proc = subprocess.Popen([sys.executable, str(script), str(state_dir)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(state_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while _committed_rounds(state_dir) < target and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -96,8 +109,9 @@ def test_sigkill_at_random_rounds_then_resume_equals_an_uninterrupted_run(tmp_pa
         done = _check_invariants(state_dir)
         assert 0 < done < total
         kills.append(done)
-    out = subprocess.run([sys.executable, str(script), str(state_dir)], capture_output=True, env=env,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script), str(state_dir)], capture_output=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert _check_invariants(state_dir) == total
     assert len(set(kills)) >= 3  # the kills really happened at different rounds
@@ -122,8 +136,17 @@ def test_in_process_stop_and_resume_many_times_is_exact(tmp_path):
     d = tmp_path / "c"
     c = None
     syn = make_sources(DENS, N, random_state=SEED)
-    c = Campaign(syn.sources, syn.weak_model, bandit="thompson", detector={"history_size": HIST},
-                 batch_size=BATCH, budget=BUDGET, state_dir=d, progress=False, random_state=SEED)
+    c = Campaign(
+        syn.sources,
+        syn.weak_model,
+        bandit="thompson",
+        detector={"history_size": HIST},
+        batch_size=BATCH,
+        budget=BUDGET,
+        state_dir=d,
+        progress=False,
+        random_state=SEED,
+    )
     c.run(max_rounds=7)
     for k in (1, 5, 13, 2, 100):
         syn = make_sources(DENS, N, random_state=SEED)
@@ -142,8 +165,15 @@ def test_in_process_stop_and_resume_many_times_is_exact(tmp_path):
 def test_torn_tail_of_the_log_is_cut_and_stray_files_are_ignored(tmp_path):
     d = tmp_path / "c"
     syn = make_sources(DENS, N, random_state=SEED)
-    c = Campaign(syn.sources, syn.weak_model, batch_size=BATCH, budget=200, state_dir=d, progress=False,
-                 random_state=SEED)
+    c = Campaign(
+        syn.sources,
+        syn.weak_model,
+        batch_size=BATCH,
+        budget=200,
+        state_dir=d,
+        progress=False,
+        random_state=SEED,
+    )
     c.run(max_rounds=4)
     committed = (d / LOG_FILE).stat().st_size
     with open(d / LOG_FILE, "ab") as fh:  # a crash in the middle of writing round 5's line
@@ -162,8 +192,15 @@ def test_torn_tail_of_the_log_is_cut_and_stray_files_are_ignored(tmp_path):
 def test_resume_refuses_a_different_campaign(tmp_path):
     d = tmp_path / "c"
     syn = make_sources(DENS, N, random_state=SEED)
-    Campaign(syn.sources, syn.weak_model, batch_size=BATCH, budget=200, state_dir=d, progress=False,
-             random_state=SEED).run(max_rounds=2)
+    Campaign(
+        syn.sources,
+        syn.weak_model,
+        batch_size=BATCH,
+        budget=200,
+        state_dir=d,
+        progress=False,
+        random_state=SEED,
+    ).run(max_rounds=2)
     syn = make_sources(DENS, N, random_state=SEED)
     with pytest.raises(ValueError, match="already holds a campaign"):
         Campaign(syn.sources, syn.weak_model, batch_size=BATCH, state_dir=d)

@@ -46,8 +46,15 @@ def test_npy_source_is_memory_mapped_not_loaded(tmp_path):
 def test_npz_source_carries_y_ids_and_extras(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 3))
-    np.savez(tmp_path / "p.npz", X=X, y=np.arange(30) % 2, ids=np.array([f"doc-{i}" for i in range(30)]),
-             proba=rng.uniform(size=(30, 2)), regions=np.arange(30) % 3, scalar=np.array(1.0))
+    np.savez(
+        tmp_path / "p.npz",
+        X=X,
+        y=np.arange(30) % 2,
+        ids=np.array([f"doc-{i}" for i in range(30)]),
+        proba=rng.uniform(size=(30, 2)),
+        regions=np.arange(30) % 3,
+        scalar=np.array(1.0),
+    )
     src = Source.from_path(tmp_path / "p.npz", random_state=0)
     assert set(src.extras) == {"proba", "regions"}
     b = src.draw(10)
@@ -82,7 +89,9 @@ def test_csv_and_jsonl_sources_with_ids(tmp_path):
 def test_from_records_list_and_generator_and_stable_ids():
     recs = [{"id": 100 + i, "x": float(i), "y": i % 2} for i in range(20)]
     s1 = Source.from_records("r", recs, features=["x"], id_key="id", label_key="y", random_state=3)
-    s2 = Source.from_records("r", (r for r in recs), features=["x"], id_key="id", label_key="y", random_state=3)
+    s2 = Source.from_records(
+        "r", (r for r in recs), features=["x"], id_key="id", label_key="y", random_state=3
+    )
     b1, b2 = s1.draw(6), s2.draw(6)
     assert b1.ids == b2.ids
     assert all(b1.X[j, 0] + 100 == b1.ids[j] for j in range(6))
@@ -148,8 +157,15 @@ def test_unseeded_sources_resume_in_the_saved_order(tmp_path):
     def sources():
         return [Source.from_path(tmp_path / "a.npy"), Source.from_path(tmp_path / "b.npy")]
 
-    first = Campaign(sources(), weak_model=weak, batch_size=20, budget=200, state_dir=tmp_path / "run",
-                     random_state=0, progress=False)
+    first = Campaign(
+        sources(),
+        weak_model=weak,
+        batch_size=20,
+        budget=200,
+        state_dir=tmp_path / "run",
+        random_state=0,
+        progress=False,
+    )
     first.run(max_rounds=4)
     drawn_before = list(zip(first.items["source"], first.items["position"]))
     resumed = Campaign.resume(tmp_path / "run", sources(), weak_model=weak, progress=False)
@@ -167,7 +183,7 @@ def test_csv_id_and_label_columns_are_never_features_and_typos_are_errors(tmp_pa
     path = tmp_path / "pool.csv"
     path.write_text("id,f1,f2,label\n10,0.1,0.2,1\n11,0.3,0.4,0\n12,0.5,0.1,1\n")
     src = Source.from_path(path, random_state=0)
-    assert src.X.shape == (3, 2)                      # the numeric id and label are not features
+    assert src.X.shape == (3, 2)  # the numeric id and label are not features
     assert src.ids == ["10", "11", "12"] and list(src.y) == ["1", "0", "1"]
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) id_colum \(did you mean 'id_column'"):
         Source.from_path(path, id_colum="id")
@@ -191,8 +207,15 @@ def _two_view_sources(syn, tmp_path):
     for s in syn.sources:
         path = tmp_path / f"{s.name}_emb.npy"
         np.save(path, np.asarray(s.X))
-        out.append(Source(s.name, views={"weak": np.asarray(s.X)[:, easy], "strong": str(path)}, y=s.y,
-                          extras=s.extras, random_state=s.random_state))
+        out.append(
+            Source(
+                s.name,
+                views={"weak": np.asarray(s.X)[:, easy], "strong": str(path)},
+                y=s.y,
+                extras=s.extras,
+                random_state=s.random_state,
+            )
+        )
     return out
 
 
@@ -210,8 +233,9 @@ def test_batch_view_hands_each_model_its_own_view(tmp_path):
     assert np.array_equal(b.view("weak"), weak[b.positions])
     assert np.array_equal(b.view("strong"), strong[b.positions])
     # named column groups of one matrix give the same batches
-    cols = Source("a", np.hstack([weak, strong]), views={"weak": [0, 1], "strong": slice(2, 5)},
-                  random_state=0)
+    cols = Source(
+        "a", np.hstack([weak, strong]), views={"weak": [0, 1], "strong": slice(2, 5)}, random_state=0
+    )
     b2 = cols.draw(4)
     assert np.array_equal(b2.positions, b.positions)
     assert np.array_equal(b2.view("weak"), b.view("weak"))
@@ -222,14 +246,17 @@ def test_batch_view_hands_each_model_its_own_view(tmp_path):
 
 
 def test_csv_column_groups_and_npz_two_view_archive(tmp_path):
-    rows = [{"id": f"i{k}", "label": k % 2, "w1": k, "w2": 2 * k, "e1": -k, "e2": k / 2, "e3": 1}
-            for k in range(12)]
+    rows = [
+        {"id": f"i{k}", "label": k % 2, "w1": k, "w2": 2 * k, "e1": -k, "e2": k / 2, "e3": 1}
+        for k in range(12)
+    ]
     with open(tmp_path / "t.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    src = Source.from_path(tmp_path / "t.csv", views={"weak": ["w1", "w2"], "strong": ["e1", "e2", "e3"]},
-                           random_state=0)
+    src = Source.from_path(
+        tmp_path / "t.csv", views={"weak": ["w1", "w2"], "strong": ["e1", "e2", "e3"]}, random_state=0
+    )
     b = src.draw(5)
     k = np.array([int(i[1:]) for i in b.ids])
     assert np.array_equal(b.view("weak"), np.c_[k, 2 * k]) and np.array_equal(b.view("strong")[:, 0], -k)
@@ -267,8 +294,9 @@ def test_campaign_on_a_weak_table_and_stored_embeddings_equals_concatenate_and_s
     c = Campaign(views, inner, **kw)
     res = c.run()
     assert len(res.rounds) == 15
-    assert _rounds(c) == [(r["source"], r["n"], r["n_overlap"], round(r["density"], 12))
-                          for r in sliced.rounds]
+    assert _rounds(c) == [
+        (r["source"], r["n"], r["n_overlap"], round(r["density"], 12)) for r in sliced.rounds
+    ]
     assert res.items["id"] == sliced.items["id"] and res.items["region"] == sliced.items["region"]
     assert sum(r["n_overlap"] for r in res.rounds) > 100  # a real campaign: the dense source was found
     # the strong model trains on the strong view, as it did on the concatenated features
@@ -316,12 +344,14 @@ type = "sklearn"
 estimator = "sklearn.linear_model.LogisticRegression"
 params = { max_iter = 2000 }
 """
-    concat = head + 'train = "train_full.npz"\ncolumns = { start = 0, stop = %d }\n' % easy.size
+    concat = head + f'train = "train_full.npz"\ncolumns = {{ start = 0, stop = {easy.size} }}\n'
     views = head + 'train = "train_weak.npz"\n'
     for s in syn.sources:
         concat += f'[[sources]]\nname = "{s.name}"\npath = "{s.name}_full.npz"\n'
-        views += (f'[[sources]]\nname = "{s.name}"\npath = "{s.name}_weak.csv"\n'
-                  f'views = {{ strong = "emb/{s.name}.npy" }}\n')
+        views += (
+            f'[[sources]]\nname = "{s.name}"\npath = "{s.name}_weak.csv"\n'
+            f'views = {{ strong = "emb/{s.name}.npy" }}\n'
+        )
     assert np.array_equal(easy, np.arange(easy.size))  # the concatenated layout: weak columns first
     (tmp_path / "concat.toml").write_text(concat)
     (tmp_path / "views.toml").write_text(views)
@@ -336,7 +366,7 @@ params = { max_iter = 2000 }
     assert b.items["position"] == a.items["position"]
 
     bad = tmp_path / "bad.toml"
-    bad.write_text(views.replace('emb/s1.npy', 'emb/s9.npy'))
+    bad.write_text(views.replace("emb/s1.npy", "emb/s9.npy"))
     with pytest.raises(ValueError, match=r"sources\[1\]\.views\.strong: expected an existing file"):
         load_config(bad)
 
@@ -344,8 +374,11 @@ params = { max_iter = 2000 }
 @pytest.mark.parametrize("name", ["pool.npy", "pool.npz"])
 def test_a_text_file_named_like_a_numpy_file_is_a_data_error(tmp_path, name):
     (tmp_path / name).write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match=r"^source 'pool': file '.*pool\.np[yz]' is not a NumPy \.np[yz] "
-                                        r"(array|archive) \(it lacks the \.np[yz] header\)"):
+    with pytest.raises(
+        DataError,
+        match=r"^source 'pool': file '.*pool\.np[yz]' is not a NumPy \.np[yz] "
+        r"(array|archive) \(it lacks the \.np[yz] header\)",
+    ):
         Source.from_path(tmp_path / name)
     np.save(tmp_path / "ok.npy", np.zeros((4, 2)))
     (tmp_path / "labels.npy").write_text("0\n1\n")

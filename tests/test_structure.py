@@ -38,8 +38,11 @@ def _integration_imports(source: str, filename: str):
         elif isinstance(node, ast.ImportFrom):
             base = "." * node.level + (node.module or "")
             names = [base] + [base + a.name if base.endswith(".") else f"{base}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and re.fullmatch(r"w2s_plugin\.integrations(\.\w+)*", node.value):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"w2s_plugin\.integrations(\.\w+)*", node.value)
+        ):
             names = [node.value]
         for n in names:
             if INTEGRATION.match(n):
@@ -56,10 +59,12 @@ def test_core_and_builtins_never_import_an_integration():
 
 
 def test_the_boundary_check_catches_every_form():
-    src = ("from w2s_plugin.integrations.dask import detect\nfrom .integrations.dask.detect import fit\n"
-           "import w2s_plugin.integrations.label_studio.driver\nfrom w2s_plugin import integrations\n"
-           "from . import integrations\nimportlib.import_module('w2s_plugin.integrations.dask')\n"
-           "from . import plugins\nx = 'the integrations'\n")
+    src = (
+        "from w2s_plugin.integrations.dask import detect\nfrom .integrations.dask.detect import fit\n"
+        "import w2s_plugin.integrations.label_studio.driver\nfrom w2s_plugin import integrations\n"
+        "from . import integrations\nimportlib.import_module('w2s_plugin.integrations.dask')\n"
+        "from . import plugins\nx = 'the integrations'\n"
+    )
     assert sorted({ln for ln, _ in _integration_imports(src, "fake.py")}) == [1, 2, 3, 4, 5, 6]
 
 
@@ -93,8 +98,15 @@ def _run(capsys, *argv):
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), KeyError("k"), TypeError("t"),
-                                 ValueError("a plain ValueError from a plugin is a bug too")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ZeroDivisionError("division by zero"),
+        KeyError("k"),
+        TypeError("t"),
+        ValueError("a plain ValueError from a plugin is a bug too"),
+    ],
+)
 def test_an_internal_bug_shows_its_traceback(boom, capsys, exc):
     boom.exc = exc
     code, err = _run(capsys, "boom")
@@ -103,10 +115,17 @@ def test_an_internal_bug_shows_its_traceback(boom, capsys, exc):
     assert err.rstrip().splitlines()[-1].startswith("w2s boom: internal error (a bug;")
 
 
-@pytest.mark.parametrize("exc", [W2SError("bad input"), DataError("bad input"), BaseConfigError("bad input"),
-                                 ConfigError("c.toml", "seed", "an integer", "x"),
-                                 FileNotFoundError("no such file: x.npy"),
-                                 plugins.PluginError("plugin 'p' broke")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        W2SError("bad input"),
+        DataError("bad input"),
+        BaseConfigError("bad input"),
+        ConfigError("c.toml", "seed", "an integer", "x"),
+        FileNotFoundError("no such file: x.npy"),
+        plugins.PluginError("plugin 'p' broke"),
+    ],
+)
 def test_a_user_mistake_is_one_line(boom, capsys, exc):
     boom.exc = exc
     code, err = _run(capsys, "boom")
@@ -159,7 +178,8 @@ def test_swept_modules_raise_w2s_errors_for_user_mistakes():
         Source("a", np.empty((0, 2)))
     with pytest.raises(StateError, match="different order"):
         Source("a", np.ones((5, 2)), random_state=1).load_state(
-            Source("a", np.ones((5, 2)), random_state=2).state())
+            Source("a", np.ones((5, 2)), random_state=2).state()
+        )
     with pytest.raises(W2SError, match="unknown reward"):
         make_reward("nope")
 
@@ -184,8 +204,11 @@ def test_one_rule_for_unknown_missing_and_unreadable_signatures():
         return 0.0
 
     check_params(f, {"q": 1}, "rule 'f'", skip=1)
-    with pytest.raises(UnknownParameterError, match=r"^rule 'f' got unknown parameter\(s\) qq; it accepts: "
-                                                    r"q$") as ei:
+    with pytest.raises(
+        UnknownParameterError,
+        match=r"^rule 'f' got unknown parameter\(s\) qq; it accepts: "
+        r"q$",
+    ) as ei:
         check_params(f, {"qq": 1}, "rule 'f'", skip=1, supplied=("random_state",))
     assert ei.value.unknown == ["qq"] and isinstance(ei.value, W2SError)
     with pytest.raises(UnknownParameterError, match="it takes no parameters"):
@@ -218,11 +241,13 @@ def test_a_source_loader_written_to_the_hookspec_loads_from_a_config_file(plugin
             def load(location, name, scale=1.0):
                 seen["scale"] = scale
                 return Source(name, np.arange(12, dtype=float).reshape(6, 2) * scale)
+
             register("minimal", load)
 
     plugins.register(Minimal(), name="minimal")
-    cfg = loads_config('[[sources]]\ntype = "minimal"\nname = "m"\nparams = { scale = 2.0 }\n',
-                       base_dir=tmp_path)
+    cfg = loads_config(
+        '[[sources]]\ntype = "minimal"\nname = "m"\nparams = { scale = 2.0 }\n', base_dir=tmp_path
+    )
     (src,) = cfg.build_sources()
     assert seen == {"scale": 2.0} and src.name == "m" and len(src) == 6
     with pytest.raises(ConfigError, match=r"sources\[0\]\.params\.scal: expected a parameter of source type"):
@@ -274,8 +299,9 @@ def _documented_builtins(hook: str) -> set[str]:
 
 @pytest.mark.parametrize("kind", sorted(plugins.KINDS))
 def test_hookspec_builtin_lists_match_the_registries(kind):
-    registered = {name for name, e in plugins.get_registry(kind).items()
-                  if e.plugin in plugins.BUILTIN_PLUGINS}
+    registered = {
+        name for name, e in plugins.get_registry(kind).items() if e.plugin in plugins.BUILTIN_PLUGINS
+    }
     assert _documented_builtins(plugins.KINDS[kind]) == registered
 
 
@@ -337,17 +363,27 @@ def test_a_plugin_adds_a_config_table(plugin_env, tmp_path):
                 checked.append(dict(table))
                 if table.get("level", 0) > 3:
                     raise cfg.error("audit.level", "a level <= 3", table["level"])
-            register("audit", [Key("audit", (dict,), "a table", "Audit settings."),
-                               Key("audit.level", (int,), "an integer", "How much to log.", default=1),
-                               Key("audit.log_dir", (str,), "a directory", "Where logs go.")],
-                     validate=validate, path_keys=("log_dir",))
+
+            register(
+                "audit",
+                [
+                    Key("audit", (dict,), "a table", "Audit settings."),
+                    Key("audit.level", (int,), "an integer", "How much to log.", default=1),
+                    Key("audit.log_dir", (str,), "a directory", "Where logs go."),
+                ],
+                validate=validate,
+                path_keys=("log_dir",),
+            )
 
     plugins.register(Table(), name="audit")
     cfg = loads_config('[audit]\nlevel = 2\nlog_dir = "logs"\n', base_dir=tmp_path)
     assert cfg.get("audit.level") == 2 and cfg.get("audit.log_dir") == str((tmp_path / "logs").resolve())
     assert loads_config("[audit]\n").get("audit.level") == 1  # the plugin's default
-    for text, key in (("levl = 2", "audit.levl"), ('level = "x"', "audit.level"), ("level = 9",
-                                                                                   "audit.level")):
+    for text, key in (
+        ("levl = 2", "audit.levl"),
+        ('level = "x"', "audit.level"),
+        ("level = 9", "audit.level"),
+    ):
         with pytest.raises(ConfigError) as ei:
             loads_config("[audit]\n" + text + "\n")
         assert ei.value.key == key

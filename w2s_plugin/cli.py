@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="w2s",
         description="Overlap density as an acquisition function: find the data where weak-to-strong "
-                    "generalization pays most.",
+        "generalization pays most.",
     )
     parser.add_argument("--version", action="version", version=f"w2s_plugin {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             impl.function(sub)
         except Exception as exc:  # includes argparse's "conflicting subparser" for a duplicate command
-            raise plugins.PluginError(f"plugin {impl.plugin_name!r} failed to add its commands: "
-                                      f"{type(exc).__name__}: {exc}") from exc
+            raise plugins.PluginError(
+                f"plugin {impl.plugin_name!r} failed to add its commands: {type(exc).__name__}: {exc}"
+            ) from exc
     return parser
 
 
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
 def _run(argv) -> int:
     prefix = "w2s"
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv[:argv.index("--")] if "--" in argv else "--debug" in argv
+    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
     try:
         try:
             parser = build_parser()  # loads plugins: a Ctrl-C here is handled below too
@@ -158,8 +159,11 @@ def _run(argv) -> int:
         except Exception as exc:
             if not _is_user_error(exc):  # a bug: the traceback is what a report needs
                 traceback.print_exc()
-                print(f"{prefix}: internal error (a bug; please report it with the traceback above): "
-                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                print(
+                    f"{prefix}: internal error (a bug; please report it with the traceback above): "
+                    f"{type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                )
                 return 1
             if debug:
                 traceback.print_exc()

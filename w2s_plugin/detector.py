@@ -34,8 +34,10 @@ def make_scorer(name: str, params: dict | None, chunk_size: int, random_state=No
     """
     factory = plugins.lookup("overlap_scorers", name, "overlap scorer")
     if params is not None and not isinstance(params, dict):
-        raise W2SError(f"scorer_params must be a dict of the scorer's parameters, e.g. {{'variance': 0.9}}; "
-                       f"got {type(params).__name__} {params!r}")
+        raise W2SError(
+            f"scorer_params must be a dict of the scorer's parameters, e.g. {{'variance': 0.9}}; "
+            f"got {type(params).__name__} {params!r}"
+        )
     params = dict(params or {})
     check_params(factory, params, f"overlap scorer {name!r}", supplied=_DETECTOR_KWARGS)
     kwargs = supported(factory, {"chunk_size": chunk_size, "random_state": random_state})
@@ -106,8 +108,10 @@ class OverlapReport:
     def summary(self) -> str:
         """A short text table: counts and shares per region, both thresholds, the density."""
         n = len(self)
-        lines = [f"overlap detection ({self.scorer} scorer) on {n} points", f"{'region':<10} {'count':>8} "
-                                                                            f"{'share':>7}"]
+        lines = [
+            f"overlap detection ({self.scorer} scorer) on {n} points",
+            f"{'region':<10} {'count':>8} {'share':>7}",
+        ]
         for r in (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY):
             c = self.counts[r]
             lines.append(f"{r.name.lower():<10} {c:>8} {c / n if n else 0:>7.1%}")
@@ -118,8 +122,11 @@ class OverlapReport:
 
     def to_dict(self) -> dict:
         return {
-            "n": len(self), "scorer": self.scorer, "density": self.density,
-            "hard_threshold": self.hard_threshold, "overlap_threshold": self.overlap_threshold,
+            "n": len(self),
+            "scorer": self.scorer,
+            "density": self.density,
+            "hard_threshold": self.hard_threshold,
+            "overlap_threshold": self.overlap_threshold,
             "counts": {r.name.lower(): c for r, c in self.counts.items()},
         }
 
@@ -145,8 +152,11 @@ class OverlapReport:
         n = len(self)
 
         def thin(m: int) -> np.ndarray:  # at most 4000 markers per curve: same shape, fast for 10^6 points
-            return np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64)) if m else np.zeros(0,
-                                                                                                      np.int64)
+            return (
+                np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64))
+                if m
+                else np.zeros(0, np.int64)
+            )
 
         # Stage 1 decides hard-only vs the rest; colour only that, so no region hides another.
         order = np.argsort(self.confidence, kind="stable")
@@ -154,14 +164,28 @@ class OverlapReport:
         conf = self.confidence[order][keep]
         is_hard = self.regions[order][keep] == int(Region.HARD_ONLY)
         a0 = axes[0]
-        a0.scatter(keep[is_hard], conf[is_hard], s=5, color=colors[Region.HARD_ONLY],
-                   label=f"hard-only ({self.counts[Region.HARD_ONLY]})")
-        a0.scatter(keep[~is_hard], conf[~is_hard], s=5, color="#7f7f7f",
-                   label=f"rest, split in stage 2 ({n - self.counts[Region.HARD_ONLY]})")
-        a0.axhline(self.hard_threshold, color="k", ls="--", lw=1,
-                   label=f"threshold {self.hard_threshold:.3g}")
-        a0.set(title="stage 1: weak-model confidence, sorted", xlabel="points (sorted by confidence)",
-               ylabel="confidence (top-1 minus top-2 prob.)")
+        a0.scatter(
+            keep[is_hard],
+            conf[is_hard],
+            s=5,
+            color=colors[Region.HARD_ONLY],
+            label=f"hard-only ({self.counts[Region.HARD_ONLY]})",
+        )
+        a0.scatter(
+            keep[~is_hard],
+            conf[~is_hard],
+            s=5,
+            color="#7f7f7f",
+            label=f"rest, split in stage 2 ({n - self.counts[Region.HARD_ONLY]})",
+        )
+        a0.axhline(
+            self.hard_threshold, color="k", ls="--", lw=1, label=f"threshold {self.hard_threshold:.3g}"
+        )
+        a0.set(
+            title="stage 1: weak-model confidence, sorted",
+            xlabel="points (sorted by confidence)",
+            ylabel="confidence (top-1 minus top-2 prob.)",
+        )
         a0.legend(loc="upper left", fontsize=8, markerscale=2)
         if len(axes) > 1:
             a1 = axes[1]
@@ -174,10 +198,18 @@ class OverlapReport:
                 m = reg[o][keep] == int(r)
                 a1.scatter(keep[m], s[o][keep][m], s=5, color=colors[r], label=f"{label} ({self.counts[r]})")
             if np.isfinite(self.overlap_threshold):
-                a1.axhline(self.overlap_threshold, color="k", ls="--", lw=1,
-                           label=f"threshold {self.overlap_threshold:.3g}")
-            a1.set(title=f"stage 2: overlap score of the rest, sorted ({self.scorer})",
-                   xlabel="non-hard points (sorted by score)", ylabel="overlap score")
+                a1.axhline(
+                    self.overlap_threshold,
+                    color="k",
+                    ls="--",
+                    lw=1,
+                    label=f"threshold {self.overlap_threshold:.3g}",
+                )
+            a1.set(
+                title=f"stage 2: overlap score of the rest, sorted ({self.scorer})",
+                xlabel="non-hard points (sorted by score)",
+                ylabel="overlap score",
+            )
             a1.legend(loc="upper left", fontsize=8, markerscale=2)
         fig.suptitle(f"overlap detection on {n} points: overlap density {self.density:.3f}", fontsize=11)
         fig.tight_layout()
@@ -241,11 +273,20 @@ class OverlapDetector(ParamsMixin):
     n_seen_ : int, points seen by ``fit`` so far
     """
 
-    def __init__(self, scorer: str = DEFAULT_SCORER, scorer_params: dict | None = None,
-                 hard_threshold="change_point", overlap_threshold="change_point",
-                 threshold_params: dict | None = None, accumulate: bool = False,
-                 history_size: int = 50_000, chunk_size: int = 8192, random_state=None,
-                 exact: bool = False, progress: bool = False):
+    def __init__(
+        self,
+        scorer: str = DEFAULT_SCORER,
+        scorer_params: dict | None = None,
+        hard_threshold="change_point",
+        overlap_threshold="change_point",
+        threshold_params: dict | None = None,
+        accumulate: bool = False,
+        history_size: int = 50_000,
+        chunk_size: int = 8192,
+        random_state=None,
+        exact: bool = False,
+        progress: bool = False,
+    ):
         self.scorer = scorer
         self.scorer_params = scorer_params
         self.hard_threshold = hard_threshold
@@ -264,8 +305,14 @@ class OverlapDetector(ParamsMixin):
         values are checked by a :class:`RowCheck` inside the scorer's passes (no separate pass)."""
         P = check_proba(proba, min_rows=min_rows)
         e = embeddings
-        if not (fused and isinstance(e, np.ndarray) and e.dtype.kind == "f" and e.ndim == 2
-                and e.shape[0] == P.shape[0] and e.shape[1] > 0):
+        if not (
+            fused
+            and isinstance(e, np.ndarray)
+            and e.dtype.kind == "f"
+            and e.ndim == 2
+            and e.shape[0] == P.shape[0]
+            and e.shape[1] > 0
+        ):
             e = check_embeddings(embeddings, n_rows=P.shape[0])
             fused = False
         if not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1:
@@ -316,8 +363,9 @@ class OverlapDetector(ParamsMixin):
             return backend.fit_detector(self, proba, embeddings)
         P, E, rowcheck = self._check(proba, embeddings, min_rows=2, fused=not self.exact)
         if hasattr(self, "n_features_in_") and self.accumulate and E.shape[1] != self.n_features_in_:
-            raise DataError(f"embeddings have {E.shape[1]} features but earlier batches had "
-                            f"{self.n_features_in_}")
+            raise DataError(
+                f"embeddings have {E.shape[1]} features but earlier batches had {self.n_features_in_}"
+            )
         rng = check_random_state(self.random_state) if not hasattr(self, "_rng") else self._rng
         self._rng = rng
         conf = weak_confidence(P)
@@ -341,7 +389,9 @@ class OverlapDetector(ParamsMixin):
             warnings.warn(
                 "no hard-only point found (the weak model is equally confident everywhere): nothing spans "
                 "the hard pattern, so every non-hard point is easy-only and the overlap density is 0",
-                W2SWarning, stacklevel=2)
+                W2SWarning,
+                stacklevel=2,
+            )
             self.scorer_ = None
             self.overlap_threshold_ = float("inf")
             score[:] = 0.0
@@ -394,8 +444,10 @@ class OverlapDetector(ParamsMixin):
         """
         rows = None if rows_mask.all() else rows_mask
         if rows is None or accepts(self.scorer_.score, "rows"):
-            return np.asarray(self.scorer_.score(E, rows=rows, **kw) if rows is not None
-                              else self.scorer_.score(E, **kw), dtype=np.float64)
+            return np.asarray(
+                self.scorer_.score(E, rows=rows, **kw) if rows is not None else self.scorer_.score(E, **kw),
+                dtype=np.float64,
+            )
         out = np.empty(int(rows_mask.sum()))
         for pos, block in iter_row_blocks(E, rows_mask, max(self.chunk_size, 1), np.asarray(E[:0]).dtype):
             out[pos] = self.scorer_.score(block)
@@ -408,9 +460,14 @@ class OverlapDetector(ParamsMixin):
         with np.errstate(invalid="ignore"):
             regions[~hard & (score >= self.overlap_threshold_)] = int(Region.OVERLAP)
         score = np.where(hard, np.nan, score)
-        return OverlapReport(regions=regions, confidence=conf, overlap_score=score,
-                             hard_threshold=self.hard_threshold_, overlap_threshold=self.overlap_threshold_,
-                             scorer=self.scorer)
+        return OverlapReport(
+            regions=regions,
+            confidence=conf,
+            overlap_score=score,
+            hard_threshold=self.hard_threshold_,
+            overlap_threshold=self.overlap_threshold_,
+            scorer=self.scorer,
+        )
 
     def _check_fitted(self):
         if not hasattr(self, "hard_threshold_"):
@@ -424,8 +481,9 @@ class OverlapDetector(ParamsMixin):
             return backend.predict_report(self, proba, embeddings)
         P, E, _ = self._check(proba, embeddings, min_rows=1)
         if E.shape[1] != self.n_features_in_:
-            raise DataError(f"embeddings have {E.shape[1]} features; the detector was fitted on "
-                            f"{self.n_features_in_}")
+            raise DataError(
+                f"embeddings have {E.shape[1]} features; the detector was fitted on {self.n_features_in_}"
+            )
         if P.shape[1] != self.n_classes_:
             raise DataError(f"proba has {P.shape[1]} classes; the detector was fitted on {self.n_classes_}")
         conf = weak_confidence(P)
@@ -452,8 +510,12 @@ class OverlapDetector(ParamsMixin):
         """Arrays needed to resume accumulation exactly (see ``Campaign``)."""
         if not hasattr(self, "_hist_conf"):
             return {}
-        return {"conf": self._hist_conf, "emb": self._hist_emb, "n_seen": np.array(self.n_seen_),
-                "rng": np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8)}
+        return {
+            "conf": self._hist_conf,
+            "emb": self._hist_emb,
+            "n_seen": np.array(self.n_seen_),
+            "rng": np.frombuffer(repr(self._rng.bit_generator.state).encode(), dtype=np.uint8),
+        }
 
     def load_history_state(self, state: dict):
         if not state:

@@ -61,5 +61,7 @@ def check_numpy_file(path: str, what: str) -> None:
     if not head.startswith(_MAGIC[ext]):
         kind = "a NumPy .npy array" if ext == ".npy" else "a NumPy .npz archive"
         saver = "numpy.save" if ext == ".npy" else "numpy.savez"
-        raise DataError(f"{what} file {path!r} is not {kind} (it lacks the {ext} header); "
-                        f"write it with {saver}, or give a .csv")
+        raise DataError(
+            f"{what} file {path!r} is not {kind} (it lacks the {ext} header); "
+            f"write it with {saver}, or give a .csv"
+        )

@@ -95,7 +95,7 @@ def change_point_index(sorted_values: np.ndarray, min_size: int = 1) -> int | No
     gain = left * left / k + (total - left) ** 2 / (n - k)
     if min_size > 1:
         valid[: min_size - 1] = False
-        valid[n - min_size:] = False
+        valid[n - min_size :] = False
     if not valid.any():
         return None
     gain = np.where(valid, gain, -np.inf)
@@ -163,7 +163,7 @@ def iter_row_blocks(X, rows=None, chunk_rows: int = 8192, dtype=None):
     chunk_rows = max(1, int(chunk_rows))
     if rows is None:
         for s in range(0, n, chunk_rows):
-            yield np.arange(s, min(n, s + chunk_rows)), np.asarray(X[s:s + chunk_rows], dtype=dtype)
+            yield np.arange(s, min(n, s + chunk_rows)), np.asarray(X[s : s + chunk_rows], dtype=dtype)
         return
     rows = np.asarray(rows)
     if rows.dtype == bool:
@@ -176,7 +176,7 @@ def iter_row_blocks(X, rows=None, chunk_rows: int = 8192, dtype=None):
         return
     if idx.size > 1 and not (np.diff(idx) > 0).all():  # unsorted or repeated: gather chunk by chunk
         for s in range(0, idx.size, chunk_rows):
-            sel = idx[s:s + chunk_rows]
+            sel = idx[s : s + chunk_rows]
             yield np.arange(s, s + sel.size), np.asarray(X[sel], dtype=dtype)
         return
     # Sorted unique indices: walk X in contiguous windows and pick the selected rows of each.
@@ -185,7 +185,7 @@ def iter_row_blocks(X, rows=None, chunk_rows: int = 8192, dtype=None):
         lo = int(idx[pos])
         stop = int(np.searchsorted(idx, lo + chunk_rows, side="left"))
         sel = idx[pos:stop]
-        window = X[lo:int(sel[-1]) + 1]
+        window = X[lo : int(sel[-1]) + 1]
         if sel.size == window.shape[0]:
             block = np.asarray(window, dtype=dtype)
         else:
@@ -200,8 +200,9 @@ def _normalised_reference(reference, dtype) -> np.ndarray:
     return R
 
 
-def max_abs_cosine(X: np.ndarray, reference: np.ndarray, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                   rows=None) -> np.ndarray:
+def max_abs_cosine(
+    X: np.ndarray, reference: np.ndarray, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, rows=None
+) -> np.ndarray:
     """``max_h |cos(x, h)|`` for every (selected) row ``x`` of ``X`` over the rows ``h`` of ``reference``.
 
     The paper's overlap score. Exact, streamed over ``X`` in chunks so that memory stays
@@ -220,8 +221,9 @@ def max_abs_cosine(X: np.ndarray, reference: np.ndarray, chunk_elements: int = D
     return out
 
 
-def max_inner_product(X: np.ndarray, reference: np.ndarray, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                      rows=None) -> np.ndarray:
+def max_inner_product(
+    X: np.ndarray, reference: np.ndarray, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, rows=None
+) -> np.ndarray:
     """``max_h <x, h>``: the raw inner product the reference's data-selection code uses (no norm, no abs)."""
     dtype = _work_dtype(X)
     R = np.asarray(reference, dtype=dtype)
@@ -238,7 +240,9 @@ def _n_selected(X, rows) -> int:
     return int(rows.sum()) if rows.dtype == bool else int(rows.size)
 
 
-def gram_matrix(X: np.ndarray, rows: np.ndarray | None = None, chunk_rows: int = 8192) -> tuple[np.ndarray, int]:
+def gram_matrix(
+    X: np.ndarray, rows: np.ndarray | None = None, chunk_rows: int = 8192
+) -> tuple[np.ndarray, int]:
     """``sum_i x_i^T x_i / |x_i|^2`` over the (selected) rows, and how many rows went in.
 
     The Gram matrix of unit-normalised rows is mergeable (sums over chunks, partitions or rounds),
@@ -355,8 +359,10 @@ class RowCheck:
         from .errors import DataError
 
         check_embeddings(self.E, name=self.name)  # raises with the usual message
-        raise DataError(f"{self.name}: some rows are too large to square in {np.asarray(self.E[:0]).dtype} "
-                        "(their norm overflows); rescale the embeddings.")
+        raise DataError(
+            f"{self.name}: some rows are too large to square in {np.asarray(self.E[:0]).dtype} "
+            "(their norm overflows); rescale the embeddings."
+        )
 
     def finish(self) -> None:
         n = self.E.shape[0]
@@ -373,8 +379,13 @@ def _mmap_release(X):
     import mmap
 
     mm = getattr(X, "_mmap", None)
-    if (mm is None or getattr(X, "mode", None) != "r" or not hasattr(mm, "madvise")
-            or not hasattr(mmap, "MADV_DONTNEED") or not X.flags.c_contiguous):
+    if (
+        mm is None
+        or getattr(X, "mode", None) != "r"
+        or not hasattr(mm, "madvise")
+        or not hasattr(mmap, "MADV_DONTNEED")
+        or not X.flags.c_contiguous
+    ):
         return None
     try:
         base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
@@ -415,7 +426,7 @@ def _blocks_into(X, rows, chunk_rows: int, dtype, progress=None):
             return
         if total > 1 and not (np.diff(idx) > 0).all():  # unsorted or repeated: plain gathers
             for s in range(0, total, chunk_rows):
-                sel = idx[s:s + chunk_rows]
+                sel = idx[s : s + chunk_rows]
                 yield np.arange(s, s + sel.size), np.asarray(X[sel], dtype=dtype)
             return
     buf = np.empty((min(chunk_rows, total), d), dtype=dtype)
@@ -521,8 +532,16 @@ def banded_factor(gram: np.ndarray, n_reference: int, rank: int, eig=None):
     return np.ascontiguousarray(factor), shift, bound
 
 
-def quadratic_scores(X, factor: np.ndarray, shift: float = 0.0, triangular: bool = False,
-                     chunk_rows: int = 16384, rows=None, check=None, progress=None) -> np.ndarray:
+def quadratic_scores(
+    X,
+    factor: np.ndarray,
+    shift: float = 0.0,
+    triangular: bool = False,
+    chunk_rows: int = 16384,
+    rows=None,
+    check=None,
+    progress=None,
+) -> np.ndarray:
     """``sqrt(shift + ||factorᵀ x̂||²)`` for every (selected) row, streamed in the input's precision.
 
     ``triangular``: ``factor`` is lower triangular and is applied in place with ``?trmm`` (half the

@@ -17,15 +17,16 @@ from __future__ import annotations
 import base64
 import os
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from . import plugins
-from ._validation import check_random_state
 from ._params import check_call, supported
+from ._validation import check_random_state
 from .errors import DataError, StateError, W2SError
 
 #: The roles the campaign asks for: ``weak`` (what the weak model reads) and ``strong`` (what the
@@ -34,7 +35,8 @@ ROLES = ("weak", "strong")
 
 
 def loader_for(path: str, type: str | None = None):
-    """The registered loader for ``path``: by ``type``, else URI scheme, else the longest matching extension."""
+    """The registered loader for ``path``: by ``type``, else URI scheme, else the longest matching
+    extension."""
     if type is not None:
         return plugins.lookup("sources", type, "source type")
     path = str(path)
@@ -91,7 +93,7 @@ class Batch:
             raise DataError(f"source {self.source!r} has no view {role!r}; views: {', '.join(known)}")
         return self.X if self.X is not None else self.records
 
-    def subset(self, keep) -> "Batch":
+    def subset(self, keep) -> Batch:
         """The batch restricted to items ``keep`` (indices into it), views included."""
         keep = np.asarray(keep, dtype=np.int64)
         pick = lambda v: None if v is None else (v[keep] if hasattr(v, "shape") else [v[i] for i in keep])
@@ -315,7 +317,7 @@ class Source:
             )
         return self.X if self.X is not None else self.records
 
-    def add_views(self, views: dict) -> "Source":
+    def add_views(self, views: dict) -> Source:
         """Attach views (see the class docstring for what a value may be); returns the source."""
         if not isinstance(views, dict):
             raise DataError(
@@ -413,7 +415,7 @@ class Source:
             )
         return self._order_crc_cache
 
-    def load_state(self, state: dict) -> "Source":
+    def load_state(self, state: dict) -> Source:
         if state.get("n") != self._n:
             raise StateError(
                 f"source {self.name!r} has {self._n} items but the saved state was for {state.get('n')}; "
@@ -444,7 +446,7 @@ class Source:
         id_key: str | None = None,
         label_key: str | None = None,
         **kwargs,
-    ) -> "Source":
+    ) -> Source:
         """A source from any iterable of dicts; ``features`` names the numeric keys that form ``X``."""
         recs = [dict(r) for r in records]
         if not recs:
@@ -460,7 +462,7 @@ class Source:
         return cls(name, X, records=recs, ids=ids, y=y, **kwargs)
 
     @classmethod
-    def from_path(cls, path, name: str | None = None, type: str | None = None, **params) -> "Source":
+    def from_path(cls, path, name: str | None = None, type: str | None = None, **params) -> Source:
         """A source from a file or URI: the loader is picked by ``type``, URI scheme or extension.
 
         Built-in: ``.npy`` (memory-mapped), ``.npz``, ``.csv``, ``.jsonl``; plugins add more.
@@ -503,7 +505,7 @@ def _as_table(value, where: str):
     return value
 
 
-def _view_file(path: str, where: str) -> "Source":
+def _view_file(path: str, where: str) -> Source:
     """A view stored in its own file, read by whatever source type its extension names."""
     other = Source.from_path(path, name=f"{where}:{os.path.basename(path)}", shuffle=False)
     if other.X is None:

@@ -38,8 +38,12 @@ def _body() -> dict:
     return data
 
 
-def create_app(backend: OverlapDensityBackend | None = None, basic_auth_user: str | None = None,
-               basic_auth_pass: str | None = None, model_dir=None) -> Flask:
+def create_app(
+    backend: OverlapDensityBackend | None = None,
+    basic_auth_user: str | None = None,
+    basic_auth_pass: str | None = None,
+    model_dir=None,
+) -> Flask:
     """A Flask app serving ``backend`` (default: one with ``MODEL_DIR`` from the environment).
 
     Basic auth credentials default to ``BASIC_AUTH_USER`` / ``BASIC_AUTH_PASS``.
@@ -60,23 +64,42 @@ def create_app(backend: OverlapDensityBackend | None = None, basic_auth_user: st
         if auth is None:
             return None
         given = request.authorization
-        if (given is None or given.username is None or given.password is None
-                or not (hmac.compare_digest(given.username, auth[0]) and hmac.compare_digest(given.password, auth[1]))):
-            return Response('{"error": "authentication required (HTTP basic auth)"}', 401,
-                            {"WWW-Authenticate": 'Basic realm="w2s ML backend"', "Content-Type": "application/json"})
+        if (
+            given is None
+            or given.username is None
+            or given.password is None
+            or not (
+                hmac.compare_digest(given.username, auth[0]) and hmac.compare_digest(given.password, auth[1])
+            )
+        ):
+            return Response(
+                '{"error": "authentication required (HTTP basic auth)"}',
+                401,
+                {"WWW-Authenticate": 'Basic realm="w2s ML backend"', "Content-Type": "application/json"},
+            )
         return None
 
     @app.get("/")
     @app.get("/health")
     def health():
-        return jsonify({"status": "UP", "model_class": type(backend).__name__, "model_dir":
-                        None if backend.model_dir is None else str(backend.model_dir)})
+        return jsonify(
+            {
+                "status": "UP",
+                "model_class": type(backend).__name__,
+                "model_dir": None if backend.model_dir is None else str(backend.model_dir),
+            }
+        )
 
     @app.post("/setup")
     def setup():
         data = _body()
-        version = backend.setup(data.get("project"), data.get("schema"), data.get("extra_params"),
-                                hostname=data.get("hostname"), access_token=data.get("access_token"))
+        version = backend.setup(
+            data.get("project"),
+            data.get("schema"),
+            data.get("extra_params"),
+            hostname=data.get("hostname"),
+            access_token=data.get("access_token"),
+        )
         return jsonify({"model_version": version})
 
     @app.post("/predict")

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_plugin.errors import W2SError
 from w2s_plugin import plugins
 from w2s_plugin.campaign import atomic_write_bytes
 from w2s_plugin.detector import OverlapDetector, Region, W2SWarning
+from w2s_plugin.errors import W2SError
 
 from .errors import BadRequest, NotFound
 from .labeling import TextClassification, parse_label_config
@@ -41,8 +41,14 @@ from .text import KeywordVoter, TextWeakClassifier
 
 logger = logging.getLogger(__name__)
 
-TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATION_DELETED",
-                "ANNOTATIONS_DELETED", "START_TRAINING")
+TRAIN_EVENTS = (
+    "ANNOTATION_CREATED",
+    "ANNOTATIONS_CREATED",
+    "ANNOTATION_UPDATED",
+    "ANNOTATION_DELETED",
+    "ANNOTATIONS_DELETED",
+    "START_TRAINING",
+)
 STATE_FILE = "state.json"
 REGION_NAMES = {int(r): r.name.lower() for r in Region}
 #: The ``model_version`` predictions carry while Label Studio has not told the backend the project's own
@@ -50,8 +56,21 @@ REGION_NAMES = {int(r): r.name.lower() for r in Region}
 #: whose version equals the project's, so a version that moved with every retrain would empty it).
 DEFAULT_LABEL = "w2s-overlap"
 NO_EVIDENCE = "no_evidence"
-ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
-    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
+ANNOTATED_QUERY = json.dumps(
+    {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:total_annotations",
+                    "operator": "greater",
+                    "type": "Number",
+                    "value": 0,
+                }
+            ],
+        }
+    }
+)
 
 
 def project_key(project) -> str:
@@ -60,10 +79,14 @@ def project_key(project) -> str:
     if isinstance(project, dict):
         project = project.get("id")
     if isinstance(project, bool) or project is None:
-        raise BadRequest("request has no 'project': send the Label Studio project id (e.g. \"12.1700000000\")")
+        raise BadRequest(
+            "request has no 'project': send the Label Studio project id (e.g. \"12.1700000000\")"
+        )
     key = str(project).split(".", 1)[0].strip()
     if not key.isdigit():
-        raise BadRequest(f"'project' must be a Label Studio project id like \"12\" or \"12.1700000000\"; got {project!r}")
+        raise BadRequest(
+            f'\'project\' must be a Label Studio project id like "12" or "12.1700000000"; got {project!r}'
+        )
     return key
 
 
@@ -77,15 +100,21 @@ def parse_extra_params(extra_params) -> dict | None:
         try:
             extra_params = json.loads(extra_params)
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"extra_params is a string that is not valid JSON ({exc}); send a JSON object such "
-                             "as {\"keywords\": {\"Positive\": [\"great\"]}}") from None
+            raise BadRequest(
+                f"extra_params is a string that is not valid JSON ({exc}); send a JSON object such "
+                'as {"keywords": {"Positive": ["great"]}}'
+            ) from None
         if not isinstance(extra_params, dict):
-            raise BadRequest(f"extra_params is a JSON string holding a {type(extra_params).__name__}, not an object; "
-                             "send a JSON object such as {\"keywords\": {\"Positive\": [\"great\"]}}")
+            raise BadRequest(
+                f"extra_params is a JSON string holding a {type(extra_params).__name__}, not an object; "
+                'send a JSON object such as {"keywords": {"Positive": ["great"]}}'
+            )
         return extra_params
     if extra_params is not None and not isinstance(extra_params, dict):
-        raise BadRequest(f"extra_params must be a JSON object (or a string holding one) or null; "
-                         f"got {type(extra_params).__name__}")
+        raise BadRequest(
+            f"extra_params must be a JSON object (or a string holding one) or null; "
+            f"got {type(extra_params).__name__}"
+        )
     return extra_params
 
 
@@ -98,24 +127,30 @@ class _Project:
         self.schema: TextClassification | None = None
         self.extra_params: dict = {}
         self.version = 0
-        self.examples: dict[str, dict] = {}      # task id -> {"text", "label", "annotation"}
+        self.examples: dict[str, dict] = {}  # task id -> {"text", "label", "annotation"}
         self.pool_keys: list[str] = []
         self.pool_texts: list[str] = []
         self.n_seen = 0
         self.weak = None
         self.weak_file: str | None = None
         self.detector = None
-        self.detector_for: tuple | None = None   # (version, pool size) the detector was fitted on
+        self.detector_for: tuple | None = None  # (version, pool size) the detector was fitted on
         self.mtime_ns = 0
         self.lock = threading.RLock()
-        self.hostname: str | None = None          # from /setup, kept in memory only (never on disk)
+        self.hostname: str | None = None  # from /setup, kept in memory only (never on disk)
         self.access_token: str | None = None
-        self.label: str | None = None             # the project's model_version in Label Studio
+        self.label: str | None = None  # the project's model_version in Label Studio
         self.label_checked = 0.0
-        self.trained_on: str | None = None        # fingerprint of the annotations the weak model saw
-        self.cv: dict | None = None               # its cross-validated accuracy on them
-        self.stats = {"predictions": 0, "regions": {n: 0 for n in REGION_NAMES.values()}, NO_EVIDENCE: 0,
-                      "served": {}, "trainings": 0, "last_density": None}
+        self.trained_on: str | None = None  # fingerprint of the annotations the weak model saw
+        self.cv: dict | None = None  # its cross-validated accuracy on them
+        self.stats = {
+            "predictions": 0,
+            "regions": {n: 0 for n in REGION_NAMES.values()},
+            NO_EVIDENCE: 0,
+            "served": {},
+            "trainings": 0,
+            "last_density": None,
+        }
 
 
 class OverlapDensityBackend:
@@ -143,9 +178,18 @@ class OverlapDensityBackend:
     random_state : int
     """
 
-    def __init__(self, model_dir=None, embedder=None, strategy: str = "overlap", detector_params: dict | None = None,
-                 keywords: dict | None = None, pool_size: int = 2000, C: float = 1.0, random_state: int = 0,
-                 cache_size: int = 100_000):
+    def __init__(
+        self,
+        model_dir=None,
+        embedder=None,
+        strategy: str = "overlap",
+        detector_params: dict | None = None,
+        keywords: dict | None = None,
+        pool_size: int = 2000,
+        C: float = 1.0,
+        random_state: int = 0,
+        cache_size: int = 100_000,
+    ):
         self.model_dir = None if model_dir is None else Path(model_dir)
         if embedder is None:
             from .embedding import default_embedder
@@ -171,7 +215,7 @@ class OverlapDensityBackend:
         if self.model_dir is not None:
             self.model_dir.mkdir(parents=True, exist_ok=True)
 
-    def warm_up(self) -> "OverlapDensityBackend":
+    def warm_up(self) -> OverlapDensityBackend:
         """Import and exercise the heavy modules (the SDK's config parser, scikit-learn) once, so the
         first /setup answers within Label Studio's 3 s setup timeout (``ML_TIMEOUT_SETUP``)."""
         from sklearn.linear_model import LogisticRegression  # noqa: F401
@@ -204,8 +248,10 @@ class OverlapDensityBackend:
             if label_config is not None and label_config != p.label_config:
                 parse_label_config(label_config)  # a bad config is a 4xx before anything is written
             if p.schema is None and label_config is None and (d is None or not (d / STATE_FILE).exists()):
-                raise NotFound(f"unknown project {key}: the backend has no state for it; Label Studio calls "
-                               "/setup when the backend is connected, or send 'label_config' with the request")
+                raise NotFound(
+                    f"unknown project {key}: the backend has no state for it; Label Studio calls "
+                    "/setup when the backend is connected, or send 'label_config' with the request"
+                )
             fh = None
             if d is not None:
                 d.mkdir(parents=True, exist_ok=True)
@@ -247,8 +293,15 @@ class OverlapDensityBackend:
                 with open(d / p.weak_file, "rb") as fh:
                     p.weak = pickle.load(fh)
             except Exception as exc:  # e.g. written by another scikit-learn: refit on the saved annotations
-                logger.warning("project %s: cannot load %s (%s: %s); refitting the weak model on the %d saved "
-                               "annotations", p.key, p.weak_file, type(exc).__name__, exc, len(p.examples))
+                logger.warning(
+                    "project %s: cannot load %s (%s: %s); refitting the weak model on the %d saved "
+                    "annotations",
+                    p.key,
+                    p.weak_file,
+                    type(exc).__name__,
+                    exc,
+                    len(p.examples),
+                )
         p.detector, p.detector_for = None, None
         p.mtime_ns = mtime
         repaired = False
@@ -274,8 +327,11 @@ class OverlapDensityBackend:
         ok = _scoreable(self._embed(p.pool_texts))
         if ok.all():
             return False
-        logger.warning("project %s: dropping %d pool text(s) with no usable representation (saved by an older "
-                       "version)", p.key, int((~ok).sum()))
+        logger.warning(
+            "project %s: dropping %d pool text(s) with no usable representation (saved by an older version)",
+            p.key,
+            int((~ok).sum()),
+        )
         p.pool_keys = [k for k, good in zip(p.pool_keys, ok) if good]
         p.pool_texts = [t for t, good in zip(p.pool_texts, ok) if good]
         return True
@@ -291,11 +347,22 @@ class OverlapDensityBackend:
                 atomic_write_bytes(d / p.weak_file, pickle.dumps(p.weak))
             else:
                 p.weak_file = None
-        state = {"format": 2, "project": p.key, "label_config": p.label_config, "extra_params": p.extra_params,
-                 "version": p.version, "examples": p.examples, "pool_keys": p.pool_keys,
-                 "pool_texts": p.pool_texts, "n_seen": p.n_seen, "weak_file": p.weak_file,
-                 "label": p.label, "trained_on": p.trained_on, "cv": p.cv,
-                 "schema": p.schema.to_dict() if p.schema else None}
+        state = {
+            "format": 2,
+            "project": p.key,
+            "label_config": p.label_config,
+            "extra_params": p.extra_params,
+            "version": p.version,
+            "examples": p.examples,
+            "pool_keys": p.pool_keys,
+            "pool_texts": p.pool_texts,
+            "n_seen": p.n_seen,
+            "weak_file": p.weak_file,
+            "label": p.label,
+            "trained_on": p.trained_on,
+            "cv": p.cv,
+            "schema": p.schema.to_dict() if p.schema else None,
+        }
         atomic_write_bytes(d / STATE_FILE, json.dumps(state).encode())
         p.mtime_ns = (d / STATE_FILE).stat().st_mtime_ns
         for old in d.glob("weak-v*.pkl"):  # only once the new state points elsewhere
@@ -320,8 +387,10 @@ class OverlapDensityBackend:
             else:
                 named[c] = list(named.get(c, [])) + list(words)
         if unknown:
-            raise BadRequest(f"keywords name choices {sorted(unknown)} that the labeling config does not have "
-                             f"(choices: {list(schema.choices)})")
+            raise BadRequest(
+                f"keywords name choices {sorted(unknown)} that the labeling config does not have "
+                f"(choices: {list(schema.choices)})"
+            )
         return KeywordVoter(schema.choices, named)
 
     def cold_start_keywords(self, project) -> dict | None:
@@ -335,8 +404,9 @@ class OverlapDensityBackend:
         """True when the weak model is the cold-start voter and no choice has keywords of its own:
         unless the texts contain the choice names, every text looks hard-only until annotations arrive."""
         with self._hold(project) as p:
-            return (isinstance(p.weak, KeywordVoter)
-                    and set(getattr(p.weak, "fallback_", p.schema.choices)) == set(p.schema.choices))
+            return isinstance(p.weak, KeywordVoter) and set(
+                getattr(p.weak, "fallback_", p.schema.choices)
+            ) == set(p.schema.choices)
 
     def _set_label_config(self, p: _Project, label_config: str) -> None:
         schema = parse_label_config(label_config)
@@ -354,7 +424,9 @@ class OverlapDensityBackend:
         return p.label or DEFAULT_LABEL
 
     def internal_version(self, p: _Project) -> str:
-        kind = "cold" if isinstance(p.weak, KeywordVoter) else f"n{getattr(p.weak, 'n_train_', len(p.examples))}"
+        kind = (
+            "cold" if isinstance(p.weak, KeywordVoter) else f"n{getattr(p.weak, 'n_train_', len(p.examples))}"
+        )
         return f"w2s-overlap-{p.version}-{kind}"
 
     # -- protocol operations -------------------------------------------------------------------
@@ -434,12 +506,16 @@ class OverlapDensityBackend:
                 raise BadRequest(f"task {i} has no 'data' object")
             tid = task.get("id")
             if key not in task["data"]:
-                raise BadRequest(f"task {tid if tid is not None else i} has no {key!r} field in its data; the "
-                                 f"labeling config reads the text from ${key}")
+                raise BadRequest(
+                    f"task {tid if tid is not None else i} has no {key!r} field in its data; the "
+                    f"labeling config reads the text from ${key}"
+                )
             text = task["data"][key]
             if not isinstance(text, str):
-                raise BadRequest(f"task {tid if tid is not None else i}: data[{key!r}] must be a string; "
-                                 f"got {type(text).__name__}")
+                raise BadRequest(
+                    f"task {tid if tid is not None else i}: data[{key!r}] must be a string; "
+                    f"got {type(text).__name__}"
+                )
             texts.append(text)
             keys.append(str(tid) if tid is not None else "h" + hashlib.sha1(text.encode()).hexdigest()[:16])
         return texts, keys
@@ -480,7 +556,9 @@ class OverlapDensityBackend:
             todo = list(dict.fromkeys(texts[i] for i in missing))
             E = np.asarray(plugins.embed(self.embedder, todo), dtype=np.float64)
             if E.ndim != 2 or E.shape[0] != len(todo):
-                raise ValueError(f"the embedder returned shape {E.shape} for {len(todo)} texts; expected (n, d)")
+                raise ValueError(
+                    f"the embedder returned shape {E.shape} for {len(todo)} texts; expected (n, d)"
+                )
             fresh = dict(zip(todo, E))
             with self._cache_lock:
                 for t, row in fresh.items():
@@ -515,14 +593,19 @@ class OverlapDensityBackend:
         """Acquisition scores in [0, 1] (Label Studio rejects prediction scores outside it).
 
         ``overlap``: non-hard points get ``0.5 + overlap_score / 2`` and hard-only points
-        ``(0.02 + 0.98 confidence / hard_threshold) / 2``, the order of the ``overlap`` strategy on a scale that is
-        the same for every request; 0 is left to texts with no evidence at all (no representation). Other strategies: their own scores through a logistic squash.
+        ``(0.02 + 0.98 confidence / hard_threshold) / 2``, the order of the ``overlap`` strategy on a
+        scale that is the same for every request; 0 is left to texts with no evidence at all (no
+        representation). Other strategies: their own scores through a logistic squash.
         """
         if self.strategy == "overlap":
             conf = np.asarray(report.confidence, dtype=np.float64)
             s = np.clip(np.nan_to_num(np.asarray(report.overlap_score, dtype=np.float64)), 0.0, 1.0)
             hard = report.regions == int(Region.HARD_ONLY)
-            thr = report.hard_threshold if np.isfinite(report.hard_threshold) and report.hard_threshold > 0 else 1.0
+            thr = (
+                report.hard_threshold
+                if np.isfinite(report.hard_threshold) and report.hard_threshold > 0
+                else 1.0
+            )
             low = 0.02 + 0.98 * np.clip(conf / thr, 0.0, 1.0 - 1e-9)  # > 0: 0 is "no evidence" only
             out = np.where(hard, 0.5 * low, 0.5 + 0.5 * s)
             return out
@@ -562,8 +645,9 @@ class OverlapDensityBackend:
                     report = None if det is None else det.predict_report(P, E)  # None: one text ever seen
                     scores = self._scores(report, P) if report is not None else 0.5 * P.max(axis=1)
                 except Exception:  # a bug must not cost the whole batch its predictions
-                    logger.exception("project %s: scoring %d tasks failed; they are served unscored", p.key,
-                                     len(live))
+                    logger.exception(
+                        "project %s: scoring %d tasks failed; they are served unscored", p.key, len(live)
+                    )
                     report, scores = None, 0.5 * P.max(axis=1)
                 labels = P.argmax(axis=1)
                 if report is not None:
@@ -577,10 +661,14 @@ class OverlapDensityBackend:
                     meta = {
                         "region": REGION_NAMES[int(report.regions[j])] if report is not None else "unscored",
                         "acquisition_score": round(float(scores[j]), 6),
-                        "overlap_score": (None if report is None or not np.isfinite(report.overlap_score[j])
-                                          else round(float(report.overlap_score[j]), 6)),
-                        "weak_confidence": round(float(report.confidence[j]) if report is not None
-                                                 else float(P[j].max()), 6),
+                        "overlap_score": (
+                            None
+                            if report is None or not np.isfinite(report.overlap_score[j])
+                            else round(float(report.overlap_score[j]), 6)
+                        ),
+                        "weak_confidence": round(
+                            float(report.confidence[j]) if report is not None else float(P[j].max()), 6
+                        ),
                         "weak_proba": {c: round(float(P[j, k]), 6) for k, c in enumerate(p.schema.choices)},
                         "strategy": self.strategy,
                         "model": model,
@@ -598,11 +686,20 @@ class OverlapDensityBackend:
     @staticmethod
     def _prediction(p: _Project, choice: str, score: float, version: str, meta: dict) -> dict:
         s = p.schema
-        text = (f"w2s: {meta['region']} (acquisition {meta['acquisition_score']:.3f}, overlap score "
-                f"{'-' if meta['overlap_score'] is None else format(meta['overlap_score'], '.3f')}, "
-                f"weak confidence {meta['weak_confidence']:.3f})")
-        region = {"from_name": s.from_name, "to_name": s.to_name, "type": "choices",
-                  "value": {"choices": [choice]}, "score": score, "meta": {"text": [text]}, "w2s": meta}
+        text = (
+            f"w2s: {meta['region']} (acquisition {meta['acquisition_score']:.3f}, overlap score "
+            f"{'-' if meta['overlap_score'] is None else format(meta['overlap_score'], '.3f')}, "
+            f"weak confidence {meta['weak_confidence']:.3f})"
+        )
+        region = {
+            "from_name": s.from_name,
+            "to_name": s.to_name,
+            "type": "choices",
+            "value": {"choices": [choice]},
+            "score": score,
+            "meta": {"text": [text]},
+            "w2s": meta,
+        }
         return {"result": [region], "score": score, "model_version": version}
 
     # -- training ------------------------------------------------------------------------------
@@ -637,8 +734,11 @@ class OverlapDensityBackend:
         if annotation.get("was_cancelled"):
             return None
         for region in annotation.get("result") or []:
-            if (isinstance(region, dict) and region.get("from_name") == p.schema.from_name
-                    and isinstance(region.get("value"), dict)):
+            if (
+                isinstance(region, dict)
+                and region.get("from_name") == p.schema.from_name
+                and isinstance(region.get("value"), dict)
+            ):
                 chosen = region["value"].get("choices") or []
                 if chosen and chosen[0] in p.schema.choices:
                     return chosen[0]
@@ -714,11 +814,15 @@ class OverlapDensityBackend:
             from .client import LabelStudioClient
 
             client = LabelStudioClient(p.hostname, p.access_token, retries=1, timeout=30.0)
-            return [t for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
-                    if (t.get("total_annotations") or 0) > 0]
+            return [
+                t
+                for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
+                if (t.get("total_annotations") or 0) > 0
+            ]
         except Exception as exc:  # training still runs on what the webhooks delivered
-            logger.warning("START_TRAINING: could not read annotations of project %s from %s: %s",
-                           p.key, p.hostname, exc)
+            logger.warning(
+                "START_TRAINING: could not read annotations of project %s from %s: %s", p.key, p.hostname, exc
+            )
             return None
 
     # -- introspection -------------------------------------------------------------------------
@@ -730,8 +834,9 @@ class OverlapDensityBackend:
             if p.cv is None or p.cv.get("for") != p.trained_on:
                 texts = [v["text"] for v in p.examples.values()]
                 ys = [v["label"] for v in p.examples.values()]
-                cv = TextWeakClassifier(p.schema.choices, C=self.C,
-                                        random_state=self.random_state).cross_validate(texts, ys)
+                cv = TextWeakClassifier(
+                    p.schema.choices, C=self.C, random_state=self.random_state
+                ).cross_validate(texts, ys)
                 p.cv = {**(cv or {"accuracy": None}), "for": p.trained_on}
             return {k: v for k, v in p.cv.items() if k != "for"}
 
@@ -743,17 +848,28 @@ class OverlapDensityBackend:
             weak_cv = self._weak_cv(p)
             served = p.stats["served"]
             total = sum(served.values())
-            projects[key] = {"model_version": self.model_version(p), "model": self.internal_version(p),
-                             "annotations": len(p.examples),
-                             "weak_model": type(p.weak).__name__, "weak_cv": weak_cv,
-                             "served_share": {c: round(served.get(c, 0) / total, 4) for c in p.schema.choices}
-                             if total else None,
-                             "pool": len(p.pool_texts), "texts_seen": p.n_seen, **p.stats,
-                             "hard_threshold": (None if p.detector is None else _finite(p.detector.hard_threshold_)),
-                             "overlap_threshold": (None if p.detector is None
-                                                   else _finite(p.detector.overlap_threshold_))}
-        return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), **self.counters,
-                "embedder": type(self.embedder).__name__, "projects": projects}
+            projects[key] = {
+                "model_version": self.model_version(p),
+                "model": self.internal_version(p),
+                "annotations": len(p.examples),
+                "weak_model": type(p.weak).__name__,
+                "weak_cv": weak_cv,
+                "served_share": {c: round(served.get(c, 0) / total, 4) for c in p.schema.choices}
+                if total
+                else None,
+                "pool": len(p.pool_texts),
+                "texts_seen": p.n_seen,
+                **p.stats,
+                "hard_threshold": (None if p.detector is None else _finite(p.detector.hard_threshold_)),
+                "overlap_threshold": (None if p.detector is None else _finite(p.detector.overlap_threshold_)),
+            }
+        return {
+            "uptime_s": round(time.time() - self.started, 1),
+            "pid": os.getpid(),
+            **self.counters,
+            "embedder": type(self.embedder).__name__,
+            "projects": projects,
+        }
 
 
 def _scoreable(E: np.ndarray) -> np.ndarray:

@@ -64,8 +64,15 @@ class LabelStudioClient:
         and how to resume (the campaign driver passes its own)
     """
 
-    def __init__(self, url: str, api_key: str, retries: int | None = None, backoff: float | None = None,
-                 timeout: float = 30.0, hint=None):
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        retries: int | None = None,
+        backoff: float | None = None,
+        timeout: float = 30.0,
+        hint=None,
+    ):
         if not url:
             raise W2SError("no Label Studio URL: pass --label-studio-url or set LABEL_STUDIO_URL")
         if not api_key:
@@ -120,8 +127,9 @@ class LabelStudioClient:
         for attempt in range(1, attempts + 1):
             headers = self._auth_header() if auth else {}
             try:
-                r = self._session.request(method, self.url + path, params=params, json=json, headers=headers,
-                                          timeout=self.timeout)
+                r = self._session.request(
+                    method, self.url + path, params=params, json=json, headers=headers, timeout=self.timeout
+                )
             except requests.ConnectionError as exc:
                 # refused/reset before an answer: safe to retry; a read timeout on a POST is not
                 refused = not isinstance(exc, requests.ReadTimeout)
@@ -137,26 +145,37 @@ class LabelStudioClient:
                     if auth and self._access is not None and r.status_code == 401 and attempt == 1:
                         self._access = None  # an expired access token: exchange once more
                         continue
-                    raise self._fail(f"rejected the API key ({r.status_code} on {where}): check --api-key / "
-                                     "LABEL_STUDIO_API_KEY (Account & Settings > Access Token)", r.status_code) from None
+                    raise self._fail(
+                        f"rejected the API key ({r.status_code} on {where}): check --api-key / "
+                        "LABEL_STUDIO_API_KEY (Account & Settings > Access Token)",
+                        r.status_code,
+                    ) from None
                 if r.status_code == 404:
-                    raise self._fail(f"has no {path} (404 on {where}): check the project id and the URL "
-                                     f"{self.url}", 404) from None
+                    raise self._fail(
+                        f"has no {path} (404 on {where}): check the project id and the URL {self.url}", 404
+                    ) from None
                 if r.status_code in RETRY_STATUS:
                     last = f"answered {r.status_code} to {where}"
                     if attempt == attempts:
                         break
                 elif r.status_code >= 400:
-                    raise self._fail(f"refused {where} ({r.status_code}: {_short(r)})", r.status_code) from None
+                    raise self._fail(
+                        f"refused {where} ({r.status_code}: {_short(r)})", r.status_code
+                    ) from None
                 else:
                     if not r.content:
                         return None
                     try:
                         return r.json()
                     except ValueError:
-                        raise self._fail(f"answered {where} with something that is not JSON "
-                                         f"(is {self.url} a Label Studio server?)", r.status_code) from None
-            logger.info("Label Studio %s (attempt %d of %d); retrying in %.1fs", last, attempt, attempts, delay)
+                        raise self._fail(
+                            f"answered {where} with something that is not JSON "
+                            f"(is {self.url} a Label Studio server?)",
+                            r.status_code,
+                        ) from None
+            logger.info(
+                "Label Studio %s (attempt %d of %d); retrying in %.1fs", last, attempt, attempts, delay
+            )
             time.sleep(delay)
             delay *= 2
         tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
@@ -194,8 +213,13 @@ class LabelStudioClient:
 
     def import_tasks(self, project: int, tasks: list) -> list:
         """Create ``tasks`` (with their predictions); the new task ids."""
-        data = self.request("POST", f"/api/projects/{int(project)}/import", params={"return_task_ids": "true"},
-                            json=tasks, idempotent=False)
+        data = self.request(
+            "POST",
+            f"/api/projects/{int(project)}/import",
+            params={"return_task_ids": "true"},
+            json=tasks,
+            idempotent=False,
+        )
         return list((data or {}).get("task_ids") or [])
 
 
@@ -220,6 +244,8 @@ def as_http_client(client, hint=None) -> LabelStudioClient:
     wrapper = getattr(client, "_client_wrapper", None)
     tokens = getattr(wrapper, "_tokens_client", None)
     if wrapper is None or getattr(tokens, "api_key", None) is None:
-        raise W2SError(f"expected a Label Studio client (driver.make_client or client.LabelStudioClient); "
-                       f"got {type(client).__name__}")
+        raise W2SError(
+            f"expected a Label Studio client (driver.make_client or client.LabelStudioClient); "
+            f"got {type(client).__name__}"
+        )
     return LabelStudioClient(wrapper.get_base_url(), tokens.api_key, hint=hint)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from w2s_plugin.errors import ConfigError
 from w2s_plugin import plugins
+from w2s_plugin.errors import ConfigError
 
 from .backend import OverlapDensityBackend
 
@@ -36,8 +36,10 @@ def build_model(spec):
     if spec is None:
         return None
     if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"a model table needs a 'type' (registered: "
-                         f"{', '.join(sorted(plugins.get_registry('models')))}); got {spec!r}")
+        raise ConfigError(
+            f"a model table needs a 'type' (registered: "
+            f"{', '.join(sorted(plugins.get_registry('models')))}); got {spec!r}"
+        )
     params = {k: v for k, v in spec.items() if k != "type"}
     factory = plugins.lookup("models", spec["type"], "model type")
     try:
@@ -53,8 +55,10 @@ def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBa
     table = dict((config or {}).get("label_studio") or {})
     unknown = sorted(set(table) - BACKEND_KEYS - DRIVER_KEYS - {"campaign"})
     if unknown:
-        raise ConfigError(f"unknown key(s) in [label_studio]: {', '.join(unknown)}; "
-                         f"valid: {', '.join(sorted(BACKEND_KEYS | DRIVER_KEYS))}")
+        raise ConfigError(
+            f"unknown key(s) in [label_studio]: {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(BACKEND_KEYS | DRIVER_KEYS))}"
+        )
     return OverlapDensityBackend(
         model_dir=model_dir or table.get("model_dir"),
         embedder=build_model(table.get("embedder")),

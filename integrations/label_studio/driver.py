@@ -36,8 +36,21 @@ from .client import as_http_client
 SOURCE_KEY = "w2s_source"
 ITEM_KEY = "w2s_item_id"
 REGIONS = {r.name.lower(): int(r) for r in Region}
-ANNOTATED_QUERY = json.dumps({"filters": {"conjunction": "and", "items": [
-    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]}})
+ANNOTATED_QUERY = json.dumps(
+    {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:total_annotations",
+                    "operator": "greater",
+                    "type": "Number",
+                    "value": 0,
+                }
+            ],
+        }
+    }
+)
 
 
 def make_client(url: str, api_key: str):
@@ -62,22 +75,34 @@ def _as_dict(obj) -> dict:
 def project_tasks(client, project: int, annotated_only: bool = False, fields: str = "all"):
     """Every task of ``project`` as a dict. ``annotated_only`` filters on ``total_annotations > 0``
     (Label Studio 1.23.2 ignores ``only_annotated=True``)."""
-    yield from as_http_client(client).tasks(int(project), fields=fields,
-                                            query=ANNOTATED_QUERY if annotated_only else None)
+    yield from as_http_client(client).tasks(
+        int(project), fields=fields, query=ANNOTATED_QUERY if annotated_only else None
+    )
 
 
 def annotated_tasks(client, project: int):
-    return (t for t in project_tasks(client, project, annotated_only=True) if (t.get("total_annotations") or 0) > 0)
+    return (
+        t
+        for t in project_tasks(client, project, annotated_only=True)
+        if (t.get("total_annotations") or 0) > 0
+    )
 
 
-def project_source(client, project: int, name: str | None = None, random_state=0, shuffle: bool = True) -> Source:
+def project_source(
+    client, project: int, name: str | None = None, random_state=0, shuffle: bool = True
+) -> Source:
     """Another Label Studio project's tasks as a :class:`~w2s_plugin.Source` (records are the task data,
     ids the task ids), so a bandit can draw from it like from a file."""
     tasks = list(project_tasks(client, project, fields="task_only"))
     if not tasks:
         raise W2SError(f"Label Studio project {project} has no tasks to draw from")
-    return Source(name or f"label-studio-{project}", records=[dict(t["data"]) for t in tasks],
-                  ids=[t["id"] for t in tasks], shuffle=shuffle, random_state=random_state)
+    return Source(
+        name or f"label-studio-{project}",
+        records=[dict(t["data"]) for t in tasks],
+        ids=[t["id"] for t in tasks],
+        shuffle=shuffle,
+        random_state=random_state,
+    )
 
 
 LabelStudioProjectSource = project_source
@@ -107,10 +132,23 @@ class CampaignDriver:
     classes : the weak model's classes (default: the labeling config's choices, in order).
     """
 
-    def __init__(self, client, project, sources, backend: OverlapDensityBackend | None = None,
-                 batch_size: int = 20, bandit=None, text_column: str | None = None, state_dir=None,
-                 progress: bool = True, random_state=0, reward="overlap", reward_params: dict | None = None,
-                 gold=None, classes=None):
+    def __init__(
+        self,
+        client,
+        project,
+        sources,
+        backend: OverlapDensityBackend | None = None,
+        batch_size: int = 20,
+        bandit=None,
+        text_column: str | None = None,
+        state_dir=None,
+        progress: bool = True,
+        random_state=0,
+        reward="overlap",
+        reward_params: dict | None = None,
+        gold=None,
+        classes=None,
+    ):
         self.client = client
         self.project = int(project_key(project))
         srcs = list(sources or [])
@@ -120,8 +158,10 @@ class CampaignDriver:
             raise W2SError(f"batch_size must be a positive integer; got {batch_size!r}")
         sd = None if state_dir is None else Path(state_dir)
         if backend is None:
-            backend = OverlapDensityBackend(model_dir=None if sd is None else sd / "model",
-                                            random_state=random_state if isinstance(random_state, int) else 0)
+            backend = OverlapDensityBackend(
+                model_dir=None if sd is None else sd / "model",
+                random_state=random_state if isinstance(random_state, int) else 0,
+            )
         self.backend, self.progress, self._state_dir = backend, progress, sd
         self.http = as_http_client(client, hint=self._resume_hint)
         proj = self.http.project(self.project)
@@ -133,21 +173,38 @@ class CampaignDriver:
         self.text_column = text_column or self.schema.value_key
         for s in srcs:
             if s.records is None:
-                raise W2SError(f"source {s.name!r} has no records: the driver needs texts "
-                               f"(a CSV/JSONL file with a {self.text_column!r} column)")
+                raise W2SError(
+                    f"source {s.name!r} has no records: the driver needs texts "
+                    f"(a CSV/JSONL file with a {self.text_column!r} column)"
+                )
             if self.text_column not in s.records[0]:
-                raise W2SError(f"source {s.name!r} has no {self.text_column!r} field "
-                               f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=...")
+                raise W2SError(
+                    f"source {s.name!r} has no {self.text_column!r} field "
+                    f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=..."
+                )
         resume = sd is not None and any((sd / f).exists() for f in (STATE_FILE, "label_studio_campaign.json"))
-        self.engine = Engine(srcs, self._weak_proba, self._embed, kind="label_studio", owner="CampaignDriver",
-                             bandit=bandit, batch_size=batch_size, state_dir=sd, reward=reward,
-                             reward_params=reward_params, gold=gold,
-                             classes=list(self.schema.choices) if classes is None else classes,
-                             random_state=random_state, resume=resume)
+        self.engine = Engine(
+            srcs,
+            self._weak_proba,
+            self._embed,
+            kind="label_studio",
+            owner="CampaignDriver",
+            bandit=bandit,
+            batch_size=batch_size,
+            state_dir=sd,
+            reward=reward,
+            reward_params=reward_params,
+            gold=gold,
+            classes=list(self.schema.choices) if classes is None else classes,
+            random_state=random_state,
+            resume=resume,
+        )
         x = self.engine.extra
         if resume and x.get("project") != self.project:
-            raise StateError(f"{sd} belongs to Label Studio project {x.get('project')}, not {self.project}; "
-                             "use another state_dir")
+            raise StateError(
+                f"{sd} belongs to Label Studio project {x.get('project')}, not {self.project}; "
+                "use another state_dir"
+            )
         self._warned_cold, self._gold = False, gold
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
@@ -171,13 +228,20 @@ class CampaignDriver:
     def _resume_hint(self) -> str:
         engine = self.__dict__.get("engine")  # None while __init__ is still talking to Label Studio
         if self._state_dir is None:
-            return ("nothing saved locally (no state_dir); tasks already imported stay in the project and are "
-                    "not imported twice: run the same command again to continue")
+            return (
+                "nothing saved locally (no state_dir); tasks already imported stay in the project and are "
+                "not imported twice: run the same command again to continue"
+            )
         done = engine.n_rounds if engine is not None else 0
         if not (self._state_dir / STATE_FILE).exists():
-            return f"nothing saved yet (no round done; state goes to {self._state_dir}): run the same command again"
-        return (f"saved: {self._state_dir / STATE_FILE} ({done} round{'s' if done != 1 else ''} done); run the "
-                "same command again to resume")
+            return (
+                f"nothing saved yet (no round done; state goes to {self._state_dir}): "
+                "run the same command again"
+            )
+        return (
+            f"saved: {self._state_dir / STATE_FILE} ({done} round{'s' if done != 1 else ''} done); run the "
+            "same command again to resume"
+        )
 
     # -- Label Studio reads ----------------------------------------------------------------------
     def existing_items(self) -> set:
@@ -205,15 +269,28 @@ class CampaignDriver:
             src = (t.get("data") or {}).get(SOURCE_KEY)
             human = _choice(anns[-1], self.schema.from_name)
             if human is not None:
-                gold[0].append(dict(t.get("data") or {}, **{self.text_column: (t.get("data") or {}).get(
-                    self.schema.value_key)}))
+                gold[0].append(
+                    dict(
+                        t.get("data") or {},
+                        **{self.text_column: (t.get("data") or {}).get(self.schema.value_key)},
+                    )
+                )
                 gold[1].append(human)
-            pred = next((r for p in t.get("predictions") or [] for r in (p.get("result") or [])
-                         if isinstance(r, dict) and "w2s" in r), None)
+            pred = next(
+                (
+                    r
+                    for p in t.get("predictions") or []
+                    for r in (p.get("result") or [])
+                    if isinstance(r, dict) and "w2s" in r
+                ),
+                None,
+            )
             if src is None or human is None or pred is None:
                 continue
             weak = (pred.get("value") or {}).get("choices", [None])[0]
-            s = stats.setdefault(src, {"annotated": 0, "agree": 0, "overlap_annotated": 0, "overlap_agree": 0})
+            s = stats.setdefault(
+                src, {"annotated": 0, "agree": 0, "overlap_annotated": 0, "overlap_agree": 0}
+            )
             s["annotated"] += 1
             s["agree"] += int(weak == human)
             if pred["w2s"].get("region") == "overlap":
@@ -252,7 +329,9 @@ class CampaignDriver:
             if not isinstance(text, str):
                 e.rollback()
                 raise W2SError(f"source {name!r} item {item_id!r}: {self.text_column!r} is not a string")
-            tasks.append({"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}})
+            tasks.append(
+                {"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}}
+            )
         try:
             preds = self.backend.predict(self.project, tasks, self.label_config)
             info = self._round_info(name, batch, preds)
@@ -260,8 +339,11 @@ class CampaignDriver:
         except BaseException:  # nothing imported yet: undo the pick so a retry is the same round
             e.rollback()
             raise
-        new = [(t, p) for t, p in zip(tasks, preds)
-               if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing]
+        new = [
+            (t, p)
+            for t, p in zip(tasks, preds)
+            if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) not in existing
+        ]
         imported_ids = []
         if new:
             payload = [{"data": t["data"], "predictions": [p]} for t, p in new]  # every task gets its score
@@ -273,53 +355,83 @@ class CampaignDriver:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
         n_overlap = info.report.n_overlap
-        e.extra = {"project": self.project, "n_annotated_seen": self.n_annotated_seen,
-                   "annotation_stats": self.annotation_stats}
-        return e.record(name, {"source": name, "n": len(tasks), "imported": len(new),
-                               "skipped": len(tasks) - len(new), "n_overlap": int(n_overlap), "density": n_overlap / len(tasks),
-                               "model_version": self.backend.current_version(self.project), "annotated": synced["annotated"],
-                               "retrained": synced["retrained"], "task_ids": imported_ids,
-                               "seconds": round(time.perf_counter() - t0, 3)}, value, info)
+        e.extra = {
+            "project": self.project,
+            "n_annotated_seen": self.n_annotated_seen,
+            "annotation_stats": self.annotation_stats,
+        }
+        return e.record(
+            name,
+            {
+                "source": name,
+                "n": len(tasks),
+                "imported": len(new),
+                "skipped": len(tasks) - len(new),
+                "n_overlap": int(n_overlap),
+                "density": n_overlap / len(tasks),
+                "model_version": self.backend.current_version(self.project),
+                "annotated": synced["annotated"],
+                "retrained": synced["retrained"],
+                "task_ids": imported_ids,
+                "seconds": round(time.perf_counter() - t0, 3),
+            },
+            value,
+            info,
+        )
 
     def _round_info(self, name, batch, preds) -> RoundInfo:
         """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
         meta = [p["result"][0]["w2s"] if p["result"] else {} for p in preds]
         choices = list(self.schema.choices)
-        proba = np.array([[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices]
-                          for m in meta])
-        report = OverlapReport([REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
-                               [m.get("weak_confidence", 0.0) for m in meta],
-                               [np.nan if m.get("overlap_score") is None else m["overlap_score"]
-                                for m in meta],
-                               float("nan"), float("nan"))
+        proba = np.array(
+            [[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices] for m in meta]
+        )
+        report = OverlapReport(
+            [REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
+            [m.get("weak_confidence", 0.0) for m in meta],
+            [np.nan if m.get("overlap_score") is None else m["overlap_score"] for m in meta],
+            float("nan"),
+            float("nan"),
+        )
         # the overlap reward reads the report only; other rewards get the strong representation too
         plain = self.engine.reward.name == "overlap"
         emb = np.empty((len(batch), 0)) if plain else self._embed(batch.records)
         labels = [p["result"][0]["value"]["choices"][0] if p["result"] else None for p in preds]
-        return RoundInfo(self.engine.n_rounds + 1, name, batch, proba, emb, report,
-                         np.asarray(labels, dtype=object))
+        return RoundInfo(
+            self.engine.n_rounds + 1, name, batch, proba, emb, report, np.asarray(labels, dtype=object)
+        )
 
     def _warn_if_no_keywords(self) -> None:
         if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):
             return
         self._warned_cold = True
-        warnings.warn(f"no cold-start keywords for project {self.project} (set [label_studio] keywords = "
-                      f"{{ {self.schema.choices[0]} = [\"...\"], ... }}): the weak model only knows the choice names, so "
-                      "every item will look hard-only (overlap density 0) until annotations of two choices arrive",
-                      W2SWarning, stacklevel=3)
+        warnings.warn(
+            f"no cold-start keywords for project {self.project} (set [label_studio] keywords = "
+            f'{{ {self.schema.choices[0]} = ["..."], ... }}): the weak model only knows the choice names, so '
+            "every item will look hard-only (overlap density 0) until annotations of two choices arrive",
+            W2SWarning,
+            stacklevel=3,
+        )
 
     def run(self, rounds: int | None = None) -> list:
         """Run ``rounds`` rounds (default: until every source is exhausted); returns their rows."""
         existing = self.existing_items()
         out = []
-        bar = progress_bar(total=rounds, desc=f"label studio campaign ({self.engine.reward.name})",
-                           disable=not self.progress, unit="round")
+        bar = progress_bar(
+            total=rounds,
+            desc=f"label studio campaign ({self.engine.reward.name})",
+            disable=not self.progress,
+            unit="round",
+        )
         try:
             while not self.done and (rounds is None or len(out) < rounds):
                 out.append(self.run_round(existing))
                 bar.update(1)
-                bar.set_postfix_str(" ".join(f"{r['source']}={r['density']:.2f}"
-                                             for r in self.bandit.estimates() if r["drawn"]))
+                bar.set_postfix_str(
+                    " ".join(
+                        f"{r['source']}={r['density']:.2f}" for r in self.bandit.estimates() if r["drawn"]
+                    )
+                )
         finally:
             bar.close()
         return out
@@ -367,23 +479,34 @@ def run_from_cli(args, config) -> int:
     holds the backend state; point it at the served backend's to share one weak model.
     """
     if config is None or not config.data.get("sources"):
-        raise W2SError("--label-studio-url needs --config FILE with [[sources]] (CSV/JSONL files with a text "
-                         "column, or label-studio://<project id>) and [campaign] batch_size")
+        raise W2SError(
+            "--label-studio-url needs --config FILE with [[sources]] (CSV/JSONL files with a text "
+            "column, or label-studio://<project id>) and [campaign] batch_size"
+        )
     seed = config.get("seed")
     client = make_client(args.label_studio_url, args.api_key or os.environ.get("LABEL_STUDIO_API_KEY"))
     state_dir = config.state_dir()
     backend = backend_from_run_config(config)
-    driver = CampaignDriver(client, args.project, config.build_sources(), backend=backend,
-                            batch_size=config.get("campaign.batch_size") or 20, bandit=config.bandit_params(),
-                            text_column=config.get("label_studio.text_column"),
-                            state_dir=state_dir, progress=not getattr(args, "no_progress", False),
-                            random_state=seed,
-                            reward=config.get("campaign.reward") or "overlap",
-                            reward_params=config.get("campaign.reward_params"))
+    driver = CampaignDriver(
+        client,
+        args.project,
+        config.build_sources(),
+        backend=backend,
+        batch_size=config.get("campaign.batch_size") or 20,
+        bandit=config.bandit_params(),
+        text_column=config.get("label_studio.text_column"),
+        state_dir=state_dir,
+        progress=not getattr(args, "no_progress", False),
+        random_state=seed,
+        reward=config.get("campaign.reward") or "overlap",
+        reward_params=config.get("campaign.reward_params"),
+    )
     if driver.engine.resumed:
-        print(f"resuming the Label Studio campaign in {state_dir}: {len(driver.rounds)} round(s) "
-              "already ran, "
-              f"reward {driver.engine.reward.name}")
+        print(
+            f"resuming the Label Studio campaign in {state_dir}: {len(driver.rounds)} round(s) "
+            "already ran, "
+            f"reward {driver.engine.reward.name}"
+        )
     rounds = getattr(args, "max_rounds", None) or config.get("campaign.max_rounds")
     budget = config.get("campaign.budget")
     if budget is not None:
@@ -392,8 +515,10 @@ def run_from_cli(args, config) -> int:
     rows = driver.run(rounds)
     print(f"{'round':>5} {'source':<16} {'drawn':>6} {'imported':>8} {'overlap':>8} {'density':>8}  model")
     for r in rows:
-        print(f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r['imported']:>8} {r['n_overlap']:>8} "
-              f"{r['density']:>8.3f}  {r['model_version']}")
+        print(
+            f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r['imported']:>8} {r['n_overlap']:>8} "
+            f"{r['density']:>8.3f}  {r['model_version']}"
+        )
     print()
     print(driver.summary())
     return 0
@@ -406,13 +531,22 @@ def backend_from_run_config(config) -> OverlapDensityBackend:
 
     ls = config.data.get("label_studio") or {}
     state_dir = config.state_dir()
-    model_dir = (os.environ.get("MODEL_DIR") or ls.get("model_dir")
-                 or (None if state_dir is None else state_dir / "model"))
+    model_dir = (
+        os.environ.get("MODEL_DIR")
+        or ls.get("model_dir")
+        or (None if state_dir is None else state_dir / "model")
+    )
     det = ls.get("detector")
     if det is None:
         det = {k: v for k, v in config.detector_params().items() if k not in ("accumulate", "history_size")}
     strategy = ls.get("strategy") or config.acquisition()[0]
-    return OverlapDensityBackend(model_dir=model_dir, embedder=build_model(ls.get("embedder")), strategy=strategy,
-                                 detector_params=det, keywords=ls.get("keywords"),
-                                 pool_size=ls.get("pool_size", 2000), C=float(ls.get("C", 1.0)),
-                                 random_state=ls.get("random_state", config.get("seed")))
+    return OverlapDensityBackend(
+        model_dir=model_dir,
+        embedder=build_model(ls.get("embedder")),
+        strategy=strategy,
+        detector_params=det,
+        keywords=ls.get("keywords"),
+        pool_size=ls.get("pool_size", 2000),
+        C=float(ls.get("C", 1.0)),
+        random_state=ls.get("random_state", config.get("seed")),
+    )

@@ -65,7 +65,11 @@ class SentenceEmbedder:
         self._lock = threading.Lock()
 
     def get_params(self, deep: bool = True) -> dict:
-        return {"model_dir": self.model_dir, "batch_size": self.batch_size, "torch_threads": self.torch_threads}
+        return {
+            "model_dir": self.model_dir,
+            "batch_size": self.batch_size,
+            "torch_threads": self.torch_threads,
+        }
 
     def __getstate__(self):  # pickles (and spawns) without the loaded model
         state = dict(self.__dict__)
@@ -118,8 +122,13 @@ class SentenceEmbedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, 384))
-        E = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                              convert_to_numpy=True, show_progress_bar=False)
+        E = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(E, dtype=np.float64)
 
 

@@ -19,8 +19,12 @@ class TextClassification:
     choices: tuple
 
     def to_dict(self) -> dict:
-        return {"from_name": self.from_name, "to_name": self.to_name, "value_key": self.value_key,
-                "choices": list(self.choices)}
+        return {
+            "from_name": self.from_name,
+            "to_name": self.to_name,
+            "value_key": self.value_key,
+            "choices": list(self.choices),
+        }
 
 
 def parse_label_config(label_config) -> TextClassification:
@@ -38,8 +42,10 @@ def parse_label_config(label_config) -> TextClassification:
         raise BadRequest(f"label_config is not a valid labeling config: {exc}") from None
     choices = [c for c in li.controls if c.tag.lower() == "choices"]
     if not choices:
-        raise BadRequest("label_config has no <Choices> tag: this backend predicts one choice per text "
-                         "(text classification); add <Choices name=... toName=...> with <Choice value=.../>")
+        raise BadRequest(
+            "label_config has no <Choices> tag: this backend predicts one choice per text "
+            "(text classification); add <Choices name=... toName=...> with <Choice value=.../>"
+        )
     for control in choices:
         for to_name in control.to_name or []:
             try:
@@ -49,8 +55,12 @@ def parse_label_config(label_config) -> TextClassification:
             if obj.tag.lower() in TEXT_OBJECTS and obj.value_is_variable and obj.value_name:
                 labels = tuple(control.labels or ())
                 if len(labels) < 2:
-                    raise BadRequest(f"<Choices name={control.name!r}> has {len(labels)} <Choice> values; "
-                                     "classification needs at least two")
+                    raise BadRequest(
+                        f"<Choices name={control.name!r}> has {len(labels)} <Choice> values; "
+                        "classification needs at least two"
+                    )
                 return TextClassification(control.name, to_name, obj.value_name, labels)
-    raise BadRequest("label_config has <Choices> but none is attached (toName) to a <Text> object with a "
-                     "$variable value, e.g. <Text name=\"text\" value=\"$text\"/>")
+    raise BadRequest(
+        "label_config has <Choices> but none is attached (toName) to a <Text> object with a "
+        '$variable value, e.g. <Text name="text" value="$text"/>'
+    )

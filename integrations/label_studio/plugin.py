@@ -37,8 +37,10 @@ def _bind(host: str, port: int):
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise CLIError(f"port {port} on {host} is already in use (another w2s serve or Label Studio?); "
-                           "stop it or pick another with --port") from None
+            raise CLIError(
+                f"port {port} on {host} is already in use (another w2s serve or Label Studio?); "
+                "stop it or pick another with --port"
+            ) from None
         raise CLIError(f"cannot bind {host}:{port}: {exc.strerror}") from None
     return sock
 
@@ -59,9 +61,11 @@ def _serve(args) -> int:
     if where is None:
         where = "memory only (set MODEL_DIR or --model-dir to keep state)"
     port = sock.getsockname()[1]
-    print(f"w2s ML backend on http://{args.host}:{port} (state: {where}; text representation: "
-          f"{type(backend.embedder).__name__}); connect it in Label Studio: Settings > Model > Connect model",
-          flush=True)
+    print(
+        f"w2s ML backend on http://{args.host}:{port} (state: {where}; text representation: "
+        f"{type(backend.embedder).__name__}); connect it in Label Studio: Settings > Model > Connect model",
+        flush=True,
+    )
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
@@ -78,9 +82,14 @@ def _serve(args) -> int:
             # one process (state lives in it) with threads; the state on disk is shared safely anyway.
             # gunicorn listens on the socket bound above; no control socket (gunicorn 23+ puts one in
             # ~/.gunicorn, shared by every server of the user)
-            settings = {"bind": f"fd://{sock.fileno()}", "workers": args.workers, "threads": args.threads,
-                        "timeout": 120, "accesslog": "-" if args.access_log else None,
-                        "control_socket_disable": True}
+            settings = {
+                "bind": f"fd://{sock.fileno()}",
+                "workers": args.workers,
+                "threads": args.threads,
+                "timeout": 120,
+                "accesslog": "-" if args.access_log else None,
+                "control_socket_disable": True,
+            }
             for k, v in settings.items():
                 if k in self.cfg.settings:
                     self.cfg.set(k, v)
@@ -96,16 +105,20 @@ def _serve(args) -> int:
 def register_commands(subparsers):
     from w2s_plugin.cli import count
 
-    p = subparsers.add_parser("serve", help="serve the Label Studio ML backend (weak labels scored by "
-                                            "overlap density)")
+    p = subparsers.add_parser(
+        "serve", help="serve the Label Studio ML backend (weak labels scored by overlap density)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=count("--port", minimum=1, maximum=65535), default=9090,
-                   help="port (default 9090)")
-    p.add_argument("--config", default=None, help="TOML file with a [label_studio] table "
-                                                  "(docs/label_studio.md)")
+    p.add_argument(
+        "--port", type=count("--port", minimum=1, maximum=65535), default=9090, help="port (default 9090)"
+    )
+    p.add_argument(
+        "--config", default=None, help="TOML file with a [label_studio] table (docs/label_studio.md)"
+    )
     p.add_argument("--model-dir", default=None, help="per-project state directory (default: $MODEL_DIR)")
-    p.add_argument("--workers", type=count("--workers"), default=1,
-                   help="gunicorn worker processes (default 1)")
+    p.add_argument(
+        "--workers", type=count("--workers"), default=1, help="gunicorn worker processes (default 1)"
+    )
     p.add_argument("--threads", type=count("--threads"), default=8, help="threads per worker (default 8)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--dev", action="store_true", help="use Flask's development server instead of gunicorn")
@@ -119,7 +132,9 @@ def text_hashing_model(n_features: int = 512, ngram_range=(1, 1)):
     return HashingTextEmbedder(n_features=n_features, ngram_range=tuple(ngram_range))
 
 
-def sentence_embedding_model(model_dir: str | None = None, batch_size: int = 64, torch_threads: int | None = None):
+def sentence_embedding_model(
+    model_dir: str | None = None, batch_size: int = 64, torch_threads: int | None = None
+):
     """A sentence-embedding model (default: all-MiniLM-L6-v2 from the ``embed`` extra), loaded offline."""
     from .embedding import SentenceEmbedder
 
@@ -140,10 +155,16 @@ def load_label_studio_source(location, name=None, url=None, api_key=None, shuffl
     pid = str(location).split("://", 1)[-1].strip("/")
     if not pid.isdigit():
         raise W2SError(f"a Label Studio source is label-studio://<project id>; got {location!r}")
-    client = make_client(url or os.environ.get("LABEL_STUDIO_URL"),
-                         api_key or os.environ.get("LABEL_STUDIO_API_KEY"))
-    return project_source(client, int(pid), name=name if name and name != pid else None,
-                          shuffle=shuffle, random_state=random_state)
+    client = make_client(
+        url or os.environ.get("LABEL_STUDIO_URL"), api_key or os.environ.get("LABEL_STUDIO_API_KEY")
+    )
+    return project_source(
+        client,
+        int(pid),
+        name=name if name and name != pid else None,
+        shuffle=shuffle,
+        random_state=random_state,
+    )
 
 
 @hookimpl
@@ -158,12 +179,16 @@ def register_sources(register):
 def add_command_options(command, parser):
     if command != "campaign run":
         return
-    ls = parser.add_argument_group("Label Studio", "fill a Label Studio project instead of a local campaign "
-                                   f"(needs {INSTALL})")
+    ls = parser.add_argument_group(
+        "Label Studio", f"fill a Label Studio project instead of a local campaign (needs {INSTALL})"
+    )
     ls.add_argument("--label-studio-url", default=None, help="Label Studio URL, e.g. http://localhost:8080")
     ls.add_argument("--project", default=None, help="id of the annotation project to fill")
-    ls.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
-                    help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)")
+    ls.add_argument(
+        "--api-key",
+        default=os.environ.get("LABEL_STUDIO_API_KEY"),
+        help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)",
+    )
 
 
 @hookimpl
@@ -203,27 +228,66 @@ def config_keys() -> list:
 
     table, text, num = (dict,), (str,), (int, float)
     return [
-        Key("label_studio", table, "a table", "The Label Studio ML backend and campaign driver "
-                                              "(docs/label_studio.md)."),
-        Key("label_studio.keywords", table, "a table of choice = [words or phrases]",
+        Key(
+            "label_studio",
+            table,
+            "a table",
+            "The Label Studio ML backend and campaign driver (docs/label_studio.md).",
+        ),
+        Key(
+            "label_studio.keywords",
+            table,
+            "a table of choice = [words or phrases]",
             "Cold-start keywords of the weak keyword voter, per choice of the labeling config.",
-            check=_keywords),
-        Key("label_studio.text_column", text, "a column name",
-            "Field of a source record holding the text (default: the labeling config's ``$variable``)."),
-        Key("label_studio.model_dir", text, "a directory path",
-            "Backend state directory (``MODEL_DIR`` overrides it; driver default: ``state_dir/model``)."),
-        Key("label_studio.strategy", text, "a registered acquisition strategy",
-            "Strategy behind the prediction score (default: ``acquisition.strategy``)."),
-        Key("label_studio.detector", table, "a table",
-            "OverlapDetector parameters of the backend (default: [detector])."),
-        Key("label_studio.pool_size", (int,), "an integer >= 2", "Texts kept per project to fit detection "
-                                                                 "on.",
-            default=2000, check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
-        Key("label_studio.C", num, "a positive number", "Inverse L2 strength of the retrained weak model.",
-            default=1.0, check=lambda v: not isinstance(v, bool) and v > 0),
-        Key("label_studio.embedder", table, "a model table with a type",
-            "The strong text representation (default ``{ type = \"text_hashing\" }``).",
-            check=lambda v: "type" in v),
+            check=_keywords,
+        ),
+        Key(
+            "label_studio.text_column",
+            text,
+            "a column name",
+            "Field of a source record holding the text (default: the labeling config's ``$variable``).",
+        ),
+        Key(
+            "label_studio.model_dir",
+            text,
+            "a directory path",
+            "Backend state directory (``MODEL_DIR`` overrides it; driver default: ``state_dir/model``).",
+        ),
+        Key(
+            "label_studio.strategy",
+            text,
+            "a registered acquisition strategy",
+            "Strategy behind the prediction score (default: ``acquisition.strategy``).",
+        ),
+        Key(
+            "label_studio.detector",
+            table,
+            "a table",
+            "OverlapDetector parameters of the backend (default: [detector]).",
+        ),
+        Key(
+            "label_studio.pool_size",
+            (int,),
+            "an integer >= 2",
+            "Texts kept per project to fit detection on.",
+            default=2000,
+            check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2,
+        ),
+        Key(
+            "label_studio.C",
+            num,
+            "a positive number",
+            "Inverse L2 strength of the retrained weak model.",
+            default=1.0,
+            check=lambda v: not isinstance(v, bool) and v > 0,
+        ),
+        Key(
+            "label_studio.embedder",
+            table,
+            "a model table with a type",
+            'The strong text representation (default ``{ type = "text_hashing" }``).',
+            check=lambda v: "type" in v,
+        ),
         Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
     ]
 
@@ -232,8 +296,9 @@ def validate_table(cfg, table: dict) -> None:
     """What the key checks cannot see: the strategy must be registered (keywords are checked against
     the labeling config once the project is known)."""
     if "strategy" in table:
-        cfg.check_name("acquisition_strategies", table["strategy"], "label_studio.strategy", "acquisition "
-                                                                                             "strategy")
+        cfg.check_name(
+            "acquisition_strategies", table["strategy"], "label_studio.strategy", "acquisition strategy"
+        )
 
 
 @hookimpl

@@ -8,20 +8,28 @@ texts carry both: the three regions of docs/method.md, in words.
 
 from __future__ import annotations
 
-from w2s_plugin.errors import W2SError
-
 import numpy as np
 
+from w2s_plugin.errors import W2SError
+
 CHOICES = ("Positive", "Negative")
-EASY = {"Positive": ["great", "excellent", "love", "wonderful", "best"],
-        "Negative": ["awful", "terrible", "hate", "horrible", "worst"]}
-HARD = {"Positive": ["crisp", "snappy", "sturdy", "seamless", "intuitive", "roomy"],
-        "Negative": ["laggy", "flimsy", "clunky", "glitchy", "brittle", "cramped"]}
-_NOUNS = ("phone screen battery camera case charger cable speaker keyboard mouse laptop tablet watch strap "
-          "box manual app menu button light lens sensor port fan hinge lid stand dock remote headset mic "
-          "driver update firmware setting colour finish edge corner grip clip cover bag").split()
-_OTHER = ("the a this that it my our with for on in after before when every some its then also just "
-          "really quite very still again today yesterday week month delivery shop order seller price").split()
+EASY = {
+    "Positive": ["great", "excellent", "love", "wonderful", "best"],
+    "Negative": ["awful", "terrible", "hate", "horrible", "worst"],
+}
+HARD = {
+    "Positive": ["crisp", "snappy", "sturdy", "seamless", "intuitive", "roomy"],
+    "Negative": ["laggy", "flimsy", "clunky", "glitchy", "brittle", "cramped"],
+}
+_NOUNS = (
+    "phone screen battery camera case charger cable speaker keyboard mouse laptop tablet watch strap "
+    "box manual app menu button light lens sensor port fan hinge lid stand dock remote headset mic "
+    "driver update firmware setting colour finish edge corner grip clip cover bag"
+).split()
+_OTHER = (
+    "the a this that it my our with for on in after before when every some its then also just "
+    "really quite very still again today yesterday week month delivery shop order seller price"
+).split()
 FILLER = _NOUNS + _OTHER
 REGION_NAMES = ("easy_only", "hard_only", "overlap")
 
@@ -34,7 +42,9 @@ LABEL_CONFIG = """<View>
 </View>"""
 
 
-def make_reviews(n: int, overlap: float = 0.3, hard: float = 0.3, random_state=0, prefix: str = "r") -> list[dict]:
+def make_reviews(
+    n: int, overlap: float = 0.3, hard: float = 0.3, random_state=0, prefix: str = "r"
+) -> list[dict]:
     """``n`` records ``{"id", "text", "label", "region"}``: a share ``overlap`` of overlap texts,
     ``hard`` of hard-only texts, the rest easy-only; labels balanced at random."""
     if not (0 <= overlap <= 1 and 0 <= hard <= 1 and overlap + hard <= 1):

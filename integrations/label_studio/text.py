@@ -1,18 +1,20 @@
 """Text models the backend uses out of the box: a stateless strong representation, a keyword
 voter for the cold start, and a small retrainable weak classifier.
 
-The representation is *stateless* on purpose (hashed word counts): it needs no corpus to fit, gives
-the same vector for a text in every process and after every restart, and streams. A sentence-embedding model plugs in through the
-``w2s_embed`` hook instead (docs/label_studio.md).
+The hashing representation is *stateless* on purpose (hashed word counts): it needs no corpus to
+fit, gives the same vector for a text in every process and after every restart, and streams. It is
+the zero-dependency fallback; the packaged sentence-embedding model (embedding.py, the ``embed``
+extra) is the default when installed, and any other plugs in through the ``w2s_embed`` hook
+(docs/label_studio.md).
 """
 
 from __future__ import annotations
 
-from w2s_plugin.errors import DataError, W2SError
-
 import re
 
 import numpy as np
+
+from w2s_plugin.errors import DataError, W2SError
 
 _TOKEN = r"(?u)\b\w[\w'-]*\b"
 
@@ -36,8 +38,13 @@ class HashingTextEmbedder:
     def transform(self, texts) -> np.ndarray:
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        vec = HashingVectorizer(n_features=self.n_features, ngram_range=self.ngram_range, alternate_sign=False,
-                                norm=None, token_pattern=_TOKEN)
+        vec = HashingVectorizer(
+            n_features=self.n_features,
+            ngram_range=self.ngram_range,
+            alternate_sign=False,
+            norm=None,
+            token_pattern=_TOKEN,
+        )
         counts = vec.transform(_as_texts(texts))
         counts.data = 1.0 + np.log(counts.data)  # sublinear tf: a repeated word does not dominate
         E = counts.toarray()
@@ -66,8 +73,9 @@ class KeywordVoter:
 
     def __init__(self, choices, keywords: dict | None = None, alpha: float = 0.5):
         self.choices = list(choices)
-        self.keywords = {c: [str(k).lower() for k in (keywords or {}).get(c, []) if str(k).strip()]
-                         for c in self.choices}
+        self.keywords = {
+            c: [str(k).lower() for k in (keywords or {}).get(c, []) if str(k).strip()] for c in self.choices
+        }
         self.fallback_ = [c for c in self.choices if not self.keywords[c]]
         for c in self.fallback_:  # the label names themselves are the fallback keywords
             self.keywords[c] = [w for w in re.findall(_TOKEN, c.lower()) if len(w) > 2] or [c.lower()]
@@ -76,8 +84,9 @@ class KeywordVoter:
 
         vocab = sorted({k for ks in self.keywords.values() for k in ks})
         max_n = max(len(re.findall(_TOKEN, k)) for k in vocab)
-        self.vectorizer_ = CountVectorizer(vocabulary=vocab, ngram_range=(1, max(1, max_n)), lowercase=True,
-                                           token_pattern=_TOKEN)
+        self.vectorizer_ = CountVectorizer(
+            vocabulary=vocab, ngram_range=(1, max(1, max_n)), lowercase=True, token_pattern=_TOKEN
+        )
         M = np.zeros((len(vocab), len(self.choices)))
         index = {k: i for i, k in enumerate(vocab)}
         for j, c in enumerate(self.choices):
@@ -99,7 +108,7 @@ class TextWeakClassifier:
     per choice, even for choices nobody has annotated yet.
     """
 
-    def __init__(self, classes, C: float = 1.0, n_features: int = 2 ** 14, random_state: int = 0):
+    def __init__(self, classes, C: float = 1.0, n_features: int = 2**14, random_state: int = 0):
         self.classes = list(classes)
         self.C = C
         self.n_features = n_features
@@ -108,8 +117,9 @@ class TextWeakClassifier:
     def _vectorizer(self):
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        return HashingVectorizer(n_features=self.n_features, alternate_sign=False, token_pattern=_TOKEN,
-                                 norm="l2", binary=True)
+        return HashingVectorizer(
+            n_features=self.n_features, alternate_sign=False, token_pattern=_TOKEN, norm="l2", binary=True
+        )
 
     def _model(self):
         from sklearn.linear_model import LogisticRegression
@@ -166,8 +176,12 @@ class TextWeakClassifier:
                 return None
             pred[test] = self._model().fit(X[train], y[train]).predict(X[test])
         recalls = [float(np.mean(pred[y == c] == c)) for c in np.unique(y)]
-        return {"accuracy": round(float(np.mean(pred == y)), 4), "balanced_accuracy": round(float(np.mean(recalls)), 4),
-                "folds": k, "n": int(y.size)}
+        return {
+            "accuracy": round(float(np.mean(pred == y)), 4),
+            "balanced_accuracy": round(float(np.mean(recalls)), 4),
+            "folds": k,
+            "n": int(y.size),
+        }
 
     def predict_proba(self, texts) -> np.ndarray:
         out = self._proba(texts) * np.exp(getattr(self, "bias_", 0.0))

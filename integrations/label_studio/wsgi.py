@@ -11,5 +11,6 @@ import os
 from .app import create_app
 from .config import backend_from_config, load_config
 
-app = create_app(backend_from_config(load_config(os.environ.get("W2S_CONFIG")),
-                                     model_dir=os.environ.get("MODEL_DIR")))
+app = create_app(
+    backend_from_config(load_config(os.environ.get("W2S_CONFIG")), model_dir=os.environ.get("MODEL_DIR"))
+)
