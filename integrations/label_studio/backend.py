@@ -56,21 +56,6 @@ REGION_NAMES = {int(r): r.name.lower() for r in Region}
 #: whose version equals the project's, so a version that moved with every retrain would empty it).
 DEFAULT_LABEL = "w2s-overlap"
 NO_EVIDENCE = "no_evidence"
-ANNOTATED_QUERY = json.dumps(
-    {
-        "filters": {
-            "conjunction": "and",
-            "items": [
-                {
-                    "filter": "filter:tasks:total_annotations",
-                    "operator": "greater",
-                    "type": "Number",
-                    "value": 0,
-                }
-            ],
-        }
-    }
-)
 
 
 def project_key(project) -> str:
@@ -811,7 +796,7 @@ class OverlapDensityBackend:
         if not (p.hostname and p.access_token):
             return None
         try:
-            from .client import LabelStudioClient
+            from .client import ANNOTATED_QUERY, LabelStudioClient
 
             client = LabelStudioClient(p.hostname, p.access_token, retries=1, timeout=30.0)
             return [

@@ -25,6 +25,24 @@ from w2s_plugin.errors import W2SError
 
 logger = logging.getLogger(__name__)
 
+#: The Data Manager filter for tasks with at least one annotation (one definition for the backend
+#: and the driver).
+ANNOTATED_QUERY = json.dumps(
+    {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:total_annotations",
+                    "operator": "greater",
+                    "type": "Number",
+                    "value": 0,
+                }
+            ],
+        }
+    }
+)
+
 RETRY_STATUS = frozenset({500, 502, 503, 504})
 
 

@@ -14,7 +14,6 @@ state file) imports nothing twice. Sources, bandit, reward and state on disk are
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -31,26 +30,11 @@ from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
-from .client import as_http_client
+from .client import ANNOTATED_QUERY, as_http_client
 
 SOURCE_KEY = "w2s_source"
 ITEM_KEY = "w2s_item_id"
 REGIONS = {r.name.lower(): int(r) for r in Region}
-ANNOTATED_QUERY = json.dumps(
-    {
-        "filters": {
-            "conjunction": "and",
-            "items": [
-                {
-                    "filter": "filter:tasks:total_annotations",
-                    "operator": "greater",
-                    "type": "Number",
-                    "value": 0,
-                }
-            ],
-        }
-    }
-)
 
 
 def make_client(url: str, api_key: str):
