@@ -152,12 +152,12 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
     tests): `run_from_cli(args, config)` gets the parsed flags and the validated config. A stand-in
     module records the call, so this test does not need a server."""
     calls = []
-    stand_in = types.ModuleType("w2s_plugin.integrations.label_studio.driver")
+    stand_in = types.ModuleType("w2s_plugin.integrations.label_studio.campaign_cli")
     stand_in.run_from_cli = lambda args, config: calls.append((args, config)) or 0
-    monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.driver", stand_in)
+    monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.campaign_cli", stand_in)
     import w2s_plugin.integrations.label_studio as ls_pkg
 
-    monkeypatch.setattr(ls_pkg, "driver", stand_in, raising=False)
+    monkeypatch.setattr(ls_pkg, "campaign_cli", stand_in, raising=False)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "from-env")
     code, _, err = run(
         capsys,

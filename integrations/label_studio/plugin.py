@@ -209,10 +209,10 @@ def w2s_run_command(command, args, config):
     try:
         import label_studio_sdk  # noqa: F401  (the client the driver talks through)
 
-        from . import driver
+        from . import campaign_cli
     except ImportError:
         raise CLIError(f"--label-studio-url needs the label-studio extra: {INSTALL}") from None
-    return int(driver.run_from_cli(args, config) or 0)
+    return int(campaign_cli.run_from_cli(args, config) or 0)
 
 
 # --- the [label_studio] config table ----------------------------------------------------------------
