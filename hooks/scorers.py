@@ -91,8 +91,9 @@ class RMSCosineScorer(SubspaceScorer):
     * ``sample``: if there are more than ``2 * sample`` hard-only rows, the Gram matrix is built from two
       disjoint uniform samples of ``sample`` rows; it is kept only if the regions of a pilot of points
       scored with each half disagree on at most ``2 * max_disagreement`` of them (a split-half test:
-      the pooled sample's noise is half the halves' difference); otherwise the remaining rows are
-      added (exact).
+      the pooled sample's noise is half the halves' difference); on a refusal both halves are doubled
+      and the test repeated (at most ``MAX_SAMPLE_DOUBLINGS`` times, while rows remain outside the
+      sample); otherwise the remaining rows are added (exact). ``split_checks_`` lists each test.
     * a low rank (``banded_factor``: the smallest eigenvalues replaced by a constant, error on any
       squared score at most ``bound_``) is used only if, on the pilot, its regions differ from the
       full-rank ones on at most ``max_disagreement`` of the points.
@@ -105,6 +106,9 @@ class RMSCosineScorer(SubspaceScorer):
     MIN_FEATURES_FOR_SHORTCUTS = 128
     #: with fewer rows to score than this, the pilot would cost a large share of the scoring itself
     MIN_ROWS_FOR_SHORTCUTS = 100_000
+    #: on a refused split-half check, both halves are doubled (rows added, none recomputed) and the
+    #: check repeated, at most this many times, before the remaining rows make the Gram matrix exact
+    MAX_SAMPLE_DOUBLINGS = 2
 
     def __init__(
         self,
@@ -155,21 +159,34 @@ class RMSCosineScorer(SubspaceScorer):
                 pilot = np.sort(rng.choice(cand, size=min(self.PILOT, cand.size), replace=False))
         self.sampled_ = False
         self.split_disagreement_ = float("nan")
+        self.split_checks_ = []
         m = self.sample
         blk = self._block_rows()
         if m is not None and pilot is not None and pilot.size >= 100 and ref.size > 2 * m:
             perm = rng.permutation(ref.size)
-            a, b = np.sort(ref[perm[:m]]), np.sort(ref[perm[m : 2 * m]])
-            Ga, na = gram_fast(X, a, blk, check=check)
-            Gb, nb = gram_fast(X, b, blk, check=check)
+            Ga, na = gram_fast(X, np.sort(ref[perm[:m]]), blk, check=check)
+            Gb, nb = gram_fast(X, np.sort(ref[perm[m : 2 * m]]), blk, check=check)
             P = _pilot_block(X, pilot)
-            ra = _pilot_regions(P, cholesky_or_banded(Ga, na))
-            rb = _pilot_regions(P, cholesky_or_banded(Gb, nb))
-            self.split_disagreement_ = float(np.mean(ra != rb))
-            rest_rows = np.sort(ref[perm[2 * m :]])
-            # the pooled 2m-row sample is about half as far from the exact regions as one half from the other
-            if self.split_disagreement_ <= 2 * self.max_disagreement:
-                self.sampled_ = True
+            size, checks = m, []
+            while True:  # halves A = perm[:size] + ..., B = the next rows; both double on a refusal
+                ra = _pilot_regions(P, cholesky_or_banded(Ga, na))
+                rb = _pilot_regions(P, cholesky_or_banded(Gb, nb))
+                checks.append(float(np.mean(ra != rb)))
+                # the pooled sample is about half as far from the exact regions as one half from the other
+                if checks[-1] <= 2 * self.max_disagreement:
+                    self.sampled_ = True
+                    break
+                # a refusal wastes no rows (the exact Gram includes them); stop once a doubled sample
+                # would leave no hard-only row out
+                if len(checks) > self.MAX_SAMPLE_DOUBLINGS or ref.size <= 4 * size:
+                    break
+                Ga2, na2 = gram_fast(X, np.sort(ref[perm[2 * size : 3 * size]]), blk, check=check)
+                Gb2, nb2 = gram_fast(X, np.sort(ref[perm[3 * size : 4 * size]]), blk, check=check)
+                Ga, na, Gb, nb = Ga + Ga2, na + na2, Gb + Gb2, nb + nb2
+                size *= 2
+            self.split_disagreement_, self.split_checks_ = checks[-1], checks
+            rest_rows = np.sort(ref[perm[2 * size :]])
+            if self.sampled_:
                 if check is not None:  # unread rows are still validated (a cheap norms-only pass)
                     row_norm_pass(X, rest_rows, blk, check, progress)
                 elif progress is not None:
@@ -179,7 +196,7 @@ class RMSCosineScorer(SubspaceScorer):
                 Gr, nr = gram_fast(X, rest_rows, blk, check=check, progress=progress)
                 G, cnt = Ga + Gb + Gr, na + nb + nr
             if progress is not None:
-                progress.update(2 * m)
+                progress.update(2 * size)
         else:
             G, cnt = gram_fast(X, ref if rows is not None else None, blk, check=check, progress=progress)
             P = _pilot_block(X, pilot) if pilot is not None and pilot.size >= 100 else None

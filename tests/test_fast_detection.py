@@ -70,6 +70,26 @@ def test_fast_path_takes_its_shortcuts_where_the_pilot_allows_them(monkeypatch):
     assert np.mean(det.report_.regions == exact.regions) >= 1 - 2 * sc.max_disagreement
 
 
+def test_a_refused_sample_is_doubled_and_rechecked_before_the_exact_gram(monkeypatch):
+    """The split-half test refuses 2 x 3 000 rows here; doubling twice (2 x 12 000 of 42 000 hard-only rows)
+    passes it, and the regions still agree with the exact path. Without doublings the Gram is exact."""
+    monkeypatch.setattr(RMSCosineScorer, "MIN_ROWS_FOR_SHORTCUTS", 0)
+    X, p1 = pool(60_000, 128, 0.7, "powerlaw")
+    params = {"sample": 3000, "max_disagreement": 0.004}
+    exact = detect_overlap(p1, X, exact=True)
+    det = OverlapDetector(random_state=0, scorer_params=params).fit(p1, X)
+    sc = det.scorer_
+    limit = 2 * sc.max_disagreement
+    assert len(sc.split_checks_) == 3 and all(c > limit for c in sc.split_checks_[:-1])
+    assert sc.sampled_ and sc.split_disagreement_ == sc.split_checks_[-1] <= limit
+    assert sc.n_reference_ == 2 * 4 * 3000 < sc.n_hard_rows_ == 42_000
+    assert np.mean(det.report_.regions == exact.regions) >= 1 - limit
+    monkeypatch.setattr(RMSCosineScorer, "MAX_SAMPLE_DOUBLINGS", 0)
+    sc0 = OverlapDetector(random_state=0, scorer_params=params).fit(p1, X).scorer_
+    assert sc0.split_checks_ == sc.split_checks_[:1] and not sc0.sampled_
+    assert sc0.n_reference_ == sc0.n_hard_rows_
+
+
 def test_few_features_or_points_take_the_exact_cholesky_path_without_a_pilot(monkeypatch):
     X, p1 = pool(30_000, 128, 0.7, "powerlaw")  # 9 000 points to score: below MIN_ROWS_FOR_SHORTCUTS
     sc = OverlapDetector(random_state=0, scorer_params={"sample": 3000}).fit(p1, X).scorer_
