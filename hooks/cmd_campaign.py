@@ -48,7 +48,7 @@ def cmd_campaign_run(args) -> int:
             f"{campaign.n_drawn} point(s) already drawn"
         )
         print(
-            f"reward {campaign.engine.reward.name}"
+            f"reward: {campaign.engine.reward.name}"
             + (
                 f"; the folder was written by w2s_plugin 0.1.0 ({campaign.migrated_from}) and is rewritten "
                 "as state version 3"
@@ -79,13 +79,13 @@ def cmd_campaign_run(args) -> int:
         if res.regret is not None and len(res.regret):
             print(
                 f"cumulative regret vs the oracle: {res.regret[-1]:.1f} overlap points "
-                f"(reward {res.reward_name})"
+                f"(expected, from the true densities; reward: {res.reward_name})"
             )
         h = res.hindsight()
         if h:
             print(
-                f"best single source in hindsight: {h['source']} ({h['rate']:.3f} {res.reward_name} "
-                "per point); "
+                f"best single source in hindsight, among the {len(h['rates'])} pulled: {h['source']} "
+                f"({h['rate']:.3f} {res.reward_name} per point, observed); "
                 f"regret against always pulling it: {h['regret']:.1f}"
             )
         if campaign.sources_exhausted_early and not campaign.progress:  # else run() said so under its bar

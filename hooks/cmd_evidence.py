@@ -164,9 +164,9 @@ def register_commands(subparsers):
         help="on a gold sample: which weak labels to train the strong model on (all, confident, overlap)",
         description="First, the decision: by cross-fitting on the gold labels, the accuracy of a strong "
         "model trained on the weak labels of each policy (all; confident = not hard-only; detected "
-        "overlap; random of the overlap's size as a control), paired 95%% intervals against all, "
+        "overlap; random of the overlap's size as a control), paired 95% intervals against all, "
         "and a recommendation. Second, the label analysis: weak-label accuracy per detected region "
-        "and per source with 95%% Wilson intervals, and a verdict: informative when weak labels "
+        "and per source with 95% Wilson intervals, and a verdict: informative when weak labels "
         "are clearly more accurate on detected overlap than elsewhere (one-sided Fisher exact "
         "test).",
     )
