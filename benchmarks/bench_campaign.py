@@ -111,8 +111,8 @@ def main(argv=None):
         )
         fit = Timed(c.detector.fit)
         c.detector.fit = fit
-        save = Timed(c._save)
-        c._save = save
+        save = Timed(c.engine.save)  # the commit: round log + detector delta + atomic state.json
+        c.engine.save = save
         select = Timed(c.bandit.select)
         c.bandit.select = select
         rows = []
