@@ -205,47 +205,22 @@ def test_bad_diagnose_arguments_are_w2s_errors(kwargs, error, msg):
         (["--min-gap", "1"], "min_gap must be in [0, 1)"),
     ],
 )
-def test_cli_diagnose_bad_options_are_one_line_without_the_legacy_list(
-    tmp_path, capsys, monkeypatch, argv, msg
-):
-    rng = np.random.default_rng(0)
-    np.save(tmp_path / "p.npy", rng.random(10))
-    np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
-    (tmp_path / "gold.csv").write_text("\n".join(["0", "1"] * 5) + "\n")
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "gold.csv"),
-            *argv,
-        ]
-    )
-    err = capsys.readouterr().err
-    assert rc == 2 and msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+def test_cli_diagnose_bad_options_are_one_line(tmp_path, capsys, argv, msg):
+    rc, cap = _run_cli(tmp_path, *_tiny_pool(), "\n".join(["0", "1"] * 5) + "\n", capsys, extra=argv)
+    assert rc == 2 and msg in cap.err and "Traceback" not in cap.err
+    assert len(cap.err.strip().splitlines()) == 1
 
 
-def test_cli_diagnose_gold_class_beyond_proba_columns_is_one_line(tmp_path, capsys, monkeypatch):
+def test_cli_diagnose_gold_class_beyond_proba_columns_is_one_line(tmp_path, capsys):
+    rc, cap = _run_cli(tmp_path, *_tiny_pool(), "\n".join(["0", "3"] * 5) + "\n", capsys)
+    assert rc == 2 and "class indices >= 2" in cap.err and "Traceback" not in cap.err
+
+
+def _tiny_pool():
+    """Ten points: binary probabilities and 3-d embeddings (seed 0), for the CLI's input checks."""
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "p.npy", rng.random(10))
-    np.save(tmp_path / "e.npy", rng.normal(size=(10, 3)))
-    (tmp_path / "gold.csv").write_text("\n".join(["0", "3"] * 5) + "\n")
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "gold.csv"),
-        ]
-    )
-    err = capsys.readouterr().err
-    assert rc == 2 and "class indices >= 2" in err and "Traceback" not in err
+    p = rng.random(10)
+    return np.column_stack([1 - p, p]), rng.normal(size=(10, 3))
 
 
 # --- regressions from a new-user trial -----------------------------------------------------------
