@@ -40,3 +40,37 @@ def example_config(tmp_path):
     for f in ("campaign.toml", "mixture_plugin.py"):
         shutil.copy(ROOT / "examples" / f, tmp_path / f)
     return tmp_path / "campaign.toml"
+
+
+# --- Label Studio: shared by the tests that talk to the real server --------------------------------
+
+
+@pytest.fixture(scope="module")
+def ls():
+    """An SDK client for the server the test run started (LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY)."""
+    from w2s_plugin.integrations.label_studio.driver import make_client
+
+    return make_client(os.environ["LABEL_STUDIO_URL"], os.environ["LABEL_STUDIO_API_KEY"])
+
+
+@pytest.fixture(scope="module")
+def backend_server(tmp_path_factory):
+    """The ML backend on a free local port, with hashed word counts (the synthetic corpus's
+    thresholds are for those; the embedding model has its own tests): yields (url, backend)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from w2s_plugin.integrations.label_studio.app import create_app
+    from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend
+    from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder
+
+    backend = OverlapDensityBackend(
+        model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder()
+    )
+    srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}", backend
+    srv.shutdown()
+    thread.join(5)

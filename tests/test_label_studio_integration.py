@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,44 +32,19 @@ if not LS_URL:
 pytest.importorskip("label_studio_sdk")
 requests = pytest.importorskip("requests")
 
-from werkzeug.serving import make_server  # noqa: E402
 
 from w2s_plugin import Source  # noqa: E402
 from w2s_plugin.engine import load_state  # noqa: E402
-from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.driver import (  # noqa: E402
     ITEM_KEY,
     SOURCE_KEY,
     STATE_FILE,
     CampaignDriver,
-    make_client,
     project_source,
     project_tasks,
 )
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
-from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ls():
-    return make_client(LS_URL, LS_KEY)
-
-
-@pytest.fixture(scope="module")
-def backend_server(tmp_path_factory):
-    # the synthetic corpus's thresholds below are for hashed word counts
-    # (embedding: see the score-column tests)
-    backend = OverlapDensityBackend(
-        model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder()
-    )
-    srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}", backend
-    srv.shutdown()
-    thread.join(5)
-
 
 N_ANNOTATED = 24
 

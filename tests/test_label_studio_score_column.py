@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,36 +33,16 @@ if not LS_URL:
 pytest.importorskip("label_studio_sdk")
 requests = pytest.importorskip("requests")
 
-from werkzeug.serving import make_server  # noqa: E402
 
 from w2s_plugin import Source  # noqa: E402
-from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
 from w2s_plugin.integrations.label_studio.backend import DEFAULT_LABEL, OverlapDensityBackend  # noqa: E402
-from w2s_plugin.integrations.label_studio.driver import CampaignDriver, make_client  # noqa: E402
+from w2s_plugin.integrations.label_studio.driver import CampaignDriver  # noqa: E402
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
 NO_WORDS = ["\U0001f44d\U0001f44d", "!!!", "...", "\u200b"]
 HEADERS = {"Authorization": f"Token {LS_KEY}"}
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "label_studio_score_column.png"
-
-
-@pytest.fixture(scope="module")
-def ls():
-    return make_client(LS_URL, LS_KEY)
-
-
-@pytest.fixture(scope="module")
-def backend_server(tmp_path_factory):
-    backend = OverlapDensityBackend(
-        model_dir=tmp_path_factory.mktemp("models"), embedder=HashingTextEmbedder()
-    )
-    srv = make_server("127.0.0.1", 0, create_app(backend), threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}", backend
-    srv.shutdown()
-    thread.join(5)
 
 
 def api(method, path, **kw):
