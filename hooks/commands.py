@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -59,8 +60,6 @@ def _detect_in_memory(args, params) -> int:
         proba = proba[:, 0]
     emb = _load_array(args.embeddings, "embeddings")  # a .npy stays memory-mapped: read in blocks, twice
     kw = {"scorer": args.scorer} if args.scorer else {}
-    import sys
-
     show = getattr(emb, "shape", (0,))[0] >= 1_000_000 or sys.stderr.isatty()  # a bar where a wait is likely
     det = OverlapDetector(
         scorer_params=params, random_state=args.seed, exact=getattr(args, "exact", False), progress=show, **kw

@@ -9,6 +9,7 @@ from w2s_plugin.hookspecs import hookimpl
 from w2s_plugin.overlap import (
     DEFAULT_CHUNK_ELEMENTS,
     _blocks_into,
+    _work_dtype,
     banded_factor,
     change_point_threshold,
     cholesky_factor,
@@ -265,7 +266,7 @@ def cholesky_or_banded(gram, n_reference):
 def _pilot_block(X, idx):
     """The pilot rows, gathered block by block (``X[idx]`` on a memory map would fault in, and keep
     resident, the pages around every scattered row)."""
-    dtype = np.float32 if np.asarray(X[:0]).dtype == np.float32 else np.float64
+    dtype = _work_dtype(X)
     out = np.empty((idx.size, X.shape[1]), dtype=dtype)
     for pos, block in _blocks_into(X, idx, 16384, dtype):
         out[pos] = block

@@ -27,9 +27,7 @@ class CLIError(W2SError):
 
 def _is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a user mistake (one line) rather than a bug (traceback)."""
-    if isinstance(exc, (W2SError, plugins.PluginError, FileNotFoundError)):
-        return True
-    return False
+    return isinstance(exc, (W2SError, plugins.PluginError, FileNotFoundError))
 
 
 def writable_file(path: str, flag: str) -> str:
@@ -143,7 +141,7 @@ def _run(argv) -> int:
         try:
             args = parser.parse_args(argv)
         except (CountError, CLIError) as exc:  # a count option out of range (see count): one line
-            words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+            words = [a for a in argv if not a.startswith("-")]
             where = f"{prefix} {words[0]}" if words else prefix
             print(f"{where}: error: {exc}", file=sys.stderr)
             return 2

@@ -408,10 +408,9 @@ class OverlapDetector(ParamsMixin):
                 if hasattr(scorer, "partial_fit"):
                     if hard_rows.size:
                         scorer.fit(E, rows=hard_rows, **fit_kw)
+                        scorer.partial_fit(hist_emb[hist_hard])
                     else:
                         scorer.fit(hist_emb[hist_hard])
-                    if hard_rows.size:
-                        scorer.partial_fit(hist_emb[hist_hard])
                 else:
                     scorer.fit(np.vstack([np.asarray(E[hard_rows], dtype=np.float64), hist_emb[hist_hard]]))
             else:

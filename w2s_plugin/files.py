@@ -53,8 +53,6 @@ _MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
 def check_numpy_file(path: str, what: str) -> None:
     """A file named .npy/.npz that is not one (a CSV renamed, a text dump) is a one-line DataError:
     numpy would take it for a pickle and say it "contains pickled (object) data"."""
-    from .errors import DataError
-
     ext = ".npz" if str(path).lower().endswith(".npz") else ".npy"
     with open(path, "rb") as fh:
         head = fh.read(6)

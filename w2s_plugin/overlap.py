@@ -356,7 +356,6 @@ class RowCheck:
 
     def _fail(self):
         from ._validation import check_embeddings
-        from .errors import DataError
 
         check_embeddings(self.E, name=self.name)  # raises with the usual message
         raise DataError(
