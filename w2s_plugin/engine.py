@@ -259,27 +259,33 @@ def load_state(state_dir, kind: str | None = None) -> dict:
                 f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by another "
                 "version of w2s_plugin); open it with that version, or start a new state_dir"
             )
-    info = st.get("log") or {}
-    committed = int(info.get("bytes", 0))
-    log = state_dir / info.get("file", LOG_FILE)
-    data = b""
-    if committed:
-        if not log.exists() or log.stat().st_size < committed:
-            raise _damaged(log, f"the round log is shorter than the {committed} committed bytes")
-        with open(log, "rb") as fh:
-            data = fh.read(committed)
-        if info.get("crc32") is not None and _crc_update(0, data) != info["crc32"]:
-            raise _damaged(
-                log,
-                "the round log's checksum does not match the committed state "
-                "(its committed part was changed or cut)",
-            )
-    st["rounds"], st["items"] = _read_log_lines(log, data)
-    if len(st["rounds"]) != st.get("n_rounds", len(st["rounds"])):
-        raise _damaged(
-            log, f"the round log holds {len(st['rounds'])} committed rounds, the state says {st['n_rounds']}"
-        )
+    st["rounds"], st["items"], _, _ = _read_committed_log(state_dir, st)
     return st
+
+
+def _read_committed_log(state_dir: Path, st: dict):
+    """``(rounds, items, committed_bytes, crc)`` of the committed part of the round log that
+    ``st`` names, checked against its length, checksum and round count (the tail is left alone)."""
+    info = st.get("log") or {}
+    path = state_dir / info.get("file", LOG_FILE)
+    committed = int(info.get("bytes", 0))
+    if committed == 0:
+        return [], {k: [] for k in ITEM_COLUMNS}, 0, 0
+    if not path.exists() or path.stat().st_size < committed:
+        raise _damaged(path, f"the round log is shorter than the {committed} committed bytes (it was cut)")
+    with open(path, "rb") as fh:
+        data = fh.read(committed)
+    crc = _crc_update(0, data)
+    if info.get("crc32") is not None and crc != info["crc32"]:
+        raise _damaged(
+            path,
+            "the round log's checksum does not match the committed state (its committed part was changed)",
+        )
+    rounds, items = _read_log_lines(path, data)
+    n_rounds = st.get("n_rounds", len(rounds))
+    if len(rounds) != n_rounds:
+        raise _damaged(path, f"the round log holds {len(rounds)} committed rounds, the state says {n_rounds}")
+    return rounds, items, committed, crc
 
 
 #: Keyword arguments a front-end's ``__init__`` passes on to the :class:`Engine` unchanged.
@@ -987,30 +993,9 @@ class Engine:
 
     def _read_log(self, st: dict):
         """Committed rounds and items from the round log; cuts off an uncommitted tail."""
-        info = st.get("log") or {}
-        path = self.state_dir / info.get("file", LOG_FILE)
-        committed = int(info.get("bytes", 0))
-        if committed == 0:
-            return [], {k: [] for k in ITEM_COLUMNS}, 0, 0
-        if not path.exists() or path.stat().st_size < committed:
-            raise _damaged(
-                path, f"the round log is shorter than the {committed} committed bytes (it was cut)"
-            )
-        with open(path, "rb") as fh:
-            data = fh.read(committed)
-        crc = _crc_update(0, data)
-        if info.get("crc32") is not None and crc != info["crc32"]:
-            raise _damaged(
-                path,
-                "the round log's checksum does not match the committed state "
-                "(its committed part was changed)",
-            )
-        rounds, items = _read_log_lines(path, data)
-        if len(rounds) != st["n_rounds"]:
-            raise _damaged(
-                path, f"the round log holds {len(rounds)} committed rounds, the state says {st['n_rounds']}"
-            )
-        if path.stat().st_size > committed:
+        rounds, items, committed, crc = _read_committed_log(self.state_dir, st)
+        path = self.state_dir / (st.get("log") or {}).get("file", LOG_FILE)
+        if committed and path.stat().st_size > committed:
             with open(path, "r+b") as fh:
                 fh.truncate(committed)
         return rounds, items, committed, crc
