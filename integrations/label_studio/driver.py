@@ -10,10 +10,22 @@ Idempotent: every task carries ``w2s_source`` and ``w2s_item_id`` in its data; b
 the driver lists the ones already in the project, so a round re-run after a crash (or with a lost
 state file) imports nothing twice. Sources, bandit, reward and state on disk are the engine's
 (:mod:`w2s_plugin.engine`), committed after every round.
+
+**Hybrid mode** (``human_budget=B``): the round is the engine's hybrid round
+(:class:`w2s_plugin.hybrid.HybridLabeling`, the same code a Python ``Campaign(annotate=...)`` runs):
+the engine detects overlap, plans which items people label (a random audit share of the batch, the
+rest routed: hard-only first, then the strong model's uncertainty), and weak labels fill in the rest.
+The driver puts the planned tasks in the Data Manager tab "w2s: for people" (sorted by priority,
+audit tasks unmarked), the others in "w2s: weak labels" with the weak label as a prediction, waits
+until people answered the planned tasks (their annotations are the engine's human labels), and
+accepts a weak label only while the audit's lower 95% Wilson bound on the weak-label precision of its
+(region, source) stays above ``accept_threshold`` (:mod:`.queue`); other weak tasks move to the
+people's tab, and an answer to one is a human label too.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -22,12 +34,13 @@ import numpy as np
 
 from w2s_plugin import plugins
 from w2s_plugin.detector import OverlapReport, Region, W2SWarning
-from w2s_plugin.engine import STATE_FILE, Engine
-from w2s_plugin.errors import StateError, W2SError
+from w2s_plugin.engine import STATE_FILE, Engine, atomic_write_bytes, load_state
+from w2s_plugin.errors import ConfigError, StateError, W2SError
 from w2s_plugin.progress import progress as progress_bar
 from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source
 
+from . import queue as q
 from .backend import OverlapDensityBackend, project_key
 from .client import ANNOTATED_QUERY, as_http_client
 
@@ -113,6 +126,20 @@ class CampaignDriver:
         sample (``engine.gold``: the task data as records, the annotators' choices as labels), after
         any ``gold=(records, labels)`` given here.
     classes : the weak model's classes (default: the labeling config's choices, in order).
+    human_budget : a **hybrid** campaign: people label up to this many tasks in total (see the module
+        docstring); ``None`` (default): the weak-label workflow above.
+    audit_share, human_batch, stop_when, hybrid_params : as for :class:`~w2s_plugin.Campaign`.
+    accept_threshold : a weak-trusted task's label is accepted while the lower 95% Wilson bound of the
+        audited weak-label precision of its (region, source) is at least this (default
+        :data:`.queue.DEFAULT_THRESHOLD`, measured in docs/label_studio.md); 0 accepts every weak label.
+    score : what the prediction-score column shows for the driver's tasks: ``"trust"`` (the backend's
+        acquisition score, as without hybrid mode) or ``"need"`` (how much a task needs a person);
+        :meth:`switch_score` changes it for the tasks already imported.
+    wait : seconds to wait for people's answers in a round (``None``: as long as it takes); when they
+        are not all in, a :class:`W2SError` says what is missing and the same command resumes.
+    poll : seconds between two looks at Label Studio while waiting.
+    retrain_weak : retrain the weak model on the annotations at the start of every round (as without
+        hybrid mode; default). ``False`` keeps the weak labeler the audits measure fixed.
     """
 
     def __init__(
@@ -131,8 +158,25 @@ class CampaignDriver:
         reward_params: dict | None = None,
         gold=None,
         classes=None,
+        human_budget: int | None = None,
+        audit_share: float = 0.15,
+        human_batch: int | None = None,
+        stop_when=None,
+        hybrid_params: dict | None = None,
+        accept_threshold: float = q.DEFAULT_THRESHOLD,
+        score: str = "trust",
+        wait: float | None = None,
+        poll: float = 2.0,
+        retrain_weak: bool = True,
     ):
         self.client = client
+        self.accept_threshold = q.check_threshold(accept_threshold)
+        self.score = q.check_score_mode(score)
+        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0):
+            raise ConfigError(f"wait must be a number of seconds >= 0 or None; got {wait!r}")
+        if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
+            raise ConfigError(f"poll must be a positive number of seconds; got {poll!r}")
+        self.wait, self.poll, self.retrain_weak = wait, float(poll), bool(retrain_weak)
         self.project = int(project_key(project))
         srcs = list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
@@ -166,6 +210,24 @@ class CampaignDriver:
                     f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=..."
                 )
         resume = sd is not None and any((sd / f).exists() for f in (STATE_FILE, "label_studio_campaign.json"))
+        hybrid = None
+        saved_hybrid = _saved_hybrid(sd) if resume else {}
+        if human_budget is None and saved_hybrid.get("human_budget") is not None:  # a hybrid run resumed
+            human_budget = saved_hybrid["human_budget"]
+            audit_share = saved_hybrid.get("audit_share", audit_share)
+            human_batch = saved_hybrid.get("human_batch", human_batch)
+            stop_when = saved_hybrid.get("stop_when", stop_when)
+        if human_budget is not None:
+            from w2s_plugin.hybrid import HybridLabeling
+
+            hybrid = HybridLabeling(
+                self._await_people,
+                human_budget,
+                audit_share=audit_share,
+                human_batch=human_batch,
+                stop_when=stop_when,
+                **dict(hybrid_params or {}),
+            )
         self.engine = Engine(
             srcs,
             self._weak_proba,
@@ -181,6 +243,7 @@ class CampaignDriver:
             classes=list(self.schema.choices) if classes is None else classes,
             random_state=random_state,
             resume=resume,
+            **({} if hybrid is None else {"hybrid": hybrid}),
         )
         x = self.engine.extra
         if resume and x.get("project") != self.project:
@@ -191,6 +254,18 @@ class CampaignDriver:
         self._warned_cold, self._gold = False, gold
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
+        self.tabs: dict = {}
+        self._task_index: dict = {}
+        self._id_pos: dict = {}
+        if self.hybrid is not None:  # the tabs and the queue fields as the state says (rebuilt on resume)
+            self.tabs = q.ensure_tabs(self.http, self.project)
+            self._refresh_index()
+            self._apply_gate()
+
+    @property
+    def hybrid(self):
+        """The engine's :class:`~w2s_plugin.hybrid.HybridLabeling` in hybrid mode, else None."""
+        return getattr(self.engine, "hybrid", None)
 
     def __getattr__(self, name):  # sources, bandit, rounds, batch_size, state_dir, ...
         if name == "engine":
@@ -279,9 +354,19 @@ class CampaignDriver:
             if pred["w2s"].get("region") == "overlap":
                 s["overlap_annotated"] += 1
                 s["overlap_agree"] += int(weak == human)
-        out = self.backend.add_annotations(self.project, pairs, self.label_config, replace=True)
+        if self.retrain_weak:
+            out = self.backend.add_annotations(self.project, pairs, self.label_config, replace=True)
+        else:
+            out = {"trained": False, "model_version": self.backend.current_version(self.project)}
         self.n_annotated_seen = len(tasks)
         self.annotation_stats = stats
+        if self.hybrid is not None:  # annotations are people's answers (human labels), not gold
+            self._record_unplanned(pairs)
+            return {
+                "annotated": len(tasks),
+                "retrained": out["trained"],
+                "model_version": out["model_version"],
+            }
         if self._gold is not None:  # the user's gold sample first, then the annotated tasks
             gold = (list(self._gold[0]) + gold[0], list(self._gold[1]) + gold[1])
         self.engine.gold = (gold[0], np.asarray(gold[1])) if gold[1] else None
@@ -290,12 +375,15 @@ class CampaignDriver:
     # -- one round -------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
-        return not self.bandit.any_active
+        """Every source is exhausted (or, in hybrid mode, the stopping rule fired)."""
+        return not self.bandit.any_active or bool(self.hybrid is not None and self.hybrid.stopped)
 
     def run_round(self, existing: set | None = None) -> dict:
         """One round; ``existing`` is the set from :meth:`existing_items` (listed here if not given)."""
         if self.done:
             raise RuntimeError("every source is exhausted: nothing left to import")
+        if self.hybrid is not None:
+            return self._hybrid_round(existing)
         t0 = time.perf_counter()
         synced = self.sync_annotations()
         self._warn_if_no_keywords()
@@ -338,11 +426,7 @@ class CampaignDriver:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
         n_overlap = info.report.n_overlap
-        e.extra = {
-            "project": self.project,
-            "n_annotated_seen": self.n_annotated_seen,
-            "annotation_stats": self.annotation_stats,
-        }
+        self._set_extra()
         return e.record(
             name,
             {
@@ -361,6 +445,330 @@ class CampaignDriver:
             value,
             info,
         )
+
+    def _set_extra(self) -> None:
+        self.engine.extra.update(
+            project=self.project,
+            n_annotated_seen=self.n_annotated_seen,
+            annotation_stats=self.annotation_stats,
+        )
+
+    # -- hybrid mode -----------------------------------------------------------------------------
+    def _task_of(self, name, rec, item_id) -> dict:
+        text = rec.get(self.text_column)
+        if not isinstance(text, str):
+            raise W2SError(f"source {name!r} item {item_id!r}: {self.text_column!r} is not a string")
+        return {"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}}
+
+    def _hybrid_round(self, existing: set | None) -> dict:
+        """The engine's hybrid round (the code a Python ``Campaign(annotate=...)`` runs), with Label
+        Studio as the people: plan, publish the tasks, wait for the answers, commit, gate."""
+        t0 = time.perf_counter()
+        synced = self.sync_annotations()
+        self._warn_if_no_keywords()
+        if existing is None:
+            existing = self.existing_items()
+        e, hy = self.engine, self.hybrid
+        name = e.select()
+        source = self.sources[name]
+        with e.attempt(name):
+            positions = source.candidates(e.next_batch_size(source))
+            batch = source.get(positions)
+            tasks = [self._task_of(name, r, i) for r, i in zip(batch.records, batch.ids)]
+            info = e.detect(name, batch)
+            value = e.reward_of(info)
+            req = hy.plan(info)
+            preds = self.backend.predict(self.project, tasks, self.label_config)
+            imported = self._publish(name, batch, tasks, preds, req, existing)
+            hy.ask(req)  # waits for people; answers already in Label Studio come back without asking
+        source.mark_used(positions)
+        rep = info.report
+        row = {
+            "source": name,
+            "n": len(tasks),
+            "imported": len(imported),
+            "skipped": len(tasks) - len(imported),
+            "n_overlap": int(rep.n_overlap),
+            "density": float(rep.density),
+            "n_hard": int(rep.counts[Region.HARD_ONLY]),
+        }
+        row.update(hy.apply(info, req))
+        self._set_extra()
+        row.update(
+            model_version=self.backend.current_version(self.project),
+            annotated=synced["annotated"],
+            retrained=synced["retrained"],
+            task_ids=imported,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+        row = e.record(name, row, value, info)
+        hy.after_commit()
+        self._apply_gate()
+        return row
+
+    def _refresh_index(self) -> None:
+        """``(source, item id) -> task`` (with predictions and annotations) of the driver's tasks."""
+        self._task_index = {}
+        for t in project_tasks(self.http, self.project):
+            d = t.get("data") or {}
+            if SOURCE_KEY in d and ITEM_KEY in d:
+                self._task_index[(str(d[SOURCE_KEY]), str(d[ITEM_KEY]))] = t
+
+    def _position(self, source: str, item_id: str):
+        """The position in ``source`` of the item whose id prints as ``item_id`` (or None)."""
+        if source not in self._id_pos:
+            ids = self.sources[source].ids
+            self._id_pos[source] = {str(_plain(i)): p for p, i in enumerate(ids)}
+        return self._id_pos[source].get(str(item_id))
+
+    def _score(self, trust: float, need: float) -> float:
+        return float(trust if self.score == "trust" else need)
+
+    def _publish(self, name, batch, tasks, preds, req, existing) -> list:
+        """Import the round's new tasks and put every planned task (this batch's audits, routed items
+        of any round) in the people's queue, the rest of the batch in the weak queue."""
+        planned = {}
+        for s, ps in req.positions.items():
+            for p, k in zip(ps, req.kinds[s]):
+                planned[(s, int(p))] = k
+        routed = [key for key, k in planned.items() if k == "routed"]
+        prio = dict(zip(routed, q.need_scores(len(routed)).tolist()))
+        audits = [key for key, k in planned.items() if k == "audit"]
+        rng = np.random.default_rng([int(self.engine.random_state or 0), int(req.round), 99])
+        prio.update(zip(audits, q.audit_priorities(list(prio.values()), len(audits), rng).tolist()))
+        new = []
+        for p, t, pred in zip(np.asarray(batch.positions).tolist(), tasks, preds):
+            key = (t["data"][SOURCE_KEY], t["data"][ITEM_KEY])
+            if key in existing:
+                continue
+            trust = float(pred.get("score") or 0.0)
+            if (name, int(p)) in planned:  # nothing marks an audit: no weak label, no trust shown
+                need = prio[(name, int(p))]
+                fields = {q.QUEUE_KEY: q.PEOPLE, q.PRIORITY_KEY: need, q.TRUST_KEY: None}
+                pred = {"result": [], "score": self._score(0.0, need), "model_version": pred["model_version"]}
+            else:
+                need = round(0.5 * (1.0 - trust), 6)
+                fields = {q.QUEUE_KEY: q.WEAK, q.PRIORITY_KEY: need, q.TRUST_KEY: trust}
+                pred = {**pred, "score": self._score(trust, need)}
+                if pred["result"]:
+                    pred["result"] = [{**pred["result"][0], "score": pred["score"]}]
+            new.append({"data": {**t["data"], **fields}, "predictions": [pred]})
+        ids = []
+        if new:
+            ids = self.http.import_tasks(self.project, new)
+            if not self.project_version:
+                self.http.set_model_version(self.project, new[0]["predictions"][0]["model_version"])
+                self.project_version = new[0]["predictions"][0]["model_version"]
+            for t in new:
+                existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
+        self._refresh_index()
+        self.tabs = q.ensure_tabs(self.http, self.project)
+        src_ids = {}
+        for (s, p), _ in planned.items():  # earlier tasks routed now, and tasks of a replayed round
+            item = src_ids.setdefault(s, self.sources[s].ids)[p]
+            task = self._task_index.get((s, str(_plain(item))))
+            if task is not None and not _answered(task):
+                self._to_people(task, prio[(s, p)], hide=True)
+        return ids
+
+    def _our_prediction(self, task):
+        preds = task.get("predictions") or []
+        mine = [p for p in preds if p.get("model_version") == self.project_version] or preds
+        return mine[0] if mine else None
+
+    def _to_people(self, task, need: float, hide: bool) -> None:
+        """Move a task to the people's queue; ``hide``: a planned task, so nothing shows it is an audit
+        (its weak label and trust are removed)."""
+        d = task.get("data") or {}
+        trust = None if hide else d.get(q.TRUST_KEY)
+        q.set_task_fields(
+            self.http, task, **{q.QUEUE_KEY: q.PEOPLE, q.PRIORITY_KEY: need, q.TRUST_KEY: trust}
+        )
+        pred = self._our_prediction(task)
+        if pred is not None:
+            want = {"result": [], "score": self._score(0.0 if trust is None else trust, need)}
+            if pred.get("result") or abs(float(pred.get("score") or 0) - want["score"]) > 1e-9:
+                self.http.request("PATCH", f"/api/predictions/{int(pred['id'])}/", json=want)
+                pred.update(want)
+
+    def _to_weak(self, task, weak_label) -> None:
+        """Move a task (back) to the weak queue with its weak label as the prediction."""
+        d = task.get("data") or {}
+        trust = float(d.get(q.TRUST_KEY) or 0.0)
+        need = round(0.5 * (1.0 - trust), 6)
+        q.set_task_fields(self.http, task, **{q.QUEUE_KEY: q.WEAK, q.PRIORITY_KEY: need, q.TRUST_KEY: trust})
+        pred = self._our_prediction(task)
+        if pred is None or weak_label is None:
+            return
+        score = self._score(trust, need)
+        if not pred.get("result"):
+            region = {
+                "from_name": self.schema.from_name,
+                "to_name": self.schema.to_name,
+                "type": "choices",
+                "value": {"choices": [str(weak_label)]},
+                "score": score,
+            }
+            want = {"result": [region], "score": score}
+        else:
+            want = {"score": score}
+        if want.get("result") or abs(float(pred.get("score") or 0) - score) > 1e-9:
+            self.http.request("PATCH", f"/api/predictions/{int(pred['id'])}/", json=want)
+            pred.update(want)
+
+    def audit_cells(self) -> dict:
+        """``{(region, source): (correct, n)}``: the audit answers that matched the weak label."""
+        return q.audit_cells(self.hybrid)
+
+    def accepted(self) -> dict:
+        """``{(region, source): bool}``: whose weak labels are accepted now (see ``accept_threshold``)."""
+        return q.accepted_cells(self.audit_cells(), self.accept_threshold)
+
+    def _accepted_mask(self) -> np.ndarray:
+        return q.accepted_mask(self.hybrid, self.accept_threshold)
+
+    def _apply_gate(self) -> None:
+        """Weak-trusted tasks whose cell's audit bound fell below the threshold go to the people's tab
+        (their weak label hidden), and back once it recovers; answered tasks stay where they are."""
+        if not self._task_index:
+            self._refresh_index()
+        hy, it = self.hybrid, self.engine.items
+        acc = self._accepted_mask()
+        for s, p, i, lab, ok in zip(it["source"], it["position"], it["id"], it["weak_label"], acc):
+            if (s, int(p)) in hy.answers:
+                continue
+            task = self._task_index.get((str(s), str(_plain(i))))
+            if task is None or _answered(task):
+                continue
+            if ok:
+                self._to_weak(task, lab)
+            else:
+                trust = float((task.get("data") or {}).get(q.TRUST_KEY) or 0.0)
+                self._to_people(task, round(0.5 * (1.0 - trust), 6), hide=False)
+        self.tabs = q.ensure_tabs(self.http, self.project)
+        self._write_status()
+
+    def _await_people(self, batch) -> list:
+        """The hybrid engine's ``annotate``: wait until every task of ``batch`` has an answer in Label
+        Studio (answers given before, e.g. before a crash, come back at once) and return them."""
+        keys = [(batch.source, str(_plain(i))) for i in batch.ids]
+        missing = [k for k in keys if k not in self._task_index]
+        if missing:
+            self._refresh_index()
+        labels: dict = {}
+        deadline = None if self.wait is None else time.monotonic() + self.wait
+        while True:
+            for k in keys:
+                if k in labels:
+                    continue
+                task = self._task_index.get(k)
+                if task is None:
+                    raise W2SError(f"task for {k[0]!r} item {k[1]!r} is not in project {self.project}")
+                task = self.http.request("GET", f"/api/tasks/{int(task['id'])}/")
+                lab = _answer(task, self.schema.from_name)
+                if lab is not None:
+                    labels[k] = lab
+                    self._task_index[k] = task
+            if len(labels) == len(keys):
+                return [labels[k] for k in keys]
+            if deadline is not None and time.monotonic() >= deadline:
+                raise W2SError(
+                    f"{len(keys) - len(labels)} of {len(keys)} tasks for people (round "
+                    f"{self.engine.n_rounds + 1}) have no answer yet; they wait in the Data Manager tab "
+                    f"{q.PEOPLE_TAB!r} of project {self.project}. Answers given so far are kept: run the "
+                    "same command again to continue"
+                )
+            time.sleep(self.poll)
+
+    def _record_unplanned(self, pairs) -> None:
+        """Answers to tasks the engine did not ask for in a round (weak tasks a failed audit moved to
+        the people's tab, or any other imported task someone labelled): human labels too."""
+        hy, it = self.hybrid, self.engine.items
+        committed = set(zip(it["source"], (int(p) for p in it["position"])))
+        by_source: dict = {}
+        for task, ann in pairs:
+            d = task.get("data") or {}
+            if SOURCE_KEY not in d or ITEM_KEY not in d or d[SOURCE_KEY] not in self.sources:
+                continue
+            lab = _choice(ann, self.schema.from_name)
+            pos = self._position(d[SOURCE_KEY], d[ITEM_KEY])
+            if lab is None or pos is None:
+                continue
+            key = (d[SOURCE_KEY], int(pos))
+            if key in committed and key not in hy.answers:
+                by_source.setdefault(key[0], []).append((key[1], lab, d[ITEM_KEY]))
+        for s, rows in by_source.items():
+            hy.record_answers(
+                s,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                self.engine.n_rounds + 1,
+                ["routed"] * len(rows),
+                [r[2] for r in rows],
+            )
+
+    def training_set(self, gate: bool = True):
+        """Hybrid mode: the engine's ``(X, y, sample_weight)`` (human labels at 1, weak labels at the
+        cross-fitted weight), with weight 0 for the weak labels the audit does not accept (``gate``)."""
+        if self.hybrid is None:
+            raise W2SError("training_set() is for hybrid campaigns (human_budget=...); use training_data()")
+        return q.gate_training_set(self.hybrid, self._accepted_mask() if gate else None)
+
+    def switch_score(self, mode: str) -> int:
+        """Show ``"trust"`` or ``"need"`` in the prediction-score column, for the tasks already imported
+        too; returns the number of predictions changed."""
+        self.score = q.check_score_mode(mode)
+        self._refresh_index()
+        changed = 0
+        for task in self._task_index.values():
+            d = task.get("data") or {}
+            pred = self._our_prediction(task)
+            if pred is None or d.get(q.PRIORITY_KEY) is None:
+                continue
+            want = self._score(float(d.get(q.TRUST_KEY) or 0.0), float(d[q.PRIORITY_KEY]))
+            if abs(float(pred.get("score") or 0.0) - want) > 1e-9:
+                self.http.request("PATCH", f"/api/predictions/{int(pred['id'])}/", json={"score": want})
+                pred["score"] = want
+                changed += 1
+        return changed
+
+    def hybrid_status(self) -> dict | None:
+        """The engine's hybrid numbers (human budget left, audit precision, strong-model accuracy, value
+        of the last human labels, stopping) and the queue's (accepted cells, tab sizes)."""
+        hy = self.hybrid
+        if hy is None:
+            return None
+        st = dict(hy.status())
+        st["human_budget_left"] = hy.budget_left
+        st["accept_threshold"] = self.accept_threshold
+        st["audit_cells"] = [
+            {
+                "region": r,
+                "source": s,
+                "correct": c,
+                "n": n,
+                "lower95": round(q.wilson_lower(c, n), 4),
+                "accepted": q.wilson_lower(c, n) >= self.accept_threshold,
+            }
+            for (r, s), (c, n) in sorted(self.audit_cells().items())
+        ]
+        queues = {q.PEOPLE: 0, q.WEAK: 0}
+        for t in self._task_index.values():
+            d = t.get("data") or {}
+            if d.get(q.QUEUE_KEY) in queues and not _answered(t):
+                queues[d[q.QUEUE_KEY]] += 1
+        st["queue"] = {"people_waiting": queues[q.PEOPLE], "weak": queues[q.WEAK]}
+        st["score"] = self.score
+        return st
+
+    def _write_status(self) -> None:
+        """``hybrid.json`` in the backend's project folder, for its ``/metrics``."""
+        d = getattr(self.backend, "model_dir", None)
+        if d is None:
+            return
+        path = Path(d) / str(self.project)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path / q.STATUS_FILE, json.dumps(self.hybrid_status(), default=_plain).encode())
 
     def _round_info(self, name, batch, preds) -> RoundInfo:
         """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
@@ -441,6 +849,25 @@ def _choice(annotation: dict, from_name: str):
             ch = (r.get("value") or {}).get("choices") or []
             return ch[0] if ch else None
     return None
+
+
+def _answer(task: dict, from_name: str):
+    """The choice of a task's latest annotation that was not cancelled (skipped), or None."""
+    anns = [a for a in (task.get("annotations") or []) if not a.get("was_cancelled")]
+    return _choice(anns[-1], from_name) if anns else None
+
+
+def _answered(task: dict) -> bool:
+    return bool(task.get("total_annotations")) or any(
+        not a.get("was_cancelled") for a in task.get("annotations") or []
+    )
+
+
+def _saved_hybrid(state_dir) -> dict:
+    try:
+        return dict(load_state(state_dir, kind="label_studio").get("hybrid") or {})
+    except StateError:
+        return {}
 
 
 def _plain(v):
