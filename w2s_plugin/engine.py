@@ -460,6 +460,7 @@ class Engine:
         random_state=None,
         resume: bool = False,
         min_left: int = 1,
+        hybrid=None,
     ):
         srcs = prepare_sources(sources, owner)
         names = [s.name for s in srcs]
@@ -523,6 +524,9 @@ class Engine:
                 (self.state_dir / LOG_FILE).unlink()
         elif resume:
             raise StateError(f"{owner}.resume needs a state_dir")
+        self.hybrid = None  # a HybridLabeling (w2s_plugin.hybrid) when people label part of the draws
+        if hybrid is not None:
+            hybrid.bind(self)
         if hasattr(self.reward, "bind"):
             self.reward.bind(self)
         if (
@@ -697,6 +701,8 @@ class Engine:
 
     @property
     def done(self) -> bool:
+        if self.hybrid is not None and self.hybrid.stopped:
+            return True
         return (self.budget is not None and self.budget_left < self.min_left) or not self.bandit.active_.any()
 
     def training_set(self, which: str = "overlap") -> dict:
@@ -760,12 +766,14 @@ class Engine:
         return self.budget is not None and self.budget_left >= self.min_left and not self.bandit.any_active
 
     def postfix(self) -> str:
-        """The current estimates, one ``source=mean[low,high]`` per source drawn from."""
-        return " ".join(
+        """The current estimates, one ``source=mean[low,high]`` per source drawn from (and, in a
+        hybrid campaign, the human/weak split, audit estimates and the stopping signal)."""
+        text = " ".join(
             f"{r['source']}={r['density']:.2f}[{r['ci_low']:.2f},{r['ci_high']:.2f}]"
             for r in self.bandit.estimates()
             if r["drawn"]
         )
+        return text if self.hybrid is None else f"{text} {self.hybrid.postfix()}"
 
     def results(self):
         """The run so far as :class:`~w2s_plugin.results.CampaignResults` (with regret in simulations)."""
