@@ -255,6 +255,7 @@ class CampaignDriver:
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
         self.tabs: dict = {}
+        self.last_plan = None
         self._task_index: dict = {}
         self._id_pos: dict = {}
         if self.hybrid is not None:  # the tabs and the queue fields as the state says (rebuilt on resume)
@@ -478,6 +479,7 @@ class CampaignDriver:
             info = e.detect(name, batch)
             value = e.reward_of(info)
             req = hy.plan(info)
+            self.last_plan = req  # which tasks are audits: known here only, never in Label Studio
             preds = self.backend.predict(self.project, tasks, self.label_config)
             imported = self._publish(name, batch, tasks, preds, req, existing)
             hy.ask(req)  # waits for people; answers already in Label Studio come back without asking
@@ -576,14 +578,12 @@ class CampaignDriver:
         mine = [p for p in preds if p.get("model_version") == self.project_version] or preds
         return mine[0] if mine else None
 
-    def _to_people(self, task, need: float, hide: bool) -> None:
-        """Move a task to the people's queue; ``hide``: a planned task, so nothing shows it is an audit
-        (its weak label and trust are removed)."""
+    def _to_people(self, task, need: float, hide: bool, queue: str = q.PEOPLE) -> None:
+        """Move a task to the people's queue (or ``held``) with its weak label removed from the
+        prediction; ``hide``: a planned task, so nothing shows it is an audit (its trust goes too)."""
         d = task.get("data") or {}
         trust = None if hide else d.get(q.TRUST_KEY)
-        q.set_task_fields(
-            self.http, task, **{q.QUEUE_KEY: q.PEOPLE, q.PRIORITY_KEY: need, q.TRUST_KEY: trust}
-        )
+        q.set_task_fields(self.http, task, **{q.QUEUE_KEY: queue, q.PRIORITY_KEY: need, q.TRUST_KEY: trust})
         pred = self._our_prediction(task)
         if pred is not None:
             want = {"result": [], "score": self._score(0.0 if trust is None else trust, need)}
@@ -628,12 +628,15 @@ class CampaignDriver:
         return q.accepted_mask(self.hybrid, self.accept_threshold)
 
     def _apply_gate(self) -> None:
-        """Weak-trusted tasks whose cell's audit bound fell below the threshold go to the people's tab
-        (their weak label hidden), and back once it recovers; answered tasks stay where they are."""
+        """Weak-trusted tasks whose cell's audit bound is below the threshold leave the weak tab: to the
+        people's tab (weak label hidden, least trusted first) as far as the human budget left after
+        the next round's quota allows, else ``held`` (in no tab); back to the weak tab once the bound
+        recovers. Answered tasks stay where they are (their answers are human labels)."""
         if not self._task_index:
             self._refresh_index()
         hy, it = self.hybrid, self.engine.items
         acc = self._accepted_mask()
+        rejected = []
         for s, p, i, lab, ok in zip(it["source"], it["position"], it["id"], it["weak_label"], acc):
             if (s, int(p)) in hy.answers:
                 continue
@@ -643,8 +646,13 @@ class CampaignDriver:
             if ok:
                 self._to_weak(task, lab)
             else:
-                trust = float((task.get("data") or {}).get(q.TRUST_KEY) or 0.0)
-                self._to_people(task, round(0.5 * (1.0 - trust), 6), hide=False)
+                rejected.append(task)
+        room = max(0, hy.budget_left - hy.quota()) if not self.done else hy.budget_left
+        rejected.sort(key=lambda t: (float((t.get("data") or {}).get(q.TRUST_KEY) or 0.0), t["id"]))
+        for k, task in enumerate(rejected):
+            trust = float((task.get("data") or {}).get(q.TRUST_KEY) or 0.0)
+            where = q.PEOPLE if k < room else q.HELD
+            self._to_people(task, round(0.5 * (1.0 - trust), 6), hide=False, queue=where)
         self.tabs = q.ensure_tabs(self.http, self.project)
         self._write_status()
 
@@ -702,7 +710,7 @@ class CampaignDriver:
                 s,
                 [r[0] for r in rows],
                 [r[1] for r in rows],
-                self.engine.n_rounds + 1,
+                self.engine.n_rounds,
                 ["routed"] * len(rows),
                 [r[2] for r in rows],
             )
@@ -752,12 +760,12 @@ class CampaignDriver:
             }
             for (r, s), (c, n) in sorted(self.audit_cells().items())
         ]
-        queues = {q.PEOPLE: 0, q.WEAK: 0}
+        queues = {q.PEOPLE: 0, q.WEAK: 0, q.HELD: 0}
         for t in self._task_index.values():
             d = t.get("data") or {}
             if d.get(q.QUEUE_KEY) in queues and not _answered(t):
                 queues[d[q.QUEUE_KEY]] += 1
-        st["queue"] = {"people_waiting": queues[q.PEOPLE], "weak": queues[q.WEAK]}
+        st["queue"] = {"people_waiting": queues[q.PEOPLE], "weak": queues[q.WEAK], "held": queues[q.HELD]}
         st["score"] = self.score
         return st
 

@@ -3,7 +3,8 @@ they filter and sort on, and the audit rule that decides which weak labels are a
 
 Every task the driver imports carries, in its data,
 
-* ``w2s_queue``: ``"people"`` (a person should label it) or ``"weak"`` (its weak label is kept);
+* ``w2s_queue``: ``"people"`` (a person should label it), ``"weak"`` (its weak label is kept) or
+  ``"held"`` (its weak label is not accepted and no human budget is left for it: in no tab);
 * ``w2s_priority``: how much the task needs a person, in [0, 1] (the engine's routing order:
   hard-only first, then the strong model's uncertainty); the people's tab sorts on it;
 * ``w2s_trust``: the backend's acquisition score (today's prediction score); the weak tab sorts on it.
@@ -15,7 +16,8 @@ audits is kept in the driver's state only.
 
 A weak-trusted task's label is *accepted* only while the audit's lower 95% Wilson bound on the
 weak-label precision of its (region, source) cell is at least ``threshold``; otherwise the task is
-moved to the people's tab (and back once the bound recovers, unless someone answered it).
+moved to the people's tab while the human budget allows (and back once the bound recovers, unless
+someone answered it); its weak label then weighs 0 in the training set.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ QUEUE_KEY = "w2s_queue"
 PRIORITY_KEY = "w2s_priority"
 TRUST_KEY = "w2s_trust"
 PEOPLE, WEAK = "people", "weak"
+#: A weak task the audit does not accept, with no human budget left to ask a person: in no tab.
+HELD = "held"
 PEOPLE_TAB = "w2s: for people"
 WEAK_TAB = "w2s: weak labels"
 #: What the prediction-score column shows: ``trust`` (the acquisition score, highest = the weak label
@@ -230,15 +234,10 @@ def gate_training_set(hybrid, accepted=None):
         return X, y, w
     e = hybrid.engine
     src = np.asarray(e.items["source"], dtype=object)
-    pos = np.asarray(e.items["position"], dtype=np.int64)
     parts = [np.flatnonzero(src == name) for name in e.sources]
     order = np.concatenate([p for p in parts if p.size]) if src.size else np.empty(0, dtype=np.int64)
     g = len(w) - order.size  # gold rows come first
-    human = np.fromiter(
-        ((s, int(p)) in hybrid.answers for s, p in zip(src[order].tolist(), pos[order].tolist())),
-        dtype=bool,
-        count=order.size,
-    )
+    human = hybrid._human_mask()[order]  # the engine's own rule for which answers count
     w = np.asarray(w, dtype=np.float64).copy()
     tail = w[g:]
     tail[~human & ~np.asarray(accepted, dtype=bool)[order]] = 0.0
