@@ -144,6 +144,7 @@ def cmd_campaign_status(args) -> int:
                     "reward": reward,
                     "kind": state.get("kind", "campaign"),
                     "migrated_from": state.get("migrated_from"),
+                    "label_studio_hybrid": state.get("label_studio_hybrid"),
                     "sources": [
                         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
                         for r in est
@@ -178,6 +179,9 @@ def cmd_campaign_status(args) -> int:
         )
     print()
     print(bandit.summary())
+    if state.get("status_lines"):  # a front-end's own numbers (a Label Studio hybrid campaign's queue)
+        print()
+        print("\n".join(state["status_lines"]))
     if args.rounds and rounds:
         print()
         print(f"last {min(args.rounds, len(rounds))} round(s):")

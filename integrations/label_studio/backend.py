@@ -825,6 +825,12 @@ class OverlapDensityBackend:
                 p.cv = {**(cv or {"accuracy": None}), "for": p.trained_on}
             return {k: v for k, v in p.cv.items() if k != "for"}
 
+    def _hybrid_status(self, key: str):
+        """What a hybrid campaign driver last wrote for this project (human budget left, audit precision,
+        stopping signal, accepted cells; driver.py), or None."""
+        d = self._dir(key)
+        return None if d is None else _read_hybrid(d / "hybrid.json")
+
     def metrics(self) -> dict:
         projects = {}
         for key, p in list(self._projects.items()):
@@ -847,6 +853,7 @@ class OverlapDensityBackend:
                 **p.stats,
                 "hard_threshold": (None if p.detector is None else _finite(p.detector.hard_threshold_)),
                 "overlap_threshold": (None if p.detector is None else _finite(p.detector.overlap_threshold_)),
+                "hybrid": self._hybrid_status(key),
             }
         return {
             "uptime_s": round(time.time() - self.started, 1),
@@ -855,6 +862,13 @@ class OverlapDensityBackend:
             "embedder": type(self.embedder).__name__,
             "projects": projects,
         }
+
+
+def _read_hybrid(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _scoreable(E: np.ndarray) -> np.ndarray:

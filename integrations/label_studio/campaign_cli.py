@@ -10,6 +10,7 @@ from w2s_plugin.errors import W2SError
 
 from .backend import OverlapDensityBackend
 from .driver import CampaignDriver, make_client
+from .queue import PEOPLE_TAB, WEAK_TAB
 
 
 def run_from_cli(args, config) -> int:
@@ -44,6 +45,7 @@ def run_from_cli(args, config) -> int:
         random_state=seed,
         reward=config.get("campaign.reward") or "overlap",
         reward_params=config.get("campaign.reward_params"),
+        **hybrid_settings(config),
     )
     if driver.engine.resumed:
         print(
@@ -56,6 +58,11 @@ def run_from_cli(args, config) -> int:
     if budget is not None:
         left = -(-(budget - sum(r["n"] for r in driver.rounds)) // driver.batch_size)
         rounds = max(0, left) if rounds is None else min(rounds, max(0, left))
+    if driver.hybrid is not None:
+        print(
+            f"hybrid campaign: people label up to {driver.hybrid.human_budget} tasks in the Data Manager tab "
+            f"{PEOPLE_TAB!r} of project {driver.project}; accepted weak labels are in {WEAK_TAB!r}"
+        )
     rows = driver.run(rounds)
     print(f"{'round':>5} {'source':<16} {'drawn':>6} {'imported':>8} {'overlap':>8} {'density':>8}  model")
     for r in rows:
@@ -65,7 +72,51 @@ def run_from_cli(args, config) -> int:
         )
     print()
     print(driver.summary())
+    if driver.hybrid is not None:
+        print()
+        print("\n".join(hybrid_lines(driver.hybrid_status())))
     return 0
+
+
+def hybrid_settings(config) -> dict:
+    """The driver's hybrid-mode arguments from ``[label_studio]`` (none without ``human_budget``)."""
+    ls = config.data.get("label_studio") or {}
+    keys = ("human_budget", "audit_share", "human_batch", "stop_when", "accept_threshold", "score")
+    keys += ("wait", "poll", "retrain_weak")
+    return {k: ls[k] for k in keys if k in ls}
+
+
+def hybrid_lines(st: dict) -> list:
+    """A hybrid campaign's numbers as ``campaign run`` and ``campaign status`` print them."""
+
+    def ci(v):
+        return "-" if not v or v[0] is None or v[0] != v[0] else f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+
+    lines = [
+        f"human labels: {st['n_human']} of {st['human_budget']} ({st['human_budget_left']} left; "
+        f"{st['n_audit']} audits), weak labels: {st['n_weak']} at weight {st['weak_weight']:g}",
+        f"audited weak-label precision: {ci(st['weak_precision'])} (95% Wilson)",
+        f"strong model accuracy on the audits: {ci(st['accuracy'])}",
+    ]
+    v = st.get("value_per_100")
+    stop = st.get("stopped")
+    lines.append(
+        "value of the last human labels: "
+        + ("not estimated yet" if v is None else f"{v:+.2f} accuracy points per 100 labels")
+        + (f"; stopped: {stop}" if stop else "")
+    )
+    lines.append(f"accepted weak labels (lower 95% bound >= {st['accept_threshold']:g}):")
+    for c in st["audit_cells"]:
+        lines.append(
+            f"  {c['source']:<16} {c['region']:<10} {c['correct']:>3}/{c['n']:<3} lower {c['lower95']:.3f}  "
+            + ("accepted" if c["accepted"] else "to people")
+        )
+    qd = st.get("queue") or {}
+    lines.append(
+        f"tabs: {qd.get('people_waiting', 0)} task(s) wait for people, {qd.get('weak', 0)} weak-labelled, "
+        f"{qd.get('held', 0)} held (not accepted, no budget left)"
+    )
+    return lines
 
 
 def backend_from_run_config(config) -> OverlapDensityBackend:

@@ -506,6 +506,7 @@ class CampaignDriver:
         row = e.record(name, row, value, info)
         hy.after_commit()
         self._apply_gate()
+        e.save()  # the queue's numbers after this round, for `w2s campaign status`
         return row
 
     def _refresh_index(self) -> None:
@@ -770,13 +771,19 @@ class CampaignDriver:
         return st
 
     def _write_status(self) -> None:
-        """``hybrid.json`` in the backend's project folder, for its ``/metrics``."""
+        """The hybrid numbers where people look: the state's ``status_lines`` (``w2s campaign status``
+        prints them) and ``hybrid.json`` in the backend's project folder (its ``/metrics``)."""
+        from .campaign_cli import hybrid_lines
+
+        st = self.hybrid_status()
+        self.engine.extra["label_studio_hybrid"] = st
+        self.engine.extra["status_lines"] = hybrid_lines(st)
         d = getattr(self.backend, "model_dir", None)
         if d is None:
             return
         path = Path(d) / str(self.project)
         path.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path / q.STATUS_FILE, json.dumps(self.hybrid_status(), default=_plain).encode())
+        atomic_write_bytes(path / q.STATUS_FILE, json.dumps(st, default=_plain).encode())
 
     def _round_info(self, name, batch, preds) -> RoundInfo:
         """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""

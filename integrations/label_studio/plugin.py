@@ -226,6 +226,8 @@ def config_keys() -> list:
     """The documented keys of ``[label_studio]`` (docs/configuration.md lists each one)."""
     from w2s_plugin.config import Key
 
+    from .queue import config_keys as hybrid_keys
+
     table, text, num = (dict,), (str,), (int, float)
     return [
         Key(
@@ -289,6 +291,7 @@ def config_keys() -> list:
             check=lambda v: "type" in v,
         ),
         Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
+        *hybrid_keys(),  # the driver's hybrid mode (queue.py)
     ]
 
 

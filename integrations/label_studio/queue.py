@@ -243,3 +243,82 @@ def gate_training_set(hybrid, accepted=None):
     tail[~human & ~np.asarray(accepted, dtype=bool)[order]] = 0.0
     w[g:] = tail
     return X, y, w
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def config_keys() -> list:
+    """The ``[label_studio]`` keys of a hybrid campaign (docs/configuration.md lists each one)."""
+    from w2s_plugin.config import Key
+
+    return [
+        Key(
+            "label_studio.human_budget",
+            (int,),
+            "an integer >= 1",
+            "Human labels people may give: turns the driver's hybrid mode on (docs/label_studio.md).",
+            check=lambda v: not isinstance(v, bool) and v >= 1,
+        ),
+        Key(
+            "label_studio.audit_share",
+            (int, float),
+            "a number in [0, 1]",
+            "Share of each round's human labels drawn at random from the batch (the audit).",
+            default=0.15,
+            check=lambda v: _num(v) and 0 <= v <= 1,
+        ),
+        Key(
+            "label_studio.human_batch",
+            (int,),
+            "an integer >= 1",
+            "Human labels asked per round (default: the budget spread over the rounds).",
+            check=lambda v: not isinstance(v, bool) and v >= 1,
+        ),
+        Key(
+            "label_studio.stop_when",
+            (int, float),
+            "a number",
+            "Stop when the last human labels were worth fewer accuracy points per 100 labels.",
+            check=_num,
+        ),
+        Key(
+            "label_studio.accept_threshold",
+            (int, float),
+            "a number in [0, 1]",
+            "Lower 95% Wilson bound of audited weak-label precision a (region, source) must keep.",
+            default=DEFAULT_THRESHOLD,
+            check=lambda v: _num(v) and 0 <= v <= 1,
+        ),
+        Key(
+            "label_studio.score",
+            (str,),
+            '"trust" or "need"',
+            "What the prediction-score column shows for the driver's tasks.",
+            default="trust",
+            check=lambda v: v in SCORE_MODES,
+        ),
+        Key(
+            "label_studio.wait",
+            (int, float),
+            "a number of seconds >= 0",
+            "How long a round waits for people's answers (default: as long as it takes).",
+            check=lambda v: _num(v) and v >= 0,
+        ),
+        Key(
+            "label_studio.poll",
+            (int, float),
+            "a number of seconds > 0",
+            "Seconds between two looks at Label Studio while waiting.",
+            default=2.0,
+            check=lambda v: _num(v) and v > 0,
+        ),
+        Key(
+            "label_studio.retrain_weak",
+            (bool,),
+            "true or false",
+            "Retrain the weak model on the annotations every round (false: keep the audited labeler fixed).",
+            default=True,
+        ),
+    ]
