@@ -42,7 +42,7 @@ from w2s_plugin.sources import Source
 
 from . import queue as q
 from .backend import OverlapDensityBackend, project_key
-from .client import ANNOTATED_QUERY, as_http_client
+from .client import ANNOTATED_QUERY, LabelStudioError, as_http_client
 
 SOURCE_KEY = "w2s_source"
 ITEM_KEY = "w2s_item_id"
@@ -561,8 +561,7 @@ class CampaignDriver:
         if new:
             ids = self.http.import_tasks(self.project, new)
             if not self.project_version:
-                self.http.set_model_version(self.project, new[0]["predictions"][0]["model_version"])
-                self.project_version = new[0]["predictions"][0]["model_version"]
+                self._set_project_version(new[0]["predictions"][0]["model_version"])
             for t in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         self._refresh_index()
@@ -574,6 +573,27 @@ class CampaignDriver:
             if task is not None and not _answered(task):
                 self._to_people(task, prio[(s, p)], hide=True)
         return ids
+
+    def _set_project_version(self, version: str) -> None:
+        """Make the project's model version the one the predictions carry (the score column counts it).
+        Label Studio 1.23 sometimes refuses it (400) right after the import that created the first
+        predictions of that version; a few retries, then a warning and another try next round."""
+        for attempt in range(4):
+            try:
+                self.http.set_model_version(self.project, version)
+            except LabelStudioError as exc:
+                if exc.status != 400:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+            else:
+                self.project_version = version
+                return
+        warnings.warn(
+            f"Label Studio did not accept model version {version!r} for project {self.project} yet; the "
+            "prediction-score column stays empty until the next round sets it",
+            W2SWarning,
+            stacklevel=3,
+        )
 
     def _our_prediction(self, task):
         preds = task.get("predictions") or []
