@@ -109,22 +109,45 @@ def diverse_pick(E, scores, n: int, candidate_factor: int = 5) -> np.ndarray:
 
 @dataclass
 class HumanRequest:
-    """The items of one round that people are asked to label, by source.
+    """The items of one round that people are asked to label, by source (JSON-able with
+    :meth:`to_dict`, so a front-end that waits for people can keep it in its state).
 
     ``positions[source]`` are positions in that source; ``kinds[source]`` says for each whether it
     is an ``"audit"`` item (a uniform sample of the round's batch) or a ``"routed"`` one.
-    ``prequential[(source, position)]`` is the current strong model's predicted class of each
-    audit item (scored before its label is known, for the unbiased accuracy estimate).
+    ``audit[source]`` holds, per audit item, ``[position, region, weak_label, predicted]``: its
+    region and weak label, and the current strong model's prediction made before its label was
+    known (``None`` without a model) for the unbiased accuracy estimate. ``n_new`` counts requested
+    items of the round's own batch (the rest were drawn in earlier rounds).
     """
 
     round: int
     positions: dict = field(default_factory=dict)
     kinds: dict = field(default_factory=dict)
-    prequential: dict = field(default_factory=dict)
+    audit: dict = field(default_factory=dict)
+    n_new: int = 0
 
     @property
     def n(self) -> int:
         return int(sum(len(p) for p in self.positions.values()))
+
+    def to_dict(self) -> dict:
+        return {
+            "round": self.round,
+            "positions": self.positions,
+            "kinds": self.kinds,
+            "audit": self.audit,
+            "n_new": self.n_new,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HumanRequest:
+        return cls(
+            int(d["round"]),
+            dict(d["positions"]),
+            dict(d["kinds"]),
+            dict(d.get("audit") or {}),
+            int(d.get("n_new") or 0),
+        )
 
 
 class HybridLabeling:
@@ -145,7 +168,7 @@ class HybridLabeling:
     stop_when : ``None``, a number (stop when the last human labels were worth fewer accuracy
         points per 100 labels) or ``callable(status_dict) -> bool``.
     strong_model : scikit-learn classifier accepting ``sample_weight`` (default
-        ``LogisticRegression(C=1, max_iter=300)``), fitted on the standardized strong representation.
+        ``LogisticRegression(C=1, max_iter=300, tol=1e-3)``), fitted on the standardized strong representation.
     min_labels : labels (gold + human) needed before the weak-label weight is chosen from data.
     n_folds : folds of the cross-fitting.
     random_state : seeds the audit sample and the folds.
@@ -405,7 +428,7 @@ class HybridLabeling:
         from sklearn.linear_model import LogisticRegression
 
         m = self.strong_model
-        return LogisticRegression(C=1.0, max_iter=300) if m is None else clone(m)
+        return LogisticRegression(C=1.0, max_iter=300, tol=1e-3) if m is None else clone(m)
 
     def _fit(self, E, y, w):
         keep = w > 0
@@ -455,11 +478,13 @@ class HybridLabeling:
             return None
         return np.random.default_rng([int(rs), int(round_no), salt])
 
-    def plan(self, info) -> HumanRequest:
+    def plan(self, info, n: int | None = None, only_source: str | None = None) -> HumanRequest:
         """Which items people should label this round (``info``: the round's RoundInfo, its batch
-        drawn and detected but not yet committed). Never an item already answered."""
+        drawn and detected but not yet committed). Never an item answered in an earlier round.
+        ``n``: the number of labels to ask (default :meth:`quota`); ``only_source``: route only to
+        items of that source (a front-end that asks one source at a time)."""
         req = HumanRequest(info.round)
-        q = self.quota()
+        q = self.quota() if n is None else min(int(n), self.budget_left)
         if q <= 0:
             return req
         self.remember(info)
@@ -470,26 +495,29 @@ class HybridLabeling:
         bpos = np.asarray(info.batch.positions, dtype=np.int64)
         fresh = np.asarray([not self._answered((info.source, int(p)), info.round) for p in bpos.tolist()])
         audit_idx = np.empty(0, dtype=np.int64)
-        if n_audit:
+        if n_audit and bpos.size:
             # uniform over the whole batch, so the audit is an unbiased sample of the source's draws
             audit_idx = rng.choice(bpos.size, size=min(n_audit, bpos.size), replace=False)
             audit_idx = audit_idx[fresh[audit_idx]]
         chosen = {(info.source, int(bpos[i])): "audit" for i in audit_idx}
         P_audit = self._predict_proba(np.asarray(info.embeddings)[audit_idx]) if audit_idx.size else None
-        if P_audit is not None:
-            cls = self._model.classes_
-            for i, pr in zip(audit_idx, P_audit):
-                req.prequential[(info.source, int(bpos[i]))] = _plain(cls[int(np.argmax(pr))])
+        regions = np.asarray(info.report.regions)
+        for j, i in enumerate(audit_idx):
+            pred = None if P_audit is None else _plain(self._model.classes_[int(np.argmax(P_audit[j]))])
+            entry = [int(bpos[i]), int(regions[i]), _plain(np.asarray(info.weak_labels)[i]), pred]
+            req.audit.setdefault(info.source, []).append(entry)
         n_route = q - len(chosen)
         if n_route > 0:
-            for key in self._route(info, n_route, set(chosen)):
+            for key in self._route(info, n_route, set(chosen), only_source):
                 chosen[key] = "routed"
+        in_batch = set(bpos.tolist())
         for (s, p), kind in chosen.items():
             req.positions.setdefault(s, []).append(p)
             req.kinds.setdefault(s, []).append(kind)
+            req.n_new += int(s == info.source and p in in_batch)
         return req
 
-    def _route(self, info, n: int, exclude: set) -> list:
+    def _route(self, info, n: int, exclude: set, only_source: str | None = None) -> list:
         """The ``n`` drawn items (committed ones and this round's) least worth trusting to weak labels."""
         src, pos, reg, _, conf = self._committed()
         bpos = np.asarray(info.batch.positions, dtype=np.int64)
@@ -499,7 +527,9 @@ class HybridLabeling:
         conf = np.concatenate([conf, np.asarray(info.report.confidence, dtype=np.float64)])
         ok = np.asarray(
             [
-                not self._answered((s, int(p)), info.round) and (s, int(p)) not in exclude
+                not self._answered((s, int(p)), info.round)
+                and (s, int(p)) not in exclude
+                and (only_source is None or s == only_source)
                 for s, p in zip(src.tolist(), pos.tolist())
             ],
             dtype=bool,
@@ -581,39 +611,34 @@ class HybridLabeling:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    def apply(self, info, req: HumanRequest) -> dict:
-        """After the round's items and answers are in: audit bookkeeping, refit, maybe re-choose the
-        weak-label weight and the value estimate, check ``stop_when``. Returns the round's row fields."""
-        # the round's items are committed by the engine right after this; count them in now
-        n_audit = n_routed = 0
-        reg = dict(zip(np.asarray(info.batch.positions).tolist(), np.asarray(info.report.regions).tolist()))
-        weak = dict(zip(np.asarray(info.batch.positions).tolist(), [_plain(v) for v in info.weak_labels]))
-        for s, ps in req.positions.items():
-            for p, k in zip(ps, req.kinds[s]):
-                if k == "audit":
-                    n_audit += 1
-                    lab = self.answers[(s, p)]["label"]
-                    pred = req.prequential.get((s, p))
-                    self.prequential_.append(
-                        [
-                            req.round,
-                            s,
-                            int(reg[p]),
-                            bool(weak[p] == lab),
-                            None if pred is None else bool(pred == lab),
-                        ]
-                    )
-                else:
-                    n_routed += 1
+    def apply(self, req: HumanRequest) -> dict:
+        """After the round's answers are in, before its commit: the audit bookkeeping. Returns the
+        round's row fields (human/weak split and the current estimates)."""
+        n_audit = 0
+        for s, entries in req.audit.items():
+            for p, region, weak, pred in entries:
+                a = self.answers.get((s, int(p)))
+                if a is None:  # an audit item people did not answer (a front-end may allow that)
+                    continue
+                lab = a["label"]
+                n_audit += 1
+                self.prequential_.append(
+                    [
+                        req.round,
+                        s,
+                        int(region),
+                        bool(weak == lab),
+                        None if pred is None else bool(pred == lab),
+                    ]
+                )
+        n_human = sum(1 for s, ps in req.positions.items() for p in ps if (s, int(p)) in self.answers)
         self._sync()
         st = self.status()
-        in_batch = set(np.asarray(info.batch.positions).tolist())
-        new_items = sum(p in in_batch for p in req.positions.get(info.source, []))
         return {
-            "n_human": n_audit + n_routed,
+            "n_human": n_human,
             "n_audit": n_audit,
-            "n_routed": n_routed,
-            "human_total": st["n_human"] + int(new_items),
+            "n_routed": n_human - n_audit,
+            "human_total": st["n_human"] + int(req.n_new),
             "weak_weight": st["weak_weight"],
             "weak_precision": st["weak_precision"],
             "accuracy": st["accuracy"],
