@@ -168,7 +168,8 @@ class HybridLabeling:
     stop_when : ``None``, a number (stop when the last human labels were worth fewer accuracy
         points per 100 labels) or ``callable(status_dict) -> bool``.
     strong_model : scikit-learn classifier accepting ``sample_weight`` (default
-        ``LogisticRegression(C=1, max_iter=300, tol=1e-3)``), fitted on the standardized strong representation.
+        ``LogisticRegression(C=1, max_iter=300, tol=1e-3)``), fitted on the standardized strong
+        representation.
     min_labels : labels (gold + human) needed before the weak-label weight is chosen from data.
     n_folds : folds of the cross-fitting.
     random_state : seeds the audit sample and the folds.
@@ -638,7 +639,7 @@ class HybridLabeling:
             "n_human": n_human,
             "n_audit": n_audit,
             "n_routed": n_human - n_audit,
-            "human_total": st["n_human"] + int(req.n_new),
+            "human_total": st["n_human"] + n_human,
             "weak_weight": st["weak_weight"],
             "weak_precision": st["weak_precision"],
             "accuracy": st["accuracy"],
@@ -867,3 +868,118 @@ def _concat_forms(a, b):
     if isinstance(b, np.ndarray) and b.size == 0:
         return a
     return _concat_list([a if isinstance(a, np.ndarray) or isinstance(a, list) else np.asarray(a), b])
+
+
+# -- a saved campaign's hybrid numbers (``w2s campaign status``, the campaign plot) --------------------
+def saved_status(state: dict) -> dict | None:
+    """The hybrid numbers of a saved state (as :func:`~w2s_plugin.engine.load_state` returns it), or
+    None for a campaign without people. Needs no models: everything comes from the commit record
+    and the round log."""
+    h = state.get("hybrid")
+    if not h:
+        return None
+    rounds = state.get("rounds") or []
+    pq = h.get("prequential") or []
+    n_human = int(rounds[-1].get("human_total", 0)) if rounds else 0
+    n_drawn = int(sum(r.get("n", 0) for r in rounds))
+
+    def prec(rows):
+        return list(wilson(int(sum(bool(r[3]) for r in rows)), len(rows)))
+
+    acc = [bool(r[4]) for r in pq if r[4] is not None]
+    by_source, by_region = {}, {}
+    for r in pq:
+        by_source.setdefault(r[1], []).append(r)
+        by_region.setdefault(REGION_NAMES.get(int(r[2]), str(r[2])), []).append(r)
+    return {
+        "human_budget": h.get("human_budget"),
+        "n_human": n_human,
+        "n_audit": len(pq),
+        "n_weak": max(0, n_drawn - n_human),
+        "weak_weight": h.get("weak_weight"),
+        "weight_scores": h.get("weight_scores"),
+        "weak_precision": prec(pq),
+        "weak_precision_by_source": {k: [len(v), *prec(v)] for k, v in sorted(by_source.items())},
+        "weak_precision_by_region": {k: [len(v), *prec(v)] for k, v in sorted(by_region.items())},
+        "accuracy": [*wilson(int(sum(acc)), len(acc)), len(acc)],
+        "cv_accuracy": h.get("cv_accuracy"),
+        "value_per_100": h.get("value_per_100"),
+        "value_ci": h.get("value_ci"),
+        "stop_when": h.get("stop_when"),
+        "stopped": h.get("stopped"),
+    }
+
+
+def _iv(v) -> str:
+    if v is None or v[0] is None or (isinstance(v[0], float) and math.isnan(v[0])):
+        return "-"
+    return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+
+
+def status_lines(st: dict) -> list:
+    """``w2s campaign status`` lines for :func:`saved_status`."""
+    lines = [
+        f"hybrid: {st['n_human']} of {st['human_budget']} human labels spent ({st['n_audit']} audit), "
+        f"{st['n_weak']} weak labels at weight {st['weak_weight']:g} (cross-fitted)",
+        f"strong model accuracy on audit labels (prequential, 95% Wilson): {_iv(st['accuracy'])} "
+        f"from {st['accuracy'][3]} labels",
+    ]
+    if st.get("cv_accuracy"):
+        lines.append(f"strong model accuracy cross-fitted on gold + human labels: {_iv(st['cv_accuracy'])}")
+    v = st.get("value_per_100")
+    if v is None:
+        lines.append(
+            "value of the last human labels: not estimated yet (needs twice the labels of the last estimate)"
+        )
+    else:
+        ci = st.get("value_ci") or [float("nan")] * 2
+        lines.append(
+            f"value of the last human labels: {v:+.2f} accuracy points per 100 labels "
+            f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            + (f"; stop_when={st['stop_when']}" if st.get("stop_when") is not None else "")
+        )
+    if st.get("stopped"):
+        lines.append(f"stopped: {st['stopped']}")
+    lines.append(f"weak-label precision on the audit (95% Wilson): {_iv(st['weak_precision'])}")
+    for what in ("source", "region"):
+        for k, (n, p, lo, hi) in st[f"weak_precision_by_{what}"].items():
+            lines.append(f"  {what} {k:<16} {n:>5} audited  precision {_iv([p, lo, hi])}")
+    return lines
+
+
+def plot_hybrid(state: dict, path=None):
+    """The campaign plot of a hybrid campaign: per round, the human/weak split (left) and the audit
+    estimates with their Wilson intervals (right)."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = state.get("rounds") or []
+    pq = (state.get("hybrid") or {}).get("prequential") or []
+    r_no = np.asarray([r["round"] for r in rounds])
+    human = np.asarray([r.get("human_total", 0) for r in rounds])
+    drawn = np.cumsum([r.get("n", 0) for r in rounds])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].plot(r_no, human, marker="o", label="human labels (cumulative)")
+    axes[0].plot(r_no, drawn - human, marker="o", label="weak labels (cumulative)")
+    axes[0].set(xlabel="round", ylabel="labels", title="human / weak split")
+    axes[0].legend()
+    for col, name in ((3, "weak-label precision"), (4, "strong-model accuracy")):
+        pts = []
+        for t in r_no:
+            v = [bool(r[col]) for r in pq if r[0] <= t and r[col] is not None]
+            pts.append(wilson(int(sum(v)), len(v)))
+        p = np.asarray(pts, dtype=np.float64)
+        if p.size:
+            axes[1].plot(r_no, p[:, 0], marker="o", label=f"{name} (audit)")
+            axes[1].fill_between(r_no, p[:, 1], p[:, 2], alpha=0.2)
+    axes[1].set(xlabel="round", ylabel="estimate, 95% Wilson band", title="audit estimates", ylim=(0, 1))
+    axes[1].legend(loc="lower right")
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
