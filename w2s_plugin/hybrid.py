@@ -674,12 +674,22 @@ class HybridLabeling:
         fold = np.full(y.size, -1)
         fold[lab] = self._folds(lab.size, k)
         rounds = self._label_rounds(human)
+        # the weak rows in these fits: at most max(1500, 4 x labels), a seeded sample whose weights are
+        # scaled up to the same total, so the cost stays near one fit's as the pool grows
+        weak_rows = np.flatnonzero(~human)
+        scale = 1.0
+        cap = max(1500, 4 * lab.size)
+        if weak_rows.size > cap:
+            rng = np.random.default_rng([int(self.random_state or 0), lab.size, 11])
+            drop = rng.choice(weak_rows, size=weak_rows.size - cap, replace=False)
+            fold[drop] = -2  # never trained on, never scored: out of the cross-fit
+            scale = weak_rows.size / cap
         correct = {}
         for w in self.weak_weights:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
-                train = fold != f
-                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, w))
+                train = (fold != f) & (fold != -2)
+                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, w * scale))
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             correct[w] = hit
@@ -700,8 +710,8 @@ class HybridLabeling:
         if n_last and n_last < lab.size:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
-                train = (fold != f) & ~last
-                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, best))
+                train = (fold != f) & (fold != -2) & ~last
+                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, best * scale))
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             d = (acc - hit) * 100.0 * 100.0 / n_last  # accuracy points per 100 labels
