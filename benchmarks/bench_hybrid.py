@@ -31,14 +31,15 @@ from w2s_plugin import Campaign, Source  # noqa: E402
 
 
 class Weak:
-    """A weak labeler that sees 6 of the features (trained on a separate labelled split)."""
+    """A weak labeler that sees the first ``k`` features (trained on a separate labelled split)."""
 
-    def __init__(self, X, y):
-        self.m = LogisticRegression(max_iter=500).fit(X[:, :6], y)
+    def __init__(self, X, y, k):
+        self.k = k
+        self.m = LogisticRegression(max_iter=500).fit(X[:, :k], y)
         self.classes_ = self.m.classes_
 
     def predict_proba(self, X):
-        return self.m.predict_proba(np.asarray(X)[:, :6])
+        return self.m.predict_proba(np.asarray(X)[:, : self.k])
 
 
 def main(argv=None) -> int:
@@ -47,11 +48,24 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--human", type=int, default=600)
     p.add_argument("--d", type=int, default=40)
+    p.add_argument(
+        "--weak-features",
+        type=int,
+        default=6,
+        help="features the weak labeler sees (6: weak labels do not pay, the weight goes to 0; 30: they do)",
+    )
     args = p.parse_args(argv)
     X, y = make_classification(
-        n_samples=args.n + 300, n_features=args.d, n_informative=12, n_classes=5, random_state=0
+        n_samples=args.n + 300,
+        n_features=args.d,
+        n_informative=12,
+        n_classes=5,
+        shuffle=False,
+        random_state=0,
     )
-    weak = Weak(X[:300], y[:300])
+    perm = np.random.default_rng(0).permutation(y.size)  # rows in random order; informative columns first
+    X, y = X[perm], y[perm]
+    weak = Weak(X[:300], y[:300], args.weak_features)
     src = Source("pool", X[300:], y=y[300:], random_state=0)
     with tempfile.TemporaryDirectory() as d:
         c = Campaign(
@@ -79,6 +93,10 @@ def main(argv=None) -> int:
                 c.engine.hybrid._new_model().fit(Z[keep], yt[keep], sample_weight=wt[keep])
                 t_fit = time.perf_counter() - t
                 rows.append((c.n_rounds, int(keep.sum()), t_round, t_fit))
+    print(
+        f"weak labeler sees {args.weak_features} of {args.d} features; final weak-label weight "
+        f"{c.engine.hybrid.weak_weight_:g}"
+    )
     print(f"{'round':>5} {'train rows':>10} {'round s':>8} {'fit s':>7} {'ratio':>6}")
     for r, n, tr, tf in rows:
         print(f"{r:>5} {n:>10} {tr:>8.3f} {tf:>7.3f} {tr / tf:>6.2f}")
@@ -86,10 +104,11 @@ def main(argv=None) -> int:
     total_fit = sum(r[3] for r in rows)
     ratio = total_round / total_fit
     worst = max(r[2] / r[3] for r in rows)
+    median = float(np.median([r[2] / r[3] for r in rows]))
     print(
         f"\nhybrid round / one strong-model fit on the round's training set: {ratio:.2f}x on average over "
-        f"{len(rows)} rounds (worst round {worst:.2f}x: a weight re-choice); target <= 3x: "
-        + ("MET" if ratio <= 3 else "NOT MET")
+        f"{len(rows)} rounds (median round {median:.2f}x, worst {worst:.2f}x: a weight re-choice); "
+        "target <= 3x: " + ("MET" if ratio <= 3 else "NOT MET")
     )
     return 0 if ratio <= 3 else 1
 

@@ -23,9 +23,10 @@ weak-labels batches as before; :class:`HybridLabeling` adds, per round:
 4. **Weighing.** ``training_set()`` is ``(X, y, sample_weight)``: gold and human labels at weight
    1, every other drawn item's weak label at ``weak_weight_``. The weight is chosen among
    ``weak_weights`` (default ``(1, 0.3, 0.1, 0)``) by cross-fitting on the gold and human labels
-   (each scored by a model that did not see it; a paired comparison with the default, which only
-   moves when another weight is better by more than its standard error). It is re-chosen each
-   time the number of labels doubles, so the cost per round stays bounded (benchmarks/).
+   (each scored by a model that did not see it). It starts at 0.1 and is re-chosen each time the
+   number of labels doubles, among the current weight and its two neighbours in the sorted
+   candidates, moving only on a paired win larger than its standard error: one step at a time,
+   so it does not jump around on noise, and the cost per round stays bounded (benchmarks/).
 5. **Stopping.** At each re-choice the labels added since the previous one are left out of the
    training folds once: the paired change in cross-fitted accuracy, per 100 labels, is the value
    of the last human batch (``value_per_100_``). ``stop_when=x`` stops the campaign when it falls
@@ -253,8 +254,8 @@ class HybridLabeling:
         if saved:
             self.load_state(saved)
         self._read_answers()
-        if engine.resumed:  # a choice due after the last commit (a crash before its save): make it now
-            self.after_commit()
+        if engine.resumed:  # a choice due after the last commit (a crash before its save): make it now;
+            self.after_commit(save=False)  # the next commit saves it (the reward is not bound yet)
         self._sync()
         return self
 
@@ -646,7 +647,7 @@ class HybridLabeling:
             "value_per_100": st["value_per_100"],
         }
 
-    def after_commit(self) -> None:
+    def after_commit(self, save: bool = True) -> None:
         """Once the round is committed: re-choose the weight when labels doubled, check the stop rule,
         and commit what changed (the next round's record shows the new estimates).
         Deterministic in the committed state, so a crash before this save is redone on resume."""
@@ -656,7 +657,7 @@ class HybridLabeling:
             self._choose_weight()
         self._check_stop()
         self._sync()
-        if json.dumps(self.state(), sort_keys=True, default=str) != before and self.engine.rounds:
+        if save and json.dumps(self.state(), sort_keys=True, default=str) != before and self.engine.rounds:
             self.engine.save()
 
     def _folds(self, n: int, k: int) -> np.ndarray:
@@ -684,8 +685,12 @@ class HybridLabeling:
             drop = rng.choice(weak_rows, size=weak_rows.size - cap, replace=False)
             fold[drop] = -2  # never trained on, never scored: out of the cross-fit
             scale = weak_rows.size / cap
+        # the current weight and its neighbours in the sorted candidates: the weight moves at most one
+        # step per choice (steadier across seeds, and three weights cost less than four)
+        ladder = sorted(set(self.weak_weights))
+        here = ladder.index(self.weak_weight_) if self.weak_weight_ in ladder else len(ladder) // 2
         correct = {}
-        for w in self.weak_weights:
+        for w in ladder[max(0, here - 1) : here + 2]:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
                 train = (fold != f) & (fold != -2)
@@ -693,12 +698,12 @@ class HybridLabeling:
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             correct[w] = hit
-        default = DEFAULT_WEAK_WEIGHT if DEFAULT_WEAK_WEIGHT in correct else self.weak_weights[-1]
-        best = default
-        for w, h in correct.items():  # move off the default only on a paired, clear win
-            d = h - correct[default]
+        current = ladder[here]
+        best = current
+        for w, h in correct.items():  # move off the current weight only on a paired, clear win
+            d = h - correct[current]
             se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else float("inf")
-            if d.mean() > max(se, 1e-12) and d.mean() > (correct[best] - correct[default]).mean():
+            if d.mean() > max(se, 1e-12) and d.mean() > (correct[best] - correct[current]).mean():
                 best = w
         self.weight_scores_ = {w: float(h.mean()) for w, h in correct.items()}
         self.weak_weight_ = float(best)

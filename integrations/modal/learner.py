@@ -146,7 +146,10 @@ class MultiSourceLearner:
         if "human_budget" not in kwargs:  # a hybrid run's settings come from its state
             from w2s_plugin.engine import load_state
 
-            saved = load_state(state_dir, kind="modal").get("hybrid") or {}
+            try:
+                saved = load_state(state_dir, kind="modal").get("hybrid") or {}
+            except W2SError:  # no or a damaged state: the constructor says which, in its words
+                saved = {}
             for key in ("human_budget", "audit_share", "stop_when"):
                 if saved.get(key) is not None:
                     kwargs.setdefault(key, saved[key])
