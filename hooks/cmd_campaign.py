@@ -120,6 +120,7 @@ def cmd_campaign_status(args) -> int:
     """Any front-end's folder (Campaign, MultiSourceLearner, Label Studio driver; 0.1.0 folders too)."""
     from w2s_plugin.bandit import SourceBandit
     from w2s_plugin.engine import KIND_NAMES, load_state
+    from w2s_plugin.hybrid import plot_hybrid, saved_status, status_lines
 
     if not os.path.isdir(args.dir):
         raise _cli_error(f"{args.dir} is not a directory (give a campaign's state_dir)")
@@ -131,6 +132,11 @@ def cmd_campaign_status(args) -> int:
     drawn = sum(r["drawn"] for r in est)
     found = sum(r["overlap"] for r in est)
     kind = KIND_NAMES.get(state.get("kind"), "Campaign")
+    hybrid = saved_status(state)
+    if getattr(args, "plot", None):
+        if hybrid is None:
+            raise _cli_error("--plot draws a hybrid campaign (one with human_budget); this one has none")
+        plot_hybrid(state, args.plot)
     if args.json:
         print(
             json.dumps(
@@ -149,8 +155,10 @@ def cmd_campaign_status(args) -> int:
                         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
                         for r in est
                     ],
+                    "hybrid": hybrid,
                 },
                 indent=2,
+                default=lambda v: None,
             )
         )
         return 0
@@ -177,6 +185,10 @@ def cmd_campaign_status(args) -> int:
         print(
             f"cumulative regret vs the oracle: {regret:.1f} overlap points (true densities known: simulation)"
         )
+    if hybrid is not None:
+        print("\n".join(status_lines(hybrid)))
+    if getattr(args, "plot", None):
+        print(f"plot written to {args.plot}")
     print()
     print(bandit.summary())
     if state.get("status_lines"):  # a front-end's own numbers (a Label Studio hybrid campaign's queue)
@@ -225,6 +237,9 @@ def register_commands(subparsers):
         "--rounds", type=count("--rounds", minimum=0), default=0, help="also list the last N rounds"
     )
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--plot", metavar="PNG", help="a hybrid campaign: write its plot (human/weak split, audit)"
+    )
     s.set_defaults(func=cmd_campaign_status)
 
     conf = subparsers.add_parser("config", help="check a config file")

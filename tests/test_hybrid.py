@@ -278,3 +278,56 @@ def test_sigkill_after_answers_are_saved_resumes_exactly_and_never_asks_twice(tm
     X1, y1, w1 = resumed.training_set()
     X2, y2, w2 = ref.training_set()
     assert np.array_equal(X1, X2) and np.array_equal(y1, y2) and np.array_equal(w1, w2)
+
+
+def test_campaign_status_shows_the_split_the_audit_and_the_stopping_signal(tmp_path, capsys):
+    from w2s_plugin.cli import main
+
+    src, weak, _ = digits_setup(n_pool=600)
+    d = tmp_path / "c"
+    c = Campaign(
+        [src],
+        weak,
+        batch_size=100,
+        budget=600,
+        human_budget=120,
+        annotate=truth,
+        state_dir=d,
+        random_state=0,
+        progress=False,
+    )
+    c.run()
+    assert main(["campaign", "status", str(d), "--plot", str(tmp_path / "h.png")]) == 0
+    out = capsys.readouterr().out
+    assert "hybrid: 120 of 120 human labels spent" in out and "480 weak labels" in out
+    assert "strong model accuracy on audit labels" in out and "weak-label precision on the audit" in out
+    assert "value of the last human labels" in out
+    assert (tmp_path / "h.png").stat().st_size > 10_000
+    assert main(["campaign", "status", str(d), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)["hybrid"]
+    live = c.hybrid_status()
+    assert st["n_human"] == live["n_human"] == 120 and st["accuracy"][:3] == pytest.approx(
+        live["accuracy"][:3]
+    )
+    assert st["weak_precision"] == pytest.approx(live["weak_precision"])
+    assert st["weak_precision_by_source"]["digits"][0] == st["n_audit"] == live["n_audit"]
+
+
+def test_gain_reward_turns_negative_when_weak_labels_stop_paying():
+    src, weak, _ = digits_setup(n_pool=1000)
+    c = Campaign(
+        [src],
+        weak,
+        batch_size=100,
+        budget=1000,
+        human_budget=700,
+        human_batch=70,
+        annotate=truth,
+        reward="gain",
+        random_state=0,
+        progress=False,
+    )
+    c.run()
+    r = [row["reward"] for row in c.rounds]
+    assert r[0] == 0.5  # no labels yet: neutral
+    assert np.mean(r[1:3]) > 0.5 > np.mean(r[-3:]), r

@@ -166,7 +166,7 @@ class Campaign:
         row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
         row["n_hard"] = rep.counts[Region.HARD_ONLY]
         if hy is not None:
-            row.update(hy.apply(info, req))
+            row.update(hy.apply(req))
         row = e.record(name, row, value, info)
         if hy is not None:
             hy.after_commit()

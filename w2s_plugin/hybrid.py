@@ -23,9 +23,10 @@ weak-labels batches as before; :class:`HybridLabeling` adds, per round:
 4. **Weighing.** ``training_set()`` is ``(X, y, sample_weight)``: gold and human labels at weight
    1, every other drawn item's weak label at ``weak_weight_``. The weight is chosen among
    ``weak_weights`` (default ``(1, 0.3, 0.1, 0)``) by cross-fitting on the gold and human labels
-   (each scored by a model that did not see it; a paired comparison with the default, which only
-   moves when another weight is better by more than its standard error). It is re-chosen each
-   time the number of labels doubles, so the cost per round stays bounded (benchmarks/).
+   (each scored by a model that did not see it). It starts at 0.1 and is re-chosen each time the
+   number of labels doubles, among the current weight and its two neighbours in the sorted
+   candidates, moving only on a paired win larger than its standard error: one step at a time,
+   so it does not jump around on noise, and the cost per round stays bounded (benchmarks/).
 5. **Stopping.** At each re-choice the labels added since the previous one are left out of the
    training folds once: the paired change in cross-fitted accuracy, per 100 labels, is the value
    of the last human batch (``value_per_100_``). ``stop_when=x`` stops the campaign when it falls
@@ -109,22 +110,45 @@ def diverse_pick(E, scores, n: int, candidate_factor: int = 5) -> np.ndarray:
 
 @dataclass
 class HumanRequest:
-    """The items of one round that people are asked to label, by source.
+    """The items of one round that people are asked to label, by source (JSON-able with
+    :meth:`to_dict`, so a front-end that waits for people can keep it in its state).
 
     ``positions[source]`` are positions in that source; ``kinds[source]`` says for each whether it
     is an ``"audit"`` item (a uniform sample of the round's batch) or a ``"routed"`` one.
-    ``prequential[(source, position)]`` is the current strong model's predicted class of each
-    audit item (scored before its label is known, for the unbiased accuracy estimate).
+    ``audit[source]`` holds, per audit item, ``[position, region, weak_label, predicted]``: its
+    region and weak label, and the current strong model's prediction made before its label was
+    known (``None`` without a model) for the unbiased accuracy estimate. ``n_new`` counts requested
+    items of the round's own batch (the rest were drawn in earlier rounds).
     """
 
     round: int
     positions: dict = field(default_factory=dict)
     kinds: dict = field(default_factory=dict)
-    prequential: dict = field(default_factory=dict)
+    audit: dict = field(default_factory=dict)
+    n_new: int = 0
 
     @property
     def n(self) -> int:
         return int(sum(len(p) for p in self.positions.values()))
+
+    def to_dict(self) -> dict:
+        return {
+            "round": self.round,
+            "positions": self.positions,
+            "kinds": self.kinds,
+            "audit": self.audit,
+            "n_new": self.n_new,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HumanRequest:
+        return cls(
+            int(d["round"]),
+            dict(d["positions"]),
+            dict(d["kinds"]),
+            dict(d.get("audit") or {}),
+            int(d.get("n_new") or 0),
+        )
 
 
 class HybridLabeling:
@@ -145,7 +169,8 @@ class HybridLabeling:
     stop_when : ``None``, a number (stop when the last human labels were worth fewer accuracy
         points per 100 labels) or ``callable(status_dict) -> bool``.
     strong_model : scikit-learn classifier accepting ``sample_weight`` (default
-        ``LogisticRegression(C=1, max_iter=300)``), fitted on the standardized strong representation.
+        ``LogisticRegression(C=1, max_iter=300, tol=1e-3)``), fitted on the standardized strong
+        representation.
     min_labels : labels (gold + human) needed before the weak-label weight is chosen from data.
     n_folds : folds of the cross-fitting.
     random_state : seeds the audit sample and the folds.
@@ -229,8 +254,8 @@ class HybridLabeling:
         if saved:
             self.load_state(saved)
         self._read_answers()
-        if engine.resumed:  # a choice due after the last commit (a crash before its save): make it now
-            self.after_commit()
+        if engine.resumed:  # a choice due after the last commit (a crash before its save): make it now;
+            self.after_commit(save=False)  # the next commit saves it (the reward is not bound yet)
         self._sync()
         return self
 
@@ -405,7 +430,7 @@ class HybridLabeling:
         from sklearn.linear_model import LogisticRegression
 
         m = self.strong_model
-        return LogisticRegression(C=1.0, max_iter=300) if m is None else clone(m)
+        return LogisticRegression(C=1.0, max_iter=300, tol=1e-3) if m is None else clone(m)
 
     def _fit(self, E, y, w):
         keep = w > 0
@@ -455,11 +480,13 @@ class HybridLabeling:
             return None
         return np.random.default_rng([int(rs), int(round_no), salt])
 
-    def plan(self, info) -> HumanRequest:
+    def plan(self, info, n: int | None = None, only_source: str | None = None) -> HumanRequest:
         """Which items people should label this round (``info``: the round's RoundInfo, its batch
-        drawn and detected but not yet committed). Never an item already answered."""
+        drawn and detected but not yet committed). Never an item answered in an earlier round.
+        ``n``: the number of labels to ask (default :meth:`quota`); ``only_source``: route only to
+        items of that source (a front-end that asks one source at a time)."""
         req = HumanRequest(info.round)
-        q = self.quota()
+        q = self.quota() if n is None else min(int(n), self.budget_left)
         if q <= 0:
             return req
         self.remember(info)
@@ -470,26 +497,29 @@ class HybridLabeling:
         bpos = np.asarray(info.batch.positions, dtype=np.int64)
         fresh = np.asarray([not self._answered((info.source, int(p)), info.round) for p in bpos.tolist()])
         audit_idx = np.empty(0, dtype=np.int64)
-        if n_audit:
+        if n_audit and bpos.size:
             # uniform over the whole batch, so the audit is an unbiased sample of the source's draws
             audit_idx = rng.choice(bpos.size, size=min(n_audit, bpos.size), replace=False)
             audit_idx = audit_idx[fresh[audit_idx]]
         chosen = {(info.source, int(bpos[i])): "audit" for i in audit_idx}
         P_audit = self._predict_proba(np.asarray(info.embeddings)[audit_idx]) if audit_idx.size else None
-        if P_audit is not None:
-            cls = self._model.classes_
-            for i, pr in zip(audit_idx, P_audit):
-                req.prequential[(info.source, int(bpos[i]))] = _plain(cls[int(np.argmax(pr))])
+        regions = np.asarray(info.report.regions)
+        for j, i in enumerate(audit_idx):
+            pred = None if P_audit is None else _plain(self._model.classes_[int(np.argmax(P_audit[j]))])
+            entry = [int(bpos[i]), int(regions[i]), _plain(np.asarray(info.weak_labels)[i]), pred]
+            req.audit.setdefault(info.source, []).append(entry)
         n_route = q - len(chosen)
         if n_route > 0:
-            for key in self._route(info, n_route, set(chosen)):
+            for key in self._route(info, n_route, set(chosen), only_source):
                 chosen[key] = "routed"
+        in_batch = set(bpos.tolist())
         for (s, p), kind in chosen.items():
             req.positions.setdefault(s, []).append(p)
             req.kinds.setdefault(s, []).append(kind)
+            req.n_new += int(s == info.source and p in in_batch)
         return req
 
-    def _route(self, info, n: int, exclude: set) -> list:
+    def _route(self, info, n: int, exclude: set, only_source: str | None = None) -> list:
         """The ``n`` drawn items (committed ones and this round's) least worth trusting to weak labels."""
         src, pos, reg, _, conf = self._committed()
         bpos = np.asarray(info.batch.positions, dtype=np.int64)
@@ -499,7 +529,9 @@ class HybridLabeling:
         conf = np.concatenate([conf, np.asarray(info.report.confidence, dtype=np.float64)])
         ok = np.asarray(
             [
-                not self._answered((s, int(p)), info.round) and (s, int(p)) not in exclude
+                not self._answered((s, int(p)), info.round)
+                and (s, int(p)) not in exclude
+                and (only_source is None or s == only_source)
                 for s, p in zip(src.tolist(), pos.tolist())
             ],
             dtype=bool,
@@ -581,46 +613,41 @@ class HybridLabeling:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    def apply(self, info, req: HumanRequest) -> dict:
-        """After the round's items and answers are in: audit bookkeeping, refit, maybe re-choose the
-        weak-label weight and the value estimate, check ``stop_when``. Returns the round's row fields."""
-        # the round's items are committed by the engine right after this; count them in now
-        n_audit = n_routed = 0
-        reg = dict(zip(np.asarray(info.batch.positions).tolist(), np.asarray(info.report.regions).tolist()))
-        weak = dict(zip(np.asarray(info.batch.positions).tolist(), [_plain(v) for v in info.weak_labels]))
-        for s, ps in req.positions.items():
-            for p, k in zip(ps, req.kinds[s]):
-                if k == "audit":
-                    n_audit += 1
-                    lab = self.answers[(s, p)]["label"]
-                    pred = req.prequential.get((s, p))
-                    self.prequential_.append(
-                        [
-                            req.round,
-                            s,
-                            int(reg[p]),
-                            bool(weak[p] == lab),
-                            None if pred is None else bool(pred == lab),
-                        ]
-                    )
-                else:
-                    n_routed += 1
+    def apply(self, req: HumanRequest) -> dict:
+        """After the round's answers are in, before its commit: the audit bookkeeping. Returns the
+        round's row fields (human/weak split and the current estimates)."""
+        n_audit = 0
+        for s, entries in req.audit.items():
+            for p, region, weak, pred in entries:
+                a = self.answers.get((s, int(p)))
+                if a is None:  # an audit item people did not answer (a front-end may allow that)
+                    continue
+                lab = a["label"]
+                n_audit += 1
+                self.prequential_.append(
+                    [
+                        req.round,
+                        s,
+                        int(region),
+                        bool(weak == lab),
+                        None if pred is None else bool(pred == lab),
+                    ]
+                )
+        n_human = sum(1 for s, ps in req.positions.items() for p in ps if (s, int(p)) in self.answers)
         self._sync()
         st = self.status()
-        in_batch = set(np.asarray(info.batch.positions).tolist())
-        new_items = sum(p in in_batch for p in req.positions.get(info.source, []))
         return {
-            "n_human": n_audit + n_routed,
+            "n_human": n_human,
             "n_audit": n_audit,
-            "n_routed": n_routed,
-            "human_total": st["n_human"] + int(new_items),
+            "n_routed": n_human - n_audit,
+            "human_total": st["n_human"] + n_human,
             "weak_weight": st["weak_weight"],
             "weak_precision": st["weak_precision"],
             "accuracy": st["accuracy"],
             "value_per_100": st["value_per_100"],
         }
 
-    def after_commit(self) -> None:
+    def after_commit(self, save: bool = True) -> None:
         """Once the round is committed: re-choose the weight when labels doubled, check the stop rule,
         and commit what changed (the next round's record shows the new estimates).
         Deterministic in the committed state, so a crash before this save is redone on resume."""
@@ -630,7 +657,7 @@ class HybridLabeling:
             self._choose_weight()
         self._check_stop()
         self._sync()
-        if json.dumps(self.state(), sort_keys=True, default=str) != before and self.engine.rounds:
+        if save and json.dumps(self.state(), sort_keys=True, default=str) != before and self.engine.rounds:
             self.engine.save()
 
     def _folds(self, n: int, k: int) -> np.ndarray:
@@ -648,21 +675,35 @@ class HybridLabeling:
         fold = np.full(y.size, -1)
         fold[lab] = self._folds(lab.size, k)
         rounds = self._label_rounds(human)
+        # the weak rows in these fits: at most max(1500, 4 x labels), a seeded sample whose weights are
+        # scaled up to the same total, so the cost stays near one fit's as the pool grows
+        weak_rows = np.flatnonzero(~human)
+        scale = 1.0
+        cap = max(1500, 4 * lab.size)
+        if weak_rows.size > cap:
+            rng = np.random.default_rng([int(self.random_state or 0), lab.size, 11])
+            drop = rng.choice(weak_rows, size=weak_rows.size - cap, replace=False)
+            fold[drop] = -2  # never trained on, never scored: out of the cross-fit
+            scale = weak_rows.size / cap
+        # the current weight and its neighbours in the sorted candidates: the weight moves at most one
+        # step per choice (steadier across seeds, and three weights cost less than four)
+        ladder = sorted(set(self.weak_weights))
+        here = ladder.index(self.weak_weight_) if self.weak_weight_ in ladder else len(ladder) // 2
         correct = {}
-        for w in self.weak_weights:
+        for w in ladder[max(0, here - 1) : here + 2]:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
-                train = fold != f
-                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, w))
+                train = (fold != f) & (fold != -2)
+                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, w * scale))
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             correct[w] = hit
-        default = DEFAULT_WEAK_WEIGHT if DEFAULT_WEAK_WEIGHT in correct else self.weak_weights[-1]
-        best = default
-        for w, h in correct.items():  # move off the default only on a paired, clear win
-            d = h - correct[default]
+        current = ladder[here]
+        best = current
+        for w, h in correct.items():  # move off the current weight only on a paired, clear win
+            d = h - correct[current]
             se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else float("inf")
-            if d.mean() > max(se, 1e-12) and d.mean() > (correct[best] - correct[default]).mean():
+            if d.mean() > max(se, 1e-12) and d.mean() > (correct[best] - correct[current]).mean():
                 best = w
         self.weight_scores_ = {w: float(h.mean()) for w, h in correct.items()}
         self.weak_weight_ = float(best)
@@ -674,8 +715,8 @@ class HybridLabeling:
         if n_last and n_last < lab.size:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
-                train = (fold != f) & ~last
-                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, best))
+                train = (fold != f) & (fold != -2) & ~last
+                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, best * scale))
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             d = (acc - hit) * 100.0 * 100.0 / n_last  # accuracy points per 100 labels
@@ -842,3 +883,118 @@ def _concat_forms(a, b):
     if isinstance(b, np.ndarray) and b.size == 0:
         return a
     return _concat_list([a if isinstance(a, np.ndarray) or isinstance(a, list) else np.asarray(a), b])
+
+
+# -- a saved campaign's hybrid numbers (``w2s campaign status``, the campaign plot) --------------------
+def saved_status(state: dict) -> dict | None:
+    """The hybrid numbers of a saved state (as :func:`~w2s_plugin.engine.load_state` returns it), or
+    None for a campaign without people. Needs no models: everything comes from the commit record
+    and the round log."""
+    h = state.get("hybrid")
+    if not h:
+        return None
+    rounds = state.get("rounds") or []
+    pq = h.get("prequential") or []
+    n_human = int(rounds[-1].get("human_total", 0)) if rounds else 0
+    n_drawn = int(sum(r.get("n", 0) for r in rounds))
+
+    def prec(rows):
+        return list(wilson(int(sum(bool(r[3]) for r in rows)), len(rows)))
+
+    acc = [bool(r[4]) for r in pq if r[4] is not None]
+    by_source, by_region = {}, {}
+    for r in pq:
+        by_source.setdefault(r[1], []).append(r)
+        by_region.setdefault(REGION_NAMES.get(int(r[2]), str(r[2])), []).append(r)
+    return {
+        "human_budget": h.get("human_budget"),
+        "n_human": n_human,
+        "n_audit": len(pq),
+        "n_weak": max(0, n_drawn - n_human),
+        "weak_weight": h.get("weak_weight"),
+        "weight_scores": h.get("weight_scores"),
+        "weak_precision": prec(pq),
+        "weak_precision_by_source": {k: [len(v), *prec(v)] for k, v in sorted(by_source.items())},
+        "weak_precision_by_region": {k: [len(v), *prec(v)] for k, v in sorted(by_region.items())},
+        "accuracy": [*wilson(int(sum(acc)), len(acc)), len(acc)],
+        "cv_accuracy": h.get("cv_accuracy"),
+        "value_per_100": h.get("value_per_100"),
+        "value_ci": h.get("value_ci"),
+        "stop_when": h.get("stop_when"),
+        "stopped": h.get("stopped"),
+    }
+
+
+def _iv(v) -> str:
+    if v is None or v[0] is None or (isinstance(v[0], float) and math.isnan(v[0])):
+        return "-"
+    return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+
+
+def status_lines(st: dict) -> list:
+    """``w2s campaign status`` lines for :func:`saved_status`."""
+    lines = [
+        f"hybrid: {st['n_human']} of {st['human_budget']} human labels spent ({st['n_audit']} audit), "
+        f"{st['n_weak']} weak labels at weight {st['weak_weight']:g} (cross-fitted)",
+        f"strong model accuracy on audit labels (prequential, 95% Wilson): {_iv(st['accuracy'])} "
+        f"from {st['accuracy'][3]} labels",
+    ]
+    if st.get("cv_accuracy"):
+        lines.append(f"strong model accuracy cross-fitted on gold + human labels: {_iv(st['cv_accuracy'])}")
+    v = st.get("value_per_100")
+    if v is None:
+        lines.append(
+            "value of the last human labels: not estimated yet (needs twice the labels of the last estimate)"
+        )
+    else:
+        ci = st.get("value_ci") or [float("nan")] * 2
+        lines.append(
+            f"value of the last human labels: {v:+.2f} accuracy points per 100 labels "
+            f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            + (f"; stop_when={st['stop_when']}" if st.get("stop_when") is not None else "")
+        )
+    if st.get("stopped"):
+        lines.append(f"stopped: {st['stopped']}")
+    lines.append(f"weak-label precision on the audit (95% Wilson): {_iv(st['weak_precision'])}")
+    for what in ("source", "region"):
+        for k, (n, p, lo, hi) in st[f"weak_precision_by_{what}"].items():
+            lines.append(f"  {what} {k:<16} {n:>5} audited  precision {_iv([p, lo, hi])}")
+    return lines
+
+
+def plot_hybrid(state: dict, path=None):
+    """The campaign plot of a hybrid campaign: per round, the human/weak split (left) and the audit
+    estimates with their Wilson intervals (right)."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = state.get("rounds") or []
+    pq = (state.get("hybrid") or {}).get("prequential") or []
+    r_no = np.asarray([r["round"] for r in rounds])
+    human = np.asarray([r.get("human_total", 0) for r in rounds])
+    drawn = np.cumsum([r.get("n", 0) for r in rounds])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].plot(r_no, human, marker="o", label="human labels (cumulative)")
+    axes[0].plot(r_no, drawn - human, marker="o", label="weak labels (cumulative)")
+    axes[0].set(xlabel="round", ylabel="labels", title="human / weak split")
+    axes[0].legend()
+    for col, name in ((3, "weak-label precision"), (4, "strong-model accuracy")):
+        pts = []
+        for t in r_no:
+            v = [bool(r[col]) for r in pq if r[0] <= t and r[col] is not None]
+            pts.append(wilson(int(sum(v)), len(v)))
+        p = np.asarray(pts, dtype=np.float64)
+        if p.size:
+            axes[1].plot(r_no, p[:, 0], marker="o", label=f"{name} (audit)")
+            axes[1].fill_between(r_no, p[:, 1], p[:, 2], alpha=0.2)
+    axes[1].set(xlabel="round", ylabel="estimate, 95% Wilson band", title="audit estimates", ylim=(0, 1))
+    axes[1].legend(loc="lower right")
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None

@@ -3,7 +3,8 @@
 Needs the ``modal`` extra (``pip install 'w2s-plugin[modal]'``). See docs/modal.md.
 """
 
+from .hybrid import weak_error_sampling
 from .learner import MultiSourceLearner
 from .strategy import overlap_sampling, score_pool
 
-__all__ = ["MultiSourceLearner", "overlap_sampling", "score_pool"]
+__all__ = ["MultiSourceLearner", "overlap_sampling", "score_pool", "weak_error_sampling"]
