@@ -107,7 +107,7 @@ def test_docs_hybrid_walkthrough_runs_as_written(tmp_path, monkeypatch):
         status = bash(block("bash", "w2s campaign status ls-hybrid"))
         got = status.communicate(timeout=120)[0]
         assert status.returncode == 0, got
-        assert "human labels: 60 of 60 (0 left" in got and "audited weak-label precision" in got, got
+        assert "human labels: 60 of 60 (0 left" in got and "weak-label precision on the audit" in got, got
         assert " accepted" in got and "to people" in got, got  # the audit vouches for some cells, not all
         weak = int(re.search(r"tabs: \d+ task\(s\) wait for people, (\d+) weak-labelled", got).group(1))
         assert weak > 0, got

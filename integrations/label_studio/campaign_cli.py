@@ -86,8 +86,10 @@ def hybrid_settings(config) -> dict:
     return {k: ls[k] for k in keys if k in ls}
 
 
-def hybrid_lines(st: dict) -> list:
-    """A hybrid campaign's numbers as ``campaign run`` and ``campaign status`` print them."""
+def hybrid_lines(st: dict, full: bool = True) -> list:
+    """A hybrid campaign's numbers as ``campaign run`` prints them; ``full=False``: the Label Studio
+    part only (budget left, the audit's decision per cell, the tabs), which ``campaign status`` prints
+    after the engine's own hybrid lines."""
 
     def ci(v):
         return "-" if not v or v[0] is None or v[0] != v[0] else f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
@@ -95,16 +97,17 @@ def hybrid_lines(st: dict) -> list:
     lines = [
         f"human labels: {st['n_human']} of {st['human_budget']} ({st['human_budget_left']} left; "
         f"{st['n_audit']} audits), weak labels: {st['n_weak']} at weight {st['weak_weight']:g}",
-        f"audited weak-label precision: {ci(st['weak_precision'])} (95% Wilson)",
-        f"strong model accuracy on the audits: {ci(st['accuracy'])}",
     ]
-    v = st.get("value_per_100")
-    stop = st.get("stopped")
-    lines.append(
-        "value of the last human labels: "
-        + ("not estimated yet" if v is None else f"{v:+.2f} accuracy points per 100 labels")
-        + (f"; stopped: {stop}" if stop else "")
-    )
+    if full:
+        lines.append(f"audited weak-label precision: {ci(st['weak_precision'])} (95% Wilson)")
+        lines.append(f"strong model accuracy on the audits: {ci(st['accuracy'])}")
+        v = st.get("value_per_100")
+        stop = st.get("stopped")
+        lines.append(
+            "value of the last human labels: "
+            + ("not estimated yet" if v is None else f"{v:+.2f} accuracy points per 100 labels")
+            + (f"; stopped: {stop}" if stop else "")
+        )
     lines.append(f"accepted weak labels (lower 95% bound >= {st['accept_threshold']:g}):")
     for c in st["audit_cells"]:
         lines.append(

@@ -798,7 +798,7 @@ class CampaignDriver:
 
         st = self.hybrid_status()
         self.engine.extra["label_studio_hybrid"] = st
-        self.engine.extra["status_lines"] = hybrid_lines(st)
+        self.engine.extra["status_lines"] = ["Label Studio:", *hybrid_lines(st, full=False)]
         d = getattr(self.backend, "model_dir", None)
         if d is None:
             return
