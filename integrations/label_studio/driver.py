@@ -495,7 +495,7 @@ class CampaignDriver:
             "density": float(rep.density),
             "n_hard": int(rep.counts[Region.HARD_ONLY]),
         }
-        row.update(hy.apply(info, req))
+        row.update(hy.apply(req))
         self._set_extra()
         row.update(
             model_version=self.backend.current_version(self.project),
