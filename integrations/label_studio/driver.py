@@ -596,9 +596,26 @@ class CampaignDriver:
         )
 
     def _our_prediction(self, task):
+        """The task's prediction of the project's version; one is created (empty result) if the task
+        has none (seen once on Label Studio 1.23: a task imported with a prediction listed without
+        it), so the score column never has a hole."""
         preds = task.get("predictions") or []
         mine = [p for p in preds if p.get("model_version") == self.project_version] or preds
-        return mine[0] if mine else None
+        if mine:
+            return mine[0]
+        made = self.http.request(
+            "POST",
+            "/api/predictions/",
+            json={
+                "task": int(task["id"]),
+                "result": [],
+                "score": 0.0,
+                "model_version": self.project_version or self.backend.prediction_version(self.project),
+            },
+            idempotent=False,
+        )
+        task["predictions"] = [made]
+        return made
 
     def _to_people(self, task, need: float, hide: bool, queue: str = q.PEOPLE) -> None:
         """Move a task to the people's queue (or ``held``) with its weak label removed from the
@@ -752,9 +769,9 @@ class CampaignDriver:
         changed = 0
         for task in self._task_index.values():
             d = task.get("data") or {}
-            pred = self._our_prediction(task)
-            if pred is None or d.get(q.PRIORITY_KEY) is None:
+            if d.get(q.PRIORITY_KEY) is None:
                 continue
+            pred = self._our_prediction(task)
             want = self._score(float(d.get(q.TRUST_KEY) or 0.0), float(d[q.PRIORITY_KEY]))
             if abs(float(pred.get("score") or 0.0) - want) > 1e-9:
                 self.http.request("PATCH", f"/api/predictions/{int(pred['id'])}/", json={"score": want})
