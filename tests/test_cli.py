@@ -182,7 +182,7 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
 
 # --- a new user's first commands: one-line errors (exit 2), no tracebacks, nothing lost ------------
 
-INSTALL_DASK = "pip install 'w2s-plugin[dask]'"
+INSTALL_DASK = "pip install -e '.[dask]' in the w2s_plugin checkout (it is not on PyPI)"
 
 
 @pytest.fixture
