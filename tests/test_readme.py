@@ -2,9 +2,11 @@
 
 import code
 import importlib.util
+import os
 import re
 import shlex
 import subprocess
+import sys
 import traceback
 from pathlib import Path
 
@@ -132,6 +134,8 @@ def _w2s_command_lines():
     for path in [ROOT / "README.md", *INTEGRATION_READMES]:
         for block in _blocks(path.read_text(), "bash"):
             for line in block.splitlines():
+                if not re.search(r"(?:^|[\s/])w2s\s", line):  # also skips heredoc Python lines
+                    continue
                 words = shlex.split(line, comments=True)
                 at = next((i for i, w in enumerate(words) if w == "w2s" or w.endswith("/w2s")), None)
                 if at is not None:
@@ -212,3 +216,19 @@ def test_every_command_in_the_table_exists(row):
         inner = [a for a in sub.choices[words[0]]._actions if a.__class__.__name__ == "_SubParsersAction"]
         if inner:
             assert words[1] in inner[0].choices, f"README lists `w2s {row}` but there is no such subcommand"
+
+
+def test_command_line_block_runs_as_written(tmp_path):
+    """The README's `w2s detect` / `w2s diagnose` block, run by bash with the project's `w2s` first
+    on PATH (as after `source .venv/bin/activate`): no traceback, and the results the comment claims."""
+    block = next(b for b in _blocks(README, "bash") if "w2s detect" in b)
+    block = block.replace('cd "$(mktemp -d)"', f"cd {shlex.quote(str(tmp_path))}", 1)
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", "MPLBACKEND": "Agg"}
+    done = subprocess.run(["bash", "-e"], input=block, text=True, capture_output=True, env=env, timeout=600)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    density = float(re.search(r"^overlap density: ([0-9.]+)", done.stdout, re.M).group(1))
+    assert 0.2 < density < 0.5
+    assert "verdict: overlap density looks INFORMATIVE" in done.stdout
+    assert "recommendation: train on OVERLAP" in done.stdout
+    assert (tmp_path / "regions.csv").read_text().count("\n") == 3001 and (tmp_path / "detect.png").exists()
