@@ -532,3 +532,22 @@ def test_debug_is_accepted_before_and_after_the_command(capsys, tmp_path, monkey
         code, out, err = run(capsys, *args)
         assert code == 2 and "Traceback (most recent call last)" in err, args
         assert err.rstrip().splitlines()[-1] == plain  # the same one-line message, after the traceback
+
+
+def test_example_campaign_picks_the_rich_source_the_same_way_every_run(capsys, example, tmp_path):
+    """examples/campaign.toml's sources differ (true overlap 0.1, 0.3, 0.5) and everything is seeded:
+    a second run in a fresh folder prints the same picks and numbers, and `rich` gets the most."""
+    import shutil
+
+    other = tmp_path / "again"
+    other.mkdir()
+    for f in ("campaign.toml", "mixture_plugin.py"):
+        shutil.copy(example.parent / f, other / f)
+    outs = []
+    for cfg in (example, other / "campaign.toml"):
+        code, out, err = run(capsys, "campaign", "run", "--config", str(cfg), "--no-progress")
+        assert code == 0, err
+        outs.append(out.split("\n", 1)[1])  # the first line names the state folder
+    assert outs[0] == outs[1]
+    pulls = {m[0]: int(m[1]) for m in re.findall(r"^(poor|medium|rich)\s+(\d+)\s", outs[0], re.M)}
+    assert pulls["rich"] > pulls["medium"] > pulls["poor"], pulls
