@@ -262,3 +262,19 @@ def test_transposed_probabilities_are_named_as_transposed(data):
     off[3] = [0.5, 0.2]  # a genuinely bad row keeps its own message
     with pytest.raises(DataError, match=r"rows 3 do not sum to 1"):
         detect_overlap(off, pool.X)
+
+
+def test_plot_legend_says_detected_and_checks_truth(data):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    pool, P, _ = data
+    rep = detect_overlap(P, pool.X, random_state=0)
+    fig = rep.plot()
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert f"hard-only: {rep.counts['hard_only']} detected" in labels and not any("true" in t for t in labels)
+    plt.close(fig)
+    with pytest.raises(DataError, match="truth must hold the true Region .* of each of the 900 points"):
+        rep.plot(truth=pool.regions[:10])
+    with pytest.raises(DataError, match="truth must hold"):
+        rep.plot(truth=np.full(900, 7))

@@ -65,14 +65,21 @@ def _check_committee_call(classifier) -> None:
 def _check_pool_as_embeddings(X_pool) -> None:
     """With neither ``embeddings`` nor ``embed_model``, ``X_pool`` stands in for the strong
     representation. That is right only when ``X_pool`` already is the strong view; a weak view with
-    the strong features zeroed has all-zero rows, which detection cannot place. Say so, and what to pass."""
-    try:
-        X = np.asarray(X_pool, dtype=np.float64)
-    except (TypeError, ValueError):
-        return  # not numeric: detection's own check names the problem
-    if X.ndim != 2:
+    the strong features zeroed has all-zero rows, which detection cannot place. Say so, and what to pass.
+    Read in row blocks, so a memory-mapped pool is never copied whole."""
+    X = X_pool
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            return  # not numeric: detection's own check names the problem
+    if X.ndim != 2 or X.dtype.kind not in "fiub":
         return
-    zero = np.flatnonzero(~X.any(axis=1))
+    step = 1 << 16
+    zero = np.concatenate(
+        [np.flatnonzero(~np.asarray(X[i : i + step]).any(axis=1)) + i for i in range(0, X.shape[0], step)]
+        or [np.zeros(0, np.int64)]
+    )
     if zero.size:
         rows = ", ".join(str(int(i)) for i in zero[:5]) + (" ..." if zero.size > 5 else "")
         raise DataError(
