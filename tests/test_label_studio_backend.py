@@ -182,7 +182,7 @@ def test_webhook_trains_bumps_version_and_survives_restart(served, tmp_path):
     # the hard cue words too
     assert acc_hard_before <= 0.65 and acc_hard_after >= 0.8, (acc_hard_before, acc_hard_after)
     # an unknown action is acknowledged, not trained on
-    r = requests.post(f"{url}/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 7}})
+    r = requests.post(f"{url}/webhook", json={"action": "LABEL_LINK_CREATED", "project": {"id": 7}})
     assert r.status_code == 200 and r.json()["status"] == "Unknown event"
     # deleting annotations retrains without them
     r = requests.post(
