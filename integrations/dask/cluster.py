@@ -13,7 +13,7 @@ import contextlib
 
 from w2s_plugin.errors import MissingExtraError, W2SError
 
-INSTALL = "pip install 'w2s-plugin[dask]'"
+INSTALL = "pip install -e '.[dask]' from a checkout (or pip install 'w2s-plugin[dask]' from a built wheel)"
 
 
 class MissingDaskError(MissingExtraError):

@@ -251,6 +251,12 @@ class OverlapDensityBackend:
         self._cache_lock = threading.Lock()
         self.strategy = strategy
         self.detector_params = dict(detector_params or {})
+        from w2s_plugin.config import check_fixed_thresholds
+
+        check_fixed_thresholds(
+            self.detector_params,
+            lambda key, expected, value: W2SError(f"detector {key}: expected {expected}; got {value!r}"),
+        )
         self.keywords = keywords
         if not isinstance(pool_size, int) or pool_size < 2:
             raise W2SError(f"pool_size must be an integer >= 2; got {pool_size!r}")
