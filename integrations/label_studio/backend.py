@@ -535,28 +535,36 @@ class OverlapDensityBackend:
             return self.model_version(p)
 
     @staticmethod
-    def credentials(p: _Project) -> tuple[str | None, str | None]:
-        """``(url, token)`` to read project ``p`` from Label Studio: the pair /setup sent (kept in
-        memory only), else the environment's (:func:`env_credentials`); a token never goes to
-        another host than the one it came with."""
+    def credentials(p: _Project) -> list[tuple[str, str]]:
+        """``(url, token)`` pairs to read project ``p`` from Label Studio, in the order to try them: the
+        pair /setup sent (kept in memory only), then the environment's (:func:`env_credentials`;
+        in a container Label Studio may name itself ``localhost``, which the backend cannot reach).
+        A token only ever goes to the host it came with."""
+        out = []
         if p.hostname and p.access_token:
-            return p.hostname, p.access_token
-        return env_credentials()
+            out.append((p.hostname, p.access_token))
+        env = env_credentials()
+        if env[0] and env[1] and env not in out:
+            out.append(env)
+        return out
 
     def _sync_label(self, p: _Project, force: bool = False) -> None:
         """Read the project's model version from Label Studio (credentials from /setup, kept in memory
         only). Called at /setup and, until a version is known, at most every 30 s from /predict."""
-        host, token = self.credentials(p)
-        if not (host and token) or (not force and time.time() - p.label_checked < 30):
+        pairs = self.credentials(p)
+        if not pairs or (not force and time.time() - p.label_checked < 30):
             return
         p.label_checked = time.time()
-        try:
-            from .client import LabelStudioClient
+        from .client import LabelStudioClient
 
-            client = LabelStudioClient(host, token, retries=0, timeout=2.0)
-            version = (client.project(int(p.key)) or {}).get("model_version") or ""
-        except Exception as exc:  # the backend still serves; predictions carry the version it has
-            logger.warning("project %s: cannot read its model version from Label Studio: %s", p.key, exc)
+        for host, token in pairs:
+            try:
+                client = LabelStudioClient(host, token, retries=0, timeout=2.0)
+                version = (client.project(int(p.key)) or {}).get("model_version") or ""
+                break
+            except Exception as exc:  # the backend still serves; predictions carry the version it has
+                logger.warning("project %s: cannot read its model version from %s: %s", p.key, host, exc)
+        else:
             return
         if version and version != p.label:
             p.label = version
@@ -948,24 +956,25 @@ class OverlapDensityBackend:
     def _pull_annotations(self, p: _Project, event: str = "START_TRAINING"):
         """Every annotated task of the project, from Label Studio (with the /setup credentials, else the
         environment's), or None."""
-        host, token = self.credentials(p)
-        if not (host and token):
+        pairs = self.credentials(p)
+        if not pairs:
             logger.info("%s: no Label Studio credentials for project %s (no /setup, no env)", event, p.key)
             return None
-        try:
-            from .client import ANNOTATED_QUERY, LabelStudioClient
+        from .client import ANNOTATED_QUERY, LabelStudioClient
 
-            client = LabelStudioClient(host, token, retries=1, timeout=30.0)
-            return [
-                t
-                for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
-                if isinstance(t, dict) and (t.get("total_annotations") or 0) > 0
-            ]
-        except Exception as exc:  # training still runs on what the webhooks delivered
-            logger.warning(
-                "%s: could not read annotations of project %s from %s: %s", event, p.key, host, exc
-            )
-            return None
+        for host, token in pairs:
+            try:
+                client = LabelStudioClient(host, token, retries=1, timeout=30.0)
+                return [
+                    t
+                    for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
+                    if isinstance(t, dict) and (t.get("total_annotations") or 0) > 0
+                ]
+            except Exception as exc:  # training still runs on what the webhooks delivered
+                logger.warning(
+                    "%s: could not read annotations of project %s from %s: %s", event, p.key, host, exc
+                )
+        return None
 
     # -- introspection -------------------------------------------------------------------------
     def _weak_cv(self, p: _Project) -> dict | None:
