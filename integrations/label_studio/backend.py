@@ -149,7 +149,8 @@ def parse_extra_params(extra_params) -> dict | None:
             return None
         try:
             extra_params = json.loads(extra_params)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # bad syntax, a 5000-digit number, deep nesting
+            exc = " ".join(str(exc).split())[:120] if isinstance(exc, ValueError) else "nested too deep"
             raise BadRequest(
                 f"extra_params is a string that is not valid JSON ({exc}); send a JSON object such "
                 'as {"keywords": {"Positive": ["great"]}}'
@@ -438,8 +439,11 @@ class OverlapDensityBackend:
             c = k if k in schema.choices else by_lower.get(str(k).lower())
             if c is None:
                 unknown.append(k)
-            elif isinstance(words, str) or not all(isinstance(w, str) for w in words or []):
-                raise BadRequest(f"keywords for {k!r} must be a list of words or phrases; got {words!r}")
+            elif not isinstance(words, (list, type(None))) or not all(
+                isinstance(w, str) for w in words or []
+            ):
+                shown = repr(words) if len(repr(words)) <= 60 else f"a {type(words).__name__}"
+                raise BadRequest(f"keywords for {k!r} must be a list of words or phrases; got {shown}")
             else:
                 named[c] = list(named.get(c, [])) + list(words)
         if unknown:
@@ -748,6 +752,9 @@ class OverlapDensityBackend:
                         regions = np.where(no_model, int(Region.HARD_ONLY), report.regions)
                         report = dataclasses.replace(report, regions=regions)
                     scores = self._scores(report, P) if report is not None else 0.5 * P.max(axis=1)
+                except W2SError as exc:  # a pool detection cannot use yet (e.g. identical texts)
+                    logger.warning("project %s: %d tasks served unscored: %s", p.key, len(live), exc)
+                    report, scores = None, 0.5 * P.max(axis=1)
                 except Exception:  # a bug must not cost the whole batch its predictions
                     logger.exception(
                         "project %s: scoring %d tasks failed; they are served unscored", p.key, len(live)
@@ -845,14 +852,19 @@ class OverlapDensityBackend:
     def _choice_of(self, p: _Project, annotation: dict):
         if annotation.get("was_cancelled"):
             return None
-        for region in annotation.get("result") or []:
+        result = annotation.get("result") or []
+        if not isinstance(result, list):
+            raise BadRequest("an annotation's 'result' must be a list of regions")
+        for region in result:
             if (
                 isinstance(region, dict)
                 and region.get("from_name") == p.schema.from_name
                 and isinstance(region.get("value"), dict)
             ):
                 chosen = region["value"].get("choices") or []
-                if chosen and chosen[0] in p.schema.choices:
+                if not isinstance(chosen, list):
+                    raise BadRequest("an annotation region's value.choices must be a list of choice names")
+                if chosen and isinstance(chosen[0], str) and chosen[0] in p.schema.choices:
                     return chosen[0]
         return None
 
