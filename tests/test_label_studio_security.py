@@ -354,3 +354,30 @@ def test_env_credentials_let_a_restarted_backend_train_without_setup(tmp_path, l
     r = restarted.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})
     assert r.status_code == 201 and r.get_json()["n_train"] == 8
     assert set(ls_side.tokens()) == {"Token env-token"}
+
+
+def test_state_stays_bounded_with_huge_texts(tmp_path):
+    """Issue 22: 40 texts of 2 MB grew state.json to 82 MB, rewritten on every pool change. A text is
+    scored whole but kept as its first ``max_text_chars`` characters (pool and annotations)."""
+    backend = OverlapDensityBackend(
+        model_dir=tmp_path / "models", embedder=HashingTextEmbedder(), max_text_chars=5000
+    )
+    c = create_app(backend, max_request_mb=64).test_client()
+    assert setup(c, project="1", extra_params={"keywords": EASY}).status_code == 200
+    recs = make_reviews(40, random_state=6)
+    huge = [(r["text"] + " ") * (200_000 // len(r["text"])) for r in recs]  # ~200 kB each, 8 MB in all
+    tasks = [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(huge)]
+    r = c.post("/predict", json={"project": "1", "tasks": tasks})
+    assert r.status_code == 200 and len(r.get_json()["results"]) == 40
+    # the weak label is the one of the whole text (its words repeat, so its beginning agrees here)
+    short = c.post("/predict", json={"project": "1", "tasks": [{"id": 1, "data": {"text": recs[0]["text"]}}]})
+    assert (
+        r.get_json()["results"][0]["result"][0]["value"]
+        == short.get_json()["results"][0]["result"][0]["value"]
+    )
+    annotate(c, [{"text": t, "label": rec["label"]} for t, rec in zip(huge[:10], recs)])
+    state_file = tmp_path / "models" / "1" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert max(len(t) for t in state["pool_texts"]) == 5000
+    assert max(len(v["text"]) for v in state["examples"].values()) == 5000
+    assert state_file.stat().st_size < 60 * 5000 * 1.2  # 40 pool texts + 10 annotations, not 8 MB

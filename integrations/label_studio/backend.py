@@ -227,6 +227,10 @@ class OverlapDensityBackend:
     C : float
         Inverse L2 strength of the weak logistic regression.
     random_state : int
+    max_text_chars : int
+        Longest text *kept* in the state (pool and annotations), in characters: a longer one is
+        scored on its full text but stored as its first ``max_text_chars``, so ``state.json``, which
+        is rewritten when the pool changes, stays bounded (``pool_size`` x this at most for the pool).
     """
 
     def __init__(
@@ -240,6 +244,7 @@ class OverlapDensityBackend:
         C: float = 1.0,
         random_state: int = 0,
         cache_size: int = 100_000,
+        max_text_chars: int = 20_000,
     ):
         self.model_dir = None if model_dir is None else Path(model_dir)
         if embedder is None:
@@ -262,6 +267,9 @@ class OverlapDensityBackend:
         if not isinstance(pool_size, int) or pool_size < 2:
             raise W2SError(f"pool_size must be an integer >= 2; got {pool_size!r}")
         self.pool_size = pool_size
+        if not isinstance(max_text_chars, int) or isinstance(max_text_chars, bool) or max_text_chars < 1:
+            raise W2SError(f"max_text_chars must be a positive integer; got {max_text_chars!r}")
+        self.max_text_chars = max_text_chars
         self.C = C
         self.random_state = random_state
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")  # fail early on a typo
@@ -630,6 +638,7 @@ class OverlapDensityBackend:
                 continue
             known.add(k)
             p.n_seen += 1
+            t = t[: self.max_text_chars]  # bounded state: a long text is kept as its beginning
             if len(p.pool_keys) < self.pool_size:
                 p.pool_keys.append(k)
                 p.pool_texts.append(t)
@@ -885,7 +894,7 @@ class OverlapDensityBackend:
         if label is None or not isinstance(text, str):
             p.examples.pop(tid, None)
         else:
-            p.examples[tid] = {"text": text, "label": label, "annotation": ann_id}
+            p.examples[tid] = {"text": text[: self.max_text_chars], "label": label, "annotation": ann_id}
 
     def add_annotations(self, project, items, label_config=None, replace: bool = False) -> dict:
         """Record ``(task, annotation)`` pairs (e.g. read back by the campaign driver) and retrain."""

@@ -128,4 +128,5 @@ def backend_from_run_config(config, state_dir=None) -> OverlapDensityBackend:
         pool_size=ls.get("pool_size", 2000),
         C=float(ls.get("C", 1.0)),
         random_state=ls.get("random_state", config.get("seed")),
+        max_text_chars=ls.get("max_text_chars", 20_000),
     )

@@ -9,7 +9,17 @@ from w2s_plugin.errors import ConfigError
 
 from .backend import OverlapDensityBackend
 
-BACKEND_KEYS = {"model_dir", "strategy", "detector", "keywords", "pool_size", "C", "random_state", "embedder"}
+BACKEND_KEYS = {
+    "model_dir",
+    "strategy",
+    "detector",
+    "keywords",
+    "pool_size",
+    "C",
+    "random_state",
+    "embedder",
+    "max_text_chars",
+}
 #: Read by the campaign driver only (``w2s campaign run --label-studio-url``); ``w2s serve`` ignores them.
 DRIVER_KEYS = {"text_column"}
 #: Read by the HTTP app (``w2s serve``, ``wsgi``), not the backend.
@@ -74,4 +84,5 @@ def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBa
         pool_size=int(table.get("pool_size", 2000)),
         C=float(table.get("C", 1.0)),
         random_state=int(table.get("random_state", 0)),
+        max_text_chars=table.get("max_text_chars", 20_000),
     )

@@ -332,6 +332,15 @@ def config_keys() -> list:
         ),
         Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
         Key(
+            "label_studio.max_text_chars",
+            (int,),
+            "a positive integer",
+            "Longest text kept in the backend's state (pool and annotations); longer ones are scored "
+            "whole but stored as their beginning, so state.json stays bounded.",
+            default=20_000,
+            check=lambda v: not isinstance(v, bool) and v >= 1,
+        ),
+        Key(
             "label_studio.max_request_mb",
             num,
             "a number of MB > 0",
