@@ -44,6 +44,22 @@ def example_config(tmp_path):
 
 # --- Label Studio: shared by the tests that talk to the real server --------------------------------
 
+#: Where the backend finds Label Studio credentials after a restart (as the official ML backend does).
+LS_CREDENTIAL_VARS = (
+    "LABEL_STUDIO_URL",
+    "LABEL_STUDIO_HOST",
+    "LABEL_STUDIO_API_KEY",
+    "LABEL_STUDIO_ACCESS_TOKEN",
+)
+
+
+@pytest.fixture
+def no_label_studio_env(monkeypatch):
+    """Protocol tests that talk to no Label Studio run without its credentials in the environment
+    (the backend would otherwise read the test server's projects of the same ids)."""
+    for k in LS_CREDENTIAL_VARS:
+        monkeypatch.delenv(k, raising=False)
+
 
 @pytest.fixture(scope="module")
 def ls():

@@ -24,6 +24,8 @@ from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("no_label_studio_env")
+
 NO_CHOICES = '<View><Text name="text" value="$text"/><TextArea name="note" toName="text"/></View>'
 
 
