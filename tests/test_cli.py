@@ -131,8 +131,9 @@ def test_label_studio_flags(capsys, example, monkeypatch):
     # import, the one fault this environment (which has every extra) cannot produce for real.
     import w2s_plugin.integrations.label_studio as ls_pkg
 
-    monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.driver", None)
-    monkeypatch.delattr(ls_pkg, "driver", raising=False)  # an earlier test may have imported the real one
+    for mod in ("driver", "campaign_cli"):  # an earlier test may have imported the real ones
+        monkeypatch.setitem(sys.modules, f"w2s_plugin.integrations.label_studio.{mod}", None)
+        monkeypatch.delattr(ls_pkg, mod, raising=False)
     code, _, err = run(
         capsys,
         "campaign",

@@ -1,17 +1,13 @@
 """What `w2s config check` and the CLI refuse in one line (issue 22): a config that is not UTF-8,
 fixed thresholds out of range, a misspelt reward, reward ``gain`` without gold data; and that
 ``campaign.gold`` makes ``reward = "gain"`` usable from a config. A full disk is a real one (a
-small tmpfs, mounted when the test runs as root) and otherwise skipped; the backend's own ENOSPC
+small tmpfs, the ``full_disk`` fixture of conftest.py, mounted when the test runs as root) and
+otherwise skipped; the backend's own ENOSPC
 test in test_label_studio_security.py injects the error instead."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import subprocess
 import sys
-import uuid
 
 import numpy as np
 import pytest
@@ -118,37 +114,11 @@ def test_reward_gain_runs_from_a_config_with_a_gold_table(example_config):
 # --- a full disk is one line ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def full_tmpfs(tmp_path, size="512k"):
-    """A tmpfs of ``size`` mounted under ``tmp_path`` and filled to the last byte (root only)."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a real full disk needs root to mount a tmpfs")
-    mnt = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        for name, chunk in (("filler", 4096), ("filler2", 1)):  # pages, then the last bytes
-            fd = os.open(mnt / name, os.O_WRONLY | os.O_CREAT)
-            try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def test_a_full_disk_is_one_line_not_a_traceback(example_config, tmp_path, capsys):
-    with full_tmpfs(tmp_path) as mnt:
-        text = example_config.read_text().replace('state_dir = "runs/mixture"', f'state_dir = "{mnt}/run"')
-        example_config.write_text(text)
-        code = cli.main(["campaign", "run", "--config", str(example_config), "--no-progress"])
-        out, err = capsys.readouterr()
+def test_a_full_disk_is_one_line_not_a_traceback(example_config, full_disk, capsys):
+    text = example_config.read_text().replace('state_dir = "runs/mixture"', f'state_dir = "{full_disk}/run"')
+    example_config.write_text(text)
+    code = cli.main(["campaign", "run", "--config", str(example_config), "--no-progress"])
+    out, err = capsys.readouterr()
     assert code == 2, err
     assert "Traceback" not in err and "internal error" not in err
     line = [ln for ln in err.splitlines() if "error" in ln]

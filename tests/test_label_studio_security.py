@@ -306,6 +306,14 @@ def test_a_full_disk_is_a_one_line_507(tmp_path, monkeypatch):
     assert "disk is full" in err and "\n" not in err and str(tmp_path) not in err
 
 
+def test_a_real_full_disk_under_model_dir_is_a_one_line_507(full_disk):
+    c = client_for(full_disk / "models")  # the folder itself may still fit; state.json does not
+    r = setup(c, project="1")
+    assert r.status_code == 507
+    err = r.get_json()["error"]
+    assert "disk is full" in err and "\n" not in err and str(full_disk) not in err
+
+
 def test_cold_start_says_it_has_no_model_yet(tmp_path):
     """Issue 23: with no annotations and no keywords every task came back easy_only with weak confidence 0."""
     c = client_for(tmp_path / "models")
