@@ -12,14 +12,11 @@ from __future__ import annotations
 import os
 import sys
 
-from w2s_plugin.errors import W2SError
+from w2s_plugin.errors import W2SError, install_hint
 from w2s_plugin.hookspecs import hookimpl
 
-#: The package is not on PyPI: the hint works from a checkout (and names the wheel's spelling too).
-INSTALL = (
-    "pip install -e '.[label-studio]' from a checkout (or pip install 'w2s-plugin[label-studio]' "
-    "from a built wheel)"
-)
+#: The package is not on PyPI: the hint works from a checkout.
+INSTALL = install_hint("label-studio")
 
 
 def is_loopback(host: str) -> bool:
