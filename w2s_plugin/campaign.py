@@ -44,6 +44,8 @@ class Campaign:
         (for rewards that measure accuracy).
     classes : class labels in the order of the weak model's probability columns (default: its
         ``classes_``, else ``0..k-1``); weak labels are reported as these.
+    force_new : start a new campaign even if ``state_dir`` holds one: the old folder is moved aside
+        to ``<state_dir>.old-<UTC time>`` (never deleted).
 
     The rest (``results()``, ``training_data(which)``, ``summary()``, ``sources``, ``bandit``,
     ``rounds``, ``n_drawn``, ``done``, ...) is the engine's (:class:`~w2s_plugin.engine.Engine`).
@@ -67,6 +69,8 @@ class Campaign:
         reward_params: dict | None = None,
         gold=None,
         classes=None,
+        force_new: bool = False,
+        _saved=None,
     ):
         srcs = _engine.prepare_sources(sources, "Campaign")
         _engine.check_batching(srcs, batch_size, budget, embed, "Campaign")
@@ -74,7 +78,16 @@ class Campaign:
         self.weak_model, self.embed, self.progress = weak_model, embed, progress
         kw = _engine.settings(locals())
         self.engine = Engine(
-            srcs, weak_model, embed, kind="campaign", owner="Campaign", resume=resume, min_left=2, **kw
+            srcs,
+            weak_model,
+            embed,
+            kind="campaign",
+            owner="Campaign",
+            resume=resume,
+            min_left=2,
+            force_new=force_new,
+            _saved=_saved,
+            **kw,
         )
 
     def __getattr__(self, name):

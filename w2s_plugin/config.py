@@ -456,9 +456,10 @@ class Config:
         sd = self.state_dir()
         return sd is not None and (sd / STATE_FILE).exists()
 
-    def build_campaign(self, progress: bool | None = None):
+    def build_campaign(self, progress: bool | None = None, force_new: bool = False):
         """A :class:`~w2s_plugin.Campaign` from this config; resumed when ``campaign.state_dir``
-        already holds state (check :meth:`has_state` to tell the user)."""
+        already holds state (check :meth:`has_state` to tell the user), unless ``force_new`` (the
+        old folder is then moved aside and a new campaign starts)."""
         from .campaign import Campaign
 
         if not self.is_campaign:
@@ -488,9 +489,9 @@ class Config:
         weak = self.build_model("weak_model")
         embed = self.build_model("representation")
         try:
-            if self.has_state():
+            if self.has_state() and not force_new:
                 return Campaign.resume(self.state_dir(), sources, weak, embed, **kw)
-            return Campaign(sources, weak, embed, state_dir=self.state_dir(), **kw)
+            return Campaign(sources, weak, embed, state_dir=self.state_dir(), force_new=force_new, **kw)
         except StateError:
             raise  # a damaged folder or a changed seed names the file itself; not a sources problem
         except ValueError as exc:

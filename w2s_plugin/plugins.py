@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = {
     "cmd_campaign": "w2s_plugin.hooks.cmd_campaign",
     "evidence": "w2s_plugin.hooks.cmd_evidence",
     "reward_gain": "w2s_plugin.hooks.reward_gain",
+    "state_kinds": "w2s_plugin.hooks.state_kinds",
 }
 
 #: Registration hook for each registry kind.
@@ -52,6 +53,7 @@ KINDS = {
     "sources": "register_sources",
     "models": "register_models",
     "config_tables": "register_config_tables",
+    "state_kinds": "register_state_kinds",
 }
 
 
@@ -65,6 +67,7 @@ SINGULAR = {
     "sources": "source type",
     "models": "model type",
     "config_tables": "config table",
+    "state_kinds": "state kind",
 }
 
 
