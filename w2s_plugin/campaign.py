@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from . import engine as _engine
 from . import plugins
-from .detector import Region
 from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, load_state  # noqa: F401  (re-exported)
 from .results import CampaignResults  # noqa: F401  (re-exported)
 
@@ -119,13 +118,9 @@ class Campaign:
         source = self.sources[name]
         with e.attempt(name):
             pos = source.candidates(e.next_batch_size(source))
-            info = e.detect(name, source.get(pos))
-            value = e.reward_of(info)
+            res = e.evaluate(name, source.get(pos))
         source.mark_used(pos)
-        rep = info.report
-        row = {"source": name, "n": len(pos), "n_overlap": int(rep.n_overlap), "density": float(rep.density)}
-        row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
-        row = e.record(name, {**row, "n_hard": rep.counts[Region.HARD_ONLY]}, value, info)
+        row = e.record(name, res.row, res.value, items=res.items)
         plugins.call_lifecycle("on_round_end", campaign=self, round=row)
         return row
 

@@ -21,6 +21,7 @@ state version 2, a ``MultiSourceLearner``'s ``learner_state.json``, a Label Stud
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -246,6 +247,18 @@ def model_classes(model):
     return None
 
 
+@dataclasses.dataclass
+class RoundResult:
+    """What :meth:`Engine.evaluate` makes of a drawn batch: the round's :class:`RoundInfo` (whole
+    batch), the reward ``value`` per counted item (``None`` when none counts), the row's common
+    columns and the counted items' columns (``None`` when none counts)."""
+
+    info: RoundInfo
+    value: float | None
+    row: dict
+    items: dict | None
+
+
 class Engine:
     """Sources, bandit, reward, detector and state of one multi-source run (see the module docstring).
 
@@ -394,17 +407,58 @@ class Engine:
         em = self.embed_model
         return em.from_batch(batch) if isinstance(em, Precomputed) else self.embed(batch.view("strong"))
 
-    def detect(self, name: str, batch, round_no: int | None = None) -> RoundInfo:
-        """Weak probabilities, representation and overlap detection for a drawn batch."""
-        wm = self.weak_model
-        proba = np.asarray(
-            wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
-        )
-        emb = self.strong_of(batch)
-        report = self.detector.fit(proba, emb).report_
+    def detect(self, name: str, batch, round_no: int | None = None, proba=None, report=None) -> RoundInfo:
+        """Weak probabilities (``proba`` if given, else the weak model's), the strong representation
+        and overlap detection (``report`` if the caller's own detector made one) for a drawn batch.
+
+        The detector is fitted on the batch (an accumulating detector merges it into its history);
+        a single item is placed with the thresholds it already has."""
+        if proba is None:
+            wm = self.weak_model
+            proba = (
+                wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
+            )
+        proba = np.asarray(proba)
+        if report is not None and self.reward.name == "overlap":
+            emb = np.empty((len(batch), 0))  # the overlap reward reads the report only
+        else:
+            emb = self.strong_of(batch)
+        if report is None:
+            if len(batch) < 2 and hasattr(self.detector, "hard_threshold_"):
+                report = self.detector.predict_report(proba, emb)
+            else:
+                report = self.detector.fit(proba, emb).report_
         return RoundInfo(
             round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba)
         )
+
+    def evaluate(self, name: str, batch, proba=None, *, report=None, keep=None) -> RoundResult:
+        """The round pipeline, the same for every front-end: a drawn batch -> the round's record.
+
+        1. weak probabilities: ``proba`` when the front-end has them (a modAL learner, the Label
+           Studio backend's model), else the engine's weak model on the batch's weak view;
+        2. the strong representation and overlap detection (:meth:`detect`; ``report`` when the
+           front-end's own detector already placed the batch);
+        3. the reward of the items that count (``keep``: a boolean mask, e.g. the first-time items
+           of a modAL window; ``None``: all) and their item columns;
+        4. the row's common columns: ``source, n`` (items that count), ``n_overlap, density,
+           hard_threshold, overlap_threshold, n_hard`` (of the whole batch).
+
+        Nothing is consumed or committed: the front-end marks the items used and passes
+        ``result.row`` (plus its own columns), ``result.value`` and ``result.items`` to
+        :meth:`record`. Extensions (hybrid human + weak rounds) hook in here, on the
+        :class:`RoundResult`, so every front-end gets them.
+        """
+        info = self.detect(name, batch, proba=proba, report=report)
+        rep = info.report
+        counted = info if keep is None else subset_info(info, keep)
+        n = counted.n
+        value = self.reward_of(counted) if n else None
+        items = self.items_of(counted) if n else None
+        row = {"source": name, "n": n, "n_overlap": int(rep.n_overlap), "density": float(rep.density)}
+        row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
+        row["n_hard"] = int(rep.counts[Region.HARD_ONLY])
+        return RoundResult(info, value, row, items)
 
     # -- one round -------------------------------------------------------------------------------
     def select(self) -> str:
