@@ -72,6 +72,19 @@ class Region(enum.IntEnum):
     OVERLAP = 2
 
 
+def assign_regions(conf, score, hard_threshold: float, overlap_threshold: float) -> np.ndarray:
+    """The one region rule (every detection path uses it): hard-only below the confidence
+    threshold; among the rest, overlap where the overlap score reaches its threshold (a NaN score
+    never does), else easy-only. ``int8`` codes of :class:`Region`."""
+    conf = np.asarray(conf)
+    regions = np.full(conf.shape[0], int(Region.EASY_ONLY), dtype=np.int8)
+    hard = conf < hard_threshold
+    regions[hard] = int(Region.HARD_ONLY)
+    with np.errstate(invalid="ignore"):
+        regions[~hard & (np.asarray(score) >= overlap_threshold)] = int(Region.OVERLAP)
+    return regions
+
+
 @dataclass
 class OverlapReport:
     """What detection found in one set of points."""
@@ -453,12 +466,8 @@ class OverlapDetector(ParamsMixin):
         return out
 
     def _make_report(self, conf: np.ndarray, score: np.ndarray) -> OverlapReport:
-        regions = np.full(conf.size, int(Region.EASY_ONLY), dtype=np.int8)
-        hard = conf < self.hard_threshold_
-        regions[hard] = int(Region.HARD_ONLY)
-        with np.errstate(invalid="ignore"):
-            regions[~hard & (score >= self.overlap_threshold_)] = int(Region.OVERLAP)
-        score = np.where(hard, np.nan, score)
+        regions = assign_regions(conf, score, self.hard_threshold_, self.overlap_threshold_)
+        score = np.where(regions == int(Region.HARD_ONLY), np.nan, score)
         return OverlapReport(
             regions=regions,
             confidence=conf,

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_plugin import plugins
+from w2s_plugin import acquisition, plugins
 from w2s_plugin.detector import Region
-from w2s_plugin.engine import STATE_FILE, Engine, check_batch_size, settings, subset_info  # noqa: F401
+from w2s_plugin.engine import STATE_FILE, Engine, check_batch_size, settings  # noqa: F401
 from w2s_plugin.errors import W2SError
-from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source, _pack_mask, _unpack_mask
 
-from .strategy import score_pool, weak_proba_of
+from .strategy import weak_proba_of
 
 
 class MultiSourceLearner:
@@ -86,6 +85,8 @@ class MultiSourceLearner:
                 f"(with teach and predict_proba); got {type(learner).__name__}"
             )
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
+        entry = plugins.get_registry("acquisition_strategies")[strategy]
+        self._needs_report = entry.meta.get("needs_report", True)
         self.learner, self.strategy, self.embed = learner, strategy, embed
         self.strategy_params = dict(strategy_params or {})
         kw = settings(locals())
@@ -160,21 +161,25 @@ class MultiSourceLearner:
         batch = source.get(window)
         X = self._features(batch)
         proba = weak_proba_of(self.learner, X)
-        emb = e.strong_of(batch)
-        n = int(min(n_instances, window.size))
         if window.size < 2 and not hasattr(self.detector, "hard_threshold_"):
             raise W2SError(f"source {name!r} has a single item left and the detector is not fitted yet")
-        kw = dict(
-            strategy=self.strategy, detector=self.detector, source=name, refit=True, **self.strategy_params
-        )
-        idx, scores, report = score_pool(proba, emb, n, random_state=e.round_seed(self.n_queries), **kw)
         fresh = ~self.scored[name][window]
-        value, items = 0.0, None
-        if report is not None:  # strategies that skip detection earn no reward
-            info = RoundInfo(e.n_rounds + 1, name, batch, proba, emb, report, e.labels_of(proba))
-            if fresh.any():
-                sub = subset_info(info, fresh)
-                value, items = e.reward_of(sub), e.items_of(sub)
+        value, items, report = 0.0, None, None
+        if self._needs_report:  # strategies that skip detection earn no reward
+            res = e.evaluate(name, batch, proba, keep=fresh)  # evidence counts once per item
+            report = res.info.report
+            if res.items is not None:
+                value, items = res.value, res.items
+        n = int(min(n_instances, window.size))
+        idx, scores = acquisition.rank(
+            self.strategy,
+            report,
+            proba,
+            n,
+            source=name,
+            random_state=e.round_seed(self.n_queries),
+            **self.strategy_params,
+        )
         n_overlap = report.n_overlap if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
