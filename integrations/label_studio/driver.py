@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from w2s_plugin import plugins
-from w2s_plugin.detector import OverlapReport, Region, W2SWarning
+from w2s_plugin.detector import Region, W2SWarning
 from w2s_plugin.engine import STATE_FILE, Engine
 from w2s_plugin.errors import StateError, W2SError
 from w2s_plugin.progress import progress as progress_bar
-from w2s_plugin.rewards import RoundInfo
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
@@ -315,10 +314,10 @@ class CampaignDriver:
             tasks.append(
                 {"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}}
             )
-        try:
-            preds = self.backend.predict(self.project, tasks, self.label_config)
-            info = self._round_info(name, batch, preds)
-            value = e.reward_of(info)
+        try:  # the round pipeline on the backend's numbers; its JSON is made for the import only
+            scored = self.backend.score_tasks(self.project, tasks, self.label_config)
+            res = e.evaluate(name, batch, scored.proba, report=scored.report)
+            preds = self.backend.predictions(self.project, scored)
         except BaseException:  # nothing imported yet: undo the pick so a retry is the same round
             e.rollback()
             raise
@@ -337,52 +336,22 @@ class CampaignDriver:
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
-        n_overlap = info.report.n_overlap
         e.extra = {
             "project": self.project,
             "n_annotated_seen": self.n_annotated_seen,
             "annotation_stats": self.annotation_stats,
         }
-        return e.record(
-            name,
-            {
-                "source": name,
-                "n": len(tasks),
-                "imported": len(new),
-                "skipped": len(tasks) - len(new),
-                "n_overlap": int(n_overlap),
-                "density": n_overlap / len(tasks),
-                "model_version": self.backend.current_version(self.project),
-                "annotated": synced["annotated"],
-                "retrained": synced["retrained"],
-                "task_ids": imported_ids,
-                "seconds": round(time.perf_counter() - t0, 3),
-            },
-            value,
-            info,
-        )
-
-    def _round_info(self, name, batch, preds) -> RoundInfo:
-        """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
-        meta = [p["result"][0]["w2s"] if p["result"] else {} for p in preds]
-        choices = list(self.schema.choices)
-        proba = np.array(
-            [[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices] for m in meta]
-        )
-        report = OverlapReport(
-            [REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
-            [m.get("weak_confidence", 0.0) for m in meta],
-            [np.nan if m.get("overlap_score") is None else m["overlap_score"] for m in meta],
-            float("nan"),
-            float("nan"),
-        )
-        # the overlap reward reads the report only; other rewards get the strong representation too
-        plain = self.engine.reward.name == "overlap"
-        emb = np.empty((len(batch), 0)) if plain else self._embed(batch.records)
-        labels = [p["result"][0]["value"]["choices"][0] if p["result"] else None for p in preds]
-        return RoundInfo(
-            self.engine.n_rounds + 1, name, batch, proba, emb, report, np.asarray(labels, dtype=object)
-        )
+        row = {
+            **res.row,
+            "imported": len(new),
+            "skipped": len(tasks) - len(new),
+            "model_version": self.backend.current_version(self.project),
+            "annotated": synced["annotated"],
+            "retrained": synced["retrained"],
+            "task_ids": imported_ids,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        return e.record(name, row, res.value, items=res.items)
 
     def _warn_if_no_keywords(self) -> None:
         if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):
