@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from . import engine as _engine
 from . import plugins
-from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, load_state  # noqa: F401  (re-exported)
+from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, engine_attributes, load_state  # noqa: F401  (re-exported)
 from .results import CampaignResults  # noqa: F401  (re-exported)
+from .settings import RunSettings
 
 
+@engine_attributes
 class Campaign:
     """Draw batches from the sources a bandit picks, detect overlap in each, keep everything on disk.
 
@@ -28,7 +30,8 @@ class Campaign:
         ``Precomputed("embeddings")``; it reads each batch's ``view("strong")``.
     detector : OverlapDetector or dict of its params (default: accumulate history across rounds).
     bandit : SourceBandit, a policy name, or a dict ``{"policy": ..., "policy_params": ...}``.
-    batch_size : points per round (>= 2: detection splits a batch in two).
+    batch_size : points per round (>= 2: detection splits a batch in two); default 100
+        (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`, or the saved one on resume).
     budget : total points to draw (default: until every source is exhausted). A round never holds
         a single point, so the last round may take one extra point from a source (rather than
         strand it) or the campaign may stop one point short of the budget.
@@ -57,7 +60,7 @@ class Campaign:
         embed=None,
         detector=None,
         bandit=None,
-        batch_size: int = 100,
+        batch_size: int | None = None,
         budget: int | None = None,
         state_dir=None,
         true_densities: dict | None = None,
@@ -72,28 +75,33 @@ class Campaign:
         _saved=None,
     ):
         srcs = _engine.prepare_sources(sources, "Campaign")
-        _engine.check_batching(srcs, batch_size, budget, embed, "Campaign")
-        true_densities = _engine.true_densities_of(srcs, true_densities, "Campaign")
+        settings = RunSettings(
+            batch_size=batch_size,
+            budget=budget,
+            detector=detector,
+            bandit=bandit,
+            reward=reward,
+            reward_params=reward_params,
+            gold=gold,
+            classes=classes,
+            true_densities=_engine.true_densities_of(srcs, true_densities, "Campaign"),
+            random_state=random_state,
+            state_dir=state_dir,
+        ).resolved(None if _saved is None else _saved.state)
+        _engine.check_batching(srcs, settings, embed, "Campaign")
         self.weak_model, self.embed, self.progress = weak_model, embed, progress
-        kw = _engine.settings(locals())
         self.engine = Engine(
             srcs,
             weak_model,
             embed,
             kind="campaign",
             owner="Campaign",
+            settings=settings,
             resume=resume,
             min_left=2,
             force_new=force_new,
             _saved=_saved,
-            **kw,
         )
-
-    def __getattr__(self, name):
-        # sources, bandit, detector, rounds, items, batch_size, budget, state_dir, n_drawn, done, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     @classmethod
     def resume(cls, state_dir, sources, weak_model, embed=None, **kwargs) -> Campaign:

@@ -24,7 +24,7 @@ from typing import Any
 from . import errors, plugins
 from ._params import UnknownParameterError, check_params, required_params, signature_params, supported
 from .detector import DEFAULT_SCORER
-from .errors import StateError
+from .errors import SettingError, StateError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -494,18 +494,16 @@ class Config:
             return Campaign(sources, weak, embed, state_dir=self.state_dir(), force_new=force_new, **kw)
         except StateError:
             raise  # a damaged folder or a changed seed names the file itself; not a sources problem
-        except ValueError as exc:
-            msg = str(exc)
-            for fld in ("batch_size", "budget", "state_dir"):
-                if fld in msg:
-                    raise self.error(
-                        f"campaign.{fld}",
-                        "a value consistent with the sources and saved state",
-                        self.get(f"campaign.{fld}"),
-                        msg,
-                    ) from None
+        except SettingError as exc:  # the setting is named by the error, not found in its text
             raise self.error(
-                "sources", "sources a campaign can use", [s.name for s in sources], msg
+                f"campaign.{exc.field}",
+                "a value consistent with the sources and saved state",
+                self.get(f"campaign.{exc.field}", None),
+                str(exc),
+            ) from None
+        except ValueError as exc:
+            raise self.error(
+                "sources", "sources a campaign can use", [s.name for s in sources], str(exc)
             ) from None
 
     def summary(self) -> str:
@@ -883,18 +881,16 @@ def _build_all(cfg: Config) -> None:
     for t in OPEN_TABLES:
         if t in data:
             cfg.build_model(t)
-    try:
-        cfg.build_detector()
-        from .bandit import SourceBandit
+    from .bandit import SourceBandit
 
-        SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())
-    except ValueError as exc:
-        raise cfg.error(
-            "detector" if "bandit" not in str(exc) else "bandit",
-            "buildable parameters",
-            data.get("detector", {}),
-            str(exc),
-        ) from None
+    for table, build in (
+        ("detector", cfg.build_detector),
+        ("bandit", lambda: SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())),
+    ):
+        try:
+            build()
+        except ValueError as exc:  # the table that failed is the one being built
+            raise cfg.error(table, "buildable parameters", data.get(table, {}), str(exc)) from None
 
 
 #: Closed tables checked key by key against the schema (plugin tables are added to these).

@@ -33,10 +33,11 @@ import numpy as np
 from . import plugins
 from .bandit import SourceBandit
 from .detector import OverlapDetector, OverlapReport, Region
-from .errors import StateError, W2SError
+from .errors import SettingError, StateError, W2SError
 from .models import Precomputed
 from .progress import progress
 from .rewards import RoundInfo, check_value, make_reward
+from .settings import DEFAULT_BATCH_SIZE, RunSettings
 from .sources import Source
 from .state import (  # noqa: F401  (re-exported: front-ends and 0.1.0 users import them from here)
     FORCE_NEW,
@@ -86,27 +87,6 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-#: Keyword arguments a front-end's ``__init__`` passes on to the :class:`Engine` unchanged.
-SETTINGS = (
-    "detector",
-    "bandit",
-    "batch_size",
-    "budget",
-    "state_dir",
-    "reward",
-    "reward_params",
-    "gold",
-    "classes",
-    "true_densities",
-    "random_state",
-)
-
-
-def settings(local_vars: dict) -> dict:
-    """The :data:`SETTINGS` among a front-end's ``__init__`` locals, to pass on as ``**settings``."""
-    return {k: local_vars[k] for k in SETTINGS if k in local_vars}
-
-
 def resume_settings(state_dir, kind: str, kwargs: dict) -> dict:
     """``kwargs`` for resuming the run saved in ``state_dir``: ``batch_size``, ``budget``,
     ``random_state``, the detector's parameters and a registered reward default to the saved ones
@@ -122,7 +102,8 @@ def resume_settings(state_dir, kind: str, kwargs: dict) -> dict:
             raise _no_state(owner, kind, state_dir)
         st = saved.state
         kwargs = dict(kwargs)
-        kwargs.setdefault("batch_size", st.get("batch_size", 100))
+        if kwargs.get("batch_size") is None:
+            kwargs["batch_size"] = st.get("batch_size") or DEFAULT_BATCH_SIZE
         kwargs.setdefault("budget", st.get("budget"))
         if "random_state" not in kwargs and isinstance(st.get("random_state"), int):
             kwargs["random_state"] = st["random_state"]
@@ -151,21 +132,20 @@ def _no_state(owner: str, kind: str, state_dir) -> StateError:
 
 
 def check_batch_size(batch_size, owner: str, minimum: int = 1) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < minimum:
-        why = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        why += " (detection splits each batch in two)" if minimum == 2 else ""
-        raise W2SError(f"{owner}: batch_size must be {why}; got {batch_size!r}")
+    RunSettings(batch_size=batch_size).check_batch_size(owner, minimum)
 
 
-def check_batching(srcs, batch_size, budget, embed, owner: str, minimum: int = 2) -> None:
+def check_batching(srcs, settings: RunSettings, embed, owner: str, minimum: int = 2) -> None:
     """Batch size, budget and sources checked against each other at the door (a campaign draws
     whole batches of at least ``minimum`` items from one feature layout)."""
-    check_batch_size(batch_size, owner, minimum)
+    settings.check_batch_size(owner, minimum)
+    batch_size = settings.batch_size
     largest = max(len(s) for s in srcs)
     if batch_size > largest:
-        raise W2SError(
+        raise SettingError(
             f"{owner}: batch_size ({batch_size}) is larger than every source "
-            f"(the largest, {max(srcs, key=len).name!r}, has {largest} items)"
+            f"(the largest, {max(srcs, key=len).name!r}, has {largest} items)",
+            "batch_size",
         )
     small = [s.name for s in srcs if len(s) < minimum]
     if small:
@@ -173,10 +153,7 @@ def check_batching(srcs, batch_size, budget, embed, owner: str, minimum: int = 2
             f"{owner}: source(s) {small} hold fewer than {minimum} items; "
             f"detection needs at least {minimum} per batch"
         )
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < batch_size
-    ):
-        raise W2SError(f"{owner}: budget ({budget!r}) must be an integer >= batch_size ({batch_size})")
+    settings.check_budget(owner)
     dims = {s.name: s.n_features for s in srcs if s.n_features is not None}
     if len(set(dims.values())) > 1 and not isinstance(embed, Precomputed):
         raise W2SError(
@@ -225,6 +202,58 @@ def build_bandit(bandit, names, random_state, owner: str) -> SourceBandit:
     if list(bandit.names) != list(names):
         raise W2SError(f"{owner}: the bandit's sources {bandit.names} differ from the {owner}'s {names}")
     return bandit
+
+
+#: What every front-end exposes of its engine as its own attributes (read and written through).
+FRONT_END_ATTRIBUTES = (
+    "sources",
+    "bandit",
+    "detector",
+    "reward",
+    "rounds",
+    "items",
+    "settings",
+    "batch_size",
+    "budget",
+    "state_dir",
+    "random_state",
+    "true_densities",
+    "gold",
+    "classes_",
+    "resumed",
+    "migrated_from",
+    "n_rounds",
+    "n_drawn",
+    "budget_left",
+    "done",
+    "sources_exhausted_early",
+    "results",
+    "training_set",
+    "training_data",
+    "pulls",
+    "summary",
+    "postfix",
+    "source",
+)
+
+
+def engine_attributes(cls):
+    """Class decorator for a front-end holding ``self.engine``: :data:`FRONT_END_ATTRIBUTES` become
+    properties reading (and writing) the engine's, except those the class defines itself."""
+
+    def make(name):
+        def get(self):
+            return getattr(self.engine, name)
+
+        def set_(self, value):
+            setattr(self.engine, name, value)
+
+        return property(get, set_, doc=f"The engine's ``{name}`` (:class:`Engine`).")
+
+    for name in FRONT_END_ATTRIBUTES:
+        if not any(name in k.__dict__ for k in cls.__mro__):
+            setattr(cls, name, make(name))
+    return cls
 
 
 def _bandit_setting(bandit) -> dict | None:
@@ -279,22 +308,19 @@ class Engine:
         *,
         kind: str = "campaign",
         owner: str = "Campaign",
-        detector=None,
-        bandit=None,
-        batch_size: int = 100,
-        budget: int | None = None,
-        state_dir=None,
-        reward="overlap",
-        reward_params: dict | None = None,
-        gold=None,
-        classes=None,
-        true_densities: dict | None = None,
-        random_state=None,
+        settings: RunSettings | None = None,
         resume: bool = False,
         min_left: int = 1,
         force_new: bool = False,
         _saved: SavedState | None = None,
+        **kwargs,
     ):
+        """``settings`` (a :class:`~w2s_plugin.settings.RunSettings`), or its fields as keywords."""
+        st = settings if settings is not None else RunSettings.of(**kwargs)
+        if settings is not None and kwargs:
+            raise W2SError(f"{owner}: give settings= or setting keywords, not both ({sorted(kwargs)})")
+        detector, bandit, random_state = st.detector, st.bandit, st.random_state
+        reward, reward_params = st.reward, st.reward_params
         srcs = prepare_sources(sources, owner)
         names = [s.name for s in srcs]
         self.kind, self.owner, self.min_left = kind, owner, int(min_left)
@@ -315,13 +341,15 @@ class Engine:
         self.reward = make_reward(reward, **dict(reward_params or {}))
         self.reward_params = dict(reward_params or {})
         self.bandit.reward_name = self.reward.name
-        self.batch_size = int(batch_size)
-        self.budget = None if budget is None else int(budget)
-        self.state_dir = None if state_dir is None else Path(state_dir)
+        if st.batch_size is not None:
+            st.check_batch_size(owner)
+        self.batch_size = None if st.batch_size is None else int(st.batch_size)  # None: saved or default
+        self.budget = None if st.budget is None else int(st.budget)
+        self.state_dir = None if st.state_dir is None else Path(st.state_dir)
         self.random_state = random_state
-        self.gold = gold
-        self._classes = None if classes is None else np.asarray(classes)
-        self.true_densities = true_densities
+        self.gold = st.gold
+        self._classes = None if st.classes is None else np.asarray(st.classes)
+        self.true_densities = st.true_densities
         self.rounds: list[dict] = []
         self.items: dict[str, list] = {k: [] for k in ITEM_COLUMNS}
         self.extra: dict = {}  # the front-end's own keys, saved at the top level of state.json
@@ -346,6 +374,9 @@ class Engine:
                 raise
         elif resume:
             raise StateError(f"{owner}.resume needs a state_dir")
+        if self.batch_size is None:
+            self.batch_size = DEFAULT_BATCH_SIZE
+        self.settings = dataclasses.replace(st, batch_size=self.batch_size)
         saved = saved.state if saved is not None else None
         if hasattr(self.reward, "bind"):
             self.reward.bind(self)
@@ -791,6 +822,8 @@ class Engine:
         if saved is None:
             check_orphan_log(d, owner)
             return None
+        if self.batch_size is None:  # not given: the saved one
+            self.batch_size = int(saved.state.get("batch_size") or DEFAULT_BATCH_SIZE)
         self._load(saved)
         return saved
 

@@ -22,9 +22,10 @@ import numpy as np
 
 from w2s_plugin import plugins
 from w2s_plugin.detector import Region, W2SWarning
-from w2s_plugin.engine import STATE_FILE, Engine
+from w2s_plugin.engine import STATE_FILE, Engine, engine_attributes
 from w2s_plugin.errors import StateError, W2SError
 from w2s_plugin.progress import progress as progress_bar
+from w2s_plugin.settings import RunSettings
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
@@ -90,6 +91,7 @@ def project_source(
 LabelStudioProjectSource = project_source
 
 
+@engine_attributes
 class CampaignDriver:
     """Run a multi-source campaign whose batches land in a Label Studio project.
 
@@ -101,7 +103,8 @@ class CampaignDriver:
         JSONL file with a text column, or :func:`project_source` for another project)
     backend : :class:`OverlapDensityBackend` (default: one with ``model_dir`` = ``state_dir/model``);
         share its ``model_dir`` with the served backend to keep one weak model per project.
-    batch_size : tasks per round
+    batch_size : tasks per round; default 100 (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`;
+        0.1.0 had 20), the saved one on resume
     bandit : :class:`~w2s_plugin.SourceBandit`, a policy name, or ``{"policy": ..., "policy_params": ...}``
     text_column : field of a source record holding the text (default: the config's ``$variable``)
     state_dir : where the state is committed after every round (``None``: memory only; the project's
@@ -120,7 +123,7 @@ class CampaignDriver:
         project,
         sources,
         backend: OverlapDensityBackend | None = None,
-        batch_size: int = 20,
+        batch_size: int | None = None,
         bandit=None,
         text_column: str | None = None,
         state_dir=None,
@@ -136,8 +139,8 @@ class CampaignDriver:
         srcs = list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("CampaignDriver needs a non-empty list of Source objects")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise W2SError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if batch_size is not None:  # checked before any request
+            RunSettings(batch_size=batch_size).check_batch_size("CampaignDriver")
         sd = None if state_dir is None else Path(state_dir)
         if backend is None:
             backend = OverlapDensityBackend(
@@ -171,14 +174,16 @@ class CampaignDriver:
             self._embed,
             kind="label_studio",
             owner="CampaignDriver",
-            bandit=bandit,
-            batch_size=batch_size,
-            state_dir=sd,
-            reward=reward,
-            reward_params=reward_params,
-            gold=gold,
-            classes=list(self.schema.choices) if classes is None else classes,
-            random_state=random_state,
+            settings=RunSettings(
+                bandit=bandit,
+                batch_size=batch_size,
+                state_dir=sd,
+                reward=reward,
+                reward_params=reward_params,
+                gold=gold,
+                classes=list(self.schema.choices) if classes is None else classes,
+                random_state=random_state,
+            ),
             resume=resume,
         )
         x = self.engine.extra
@@ -190,11 +195,6 @@ class CampaignDriver:
         self._warned_cold, self._gold = False, gold
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
-
-    def __getattr__(self, name):  # sources, bandit, rounds, batch_size, state_dir, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     def _texts(self, items) -> list:
         return [r.get(self.text_column) if isinstance(r, dict) else r for r in items]
