@@ -13,12 +13,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import OverlapDetector, detect_overlap, hookimpl, hookspecs, plugins, protocols
-from w2s_plugin._params import UnknownParameterError, accepts, check_params, supported
 from w2s_plugin.cli import main
 from w2s_plugin.config import ConfigError, loads_config
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.errors import ConfigError as BaseConfigError
 from w2s_plugin.errors import DataError, W2SError
+from w2s_plugin.params import UnknownParameterError, accepts, check_params, supported
 
 ROOT = Path(__file__).resolve().parents[1]
 

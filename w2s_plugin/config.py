@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from . import errors, plugins
-from ._params import UnknownParameterError, check_params, required_params, signature_params, supported
 from .detector import DEFAULT_SCORER
 from .errors import SettingError, StateError
+from .params import UnknownParameterError, check_params, required_params, signature_params, supported
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import plugins
-from ._params import ParamsMixin, accepts, check_params, supported
-from ._validation import check_embeddings, check_proba, check_random_state
 from .errors import DataError, W2SError
 from .overlap import RowCheck, iter_row_blocks, weak_confidence
+from .params import ParamsMixin, accepts, check_params, supported
+from .validation import check_embeddings, check_proba, check_random_state
 
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
 _DETECTOR_KWARGS = ("chunk_size", "random_state", "exact")

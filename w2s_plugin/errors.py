@@ -32,6 +32,10 @@ class DataError(W2SError):
     """An input array, file or source is unusable (wrong shape, not a NumPy file, NaN, ...)."""
 
 
+class PluginError(W2SError, RuntimeError):
+    """A plugin failed to load or to register: the message names the plugin and the item."""
+
+
 class MissingExtraError(W2SError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 

@@ -47,7 +47,7 @@ def weak_confidence(proba) -> np.ndarray:
     an ``(n, 2)`` array). ``k`` classes: the margin between the two largest probabilities, which
     equals the binary formula when ``k = 2`` (``p - (1 - p) = 2p - 1``).
     """
-    from ._validation import check_proba
+    from .validation import check_proba
 
     P = check_proba(proba)
     if P.shape[1] == 2:
@@ -355,7 +355,7 @@ class RowCheck:
         self.lo, self.hi, self.rows = min(self.lo, lo), max(self.hi, hi), self.rows + sq.size
 
     def _fail(self):
-        from ._validation import check_embeddings
+        from .validation import check_embeddings
 
         check_embeddings(self.E, name=self.name)  # raises with the usual message
         raise DataError(
@@ -366,7 +366,7 @@ class RowCheck:
     def finish(self) -> None:
         n = self.E.shape[0]
         if self.rows < n or (n > 1 and self.lo == self.hi):
-            from ._validation import check_embeddings
+            from .validation import check_embeddings
 
             check_embeddings(self.E, name=self.name)
 

@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import W2SError
+from .errors import PluginError, W2SError  # noqa: F401  (PluginError re-exported)
 
 ENTRY_POINT_GROUP = "w2s_plugin"
 
@@ -69,10 +69,6 @@ SINGULAR = {
     "config_tables": "config table",
     "state_kinds": "state kind",
 }
-
-
-class PluginError(RuntimeError):
-    """A plugin failed to load or to register: the message names the plugin and the item."""
 
 
 @dataclass

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from . import plugins
-from ._params import check_call, supported
-from ._validation import check_random_state
 from .errors import DataError, StateError, W2SError
+from .params import check_call, supported
+from .validation import check_random_state
 
 #: The roles the campaign asks for: ``weak`` (what the weak model reads) and ``strong`` (what the
 #: representation / strong model reads). Other role names are allowed for a user's own use.

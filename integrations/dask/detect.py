@@ -22,8 +22,6 @@ import warnings
 
 import numpy as np
 
-from w2s_plugin._params import ParamsMixin
-from w2s_plugin._validation import check_embeddings, check_proba
 from w2s_plugin.detector import (
     DEFAULT_SCORER,
     OverlapReport,
@@ -34,6 +32,8 @@ from w2s_plugin.detector import (
 )
 from w2s_plugin.errors import MissingExtraError, W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
+from w2s_plugin.params import ParamsMixin
+from w2s_plugin.validation import check_embeddings, check_proba
 
 from .sketch import (
     DEFAULT_BINS,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from w2s_plugin import acquisition, plugins
-from w2s_plugin._params import accepts
 from w2s_plugin.detector import OverlapDetector
 from w2s_plugin.errors import W2SError
+from w2s_plugin.params import accepts
 
 __all__ = ["overlap_sampling", "score_pool", "weak_proba_of"]
 
