@@ -468,14 +468,7 @@ class OverlapDetector(ParamsMixin):
     def _make_report(self, conf: np.ndarray, score: np.ndarray) -> OverlapReport:
         regions = assign_regions(conf, score, self.hard_threshold_, self.overlap_threshold_)
         score = np.where(regions == int(Region.HARD_ONLY), np.nan, score)
-        return OverlapReport(
-            regions=regions,
-            confidence=conf,
-            overlap_score=score,
-            hard_threshold=self.hard_threshold_,
-            overlap_threshold=self.overlap_threshold_,
-            scorer=self.scorer,
-        )
+        return OverlapReport(regions, conf, score, self.hard_threshold_, self.overlap_threshold_, self.scorer)
 
     def _check_fitted(self):
         if not hasattr(self, "hard_threshold_"):

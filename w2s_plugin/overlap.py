@@ -129,6 +129,16 @@ def change_point_threshold(values, min_size: int = 1) -> float:
     return float((v[k - 1] + v[k]) / 2.0)
 
 
+def _row_indices(rows, n: int) -> np.ndarray:
+    """Row positions from a boolean mask of length ``n`` or an index array."""
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise ValueError(f"row mask has shape {rows.shape}; expected ({n},)")
+        return np.flatnonzero(rows)
+    return rows.astype(np.int64, copy=False).ravel()
+
+
 def row_norms(X: np.ndarray) -> np.ndarray:
     """Euclidean norm of every row, in float64, without squaring a copy of the whole array."""
     X = np.asarray(X)
@@ -165,13 +175,7 @@ def iter_row_blocks(X, rows=None, chunk_rows: int = 8192, dtype=None):
         for s in range(0, n, chunk_rows):
             yield np.arange(s, min(n, s + chunk_rows)), np.asarray(X[s : s + chunk_rows], dtype=dtype)
         return
-    rows = np.asarray(rows)
-    if rows.dtype == bool:
-        if rows.shape != (n,):
-            raise ValueError(f"row mask has shape {rows.shape}; expected ({n},)")
-        idx = np.flatnonzero(rows)
-    else:
-        idx = rows.astype(np.int64, copy=False).ravel()
+    idx = _row_indices(rows, n)
     if idx.size == 0:
         return
     if idx.size > 1 and not (np.diff(idx) > 0).all():  # unsorted or repeated: gather chunk by chunk
@@ -413,13 +417,7 @@ def _blocks_into(X, rows, chunk_rows: int, dtype, progress=None):
         idx = None
         total = n
     else:
-        rows = np.asarray(rows)
-        if rows.dtype == bool:
-            if rows.shape != (n,):
-                raise ValueError(f"row mask has shape {rows.shape}; expected ({n},)")
-            idx = np.flatnonzero(rows)
-        else:
-            idx = rows.astype(np.int64, copy=False).ravel()
+        idx = _row_indices(rows, n)
         total = idx.size
         if total == 0:
             return

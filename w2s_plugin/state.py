@@ -312,6 +312,28 @@ class SavedState:
     lock: Any = None
 
 
+def migrated_state(kind: str, old: dict, legacy_file: str, rounds: list, **keys) -> dict:
+    """The version-3 state of a folder an older front-end wrote (for a :class:`StateKind`'s
+    ``migrate``): its sources and bandit, the overlap reward, an empty log (the first commit writes
+    ``rounds`` into it), and the front-end's own ``keys``."""
+    return {
+        "version": STATE_VERSION,
+        "kind": kind,
+        "batch_size": old.get("batch_size"),
+        "budget": None,
+        "random_state": None,
+        "sources": old.get("sources"),
+        "bandit": old.get("bandit"),
+        "reward": {"name": "overlap"},
+        "log": {"file": LOG_FILE, "bytes": 0},
+        "detector": {},
+        "migrated_from": legacy_file,
+        "rounds": rounds,
+        "items": empty_items(),
+        **keys,
+    }
+
+
 def _legacy(state_dir: Path, kind: str | None, registry: dict) -> SavedState | None:
     """A folder an older version wrote, migrated in memory (``None``: nothing of the kind)."""
     names = [kind] if kind else list(registry)

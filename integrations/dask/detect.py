@@ -248,14 +248,7 @@ class DaskOverlapReport:
     def compute(self) -> OverlapReport:
         """The report as an in-memory :class:`OverlapReport` (gathers n points: small pools only)."""
         r, c, s = _compute(self.regions, self.confidence, self.overlap_score)
-        return OverlapReport(
-            regions=r,
-            confidence=c,
-            overlap_score=s,
-            hard_threshold=self.hard_threshold,
-            overlap_threshold=self.overlap_threshold,
-            scorer=self.scorer,
-        )
+        return OverlapReport(r, c, s, self.hard_threshold, self.overlap_threshold, self.scorer)
 
 
 # -- the estimator ---------------------------------------------------------------------------------

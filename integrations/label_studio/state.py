@@ -5,7 +5,7 @@ Registered through the ``register_state_kinds`` hook by the integration's plugin
 
 from __future__ import annotations
 
-from w2s_plugin.state import LOG_FILE, STATE_VERSION, StateKind, empty_items
+from w2s_plugin.state import StateKind, migrated_state
 
 LEGACY_FILE = "label_studio_campaign.json"
 
@@ -16,24 +16,15 @@ def _migrate(old: dict, path) -> dict:
     rounds = [
         {**r, "reward": r["n_overlap"] / r["n"], "reward_name": "overlap"} for r in old.get("rounds") or []
     ]
-    return {
-        "version": STATE_VERSION,
-        "kind": "label_studio",
-        "batch_size": old.get("batch_size"),
-        "budget": None,
-        "random_state": None,
-        "sources": old.get("sources"),
-        "bandit": old.get("bandit"),
-        "reward": {"name": "overlap"},
-        "log": {"file": LOG_FILE, "bytes": 0},
-        "detector": {},
-        "migrated_from": LEGACY_FILE,
-        "project": old.get("project"),
-        "n_annotated_seen": old.get("n_annotated_seen", -1),
-        "annotation_stats": old.get("annotation_stats", {}),
-        "rounds": rounds,
-        "items": empty_items(),
-    }
+    return migrated_state(
+        "label_studio",
+        old,
+        LEGACY_FILE,
+        rounds,
+        project=old.get("project"),
+        n_annotated_seen=old.get("n_annotated_seen", -1),
+        annotation_stats=old.get("annotation_stats", {}),
+    )
 
 
 KIND = StateKind("Label Studio CampaignDriver", legacy_file=LEGACY_FILE, migrate=_migrate)

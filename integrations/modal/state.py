@@ -7,7 +7,7 @@ the learner, so ``w2s campaign status`` reads a learner's folder without the ``m
 from __future__ import annotations
 
 from w2s_plugin.errors import StateError
-from w2s_plugin.state import LOG_FILE, STATE_VERSION, StateKind, empty_items
+from w2s_plugin.state import StateKind, migrated_state
 
 LEGACY_FILE = "learner_state.json"
 #: The learner's own keys at the top level of ``state.json``.
@@ -39,23 +39,8 @@ def _migrate(old: dict, path) -> dict:
             n = int(h.get("n_fresh", 0))
             reward = (h["n_overlap_fresh"] / n) if n else None
             rounds.append({**h, "round": len(rounds) + 1, "n": n, "reward": reward, "reward_name": "overlap"})
-    st = {
-        "version": STATE_VERSION,
-        "kind": "modal",
-        "batch_size": old.get("batch_size"),
-        "budget": None,
-        "random_state": None,
-        "sources": old.get("sources"),
-        "bandit": old.get("bandit"),
-        "reward": {"name": "overlap"},
-        "log": {"file": LOG_FILE, "bytes": 0},
-        "detector": {"legacy_file": old.get("detector_file")},
-        "migrated_from": LEGACY_FILE,
-        "rounds": rounds,
-        "items": empty_items(),
-    }
-    st.update({key: old[key] for key in KEYS})
-    return st
+    detector = {"legacy_file": old.get("detector_file")}
+    return migrated_state("modal", old, LEGACY_FILE, rounds, detector=detector, **{k: old[k] for k in KEYS})
 
 
 KIND = StateKind("MultiSourceLearner", legacy_file=LEGACY_FILE, migrate=_migrate, check=_check)
