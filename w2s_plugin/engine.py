@@ -190,6 +190,21 @@ def prepare_sources(sources, owner: str) -> list:
     return srcs
 
 
+def build_detector(detector, random_state, owner: str):
+    """An :class:`OverlapDetector` from ``None`` (accumulating across rounds) or a dict of its
+    parameters; a detector object is used as it is."""
+    if detector is None:
+        detector = OverlapDetector(accumulate=True, random_state=random_state)
+    elif isinstance(detector, dict):
+        detector = OverlapDetector(**{"accumulate": True, "random_state": random_state, **detector})
+    if not hasattr(detector, "fit"):
+        raise W2SError(
+            f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
+            f"got {type(detector).__name__}"
+        )
+    return detector
+
+
 def build_bandit(bandit, names, random_state, owner: str) -> SourceBandit:
     if bandit is None or isinstance(bandit, str):
         bandit = SourceBandit(names, policy=bandit or "ucb", random_state=random_state)
@@ -326,16 +341,7 @@ class Engine:
         self.kind, self.owner, self.min_left = kind, owner, int(min_left)
         self.sources = {s.name: s for s in srcs}
         self.weak_model, self.embed_model = weak_model, embed
-        if detector is None:
-            detector = OverlapDetector(accumulate=True, random_state=random_state)
-        elif isinstance(detector, dict):
-            detector = OverlapDetector(**{"accumulate": True, "random_state": random_state, **detector})
-        if not hasattr(detector, "fit"):
-            raise W2SError(
-                f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
-                f"got {type(detector).__name__}"
-            )
-        self.detector = detector
+        self.detector = build_detector(detector, random_state, owner)
         self.bandit = build_bandit(bandit, names, random_state, owner)
         self._given_bandit = _bandit_setting(bandit)
         self.reward = make_reward(reward, **dict(reward_params or {}))
@@ -362,22 +368,8 @@ class Engine:
         for s in srcs:
             if s.n_remaining < self.min_left:
                 self.bandit.exhaust(s.name)
-        self._lock: StateLock | None = None
-        self.moved_to: Path | None = None  # where force_new moved the old folder
-        saved = None
-        if self.state_dir is not None:
-            try:
-                saved = self._open_state(_saved, resume, force_new)
-            except BaseException:
-                if self._lock is not None:
-                    self._lock.release()
-                raise
-        elif resume:
-            raise StateError(f"{owner}.resume needs a state_dir")
-        if self.batch_size is None:
-            self.batch_size = DEFAULT_BATCH_SIZE
+        saved = self._start(_saved, resume, force_new)
         self.settings = dataclasses.replace(st, batch_size=self.batch_size)
-        saved = saved.state if saved is not None else None
         if hasattr(self.reward, "bind"):
             self.reward.bind(self)
         if (
@@ -390,6 +382,24 @@ class Engine:
             # a new folder is committed before its first round, so a round log never stands alone
             # (a log without state.json is then a lost commit record, never a crash to clean up)
             self.save()
+
+    def _start(self, saved: SavedState | None, resume: bool, force_new: bool) -> dict | None:
+        """Open the state folder (if any; the lock is given back if that fails) and settle the
+        batch size (given, saved, or the default). Returns the saved state dict, if resumed."""
+        self._lock: StateLock | None = None
+        self.moved_to: Path | None = None  # where force_new moved the old folder
+        if self.state_dir is not None:
+            try:
+                saved = self._open_state(saved, resume, force_new)
+            except BaseException:
+                if self._lock is not None:
+                    self._lock.release()
+                raise
+        elif resume:
+            raise StateError(f"{self.owner}.resume needs a state_dir")
+        if self.batch_size is None:
+            self.batch_size = DEFAULT_BATCH_SIZE
+        return saved.state if saved is not None else None
 
     def close(self) -> None:
         """Give up the state folder's lock (another process may then continue the run); the
