@@ -24,6 +24,7 @@ import numpy as np
 
 from w2s_plugin.detector import (
     DEFAULT_SCORER,
+    ByRegion,
     OverlapReport,
     Region,
     W2SWarning,
@@ -206,7 +207,7 @@ class DaskOverlapReport:
         self.overlap_threshold_bound = float(overlap_threshold_bound)
         _, da = _dask()
         bc = da.bincount(regions.astype(np.int64), minlength=3).compute()
-        self.counts = {r: int(bc[r]) for r in Region}
+        self.counts = ByRegion((r, int(bc[r])) for r in Region)
         n = int(regions.shape[0])
         self.density = float(bc[Region.OVERLAP] / n) if n else 0.0
 
@@ -217,8 +218,9 @@ class DaskOverlapReport:
     def n_overlap(self) -> int:
         return self.counts[Region.OVERLAP]
 
-    def mask(self, region: Region):
-        return self.regions == int(region)
+    def mask(self, region: Region | str):
+        """Whether each point is in ``region`` (a Region or its name, e.g. ``"overlap"``), lazily."""
+        return self.regions == int(Region.parse(region))
 
     def to_dict(self) -> dict:
         return {

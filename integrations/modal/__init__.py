@@ -1,7 +1,7 @@
 """modAL integration: overlap density as a query strategy, and a learner that picks its pool.
 
-Needs the ``modal`` extra (``pip install 'w2s-plugin[modal]'``). See docs/modal.md. The names
-below are imported on first use, so the plugin module (the learner's state kind) loads alone.
+Needs the ``modal`` extra (``pip install -e '.[modal]'`` in a checkout). See docs/modal.md. The
+names below are imported on first use, so the plugin module (the learner's state kind) loads alone.
 """
 
 from importlib import import_module
