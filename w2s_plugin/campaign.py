@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from . import engine as _engine
 from . import plugins
-from .detector import Region
-from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, load_state  # noqa: F401  (re-exported)
+from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, engine_attributes, load_state  # noqa: F401  (re-exported)
 from .results import CampaignResults  # noqa: F401  (re-exported)
+from .settings import RunSettings
 
 
+@engine_attributes
 class Campaign:
     """Draw batches from the sources a bandit picks, detect overlap in each, keep everything on disk.
 
@@ -29,7 +30,8 @@ class Campaign:
         ``Precomputed("embeddings")``; it reads each batch's ``view("strong")``.
     detector : OverlapDetector or dict of its params (default: accumulate history across rounds).
     bandit : SourceBandit, a policy name, or a dict ``{"policy": ..., "policy_params": ...}``.
-    batch_size : points per round (>= 2: detection splits a batch in two).
+    batch_size : points per round (>= 2: detection splits a batch in two); default 100
+        (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`, or the saved one on resume).
     budget : total points to draw (default: until every source is exhausted). A round never holds
         a single point, so the last round may take one extra point from a source (rather than
         strand it) or the campaign may stop one point short of the budget.
@@ -44,6 +46,8 @@ class Campaign:
         (for rewards that measure accuracy).
     classes : class labels in the order of the weak model's probability columns (default: its
         ``classes_``, else ``0..k-1``); weak labels are reported as these.
+    force_new : start a new campaign even if ``state_dir`` holds one: the old folder is moved aside
+        to ``<state_dir>.old-<UTC time>`` (never deleted).
 
     The rest (``results()``, ``training_data(which)``, ``summary()``, ``sources``, ``bandit``,
     ``rounds``, ``n_drawn``, ``done``, ...) is the engine's (:class:`~w2s_plugin.engine.Engine`).
@@ -56,7 +60,7 @@ class Campaign:
         embed=None,
         detector=None,
         bandit=None,
-        batch_size: int = 100,
+        batch_size: int | None = None,
         budget: int | None = None,
         state_dir=None,
         true_densities: dict | None = None,
@@ -67,21 +71,37 @@ class Campaign:
         reward_params: dict | None = None,
         gold=None,
         classes=None,
+        force_new: bool = False,
+        _saved=None,
     ):
         srcs = _engine.prepare_sources(sources, "Campaign")
-        _engine.check_batching(srcs, batch_size, budget, embed, "Campaign")
-        true_densities = _engine.true_densities_of(srcs, true_densities, "Campaign")
+        settings = RunSettings(
+            batch_size=batch_size,
+            budget=budget,
+            detector=detector,
+            bandit=bandit,
+            reward=reward,
+            reward_params=reward_params,
+            gold=gold,
+            classes=classes,
+            true_densities=_engine.true_densities_of(srcs, true_densities, "Campaign"),
+            random_state=random_state,
+            state_dir=state_dir,
+        ).resolved(None if _saved is None else _saved.state)
+        _engine.check_batching(srcs, settings, embed, "Campaign")
         self.weak_model, self.embed, self.progress = weak_model, embed, progress
-        kw = _engine.settings(locals())
         self.engine = Engine(
-            srcs, weak_model, embed, kind="campaign", owner="Campaign", resume=resume, min_left=2, **kw
+            srcs,
+            weak_model,
+            embed,
+            kind="campaign",
+            owner="Campaign",
+            settings=settings,
+            resume=resume,
+            min_left=2,
+            force_new=force_new,
+            _saved=_saved,
         )
-
-    def __getattr__(self, name):
-        # sources, bandit, detector, rounds, items, batch_size, budget, state_dir, n_drawn, done, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     @classmethod
     def resume(cls, state_dir, sources, weak_model, embed=None, **kwargs) -> Campaign:
@@ -106,13 +126,9 @@ class Campaign:
         source = self.sources[name]
         with e.attempt(name):
             pos = source.candidates(e.next_batch_size(source))
-            info = e.detect(name, source.get(pos))
-            value = e.reward_of(info)
+            res = e.evaluate(name, source.get(pos))
         source.mark_used(pos)
-        rep = info.report
-        row = {"source": name, "n": len(pos), "n_overlap": int(rep.n_overlap), "density": float(rep.density)}
-        row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
-        row = e.record(name, {**row, "n_hard": rep.counts[Region.HARD_ONLY]}, value, info)
+        row = e.record(name, res.row, res.value, items=res.items)
         plugins.call_lifecycle("on_round_end", campaign=self, round=row)
         return row
 
