@@ -128,6 +128,7 @@ def _interrupted(campaign, cfg) -> int:
 def cmd_campaign_status(args) -> int:
     """Any front-end's folder (Campaign, MultiSourceLearner, Label Studio driver; 0.1.0 folders too)."""
     from w2s_plugin.bandit import SourceBandit
+    from w2s_plugin.rewards import reward_warning
     from w2s_plugin.state import display, load_state
 
     if not os.path.isdir(args.dir):
@@ -140,13 +141,14 @@ def cmd_campaign_status(args) -> int:
     drawn = sum(r["drawn"] for r in est)
     found = sum(r["overlap"] for r in est)
     kind = display(state.get("kind"))
+    warn = reward_warning(rounds, reward, len(bandit.names))
     if args.json:
         print(
             json.dumps(
                 {
                     "rounds": len(rounds),
                     "drawn": drawn,
-                    "overlap": found,
+                    "overlap": float(found),  # a reward total: one type whatever its value
                     "budget": state.get("budget"),
                     "batch_size": state["batch_size"],
                     "policy": bandit.policy,
@@ -154,9 +156,13 @@ def cmd_campaign_status(args) -> int:
                     "kind": state.get("kind", "campaign"),
                     "migrated_from": state.get("migrated_from"),
                     "sources": [
-                        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                        {
+                            k: (None if isinstance(v, float) and math.isnan(v) else v)
+                            for k, v in {**r, "overlap": float(r["overlap"])}.items()
+                        }
                         for r in est
                     ],
+                    "warnings": [warn] if warn else [],
                 },
                 indent=2,
             )
@@ -169,6 +175,8 @@ def cmd_campaign_status(args) -> int:
         + (f" of a budget of {budget}" if budget else "")
         + f", batch size {state['batch_size']}, policy {bandit.policy}, reward {reward}"
     )
+    if warn:
+        print(f"WARNING: {warn}")
     if state.get("migrated_from"):
         print(
             f"written by w2s_plugin 0.1.0 ({state['migrated_from']}); "

@@ -131,7 +131,7 @@ def cmd_diagnose(args) -> int:
         max_train=args.max_train,
     )
     if args.json:
-        print(json.dumps(rep.to_dict(), indent=2, default=float))
+        print(json.dumps(rep.to_dict(), indent=2))  # to_dict gives plain types, one per field
     else:
         print(rep.summary())
     return 0 if rep.verdict == "informative" or not args.strict else 1
@@ -182,12 +182,16 @@ def register_commands(subparsers):
 
     p = subparsers.add_parser(
         "diagnose",
-        help="on a gold sample: which weak labels to train the strong model on (all, confident, overlap)",
+        help="on a gold sample: which training set to give the strong model (gold labels alone, "
+        "weak labels, or both)",
         description="First, the decision: by cross-fitting on the gold labels, the accuracy of a strong "
-        "model trained on the weak labels of each policy (all; confident = not hard-only; detected "
-        "overlap; random of the overlap's size as a control), paired 95% intervals against all, "
-        "and a recommendation. Second, the label analysis: weak-label accuracy per detected region "
-        "and per source with 95% Wilson intervals, and a verdict: informative when weak labels "
+        "model trained on each candidate: the gold labels alone (gold); the weak labels of a policy "
+        "(all; confident = not hard-only; detected overlap; random of the overlap's size as a "
+        "control); or the gold labels plus a policy's weak labels at a cross-fitted weight (gold+all, "
+        "gold+confident, gold+overlap); paired 95% intervals against all, and a recommendation "
+        "(its first line says so when the weak labels do not pay). Second, the label analysis: "
+        "weak-label accuracy per detected region and per source with 95% Wilson intervals, and "
+        "a verdict: informative when weak labels "
         "are clearly more accurate on detected overlap than elsewhere (one-sided Fisher exact "
         "test).",
     )

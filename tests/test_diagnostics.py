@@ -141,7 +141,10 @@ def test_cli_diagnose_reads_files(tmp_path, mixture, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "INFORMATIVE" in out and f"{pool.y.size // 2} gold-labelled points" in out
+    # The verdict is informative; its headline says so in words that fit the decision (with half
+    # the pool gold-labelled, gold labels alone may win, and then the headline must not contradict it).
+    assert ("INFORMATIVE" in out or "(the test says informative" in out) and "ONLY" not in out
+    assert f"{pool.y.size // 2} gold-labelled points" in out
     assert "\na " in out and "\nb " in out
 
     np.save(tmp_path / "shuffled.npy", case_proba(CASES[2], proba, np.random.default_rng(0)))

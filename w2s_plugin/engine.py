@@ -36,7 +36,7 @@ from .detector import OverlapDetector, OverlapReport, Region
 from .errors import SettingError, StateError, W2SError
 from .models import Precomputed
 from .progress import progress
-from .rewards import RoundInfo, check_value, make_reward
+from .rewards import RoundInfo, check_value, make_reward, reward_warning
 from .settings import DEFAULT_BATCH_SIZE, RunSettings
 from .sources import Source
 from .state import (  # noqa: F401  (re-exported: front-ends and 0.1.0 users import them from here)
@@ -59,6 +59,7 @@ from .state import (  # noqa: F401  (re-exported: front-ends and 0.1.0 users imp
     read_state,
 )
 from .state import display as state_display
+from .validation import check_classes_agree
 
 #: Keys of ``state.json`` the engine writes; the rest belong to the front-end (``Engine.extra``).
 _COMMON_KEYS = {
@@ -148,10 +149,16 @@ def check_batching(srcs, settings: RunSettings, embed, owner: str, minimum: int 
             "batch_size",
         )
     small = [s.name for s in srcs if len(s) < minimum]
-    if small:
-        raise W2SError(
-            f"{owner}: source(s) {small} hold fewer than {minimum} items; "
-            f"detection needs at least {minimum} per batch"
+    if small:  # exhausted from the start (the Engine never draws from them), and said
+        import warnings
+
+        from .detector import W2SWarning
+
+        warnings.warn(
+            f"{owner}: source(s) {small} hold fewer than {minimum} items (detection needs at least "
+            f"{minimum} per batch): treated as exhausted, the campaign draws from the others",
+            W2SWarning,
+            stacklevel=3,
         )
     settings.check_budget(owner)
     dims = {s.name: s.n_features for s in srcs if s.n_features is not None}
@@ -248,6 +255,7 @@ FRONT_END_ATTRIBUTES = (
     "pulls",
     "summary",
     "postfix",
+    "warnings",
     "source",
 )
 
@@ -355,6 +363,8 @@ class Engine:
         self.random_state = random_state
         self.gold = st.gold
         self._classes = None if st.classes is None else np.asarray(st.classes)
+        self._gold_checked = False
+        self.check_gold_classes()
         self.true_densities = st.true_densities
         self.rounds: list[dict] = []
         self.items: dict[str, list] = {k: [] for k in ITEM_COLUMNS}
@@ -428,14 +438,43 @@ class Engine:
             return self._classes
         return model_classes(self.weak_model)
 
+    def check_gold_classes(self, k: int | None = None) -> None:
+        """Gold labels must name the weak labels' classes (``classes_``, else the column indices
+        ``0..k-1``): a one-line DataError at the door otherwise, never a reward that ties forever.
+        Checked when the campaign is built, and once more when the first batch shows ``k``."""
+        if self.gold is None or self._gold_checked:
+            return
+        y = np.asarray(self.gold[1]) if isinstance(self.gold, (tuple, list)) and len(self.gold) == 2 else None
+        if y is None:
+            return  # the reward that reads gold says what shape it wants
+        classes = self.classes_
+        if classes is None and k is None and y.dtype.kind in "iub":
+            return  # integer labels: checked against the columns once a batch shows how many there are
+        shown = classes if classes is not None else np.arange(k if k is not None else 0)
+        what = (
+            "the weak model's classes"
+            if classes is not None
+            else "the weak labels, column indices 0..k-1 (the weak model has no classes_)"
+        )
+        check_classes_agree(
+            y,
+            shown,
+            owner=self.owner,
+            classes_name=what,
+            fix="pass classes=[...] naming the weak model's probability columns in order"
+            + (" (e.g. classes=weak.classes_)" if classes is None else ""),
+        )
+        self._gold_checked = classes is not None or k is not None
+
     def labels_of(self, proba) -> np.ndarray:
         """Weak labels as class labels: ``classes_[argmax]`` (``arange(k)`` when no classes are known)."""
         P = np.asarray(proba, dtype=np.float64)
         idx = (P > 0.5).astype(int) if P.ndim == 1 else P.argmax(axis=1)
         classes = self.classes_
+        k = 2 if P.ndim == 1 else P.shape[1]
+        self.check_gold_classes(k)
         if classes is None:
             return idx
-        k = 2 if P.ndim == 1 else P.shape[1]
         if len(classes) != k:
             raise W2SError(
                 f"{self.owner}: {len(classes)} classes {list(classes)[:5]} but the weak model gives "
@@ -662,6 +701,9 @@ class Engine:
                 bar.update(1)
         finally:
             bar.close()
+        if rows and show:
+            for w in self.warnings():
+                print(f"{desc}: WARNING: {w}", file=sys.stderr)
         if rows and show and self.sources_exhausted_early:  # the bar stopped short of its total: say why
             print(
                 f"{desc}: every source is exhausted after {self.n_rounds} round(s); budget not spent "
@@ -676,12 +718,21 @@ class Engine:
         return self.budget is not None and self.budget_left >= self.min_left and not self.bandit.any_active
 
     def postfix(self) -> str:
-        """The current estimates, one ``source=mean[low,high]`` per source drawn from."""
-        return " ".join(
+        """The current estimates, one ``source=mean[low,high]`` per source drawn from, and a warning
+        when the reward has not varied (see :meth:`warnings`)."""
+        text = " ".join(
             f"{r['source']}={r['density']:.2f}[{r['ci_low']:.2f},{r['ci_high']:.2f}]"
             for r in self.bandit.estimates()
             if r["drawn"]
         )
+        if self.warnings():
+            text += f" | WARNING: reward {self.reward.name!r} tied in every round (round robin)"
+        return text
+
+    def warnings(self) -> list:
+        """What looks wrong with the run so far, one line each (today: a reward that never varies)."""
+        w = reward_warning(self.rounds, self.reward.name, len(self.sources))
+        return [w] if w else []
 
     def results(self):
         """The run so far as :class:`~w2s_plugin.results.CampaignResults` (with regret in simulations)."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import DataError, W2SError
 
-__all__ = ["PROBA_SUM_ATOL", "check_embeddings", "check_proba", "check_random_state"]
+__all__ = ["PROBA_SUM_ATOL", "check_classes_agree", "check_embeddings", "check_proba", "check_random_state"]
 
 #: Rows of a probability matrix must sum to 1 within this tolerance.
 PROBA_SUM_ATOL = 1e-3
@@ -162,3 +162,59 @@ def check_random_state(random_state) -> np.random.Generator:
     raise W2SError(
         f"random_state must be None, an int or a numpy Generator; got {type(random_state).__name__}."
     )
+
+
+def _show(values, limit: int = 6) -> str:
+    vals = list(values)
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in vals[:limit])
+    return "[" + shown + (f", ... ({len(vals)} in all)" if len(vals) > limit else "") + "]"
+
+
+def check_classes_agree(
+    labels,
+    classes,
+    *,
+    owner: str,
+    labels_name: str = "gold labels",
+    classes_name: str = "the weak model's classes",
+    fix: str = "pass classes=[...] in the order of the weak model's probability columns",
+) -> None:
+    """Raise a one-line DataError unless every label in ``labels`` is one of ``classes``.
+
+    The check every front-end runs at the door wherever two inputs must name the same classes: gold
+    labels against the weak model's ``classes_`` (or ``classes=``), people's answers against the
+    campaign's classes, Label Studio choices against the weak model, ``diagnose`` gold indices
+    against the probability columns. Without it, labels that never match (strings against column
+    indices 0..k-1) make every accuracy 0 and every reward tie, silently. ``NaN``/``None`` are not
+    labels and are ignored; so is ``-1`` when ``classes`` are integers (the "no label" mark).
+    """
+    cls = np.asarray(classes).ravel()
+    lab = np.asarray(labels, dtype=object).ravel()
+    keep = np.array([not (v is None or (isinstance(v, float) and v != v)) for v in lab], dtype=bool)
+    lab = lab[keep]
+    if lab.size == 0:
+        return
+    canon = {_canon(c) for c in cls.tolist()}
+    seen = list(dict.fromkeys(_canon(v) for v in lab.tolist()))
+    if cls.dtype.kind in "iuf":
+        seen = [v for v in seen if v != -1]
+    bad = [v for v in seen if v not in canon]
+    if bad:
+        raise DataError(
+            f"{owner}: {labels_name} {_show(sorted(seen, key=str))} are not all among {classes_name}"
+            + (f" {_show(cls.tolist())}" if cls.size else "")
+            + f" ({_show(sorted(bad, key=str), 3)} never match); {fix}"
+        )
+
+
+def _canon(v):
+    """A label in a form that compares across dtypes: 1, 1.0, np.int64(1) and True are 1; text stays text."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return v

@@ -180,7 +180,7 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from w2s_plugin.diagnostics import decide
+    from w2s_plugin.diagnostics import WEAK_POLICIES, decide
 
     X, y, view, n_gold = _load(dataset)
     idx = np.arange(y.size)
@@ -224,7 +224,7 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
     gold_idx = rng.choice(yp.size, size=n_gold, replace=False)
     y_gold = np.full(yp.size, -1)
     y_gold[gold_idx] = yp[gold_idx]
-    dec = decide(P, E, y_gold, regions, random_state=seed)
+    dec = decide(P, E, y_gold, regions, random_state=seed, candidates=WEAK_POLICIES)  # weak-only study
     out["recommendation"] = dec.recommendation
     out["supported"] = dec.supported
     out["estimates"] = {k: v.accuracy for k, v in dec.policies.items()}
