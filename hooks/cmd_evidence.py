@@ -131,14 +131,35 @@ def cmd_diagnose(args) -> int:
         max_train=args.max_train,
     )
     if args.json:
-        print(json.dumps(rep.to_dict(), indent=2, default=float))
+        print(json.dumps(rep.to_dict(), indent=2))  # to_dict gives plain types, one per field
     else:
         print(rep.summary())
     return 0 if rep.verdict == "informative" or not args.strict else 1
 
 
+def _checkout_experiments():
+    """The report's experiments live in a source checkout (benchmarks/experiments), not in the wheel:
+    find the checkout from the working directory up and import them from there."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from w2s_plugin.errors import W2SError
+
+    here = Path.cwd().resolve()
+    for root in (here, *here.parents):
+        if (root / "benchmarks" / "experiments" / "report.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module("benchmarks.experiments.report")
+    raise W2SError(
+        f"w2s report runs from a w2s_plugin source checkout (no benchmarks/experiments/ in {here} "
+        "or above): clone the repository and run `make report` there"
+    )
+
+
 def cmd_report(args) -> int:
-    from w2s_plugin.experiments.report import build_report
+    build_report = _checkout_experiments().build_report
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     path = build_report(
@@ -161,12 +182,16 @@ def register_commands(subparsers):
 
     p = subparsers.add_parser(
         "diagnose",
-        help="on a gold sample: which weak labels to train the strong model on (all, confident, overlap)",
+        help="on a gold sample: which training set to give the strong model (gold labels alone, "
+        "weak labels, or both)",
         description="First, the decision: by cross-fitting on the gold labels, the accuracy of a strong "
-        "model trained on the weak labels of each policy (all; confident = not hard-only; detected "
-        "overlap; random of the overlap's size as a control), paired 95% intervals against all, "
-        "and a recommendation. Second, the label analysis: weak-label accuracy per detected region "
-        "and per source with 95% Wilson intervals, and a verdict: informative when weak labels "
+        "model trained on each candidate: the gold labels alone (gold); the weak labels of a policy "
+        "(all; confident = not hard-only; detected overlap; random of the overlap's size as a "
+        "control); or the gold labels plus a policy's weak labels at a cross-fitted weight (gold+all, "
+        "gold+confident, gold+overlap); paired 95% intervals against all, and a recommendation "
+        "(its first line says so when the weak labels do not pay). Second, the label analysis: "
+        "weak-label accuracy per detected region and per source with 95% Wilson intervals, and "
+        "a verdict: informative when weak labels "
         "are clearly more accurate on detected overlap than elsewhere (one-sided Fisher exact "
         "test).",
     )

@@ -1,7 +1,11 @@
 """Fixtures shared by several test modules."""
 
+import contextlib
+import functools
 import os
 import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -34,6 +38,26 @@ def plugin_env():
     plugins.reload_plugins()
 
 
+@functools.lru_cache(maxsize=8)
+def _weak_mixture(n: int, n_train: int, seed: int = 0, train_seed: int = 1, max_iter: int = 1000):
+    from sklearn.linear_model import LogisticRegression
+
+    from w2s_plugin.datasets import make_overlap_mixture
+
+    pool = make_overlap_mixture(n, n, n, random_state=seed)
+    train = pool.sample(n_train, n_train, n_train, random_state=train_seed)
+    weak = LogisticRegression(max_iter=max_iter).fit(train.weak_view(), train.y)
+    return pool, weak.predict_proba(pool.weak_view()), weak
+
+
+@pytest.fixture(scope="session")
+def weak_mixture():
+    """The paper's mixture (``n`` points per region) and a weak logistic regression on its easy view,
+    trained on a separate draw of ``n_train`` per region: ``weak_mixture(n, n_train) -> (pool,
+    proba, weak)``, built once per argument set for the whole run (treat the arrays as read-only)."""
+    return _weak_mixture
+
+
 @pytest.fixture
 def example_config(tmp_path):
     """examples/campaign.toml and the plugin file it loads, copied to a fresh directory."""
@@ -43,6 +67,22 @@ def example_config(tmp_path):
 
 
 # --- Label Studio: shared by the tests that talk to the real server --------------------------------
+
+#: Where the backend finds Label Studio credentials after a restart (as the official ML backend does).
+LS_CREDENTIAL_VARS = (
+    "LABEL_STUDIO_URL",
+    "LABEL_STUDIO_HOST",
+    "LABEL_STUDIO_API_KEY",
+    "LABEL_STUDIO_ACCESS_TOKEN",
+)
+
+
+@pytest.fixture
+def no_label_studio_env(monkeypatch):
+    """Protocol tests that talk to no Label Studio run without its credentials in the environment
+    (the backend would otherwise read the test server's projects of the same ids)."""
+    for k in LS_CREDENTIAL_VARS:
+        monkeypatch.delenv(k, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +114,30 @@ def backend_server(tmp_path_factory):
     yield f"http://127.0.0.1:{srv.server_port}", backend
     srv.shutdown()
     thread.join(5)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real full disk: a 512 kB tmpfs mounted under ``tmp_path`` and filled to the last byte
+    (needs root and ``mount``; skipped otherwise). Unmounted afterwards."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a real full disk needs root to mount a tmpfs")
+    mnt = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        for name, chunk in (("filler", 4096), ("filler2", 1)):  # pages, then the last bytes
+            fd = os.open(mnt / name, os.O_WRONLY | os.O_CREAT)
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        yield mnt
+    finally:
+        with contextlib.suppress(OSError):
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

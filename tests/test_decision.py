@@ -13,7 +13,14 @@ from sklearn.neighbors import KNeighborsClassifier
 from w2s_plugin import Region
 from w2s_plugin.cli import main as cli
 from w2s_plugin.datasets import make_overlap_mixture
-from w2s_plugin.diagnostics import SAFE_DEFAULT, decide, diagnose, make_strong_model
+from w2s_plugin.diagnostics import (
+    RECOMMENDABLE,
+    SAFE_DEFAULT,
+    WEAK_POLICIES,
+    decide,
+    diagnose,
+    make_strong_model,
+)
 
 
 def _gold(y, n, seed):
@@ -45,7 +52,7 @@ def paper_case():
 
 def test_recommends_dropping_hard_only_where_it_truly_wins(paper_case):
     pool, P, test = paper_case
-    rep = diagnose(P, pool.X, _gold(pool.y, 300, 0), random_state=0)
+    rep = diagnose(P, pool.X, _gold(pool.y, 300, 0), random_state=0, candidates=WEAK_POLICIES)
     truth = _truth(pool.X, P.argmax(1), rep.region_labels, test.X, test.y)
     # Measured: all 0.74, confident 0.86, overlap 0.86 on the test set; gold estimates within 0.03.
     assert truth["overlap"] > truth["all"] + 0.08
@@ -84,7 +91,7 @@ def test_recommends_all_where_dropping_loses():
     X, y, P = _unsure_class_case(3000, 0)
     Xt, yt, _ = _unsure_class_case(6000, 0)  # same centres (same seed), independent points
     Xt, yt = Xt[3000:], yt[3000:]
-    rep = diagnose(P, X, _gold(y, 300, 1), random_state=0)
+    rep = diagnose(P, X, _gold(y, 300, 1), random_state=0, candidates=WEAK_POLICIES)
     truth = _truth(X, P.argmax(1), rep.region_labels, Xt, yt)
     assert truth["all"] > truth["confident"] + 0.2 and truth["all"] > truth["overlap"] + 0.2
     assert rep.recommendation == "all"
@@ -153,10 +160,12 @@ def test_cli_json_carries_recommendation_and_policies(tmp_path, paper_case, caps
         ]
     )
     out = json.loads(capsys.readouterr().out)
-    assert rc == 0 and out["recommendation"] in ("confident", "overlap")
-    assert set(out["policies"]) == {"all", "confident", "overlap", "random"}
-    for v in out["policies"].values():
+    # Gold labels plus the confident/overlap weak labels beat both alone on the paper's mixture.
+    assert rc == 0 and out["recommendation"] in ("gold+confident", "gold+overlap")
+    assert set(out["policies"]) == set(RECOMMENDABLE) | {"random"}
+    for name, v in out["policies"].items():
         assert v["ci"][0] <= v["accuracy"] <= v["ci"][1] and v["n_train"] > 0
+        assert v["weak_weight"] in ((1.0, 0.3, 0.1) if name.startswith("gold+") else (1.0,))
     assert "ridge" in out["decision"]["strong_model"] and out["verdict"] == "informative"
     rc = cli(
         [
@@ -170,4 +179,4 @@ def test_cli_json_carries_recommendation_and_policies(tmp_path, paper_case, caps
         ]
     )
     text = capsys.readouterr().out
-    assert text.index("which weak labels") < text.index("more accurate on detected overlap")
+    assert text.index("which training set") < text.index("more accurate on detected overlap")

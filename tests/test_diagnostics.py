@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from benchmarks.experiments.trust import CASES, case_proba
 from w2s_plugin import OverlapDetector, Region
 from w2s_plugin.cli import main as cli
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.diagnostics import diagnose, fisher_greater, newcombe_interval
 from w2s_plugin.errors import DataError, W2SError
-from w2s_plugin.experiments.trust import CASES, case_proba
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,10 @@ def test_cli_diagnose_reads_files(tmp_path, mixture, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "INFORMATIVE" in out and f"{pool.y.size // 2} gold-labelled points" in out
+    # The verdict is informative; its headline says so in words that fit the decision (with half
+    # the pool gold-labelled, gold labels alone may win, and then the headline must not contradict it).
+    assert ("INFORMATIVE" in out or "(the test says informative" in out) and "ONLY" not in out
+    assert f"{pool.y.size // 2} gold-labelled points" in out
     assert "\na " in out and "\nb " in out
 
     np.save(tmp_path / "shuffled.npy", case_proba(CASES[2], proba, np.random.default_rng(0)))

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_embeddings, check_proba
 from .bandit import wilson_interval
 from .detector import ByRegion, OverlapDetector, Region, W2SWarning
 from .errors import DataError, W2SError
+from .validation import check_classes_agree, check_embeddings, check_proba
 
 VERDICTS = ("informative", "not informative", "inconclusive")
 _REGION_ORDER = (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY)
@@ -87,7 +87,7 @@ class DiagnosticReport:
 
     @property
     def recommendation(self) -> str | None:
-        """The training policy to use: ``all``, ``confident`` or ``overlap`` (see :class:`Decision`)."""
+        """The training set to use, one of :data:`RECOMMENDABLE` (see :class:`Decision`)."""
         return self.decision.recommendation if self.decision is not None else None
 
     @property
@@ -95,6 +95,11 @@ class DiagnosticReport:
         return self.verdict == "informative"
 
     def to_dict(self) -> dict:
+        """Plain JSON types, one per field: numpy scalars become bool/int/float, and a number that is
+        undefined (NaN: an empty group, no interval) becomes None."""
+        return json_ready(self._to_dict())
+
+    def _to_dict(self) -> dict:
         d = self.decision
         out = {
             "recommendation": self.recommendation,
@@ -116,15 +121,16 @@ class DiagnosticReport:
     def _label_dict(self) -> dict:
         return {
             "verdict": self.verdict,
+            "verdict_headline": self.verdict_headline(),
             "reason": self.reason,
-            "p_value": self.p_value,
-            "gap": self.gap,
-            "gap_ci": list(self.gap_ci),
-            "alpha": self.alpha,
-            "min_gap": self.min_gap,
-            "n_gold": self.n_gold,
-            "n_points": self.n_points,
-            "overlap_density": self.density,
+            "p_value": float(self.p_value),
+            "gap": float(self.gap),
+            "gap_ci": [float(v) for v in self.gap_ci],
+            "alpha": float(self.alpha),
+            "min_gap": float(self.min_gap),
+            "n_gold": int(self.n_gold),
+            "n_points": int(self.n_points),
+            "overlap_density": float(self.density),
             "test": "one-sided Fisher exact test, weak-label accuracy on detected overlap > elsewhere",
             "regions": {r.name.lower(): g.to_dict() for r, g in self.regions.items()},
             "rest": self.rest.to_dict(),
@@ -139,9 +145,12 @@ class DiagnosticReport:
 
         head = f"{'group':<22} {'points':>7} {'gold':>6} {'weak acc':>8}  95% Wilson interval"
         lines = []
+        top = self.decision.headline() if self.decision is not None else None
+        if top:
+            lines += [top, ""]
         if self.decision is not None:
             lines += [
-                "== which weak labels to train the strong model on ==",
+                "== which training set to give the strong model ==",
                 self.decision.summary(),
                 "",
                 "== are weak labels more accurate on detected overlap? ==",
@@ -174,9 +183,37 @@ class DiagnosticReport:
             "",
             f"gap (overlap - rest): {self.gap:+.3f}, 95% interval [{lo:+.3f}, {hi:+.3f}]; "
             f"one-sided Fisher exact p = {self.p_value:.3g}",
-            f"verdict: overlap density looks {self.verdict.upper()} here: {self.reason}",
+            self.verdict_headline(),
         ]
         return "\n".join(lines)
+
+    def verdict_headline(self) -> str:
+        """The label analysis's verdict line. It never contradicts the decision: when the gold labels
+        alone win, an informative test says only that overlap is *relatively* more reliable."""
+        if self.recommendation == "gold" and self.verdict == "informative":
+            return (
+                "verdict: weak labels are more accurate on detected overlap than elsewhere (the test says "
+                f"informative: {self.reason}), but even there they do not pay here: the decision above is "
+                "to train on the gold labels only; overlap density can still rank sources or points for "
+                "people to label"
+            )
+        return f"verdict: overlap density looks {self.verdict.upper()} here: {self.reason}"
+
+
+def json_ready(v):
+    """``v`` with plain JSON types only: numpy bools/ints/floats as Python ones (never a bool turned
+    into 1.0), tuples and arrays as lists, NaN and inf as None."""
+    if isinstance(v, dict):
+        return {str(k): json_ready(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [json_ready(x) for x in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return v
 
 
 def _group(name, correct_mask, in_group, labelled, z) -> GroupAccuracy:
@@ -271,6 +308,8 @@ def diagnose(
     folds: int = 5,
     max_train: int = 4000,
     policies: bool = True,
+    candidates=None,
+    weights=None,
 ) -> DiagnosticReport:
     """Which weak labels to train the strong model on (the decision), then weak-label accuracy per
     detected region and per source and whether overlap looks informative (the label analysis).
@@ -278,8 +317,11 @@ def diagnose(
     The decision (:func:`decide`, in ``report.decision`` / ``report.recommendation``) estimates by
     cross-fitting on the gold items the accuracy of a strong model (``estimator``: any scikit-learn
     classifier, or one of :data:`STRONG_MODELS`; default logistic regression on the standardized
-    embeddings) trained on the weak labels of each policy: ``all``, ``confident`` (not hard-only),
-    ``overlap`` and ``random`` (the overlap's size, a control). ``policies=False`` skips it.
+    embeddings) trained on each candidate (:data:`RECOMMENDABLE`): the gold labels alone (``gold``),
+    the weak labels of a policy (``all``, ``confident`` = not hard-only, ``overlap``; ``random`` of
+    the overlap's size is a control) or both (``gold+<policy>``, one weak label weighing one of
+    ``weights`` of a gold label, chosen by nested cross-fitting). ``candidates`` restricts what may
+    be recommended; ``policies=False`` skips the decision.
 
     Parameters
     ----------
@@ -301,7 +343,16 @@ def diagnose(
         raise W2SError(f"min_gap must be in [0, 1); got {min_gap!r}")
     y, labelled = _gold(y_gold, n)
     if (y[labelled] >= P.shape[1]).any():
-        raise DataError(f"y_gold has class indices >= {P.shape[1]}, but proba has {P.shape[1]} columns")
+        k = P.shape[1]
+        check_classes_agree(
+            y[labelled],
+            np.arange(k),
+            owner="diagnose",
+            labels_name=f"y_gold has class indices >= {k}: its classes",
+            classes_name=f"the {k} probability columns",
+            fix="give each gold label as the column of proba that holds its class "
+            "(its position in the weak model's classes_)",
+        )
     if labelled.sum() == 0:
         raise DataError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
     if regions is None:
@@ -408,6 +459,8 @@ def diagnose(
             max_train=max_train,
             random_state=random_state,
             z=z,
+            candidates=RECOMMENDABLE if candidates is None else candidates,
+            weights=WEAK_WEIGHTS if weights is None else weights,
         )
     return DiagnosticReport(
         reg,
@@ -438,7 +491,17 @@ def diagnose(
 #: random sample of the pool of the overlap's size) is a control, never recommended: it tells
 #: whether ``overlap`` wins by *which* points it keeps or merely by keeping fewer.
 POLICIES = ("all", "confident", "overlap", "random")
-RECOMMENDABLE = ("all", "confident", "overlap")
+#: Training sets made of weak labels only.
+WEAK_POLICIES = ("all", "confident", "overlap")
+#: Every candidate :func:`decide` may recommend: the gold labels alone, each weak-label policy, and
+#: the gold labels plus that policy's weak labels at a cross-fitted per-weak-label weight. The gold
+#: candidates exist because on real tables whose weak labeler is poor, a strong model trained on a
+#: few hundred gold labels beats every weak-label training set by 10+ points (issue 18).
+RECOMMENDABLE = ("gold",) + WEAK_POLICIES + tuple(f"gold+{p}" for p in WEAK_POLICIES)
+#: Per-weak-label weights the ``gold+`` candidates choose from (a gold label weighs 1).
+WEAK_WEIGHTS = (1.0, 0.3, 0.1)
+#: Weak labels a ``gold+`` candidate's estimate trains on at most (a reweighted uniform sample).
+MAX_MIXED_WEAK = 1000
 
 #: The policy used when there is no estimate (too few gold labels, one class) and that wins ties.
 #: Chosen by the real-data studies in docs/results.md ("Real data" section): of the three fixed
@@ -484,10 +547,12 @@ def make_strong_model(name: str = "logistic", random_state=0):
 
 @dataclass
 class PolicyEstimate:
-    """Estimated gold accuracy of a strong model trained on one policy's weak labels.
+    """Estimated gold accuracy of a strong model trained on one candidate training set.
 
     ``ci`` is the accuracy's Wilson interval; ``diff``/``diff_ci`` the paired difference against
     ``all`` on the same gold items (mean of per-item correctness differences, normal interval).
+    ``weak_weight`` is the weight of one weak label relative to a gold label in the final training
+    set (1 where no weight applies: weak-only policies and ``gold``).
     """
 
     name: str
@@ -498,21 +563,23 @@ class PolicyEstimate:
     diff: float = 0.0
     diff_ci: tuple = (0.0, 0.0)
     correct: np.ndarray = field(repr=False, default=None)
+    weak_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return {
-            "accuracy": self.accuracy,
-            "ci": list(self.ci),
-            "n_train": self.n_train,
-            "n_policy": self.n_policy,
-            "diff_vs_all": self.diff,
-            "diff_ci": list(self.diff_ci),
+            "accuracy": float(self.accuracy),
+            "ci": [float(v) for v in self.ci],
+            "n_train": int(self.n_train),
+            "n_policy": int(self.n_policy),
+            "weak_weight": float(self.weak_weight),
+            "diff_vs_all": float(self.diff),
+            "diff_ci": [float(v) for v in self.diff_ci],
         }
 
 
 @dataclass
 class Decision:
-    """Which policy to train the strong model on, why, and the estimates behind it."""
+    """Which training set to give the strong model, why, and the estimates behind it."""
 
     recommendation: str
     reason: str
@@ -524,31 +591,71 @@ class Decision:
     estimator: str
     folds: int
     sources: dict = field(default_factory=dict)  # source name -> Decision
+    weights: tuple = WEAK_WEIGHTS
+
+    def gold_margin(self, z: float = 1.96):
+        """``(best weak-using candidate, paired difference gold - it, its 95% interval)``, or None
+        unless ``gold`` is recommended."""
+        if self.recommendation != "gold" or "gold" not in self.policies:
+            return None
+        others = [p for p in self.policies.values() if p.name in RECOMMENDABLE and p.name != "gold"]
+        if not others:
+            return None
+        best = max(others, key=lambda p: p.accuracy)
+        d, ci = _paired(self.policies["gold"].correct, best.correct, z)
+        return best.name, d, ci
+
+    def headline(self) -> str | None:
+        """The first line of the text output when the gold labels alone win: weak labels do not pay."""
+        m = self.gold_margin()
+        if m is None:
+            return None
+        name, d, (lo, hi) = m
+        g = self.policies["gold"]
+        return (
+            f"WEAK LABELS DO NOT PAY ON THIS DATA: the strong model trained on the {self.n_gold} gold labels "
+            f"alone ({g.accuracy:.3f}) beats the best use of weak labels ({name}) by {100 * d:.1f} points "
+            f"(paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}]); train on gold only"
+        )
 
     def to_dict(self) -> dict:
         return {
             "recommendation": self.recommendation,
             "reason": self.reason,
-            "supported_by_gold": self.supported,
+            "supported_by_gold": bool(self.supported),
             "policies": {k: v.to_dict() for k, v in self.policies.items()},
-            "n_gold": self.n_gold,
-            "max_train": self.max_train,
-            "subsampled": self.subsampled,
+            "n_gold": int(self.n_gold),
+            "max_train": int(self.max_train),
+            "subsampled": bool(self.subsampled),
             "strong_model": self.estimator,
-            "folds": self.folds,
+            "folds": int(self.folds),
+            "weak_weights": [float(w) for w in self.weights],
         }
 
     def summary(self) -> str:
         lines = [
-            f"strong model ({self.estimator}) trained on the weak labels of each policy, accuracy estimated "
-            f"on {self.n_gold} gold labels by {self.folds}-fold cross-fitting"
+            f"strong model ({self.estimator}) trained on each candidate training set (gold labels, weak "
+            f"labels, or both), accuracy estimated on {self.n_gold} gold labels by {self.folds}-fold "
+            "cross-fitting"
         ]
         if self.policies:
-            lines += [f"{'policy':<11} {'n_train':>8} {'accuracy':>9}  95% interval      vs all (paired)"]
+            lines += [
+                f"{'training set':<15} {'n_train':>8} {'weak wt':>7} {'accuracy':>9}  95% interval      "
+                "vs all (paired)"
+            ]
             for p in self.policies.values():
+                wt = f"{p.weak_weight:g}" if p.name.startswith("gold+") else "-"
                 lines.append(
-                    f"{p.name:<11} {p.n_train:>8} {p.accuracy:>9.3f}  [{p.ci[0]:.3f}, {p.ci[1]:.3f}]   "
+                    f"{p.name:<15} {p.n_train:>8} {wt:>7} {p.accuracy:>9.3f}  "
+                    f"[{p.ci[0]:.3f}, {p.ci[1]:.3f}]   "
                     f"{p.diff:+.3f} [{p.diff_ci[0]:+.3f}, {p.diff_ci[1]:+.3f}]"
+                )
+            if any(p.startswith("gold+") for p in self.policies):
+                lines.append(
+                    "(gold+X: the gold labels plus X's weak labels, one weak label weighing the 'weak wt' "
+                    f"of a gold label, chosen from {', '.join(f'{w:g}' for w in self.weights)} by "
+                    "cross-fitting nested inside each fold; estimated on a uniform sample of at most "
+                    f"{MAX_MIXED_WEAK} of X's weak labels, reweighted to the full set's weight)"
                 )
             if self.subsampled:
                 lines.append(
@@ -572,15 +679,28 @@ def _paired(a: np.ndarray, b: np.ndarray, z: float = 1.96) -> tuple[float, tuple
     return m, (m - h, m + h)
 
 
-def _fit_predict(estimator, X, y, X_eval):
+def _weight_kwargs(estimator, sample_weight) -> dict | None:
+    """``fit`` keyword arguments passing ``sample_weight`` to ``estimator`` (a pipeline's last step),
+    or None when it takes no sample weights."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import has_fit_parameter
+
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        return {f"{name}__sample_weight": sample_weight} if has_fit_parameter(last, "sample_weight") else None
+    return {"sample_weight": sample_weight} if has_fit_parameter(estimator, "sample_weight") else None
+
+
+def _fit_predict(estimator, X, y, X_eval, sample_weight=None):
     from sklearn.base import clone
 
     classes = np.unique(y)
     if classes.size == 0:
         return np.full(len(X_eval), -1, dtype=np.int64)
-    if classes.size == 1:  # every weak label the same: the model can only predict that class
+    if classes.size == 1:  # every label the same: the model can only predict that class
         return np.full(len(X_eval), classes[0], dtype=np.int64)
-    return np.asarray(clone(estimator).fit(X, y).predict(X_eval))
+    kw = {} if sample_weight is None else (_weight_kwargs(estimator, sample_weight) or {})
+    return np.asarray(clone(estimator).fit(X, y, **kw).predict(X_eval))
 
 
 def _policy_masks(regions: np.ndarray, rng, within=None) -> dict:
@@ -595,6 +715,14 @@ def _policy_masks(regions: np.ndarray, rng, within=None) -> dict:
         "overlap": ov,
         "random": rand,
     }
+
+
+def _fold_of(labelled: np.ndarray, folds: int, rng) -> np.ndarray:
+    """Fold of every gold item (-1 elsewhere), drawn first from ``rng`` so every estimate pairs."""
+    gold_idx = np.flatnonzero(labelled)
+    fold_of = np.full(labelled.size, -1, dtype=np.int64)
+    fold_of[gold_idx] = rng.permutation(gold_idx.size) % folds
+    return fold_of
 
 
 def estimate_policies(
@@ -619,9 +747,8 @@ def estimate_policies(
     ``max_train``). Returns ``({name: PolicyEstimate}, subsampled)``.
     """
     rng = np.random.default_rng(random_state)
+    fold_of = _fold_of(labelled, folds, rng)
     gold_idx = np.flatnonzero(labelled)
-    fold_of = np.full(labelled.size, -1, dtype=np.int64)
-    fold_of[gold_idx] = rng.permutation(gold_idx.size) % folds
     yg = y[gold_idx]
     out, subsampled = {}, False
     for name, mask in masks.items():
@@ -630,7 +757,7 @@ def estimate_policies(
         n_train = 0
         if outside.sum() >= max_train:
             idx = rng.choice(np.flatnonzero(outside), size=max_train, replace=False)
-            subsampled = subsampled or outside.sum() > max_train
+            subsampled = subsampled or bool(outside.sum() > max_train)
             pred[:] = _fit_predict(estimator, E[idx], weak[idx], E[gold_idx])
             n_train = idx.size
         else:
@@ -662,8 +789,109 @@ def estimate_policies(
     return out, subsampled
 
 
+def estimate_gold_policies(
+    E,
+    weak,
+    y,
+    labelled,
+    masks: dict,
+    estimator,
+    *,
+    weights=WEAK_WEIGHTS,
+    folds: int = 5,
+    max_train: int = 4000,
+    max_weak: int = None,
+    random_state=0,
+    z: float = 1.96,
+) -> tuple[dict, bool]:
+    """Cross-fitted gold accuracy of ``gold`` (a strong model on the gold labels alone) and of
+    ``gold+<name>`` for every mask (the gold labels plus the mask's weak labels outside the gold
+    sample, one weak label weighing ``w`` of a gold label).
+
+    The model scored on gold fold ``f`` never saw fold ``f``. Its weight is chosen without fold
+    ``f`` too (nested): for every other fold ``g``, a model trained without folds ``f`` and ``g`` is
+    scored on ``g``, and the weight with the most correct answers over those folds wins (ties go to
+    the first of ``weights``). One model per pair of folds and weight serves both orders, so a
+    ``gold+`` candidate costs ``len(weights) * folds * (folds + 1) / 2`` fits. The reported
+    ``weak_weight`` (the one to train the final model with) is the weight with the best
+    cross-fitted accuracy over every gold item.
+
+    Cost: the weak labels of a ``gold+`` candidate are a uniform sample of at most ``max_weak``
+    (default :data:`MAX_MIXED_WEAK`, and never more than ``max_train``), each weighing ``w`` times
+    (all / sampled) so the sample carries the full set's weight against the gold labels: the 45 fits
+    then cost about what the weak-only policies' 4 fits on ``max_train`` items do, times 4.
+    """
+    max_weak = MAX_MIXED_WEAK if max_weak is None else int(max_weak)
+    rng = np.random.default_rng(random_state)
+    fold_of = _fold_of(labelled, folds, rng)
+    gold_idx = np.flatnonzero(labelled)
+    gf, yg = fold_of[gold_idx], y[gold_idx]
+    if _weight_kwargs(estimator, np.ones(1)) is None:
+        weights = (1.0,)  # this estimator takes no sample weights: weak labels count fully or not at all
+    weights = tuple(float(w) for w in weights)
+    fold_ids = [f for f in range(folds) if (gf == f).any()]
+
+    def fit_without(drop, wk, w, n_weak):
+        """Predictions on the gold items of folds ``drop`` by a model trained on every other gold
+        item (gold label, weight 1) and the weak items ``wk``, a uniform sample of ``n_weak`` (weak
+        label, weight ``w * n_weak / len(wk)``: the sample carries the full set's total weight)."""
+        ev = np.isin(gf, drop)
+        tr = gold_idx[~ev]
+        X = np.concatenate([E[tr], E[wk]])
+        lab = np.concatenate([y[tr], weak[wk]])
+        sw = np.concatenate([np.ones(tr.size), np.full(wk.size, w * n_weak / wk.size)]) if wk.size else None
+        return ev, _fit_predict(estimator, X, lab, E[gold_idx[ev]], sw), tr.size + n_weak
+
+    def estimate(name, wk, n_policy, n_weak):
+        correct = {w: np.zeros(gold_idx.size, dtype=bool) for w in weights}
+        sizes = []
+        for w in weights:
+            for f in fold_ids:
+                ev, pred, size = fit_without([f], wk, w, n_weak)
+                correct[w][ev] = pred == yg[ev]
+                sizes.append(size)
+        chosen = {f: weights[0] for f in fold_ids}
+        if len(weights) > 1 and len(fold_ids) > 2:
+            inner = {(f, w): 0 for f in fold_ids for w in weights}
+            for a, f in enumerate(fold_ids):
+                for g in fold_ids[a + 1 :]:
+                    for w in weights:
+                        ev, pred, _ = fit_without([f, g], wk, w, n_weak)
+                        ok = pred == yg[ev]
+                        in_g = gf[ev] == g
+                        inner[f, w] += int(ok[in_g].sum())  # scored on g, chosen for outer fold f
+                        inner[g, w] += int(ok[~in_g].sum())
+            chosen = {f: max(weights, key=lambda w, f=f: (inner[f, w], -weights.index(w))) for f in fold_ids}
+        c = np.zeros(gold_idx.size, dtype=bool)
+        for f in fold_ids:
+            c[gf == f] = correct[chosen[f]][gf == f]
+        final_w = max(weights, key=lambda w: (int(correct[w].sum()), -weights.index(w)))
+        k = int(c.sum())
+        return PolicyEstimate(
+            name,
+            k / c.size,
+            wilson_interval(k, c.size, z),
+            int(round(np.mean(sizes))) if sizes else 0,
+            n_policy,
+            correct=c,
+            weak_weight=final_w if wk.size else 1.0,
+        )
+
+    none = np.zeros(0, dtype=np.int64)
+    out = {"gold": estimate("gold", none, int(gold_idx.size), 0)}
+    out["gold"].weak_weight = 1.0
+    cap = min(max_train, max_weak)
+    for name, mask in masks.items():
+        wk = np.flatnonzero(mask & ~labelled)
+        n_weak = int(wk.size)
+        if wk.size > cap:
+            wk = np.sort(rng.choice(wk, size=cap, replace=False))
+        out[f"gold+{name}"] = estimate(f"gold+{name}", wk, int(mask.sum()), n_weak)
+    return out, False
+
+
 def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> tuple[str, str, bool]:
-    """The recommendable policy with the best gold estimate (ties go to ``default``), the reason,
+    """The recommendable candidate with the best gold estimate (ties go to ``default``), the reason,
     and whether a paired 95% interval separates it from ``default``.
 
     Why not "``default`` unless significantly beaten": in the real-data studies (docs/results.md)
@@ -671,8 +899,15 @@ def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> t
     points, so that rule kept ``all`` where ``confident`` or ``overlap`` was better by 1-2 points,
     while following the best estimate stayed within a point of the best policy on average on every
     dataset. Every fixed policy lost more than a point somewhere.
+
+    A weak-only policy ``X`` is not recommended when ``gold+X`` was estimated: ``gold+X`` at weight 1
+    is ``X`` plus the gold labels, so ``X`` can beat it only by the noise of a few hundred gold
+    labels (on the five real tables of docs/diagnostics.md, ``gold+X`` beat ``X`` on test for every
+    X, by 0.9 to 56 points on average over 8 seeds, while picking ``all`` on its estimate cost 1.1
+    points on two satellite seeds in a run that allowed it).
     """
     cand = [p for p in RECOMMENDABLE if p in policies]
+    cand = [p for p in cand if f"gold+{p}" not in cand]  # X is dominated by gold+X (see above)
     best = max(cand, key=lambda p: (policies[p].accuracy, p == default))
     if best == default or default not in policies:
         others = [p for p in cand if p != best]
@@ -683,7 +918,7 @@ def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> t
         return (
             best,
             (
-                f"{best} has the best estimate on gold ({100 * margin:+.1f} points over the next policy"
+                f"{best} has the best estimate on gold ({100 * margin:+.1f} points over the next candidate"
                 + (", every paired 95% interval above zero)" if separated else ")")
                 + ("" if best != SAFE_DEFAULT else "; it is also the safe default")
             ),
@@ -704,10 +939,8 @@ def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> t
         (
             f"{best} has the best estimate on gold ({100 * d:+.1f} points over {default}), though the gold "
             f"sample cannot separate them (paired 95% interval [{100 * lo:+.1f}, {100 * hi:+.1f}]); "
-            "in the "
-            "real-data studies (docs/results.md) following the best estimate stayed within a point "
-            "of the "
-            "best policy on average, while every fixed policy lost more somewhere"
+            "in the real-data studies (docs/results.md, docs/diagnostics.md) following the best estimate "
+            "stayed within a point of the best candidate on average"
         ),
         False,
     )
@@ -727,24 +960,38 @@ def decide(
     default: str = SAFE_DEFAULT,
     random_state=0,
     z: float = 1.96,
+    candidates=RECOMMENDABLE,
+    weights=WEAK_WEIGHTS,
 ) -> Decision:
-    """Estimate, by cross-fitting on the gold sample, the strong model each training policy gives.
+    """Estimate, by cross-fitting on the gold sample, the strong model each candidate training set gives.
 
     ``proba``/``embeddings`` cover the whole pool; ``y_gold`` holds class indices (columns of
     ``proba``) or -1 for no gold label; ``regions`` are the detected regions of the pool. The strong
     model (``estimator``, any scikit-learn classifier; default a logistic regression on the
-    standardized representation) is trained on pool items' *weak* labels and scored on gold items.
+    standardized representation) is trained on pool items' weak labels (``all``, ``confident``,
+    ``overlap``; ``random`` is a control), on the gold labels alone (``gold``) or on both
+    (``gold+<policy>``, weak labels weighted by ``weights``, chosen by nested cross-fitting) and
+    scored on gold items it never saw. ``candidates`` restricts what may be recommended (e.g.
+    :data:`WEAK_POLICIES` for the weak-label policies only). Per-source decisions (``sources``)
+    compare the weak-label policies of each source.
     """
     P = check_proba(proba, min_rows=2)
     E = check_embeddings(embeddings, n_rows=P.shape[0])
     y, labelled = _gold(y_gold, P.shape[0])
     regions = np.asarray(regions)
-    if default not in RECOMMENDABLE:
-        raise W2SError(f"default must be one of {RECOMMENDABLE}; got {default!r}")
+    candidates = tuple(candidates)
+    unknown = [c for c in candidates if c not in RECOMMENDABLE]
+    if unknown or not candidates:
+        raise W2SError(f"candidates must be among {', '.join(RECOMMENDABLE)}; got {list(candidates)!r}")
+    if default not in candidates:
+        default = SAFE_DEFAULT if SAFE_DEFAULT in candidates else candidates[0]
     if folds < 2:
         raise W2SError(f"folds must be at least 2; got {folds!r}")
     if max_train < 10:
         raise W2SError(f"max_train must be at least 10; got {max_train!r}")
+    weights = tuple(weights)
+    if not weights or not all(isinstance(w, (int, float)) and 0 < w <= 1 for w in weights):
+        raise W2SError(f"weights must be numbers in (0, 1]; got {weights!r}")
     if estimator is None:
         estimator, est_name = (
             make_strong_model("logistic"),
@@ -774,36 +1021,23 @@ def decide(
             default, f"{why}: no estimate possible, so this is the safe default", False, {}, **base
         )
     masks = _policy_masks(regions, np.random.default_rng(random_state))
-    pol, sub = estimate_policies(
-        E,
-        weak,
-        y,
-        labelled,
-        masks,
-        estimator,
-        folds=folds,
-        max_train=max_train,
-        random_state=random_state,
-        z=z,
-    )
+    kw = dict(folds=folds, max_train=max_train, random_state=random_state, z=z)
+    pol, sub = estimate_policies(E, weak, y, labelled, masks, estimator, **kw)
+    if any(c.startswith("gold") for c in candidates):
+        mixed = {p: masks[p] for p in WEAK_POLICIES if f"gold+{p}" in candidates}
+        gp, gsub = estimate_gold_policies(E, weak, y, labelled, mixed, estimator, weights=weights, **kw)
+        for p in gp.values():
+            p.diff, p.diff_ci = _paired(p.correct, pol["all"].correct, z)
+        pol.update(gp)
+        sub = sub or gsub
+    pol = {k: pol[k] for k in RECOMMENDABLE + ("random",) if k in pol and (k in candidates or k == "random")}
     rec, reason, supported = recommend(pol, default, z)
-    dec = Decision(rec, reason, supported, pol, **{**base, "subsampled": sub})
+    dec = Decision(rec, reason, supported, pol, **{**base, "subsampled": sub}, weights=weights)
     if sources is not None:
         s = np.asarray(sources).astype(str)
         for name in sorted(set(s.tolist())):
             sm = _policy_masks(regions, np.random.default_rng(random_state), within=s == name)
-            sp, ssub = estimate_policies(
-                E,
-                weak,
-                y,
-                labelled,
-                sm,
-                estimator,
-                folds=folds,
-                max_train=max_train,
-                random_state=random_state,
-                z=z,
-            )
-            r, why, ok = recommend(sp, default, z)
+            sp, ssub = estimate_policies(E, weak, y, labelled, sm, estimator, **kw)
+            r, why, ok = recommend(sp, SAFE_DEFAULT, z)
             dec.sources[name] = Decision(r, why, ok, sp, **{**base, "subsampled": ssub})
     return dec

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
-from ._params import check_call
 from .errors import W2SError
+from .params import check_call
+from .protocols import Reward  # noqa: F401  (re-exported: the protocol lives with the others)
 
 
 @dataclass
@@ -35,17 +36,6 @@ class RoundInfo:
     @property
     def n(self) -> int:
         return len(self.weak_labels)
-
-
-@typing.runtime_checkable
-class Reward(typing.Protocol):
-    """The contract of a reward. Optional methods: ``bind(engine)``, ``state() -> dict`` (JSON-able,
-    saved with every commit) and ``load_state(state)``."""
-
-    name: str
-
-    def __call__(self, info: RoundInfo) -> float:
-        """The round's reward per item, in [0, 1]."""
 
 
 class _FunctionReward:
@@ -98,3 +88,40 @@ def check_value(reward: Reward, value, round_no: int) -> float:
             "per item, in [0, 1]"
         )
     return v
+
+
+def reward_warning(rounds, reward_name: str, n_sources: int, min_rounds: int | None = None) -> str | None:
+    """A one-line warning when the reward took the same value in every round so far, or None.
+
+    A reward that never varies makes every source tie, so the bandit draws them in turn (round
+    robin) whatever the sources hold: the campaign is random sampling while looking adaptive. It is
+    said only after ``min_rounds`` rounds with items (default: two per source, at least 4) and with
+    at least two sources; the likely cause depends on the reward and its value.
+    """
+    vals = [r.get("reward") for r in rounds if r.get("n")]
+    need = max(4, 2 * n_sources) if min_rounds is None else min_rounds
+    if n_sources < 2 or len(vals) < need or any(not isinstance(v, (int, float)) for v in vals):
+        return None
+    if max(vals) - min(vals) > 1e-12:
+        return None
+    v = float(vals[0])
+    if reward_name == "gain":
+        cause = {
+            0.0: "the weak labels never match the gold labels' classes (pass classes= naming the weak "
+            "model's probability columns in order), or every batch is far worse than gold alone",
+            0.5: "no batch moves the strong model's gold accuracy (a large gold sample and small batches: "
+            "raise batch_size or reward_params scale)",
+            1.0: "every batch raises gold accuracy beyond 1/scale (lower reward_params scale)",
+        }.get(v, "the reward does not depend on the batch")
+    elif reward_name == "overlap":
+        cause = {
+            0.0: "no batch held a detected-overlap point (the weak model may be uninformative here, or the "
+            "detector's thresholds too strict)",
+            1.0: "every point is detected as overlap (the detector's thresholds are too loose)",
+        }.get(v, "the reward does not depend on the batch")
+    else:
+        cause = "the reward does not depend on the batch it is given (check what it reads from RoundInfo)"
+    return (
+        f"reward {reward_name!r} was {v:.3g} in all {len(vals)} rounds, so every source ties and the "
+        f"bandit draws them in turn (round robin, no better than random); likely cause: {cause}"
+    )

@@ -33,12 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from w2s_plugin import plugins
-from w2s_plugin.detector import OverlapReport, Region, W2SWarning
-from w2s_plugin.engine import STATE_FILE, Engine, atomic_write_bytes, load_state
+from w2s_plugin.detector import Region, W2SWarning
+from w2s_plugin.engine import STATE_FILE, Engine, engine_attributes
 from w2s_plugin.errors import ConfigError, StateError, W2SError
 from w2s_plugin.progress import progress as progress_bar
-from w2s_plugin.rewards import RoundInfo
+from w2s_plugin.settings import RunSettings
 from w2s_plugin.sources import Source
+from w2s_plugin.state import atomic_write_bytes, load_state
 
 from . import queue as q
 from .backend import OverlapDensityBackend, project_key
@@ -51,7 +52,7 @@ REGIONS = {r.name.lower(): int(r) for r in Region}
 
 def make_client(url: str, api_key: str):
     """A ``label_studio_sdk`` client (the SDK is part of the ``label-studio`` extra)."""
-    from label_studio_sdk.client import LabelStudio
+    from label_studio_sdk import LabelStudio  # as label-studio-sdk 2.x documents it
 
     if not url:
         raise W2SError("no Label Studio URL: pass --label-studio-url or set LABEL_STUDIO_URL")
@@ -104,6 +105,7 @@ def project_source(
 LabelStudioProjectSource = project_source
 
 
+@engine_attributes
 class CampaignDriver:
     """Run a multi-source campaign whose batches land in a Label Studio project.
 
@@ -115,7 +117,8 @@ class CampaignDriver:
         JSONL file with a text column, or :func:`project_source` for another project)
     backend : :class:`OverlapDensityBackend` (default: one with ``model_dir`` = ``state_dir/model``);
         share its ``model_dir`` with the served backend to keep one weak model per project.
-    batch_size : tasks per round
+    batch_size : tasks per round; default 100 (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`;
+        0.1.0 had 20), the saved one on resume
     bandit : :class:`~w2s_plugin.SourceBandit`, a policy name, or ``{"policy": ..., "policy_params": ...}``
     text_column : field of a source record holding the text (default: the config's ``$variable``)
     state_dir : where the state is committed after every round (``None``: memory only; the project's
@@ -148,7 +151,7 @@ class CampaignDriver:
         project,
         sources,
         backend: OverlapDensityBackend | None = None,
-        batch_size: int = 20,
+        batch_size: int | None = None,
         bandit=None,
         text_column: str | None = None,
         state_dir=None,
@@ -181,8 +184,8 @@ class CampaignDriver:
         srcs = list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("CampaignDriver needs a non-empty list of Source objects")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise W2SError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if batch_size is not None:  # checked before any request
+            RunSettings(batch_size=batch_size).check_batch_size("CampaignDriver")
         sd = None if state_dir is None else Path(state_dir)
         if backend is None:
             backend = OverlapDensityBackend(
@@ -234,14 +237,16 @@ class CampaignDriver:
             self._embed,
             kind="label_studio",
             owner="CampaignDriver",
-            bandit=bandit,
-            batch_size=batch_size,
-            state_dir=sd,
-            reward=reward,
-            reward_params=reward_params,
-            gold=gold,
-            classes=list(self.schema.choices) if classes is None else classes,
-            random_state=random_state,
+            settings=RunSettings(
+                bandit=bandit,
+                batch_size=batch_size,
+                state_dir=sd,
+                reward=reward,
+                reward_params=reward_params,
+                gold=gold,
+                classes=list(self.schema.choices) if classes is None else classes,
+                random_state=random_state,
+            ),
             resume=resume,
             **({} if hybrid is None else {"hybrid": hybrid}),
         )
@@ -269,11 +274,6 @@ class CampaignDriver:
         """The engine's :class:`~w2s_plugin.hybrid.HybridLabeling` in hybrid mode, else None."""
         return getattr(self.engine, "hybrid", None)
 
-    def __getattr__(self, name):  # sources, bandit, rounds, batch_size, state_dir, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
-
     def _texts(self, items) -> list:
         return [r.get(self.text_column) if isinstance(r, dict) else r for r in items]
 
@@ -293,7 +293,8 @@ class CampaignDriver:
                 "not imported twice: run the same command again to continue"
             )
         done = engine.n_rounds if engine is not None else 0
-        if not (self._state_dir / STATE_FILE).exists():
+        # a state file this driver has not committed to (another run's, or none) is not "saved"
+        if engine is None or done == 0 or not (self._state_dir / STATE_FILE).exists():
             return (
                 f"nothing saved yet (no round done; state goes to {self._state_dir}): "
                 "run the same command again"
@@ -405,10 +406,10 @@ class CampaignDriver:
             tasks.append(
                 {"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}}
             )
-        try:
-            preds = self.backend.predict(self.project, tasks, self.label_config)
-            info = self._round_info(name, batch, preds)
-            value = e.reward_of(info)
+        try:  # the round pipeline on the backend's numbers; its JSON is made for the import only
+            scored = self.backend.score_tasks(self.project, tasks, self.label_config)
+            res = e.evaluate(name, batch, scored.proba, report=scored.report)
+            preds = self.backend.predictions(self.project, scored)
         except BaseException:  # nothing imported yet: undo the pick so a retry is the same round
             e.rollback()
             raise
@@ -427,26 +428,18 @@ class CampaignDriver:
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
-        n_overlap = info.report.n_overlap
         self._set_extra()
-        return e.record(
-            name,
-            {
-                "source": name,
-                "n": len(tasks),
-                "imported": len(new),
-                "skipped": len(tasks) - len(new),
-                "n_overlap": int(n_overlap),
-                "density": n_overlap / len(tasks),
-                "model_version": self.backend.current_version(self.project),
-                "annotated": synced["annotated"],
-                "retrained": synced["retrained"],
-                "task_ids": imported_ids,
-                "seconds": round(time.perf_counter() - t0, 3),
-            },
-            value,
-            info,
-        )
+        row = {
+            **res.row,
+            "imported": len(new),
+            "skipped": len(tasks) - len(new),
+            "model_version": self.backend.current_version(self.project),
+            "annotated": synced["annotated"],
+            "retrained": synced["retrained"],
+            "task_ids": imported_ids,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        return e.record(name, row, res.value, items=res.items)
 
     def _set_extra(self) -> None:
         self.engine.extra.update(
@@ -463,8 +456,9 @@ class CampaignDriver:
         return {"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}}
 
     def _hybrid_round(self, existing: set | None) -> dict:
-        """The engine's hybrid round (the code a Python ``Campaign(annotate=...)`` runs), with Label
-        Studio as the people: plan, publish the tasks, wait for the answers, commit, gate."""
+        """The engine's hybrid round (:meth:`Engine.evaluate`, the pipeline every front-end runs), with
+        Label Studio as the people: evaluate and plan, publish the tasks, wait for the answers, commit,
+        gate."""
         t0 = time.perf_counter()
         synced = self.sync_annotations()
         self._warn_if_no_keywords()
@@ -473,27 +467,23 @@ class CampaignDriver:
         e, hy = self.engine, self.hybrid
         name = e.select()
         source = self.sources[name]
-        with e.attempt(name):
+        with e.attempt(name):  # nothing consumed on a failure: a retry is the same round
             positions = source.candidates(e.next_batch_size(source))
             batch = source.get(positions)
             tasks = [self._task_of(name, r, i) for r, i in zip(batch.records, batch.ids)]
-            info = e.detect(name, batch)
-            value = e.reward_of(info)
-            req = hy.plan(info)
+            scored = self.backend.score_tasks(self.project, tasks, self.label_config)
+            # people answer in Label Studio once the tasks are there: the plan first, answers below
+            res = e.evaluate(name, batch, scored.proba, report=scored.report, ask=False)
+            req = res.request
             self.last_plan = req  # which tasks are audits: known here only, never in Label Studio
-            preds = self.backend.predict(self.project, tasks, self.label_config)
+            preds = self.backend.predictions(self.project, scored)
             imported = self._publish(name, batch, tasks, preds, req, existing)
             hy.ask(req)  # waits for people; answers already in Label Studio come back without asking
         source.mark_used(positions)
-        rep = info.report
         row = {
-            "source": name,
-            "n": len(tasks),
+            **res.row,
             "imported": len(imported),
             "skipped": len(tasks) - len(imported),
-            "n_overlap": int(rep.n_overlap),
-            "density": float(rep.density),
-            "n_hard": int(rep.counts[Region.HARD_ONLY]),
         }
         row.update(hy.apply(req))
         self._set_extra()
@@ -504,7 +494,7 @@ class CampaignDriver:
             task_ids=imported,
             seconds=round(time.perf_counter() - t0, 3),
         )
-        row = e.record(name, row, value, info)
+        row = e.record(name, row, res.value, items=res.items)
         hy.after_commit()
         self._apply_gate()
         e.save()  # the queue's numbers after this round, for `w2s campaign status`
@@ -822,28 +812,6 @@ class CampaignDriver:
         path = Path(d) / str(self.project)
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path / q.STATUS_FILE, json.dumps(st, default=_plain).encode())
-
-    def _round_info(self, name, batch, preds) -> RoundInfo:
-        """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
-        meta = [p["result"][0]["w2s"] if p["result"] else {} for p in preds]
-        choices = list(self.schema.choices)
-        proba = np.array(
-            [[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices] for m in meta]
-        )
-        report = OverlapReport(
-            [REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
-            [m.get("weak_confidence", 0.0) for m in meta],
-            [np.nan if m.get("overlap_score") is None else m["overlap_score"] for m in meta],
-            float("nan"),
-            float("nan"),
-        )
-        # the overlap reward reads the report only; other rewards get the strong representation too
-        plain = self.engine.reward.name == "overlap"
-        emb = np.empty((len(batch), 0)) if plain else self._embed(batch.records)
-        labels = [p["result"][0]["value"]["choices"][0] if p["result"] else None for p in preds]
-        return RoundInfo(
-            self.engine.n_rounds + 1, name, batch, proba, emb, report, np.asarray(labels, dtype=object)
-        )
 
     def _warn_if_no_keywords(self) -> None:
         if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):

