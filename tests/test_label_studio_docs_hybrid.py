@@ -104,7 +104,7 @@ def test_docs_hybrid_walkthrough_runs_as_written(tmp_path, monkeypatch):
         assert run.returncode == 0 and not bot.errors, (out, bot.errors)
         assert "human labels: 60 of 60 (0 left" in out, out
         env["PROJECT"] = str(project)
-        status = bash(block("bash", "w2s campaign status ls-hybrid"))
+        status = bash(block("bash", 'w2s campaign status "ls-hybrid/'))
         got = status.communicate(timeout=120)[0]
         assert status.returncode == 0, got
         assert "human labels: 60 of 60 (0 left" in got and "weak-label precision on the audit" in got, got

@@ -169,15 +169,16 @@ def test_sigkill_while_waiting_for_people_loses_no_answer_and_rebuilds_the_tab(t
     assert all(len(t.get("annotations") or []) <= 1 for t in tasks)  # nobody answered a task twice
     assert len(people_tab(http, project)) == 1  # rebuilt, once
     # every answer is in the engine, the four given before the kill included, with the given labels
-    st = load_state(state, kind="label_studio")
+    sdir = state / f"label-studio-{project}"  # the driver's folder under campaign.state_dir
+    st = load_state(sdir, kind="label_studio")
     answers = {}
-    for line in (state / ANSWERS_FILE).read_text().splitlines():
+    for line in (sdir / ANSWERS_FILE).read_text().splitlines():
         a = json.loads(line)
         answers[(a["source"], str(a["id"]))] = a["label"]
     assert {k: answers[k] for k in given} == given
     assert len(answers) == 30 and all(answers[k] == truth[k] for k in answers)
     assert st["label_studio_hybrid"]["human_budget_left"] == 0
     status = subprocess.run(
-        [W2S, "campaign", "status", str(state)], capture_output=True, text=True, env=env, timeout=60
+        [W2S, "campaign", "status", str(sdir)], capture_output=True, text=True, env=env, timeout=60
     )
     assert status.returncode == 0 and "human labels: 30 of 30 (0 left" in status.stdout, status.stdout

@@ -509,8 +509,9 @@ class Engine:
                 wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
             )
         proba = np.asarray(proba)
-        if report is not None and self.reward.name == "overlap":
-            emb = np.empty((len(batch), 0))  # the overlap reward reads the report only
+        if report is not None and self.reward.name == "overlap" and self.hybrid is None:
+            emb = np.empty((len(batch), 0))  # the overlap reward reads the report only (a hybrid
+            # run's strong model and diverse audit pick need the representation)
         else:
             emb = self.strong_of(batch)
         if report is None:

@@ -259,6 +259,9 @@ class CampaignDriver:
         self._warned_cold, self._gold = False, gold
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
+        if not self.engine.resumed and sd is not None:  # the new folder names its project from the start
+            self._set_extra()  # (the engine committed it before round 1; a kill in round 1 then resumes)
+            self.engine.save()
         self.tabs: dict = {}
         self.last_plan = None
         self._task_index: dict = {}
