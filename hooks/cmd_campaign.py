@@ -232,7 +232,7 @@ def register_commands(subparsers):
     s.add_argument(
         "--rounds", type=count("--rounds", minimum=0), default=0, help="also list the last N rounds"
     )
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.add_argument(
         "--plot", metavar="PNG", help="a hybrid campaign: write its plot (human/weak split, audit)"
     )
@@ -242,6 +242,6 @@ def register_commands(subparsers):
     sub = conf.add_subparsers(dest="config_command", metavar="ACTION")
     conf.set_defaults(func=lambda a: (conf.print_help(), 2)[1])
     c = sub.add_parser("check", help="validate a config file and summarise it")
-    c.add_argument("file")
+    c.add_argument("file", help="the TOML configuration file (every key: docs/configuration.md)")
     c.add_argument("--build", action="store_true", help="also load the sources and build the models")
     c.set_defaults(func=cmd_config_check)

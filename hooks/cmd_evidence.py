@@ -209,7 +209,12 @@ def register_commands(subparsers):
         default=4000,
         help="subsample each policy's training set to at most this many points (default 4000)",
     )
-    p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
+    p.add_argument(
+        "--seed",
+        type=count("--seed", minimum=0),
+        default=0,
+        help="seeds detection, the cross-fitting folds and the subsampling (default 0)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--strict", action="store_true", help="exit with status 1 unless the verdict is informative"
@@ -227,7 +232,9 @@ def register_commands(subparsers):
     )
     p.add_argument("--only", help="comma-separated experiments (default: all)")
     p.add_argument("--jobs", type=count("--jobs"), default=2, help="worker processes (default 2)")
-    p.add_argument("--seed", type=count("--seed", minimum=0), default=0)
+    p.add_argument(
+        "--seed", type=count("--seed", minimum=0), default=0, help="first seed of the experiments (default 0)"
+    )
     p.add_argument("--save-results", dest="save_results", help="also pickle the raw results to this file")
     p.add_argument(
         "--from-results",

@@ -182,7 +182,7 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
 
 # --- a new user's first commands: one-line errors (exit 2), no tracebacks, nothing lost ------------
 
-INSTALL_DASK = "pip install 'w2s-plugin[dask]'"
+INSTALL_DASK = "pip install -e '.[dask]' in the w2s_plugin checkout (it is not on PyPI)"
 
 
 @pytest.fixture
@@ -492,3 +492,62 @@ def test_a_text_file_named_npy_says_it_is_not_a_numpy_file(capsys, tmp_path, nam
     assert code == 2 and not out and err.count("\n") == 1
     assert err.startswith(f"w2s detect: error: proba file '{tmp_path / name}' is not {kind}")
     assert "pickled" not in err
+
+
+def _arguments(parser=None, words=()):
+    """Every option and positional argument of every ``w2s`` command (plugins' included)."""
+    parser = parser or build_parser()
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                yield from _arguments(sub, (*words, name))
+        else:
+            yield words, a
+
+
+def test_every_option_and_argument_has_help():
+    """`w2s detect --help` listed `--seed SEED` with nothing after it; every argument says what it does."""
+    found = list(_arguments())
+    missing = [
+        " ".join(("w2s", *w, a.option_strings[0] if a.option_strings else a.dest))
+        for w, a in found
+        if not a.help or a.help == argparse.SUPPRESS
+    ]
+    assert not missing, f"arguments without help text: {missing}"
+    assert len(found) > 60  # the walk reached every command, nested ones and plugins' included
+    assert {("detect",), ("diagnose",), ("report",)} <= {w for w, a in found if "--seed" in a.option_strings}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["detect", "--proba", "nope.npy", "--embeddings", "e.npy"], ["campaign", "status", "no-such-dir"]],
+    ids=["detect", "campaign status"],
+)
+def test_debug_is_accepted_before_and_after_the_command(capsys, tmp_path, monkeypatch, argv):
+    """`w2s detect ... --debug` was refused by argparse (only `w2s --debug detect` worked)."""
+    monkeypatch.chdir(tmp_path)
+    prefix = f"w2s {argv[0]}: error: "
+    plain = one_line_error(*run(capsys, *argv), prefix)
+    for args in (["--debug", *argv], [*argv, "--debug"], [argv[0], "--debug", *argv[1:]]):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and "Traceback (most recent call last)" in err, args
+        assert err.rstrip().splitlines()[-1] == plain  # the same one-line message, after the traceback
+
+
+def test_example_campaign_picks_the_rich_source_the_same_way_every_run(capsys, example, tmp_path):
+    """examples/campaign.toml's sources differ (true overlap 0.1, 0.3, 0.5) and everything is seeded:
+    a second run in a fresh folder prints the same picks and numbers, and `rich` gets the most."""
+    import shutil
+
+    other = tmp_path / "again"
+    other.mkdir()
+    for f in ("campaign.toml", "mixture_plugin.py"):
+        shutil.copy(example.parent / f, other / f)
+    outs = []
+    for cfg in (example, other / "campaign.toml"):
+        code, out, err = run(capsys, "campaign", "run", "--config", str(cfg), "--no-progress")
+        assert code == 0, err
+        outs.append(out.split("\n", 1)[1])  # the first line names the state folder
+    assert outs[0] == outs[1]
+    pulls = {m[0]: int(m[1]) for m in re.findall(r"^(poor|medium|rich)\s+(\d+)\s", outs[0], re.M)}
+    assert pulls["rich"] > pulls["medium"] > pulls["poor"], pulls

@@ -48,8 +48,19 @@ def test_demo_figures_say_what_they_show():
     assert "chance (2 classes)" in legend
     chance = [ln for ln in right.get_lines() if ln.get_label() == "chance (2 classes)"]
     assert chance and chance[0].get_ydata()[0] == 0.5
+    # The legends count detected points and say so, with the true counts beside them (1343 hard-only
+    # "points" read as the pool's hard-only points when 1000 were); the box repeats the console's means.
+    run, R = res["runs"][0], demo.Region
+    counts, truth = run["report"].counts, np.bincount(run["pool"].regions, minlength=3)
+    legends = [t.get_text() for ax in (left, middle) for t in ax.get_legend().get_texts()]
+    for r, name in ((R.HARD_ONLY, "hard-only"), (R.EASY_ONLY, "easy-only"), (R.OVERLAP, "overlap")):
+        assert f"{name}: {counts[r]} detected, {truth[r]} true" in legends, legends
+    assert counts[R.HARD_ONLY] != truth[R.HARD_ONLY]  # the two numbers differ here: the label must say which
     box = " ".join(t.get_text() for t in middle.texts)
-    assert f"detected overlap: {res['runs'][0]['report'].counts[demo.Region.OVERLAP]} of 600" in box
+    printed = demo.format_detection_demo(res)
+    mean = re.search(r"^overlap\s+([0-9.]+)\s+([0-9.]+)", printed, re.M).groups()
+    assert f"mean of 2 seeds (printed): precision {mean[0]}, recall {mean[1]}" in box
+    assert f"seed {run['seed']} (plotted)" in box and f"seed {run['seed']}" in fig._suptitle.get_text()
 
     camp = demo_campaign.campaign_demo(seeds=range(2), n_per_source=200, batch_size=20, budget=100)
     fig = demo_campaign.plot_campaign_demo(camp)

@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import DEFAULT_SCORER, OverlapDetector, OverlapReport, Region, detect_overlap
 from w2s_plugin.datasets import make_overlap_mixture
+from w2s_plugin.errors import DataError, W2SError
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +229,52 @@ def test_plugin_scorers_get_chunk_size_and_random_state_only_if_they_take_them(d
             OverlapDetector(scorer="t_bare", scorer_params={"chunk": 1}).fit(P, pool.X)
     finally:
         plugins.unregister(plugin)
+
+
+def test_region_names_work_wherever_a_region_does(data):
+    """`report.indices("overlap")` used to fail with int('overlap'); names, Regions and ints agree."""
+    pool, P, _ = data
+    rep = detect_overlap(P, pool.X, random_state=0)
+    for r in Region:
+        want = np.flatnonzero(rep.regions == r)
+        assert want.size > 50  # every region is populated here, so equal results are not all empty
+        for key in (r, int(r), r.name.lower(), r.name, r.name.lower().replace("_", "-")):
+            np.testing.assert_array_equal(rep.indices(key), want)
+            np.testing.assert_array_equal(np.flatnonzero(rep.mask(key)), want)
+            assert rep.counts[key] == want.size and key in rep.counts and rep.counts.get(key) == want.size
+    assert rep.counts == {r: int(np.sum(rep.regions == r)) for r in Region}  # still a plain mapping
+    for bad in ("overlapp", "hard", 3, -1, True, 2.0):
+        with pytest.raises(W2SError, match=r"unknown region .*'easy_only', 'hard_only', 'overlap'") as ei:
+            rep.indices(bad)
+        assert str(ei.value).count("\n") == 0
+        assert bad not in rep.counts and rep.counts.get(bad, "none") == "none"
+
+
+def test_transposed_probabilities_are_named_as_transposed(data):
+    """A (2, n) matrix used to be told its rows do not sum to 1; the shape is the problem."""
+    pool, P, _ = data
+    with pytest.raises(DataError, match=r"shape \(2, 900\).*transposed.*\(900, 2\).*proba\.T"):
+        detect_overlap(P.T, pool.X)
+    three = np.column_stack([P[:, 0] * 0.5, P[:, 0] * 0.5, P[:, 1]])
+    with pytest.raises(DataError, match=r"shape \(3, 900\).*transposed"):
+        OverlapDetector().fit(three.T, pool.X)
+    off = P.copy()
+    off[3] = [0.5, 0.2]  # a genuinely bad row keeps its own message
+    with pytest.raises(DataError, match=r"rows 3 do not sum to 1"):
+        detect_overlap(off, pool.X)
+
+
+def test_plot_legend_says_detected_and_checks_truth(data):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    pool, P, _ = data
+    rep = detect_overlap(P, pool.X, random_state=0)
+    fig = rep.plot()
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert f"hard-only: {rep.counts['hard_only']} detected" in labels and not any("true" in t for t in labels)
+    plt.close(fig)
+    with pytest.raises(DataError, match="truth must hold the true Region .* of each of the 900 points"):
+        rep.plot(truth=pool.regions[:10])
+    with pytest.raises(DataError, match="truth must hold"):
+        rep.plot(truth=np.full(900, 7))

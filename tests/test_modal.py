@@ -19,6 +19,7 @@ from sklearn.svm import SVC  # noqa: E402
 
 from w2s_plugin import OverlapDetector, Region, detect_overlap, hookimpl, plugins  # noqa: E402
 from w2s_plugin.datasets import make_overlap_mixture  # noqa: E402
+from w2s_plugin.errors import DataError, W2SError  # noqa: E402
 from w2s_plugin.hooks.strategies import overlap_scores  # noqa: E402
 from w2s_plugin.integrations.modal import overlap_sampling  # noqa: E402
 
@@ -127,14 +128,45 @@ def test_bare_index_array_trap_in_modal():
     assert len(idx) == 2 and rows.shape == (2, 3)
 
 
-def test_committee_positional_n_instances_binds_return_metrics(data):
-    """Committee.query(X, 3) binds 3 to return_metrics: pass n_instances by keyword."""
+def test_committee_positional_n_instances_is_refused_not_one_row(data):
+    """modAL's Committee.query(X, 10) binds 10 to return_metrics and calls the strategy with
+    n_instances=1: it used to return ONE index quietly. Now a one-line error names the fix."""
     mix, seed = data
-    committee = make_committee(seed, overlap_sampling)
-    out = committee.query(mix.X, 3)
-    assert len(out) == 3 and len(out[0]) == 1, "3 went to return_metrics; one row came back"
-    idx, X = committee.query(mix.X, n_instances=3)
-    assert len(idx) == 3 and X.shape[0] == 3
+    uncertain = Committee(learner_list=make_committee(seed, overlap_sampling).learner_list)
+    out = uncertain.query(mix.X, 10)  # modAL's own default strategy: the trap, as modAL has it
+    assert len(out) == 3 and len(out[0]) == 1, "10 went to return_metrics; one row came back"
+    for strategy in (overlap_sampling, counting(overlap_sampling), functools.partial(overlap_sampling)):
+        committee = make_committee(seed, strategy)
+        with pytest.raises(W2SError, match=r"call committee.query\(X_pool, n_instances=10\)"):
+            committee.query(mix.X, 10)
+        idx, X = committee.query(mix.X, n_instances=10)
+        assert len(idx) == 10 and X.shape[0] == 10
+        idx2, X2, metrics = committee.query(mix.X, True, n_instances=10)  # return_metrics=True still works
+        np.testing.assert_array_equal(idx2, idx)
+        assert len(metrics) == 10
+    learner = make_learner(seed, overlap_sampling)  # ActiveLearner.query takes n_instances positionally
+    idx, X = learner.query(mix.X, 10)
+    assert len(idx) == 10
+
+
+def test_leaving_out_embeddings_on_a_weak_view_says_what_to_pass():
+    """The README's modAL block: X_pool is the weak view (hard block zeroed), so X_pool cannot stand
+    in for the strong representation. Leaving embeddings= out names that, not a cosine detail."""
+    pool = make_overlap_mixture(300, 300, 300, random_state=0)
+    X_pool = pool.weak_view()
+    learner = ActiveLearner(
+        LogisticRegression(max_iter=1000), overlap_sampling, X_training=X_pool[:30], y_training=pool.y[:30]
+    )
+    with pytest.raises(DataError, match="no embeddings= given, so X_pool stands in") as ei:
+        learner.query(X_pool, n_instances=10)
+    assert f"{int(np.sum(pool.regions == Region.HARD_ONLY))} of its rows are all zero" in str(ei.value)
+    idx, _ = learner.query(X_pool, n_instances=10, embeddings=pool.X)
+    assert np.mean(pool.regions[idx] == Region.OVERLAP) >= 0.8
+    # X_pool that already is the strong view is a fine stand-in: same picks as passing it explicitly
+    strong = ActiveLearner(weak_estimator(), overlap_sampling, X_training=pool.X[:30], y_training=pool.y[:30])
+    np.testing.assert_array_equal(
+        strong.query(pool.X, n_instances=10)[0], strong.query(pool.X, n_instances=10, embeddings=pool.X)[0]
+    )
 
 
 def test_strategies_by_name(data):

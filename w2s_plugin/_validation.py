@@ -68,6 +68,11 @@ def check_proba(proba, name: str = "proba", min_rows: int = 1) -> np.ndarray:
         )
     if not binary_vector:
         off = np.abs(P.sum(axis=1) - 1.0) > PROBA_SUM_ATOL
+        if off.any() and P.shape[1] > P.shape[0] and (np.abs(P.sum(axis=0) - 1.0) <= PROBA_SUM_ATOL).all():
+            raise DataError(
+                f"{name} has shape {P.shape}, one row per class and one column per point: it is transposed; "
+                f"pass it as ({P.shape[1]}, {P.shape[0]}), one row per point (e.g. {name}.T)."
+            )
         if off.any():
             raise DataError(
                 f"{name} rows {_first_bad(off)} do not sum to 1 (tolerance {PROBA_SUM_ATOL}); "

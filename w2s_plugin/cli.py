@@ -98,7 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
             raise plugins.PluginError(
                 f"plugin {impl.plugin_name!r} failed to add its commands: {type(exc).__name__}: {exc}"
             ) from exc
+    _debug_everywhere(parser)
     return parser
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--debug`` after any (sub)command too (``w2s detect ... --debug``), as people type it.
+    The default is SUPPRESS so a subcommand never resets a ``--debug`` given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--debug" not in child._option_string_actions:
+                    child.add_argument(
+                        "--debug",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help="show the full traceback of any error",
+                    )
+                _debug_everywhere(child)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -149,7 +166,7 @@ def _run(argv) -> int:
             parser.print_help()
             return 0 if args.command is None else 2
         prefix = f"w2s {args.command}"
-        debug = args.debug
+        debug = getattr(args, "debug", False)
         try:
             code = int(args.func(args) or 0)
         except (KeyboardInterrupt, BrokenPipeError):

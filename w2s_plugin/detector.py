@@ -18,7 +18,7 @@ import numpy as np
 from . import plugins
 from ._params import ParamsMixin, accepts, check_params, supported
 from ._validation import check_embeddings, check_proba, check_random_state
-from .errors import DataError, W2SError
+from .errors import DataError, MissingExtraError, W2SError
 from .overlap import RowCheck, iter_row_blocks, weak_confidence
 
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
@@ -71,6 +71,39 @@ class Region(enum.IntEnum):
     HARD_ONLY = 1
     OVERLAP = 2
 
+    @classmethod
+    def parse(cls, value) -> Region:
+        """``value`` as a Region: a Region, its int, or its name (``"overlap"``, ``"hard_only"``,
+        ``"hard-only"``, any case), so ``report.indices("overlap")`` reads as the docs do."""
+        if isinstance(value, str):
+            key = value.strip().upper().replace("-", "_").replace(" ", "_")
+            if key in cls.__members__:
+                return cls[key]
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            if int(value) in cls._value2member_map_:
+                return cls(int(value))
+        names = ", ".join(repr(r.name.lower()) for r in cls)
+        raise W2SError(f"unknown region {value!r}: use one of {names} (or a Region, or its int 0-2)")
+
+
+class ByRegion(dict):
+    """A dict keyed by :class:`Region` (counts, accuracies) that also takes a region's name or int."""
+
+    def __getitem__(self, key):
+        return super().__getitem__(Region.parse(key))
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except (KeyError, W2SError):
+            return default
+
+    def __contains__(self, key):
+        try:
+            return super().__contains__(Region.parse(key))
+        except W2SError:
+            return False
+
 
 @dataclass
 class OverlapReport:
@@ -88,7 +121,7 @@ class OverlapReport:
     def __post_init__(self):
         self.regions = np.asarray(self.regions, dtype=np.int8)
         bc = np.bincount(self.regions, minlength=3)
-        self.counts = {r: int(bc[r]) for r in Region}
+        self.counts = ByRegion((r, int(bc[r])) for r in Region)
         n = self.regions.size
         self.density = float(bc[Region.OVERLAP] / n) if n else 0.0
 
@@ -99,11 +132,13 @@ class OverlapReport:
     def n_overlap(self) -> int:
         return self.counts[Region.OVERLAP]
 
-    def mask(self, region: Region) -> np.ndarray:
-        return self.regions == int(region)
+    def mask(self, region: Region | str) -> np.ndarray:
+        """Whether each point is in ``region`` (a Region or its name, e.g. ``"overlap"``)."""
+        return self.regions == int(Region.parse(region))
 
-    def indices(self, region: Region) -> np.ndarray:
-        return np.flatnonzero(self.regions == int(region))
+    def indices(self, region: Region | str) -> np.ndarray:
+        """Positions of the points in ``region`` (a Region or its name, e.g. ``"overlap"``)."""
+        return np.flatnonzero(self.regions == int(Region.parse(region)))
 
     def summary(self) -> str:
         """A short text table: counts and shares per region, both thresholds, the density."""
@@ -130,11 +165,28 @@ class OverlapReport:
             "counts": {r.name.lower(): c for r, c in self.counts.items()},
         }
 
-    def plot(self, path=None, ax=None):
+    def plot(self, path=None, ax=None, truth=None):
         """Sorted confidence and overlap-score curves with their thresholds (needs the ``plot`` extra).
 
+        The legend counts *detected* points per region; pass ``truth`` (the true ``Region`` of each
+        point, where known, e.g. a synthetic pool's ``regions``) to show the true counts beside them.
         Returns the matplotlib figure; writes it to ``path`` when given.
         """
+        n = len(self)
+        if truth is not None:
+            truth = np.asarray(truth)
+            if truth.shape != (n,) or not np.isin(truth, [int(r) for r in Region]).all():
+                raise DataError(
+                    f"truth must hold the true Region (0, 1 or 2) of each of the {n} points; got "
+                    f"shape {truth.shape}"
+                )
+            true_count = np.bincount(truth.astype(np.int64), minlength=3)
+
+        def label(r: Region) -> str:
+            name = r.name.lower().replace("_", "-")
+            text = f"{name}: {self.counts[r]} detected"
+            return text if truth is None else f"{text}, {int(true_count[r])} true"
+
         try:
             import matplotlib
 
@@ -142,14 +194,13 @@ class OverlapReport:
                 matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("plotting needs matplotlib: pip install 'w2s-plugin[plot]'") from None
+            raise MissingExtraError("plotting", "plot") from None
         if ax is None:
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         else:
             axes = np.atleast_1d(ax)
             fig = axes[0].figure
         colors = {Region.HARD_ONLY: "#d62728", Region.EASY_ONLY: "#1f77b4", Region.OVERLAP: "#2ca02c"}
-        n = len(self)
 
         def thin(m: int) -> np.ndarray:  # at most 4000 markers per curve: same shape, fast for 10^6 points
             return (
@@ -169,14 +220,14 @@ class OverlapReport:
             conf[is_hard],
             s=5,
             color=colors[Region.HARD_ONLY],
-            label=f"hard-only ({self.counts[Region.HARD_ONLY]})",
+            label=label(Region.HARD_ONLY),
         )
         a0.scatter(
             keep[~is_hard],
             conf[~is_hard],
             s=5,
             color="#7f7f7f",
-            label=f"rest, split in stage 2 ({n - self.counts[Region.HARD_ONLY]})",
+            label=f"rest: {n - self.counts[Region.HARD_ONLY]}, split in stage 2",
         )
         a0.axhline(
             self.hard_threshold, color="k", ls="--", lw=1, label=f"threshold {self.hard_threshold:.3g}"
@@ -194,9 +245,9 @@ class OverlapReport:
             reg = self.regions[nh]
             o = np.argsort(s, kind="stable")
             keep = thin(o.size)
-            for r, label in ((Region.EASY_ONLY, "easy-only"), (Region.OVERLAP, "overlap")):
+            for r in (Region.EASY_ONLY, Region.OVERLAP):
                 m = reg[o][keep] == int(r)
-                a1.scatter(keep[m], s[o][keep][m], s=5, color=colors[r], label=f"{label} ({self.counts[r]})")
+                a1.scatter(keep[m], s[o][keep][m], s=5, color=colors[r], label=label(r))
             if np.isfinite(self.overlap_threshold):
                 a1.axhline(
                     self.overlap_threshold,

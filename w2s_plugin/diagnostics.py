@@ -25,7 +25,7 @@ import numpy as np
 
 from ._validation import check_embeddings, check_proba
 from .bandit import wilson_interval
-from .detector import OverlapDetector, Region, W2SWarning
+from .detector import ByRegion, OverlapDetector, Region, W2SWarning
 from .errors import DataError, W2SError
 
 VERDICTS = ("informative", "not informative", "inconclusive")
@@ -67,7 +67,7 @@ class GroupAccuracy:
 class DiagnosticReport:
     """What :func:`diagnose` found: accuracies per region and per source, the test, the verdict."""
 
-    regions: dict  # Region -> GroupAccuracy
+    regions: dict  # Region (or its name) -> GroupAccuracy
     rest: GroupAccuracy  # every gold point not detected as overlap
     sources: dict  # source name -> GroupAccuracy (overall) ; empty without sources
     source_overlap: dict  # source name -> GroupAccuracy on its detected-overlap points
@@ -323,7 +323,9 @@ def diagnose(
     regions = regions.astype(np.int8)
     weak = P.argmax(axis=1)
     correct = (weak == y) & labelled
-    reg = {r: _group(r.name.lower(), correct, regions == int(r), labelled, z) for r in _REGION_ORDER}
+    reg = ByRegion(
+        (r, _group(r.name.lower(), correct, regions == int(r), labelled, z)) for r in _REGION_ORDER
+    )
     ov = regions == int(Region.OVERLAP)
     rest = _group("not overlap (rest)", correct, ~ov, labelled, z)
     o = reg[Region.OVERLAP]

@@ -23,12 +23,15 @@ class DataError(W2SError):
     """An input array, file or source is unusable (wrong shape, not a NumPy file, NaN, ...)."""
 
 
+def install_hint(extra: str) -> str:
+    """How to add ``extra``. The package is not on PyPI, so a hint naming the PyPI project cannot
+    work; from a checkout it is an editable install (README, "After make demo", shows the wheel form)."""
+    return f"pip install -e '.[{extra}]' in the w2s_plugin checkout (it is not on PyPI)"
+
+
 class MissingExtraError(W2SError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 
     def __init__(self, what: str, extra: str):
-        super().__init__(
-            f"{what} needs the {extra} extra: pip install -e '.[{extra}]' from a checkout "
-            f"(or pip install 'w2s-plugin[{extra}]' from a built wheel)"
-        )
+        super().__init__(f"{what} needs the {extra} extra: {install_hint(extra)}")
         self.extra = extra

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 
-from w2s_plugin.errors import MissingExtraError, W2SError
+from w2s_plugin.errors import MissingExtraError, W2SError, install_hint
 
-INSTALL = "pip install 'w2s-plugin[dask]'"
+INSTALL = install_hint("dask")
 
 
 class MissingDaskError(MissingExtraError):

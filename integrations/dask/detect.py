@@ -24,7 +24,7 @@ import numpy as np
 
 from w2s_plugin._params import ParamsMixin
 from w2s_plugin._validation import check_embeddings, check_proba
-from w2s_plugin.detector import DEFAULT_SCORER, OverlapReport, Region, W2SWarning, make_scorer
+from w2s_plugin.detector import DEFAULT_SCORER, ByRegion, OverlapReport, Region, W2SWarning, make_scorer
 from w2s_plugin.errors import MissingExtraError, W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
 
@@ -204,7 +204,7 @@ class DaskOverlapReport:
         self.overlap_threshold_bound = float(overlap_threshold_bound)
         _, da = _dask()
         bc = da.bincount(regions.astype(np.int64), minlength=3).compute()
-        self.counts = {r: int(bc[r]) for r in Region}
+        self.counts = ByRegion((r, int(bc[r])) for r in Region)
         n = int(regions.shape[0])
         self.density = float(bc[Region.OVERLAP] / n) if n else 0.0
 
@@ -215,8 +215,9 @@ class DaskOverlapReport:
     def n_overlap(self) -> int:
         return self.counts[Region.OVERLAP]
 
-    def mask(self, region: Region):
-        return self.regions == int(region)
+    def mask(self, region: Region | str):
+        """Whether each point is in ``region`` (a Region or its name, e.g. ``"overlap"``), lazily."""
+        return self.regions == int(Region.parse(region))
 
     def to_dict(self) -> dict:
         return {

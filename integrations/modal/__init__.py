@@ -1,6 +1,6 @@
 """modAL integration: overlap density as a query strategy, and a learner that picks its pool.
 
-Needs the ``modal`` extra (``pip install 'w2s-plugin[modal]'``). See docs/modal.md.
+Needs the ``modal`` extra (``pip install -e '.[modal]'`` in a checkout). See docs/modal.md.
 """
 
 from .hybrid import weak_error_sampling

@@ -8,12 +8,14 @@ it with any registered acquisition strategy.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from w2s_plugin import acquisition, plugins
 from w2s_plugin._params import accepts
 from w2s_plugin.detector import OverlapDetector
-from w2s_plugin.errors import W2SError
+from w2s_plugin.errors import DataError, W2SError
 
 __all__ = ["overlap_sampling", "score_pool", "weak_proba_of"]
 
@@ -35,6 +37,56 @@ def _estimators(classifier):
     if hasattr(classifier, "estimator"):  # modAL ActiveLearner
         return [classifier.estimator]
     return [classifier]
+
+
+def _check_committee_call(classifier) -> None:
+    """Refuse ``Committee.query(X_pool, 10)``. modAL 0.4.2.1 declares ``Committee.query(self, X_pool,
+    return_metrics=False, *query_args, **query_kwargs)``, so a positional 10 becomes ``return_metrics``
+    and the strategy is called with the default ``n_instances=1``: one row comes back, in a 3-tuple.
+    The strategy cannot see ``return_metrics``, so it reads it from modAL's frame: the caller, or a
+    few frames up when the strategy is wrapped (functools.partial, a decorator)."""
+    if not hasattr(classifier, "learner_list"):
+        return
+    frame, flag = sys._getframe(2), None  # 0: this function, 1: overlap_sampling, 2: modAL or a wrapper
+    for _ in range(4):
+        if frame is None:
+            return
+        if frame.f_code.co_name == "query" and frame.f_locals.get("self") is classifier:
+            flag = frame.f_locals.get("return_metrics")
+            break
+        frame = frame.f_back
+    if isinstance(flag, (int, np.integer)) and not isinstance(flag, bool):
+        raise W2SError(
+            f"Committee.query(X_pool, {flag}) gives {flag} to modAL's return_metrics, not n_instances, "
+            f"and would query 1 point: call committee.query(X_pool, n_instances={flag})"
+        )
+
+
+def _check_pool_as_embeddings(X_pool) -> None:
+    """With neither ``embeddings`` nor ``embed_model``, ``X_pool`` stands in for the strong
+    representation. That is right only when ``X_pool`` already is the strong view; a weak view with
+    the strong features zeroed has all-zero rows, which detection cannot place. Say so, and what to pass.
+    Read in row blocks, so a memory-mapped pool is never copied whole."""
+    X = X_pool
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            return  # not numeric: detection's own check names the problem
+    if X.ndim != 2 or X.dtype.kind not in "fiub":
+        return
+    step = 1 << 16
+    zero = np.concatenate(
+        [np.flatnonzero(~np.asarray(X[i : i + step]).any(axis=1)) + i for i in range(0, X.shape[0], step)]
+        or [np.zeros(0, np.int64)]
+    )
+    if zero.size:
+        rows = ", ".join(str(int(i)) for i in zero[:5]) + (" ..." if zero.size > 5 else "")
+        raise DataError(
+            f"no embeddings= given, so X_pool stands in for the strong model's representation, but "
+            f"{zero.size} of its rows are all zero ({rows}; a weak view with the strong features zeroed?): "
+            "pass embeddings=, the strong model's representation of the same rows, in the same order"
+        )
 
 
 def weak_proba_of(classifier, X) -> np.ndarray:
@@ -137,7 +189,8 @@ def overlap_sampling(
 
     Use it as ``ActiveLearner(..., query_strategy=overlap_sampling)`` (or a ``Committee``), then
     ``learner.query(X_pool, n_instances=10, embeddings=E)``. With a ``Committee`` pass
-    ``n_instances`` by keyword: ``Committee.query(X, 3)`` binds 3 to ``return_metrics``.
+    ``n_instances`` by keyword: ``Committee.query(X, 3)`` binds 3 to ``return_metrics`` (a W2SError
+    here, rather than one point quietly).
 
     Parameters
     ----------
@@ -145,7 +198,8 @@ def overlap_sampling(
     X_pool : the unlabelled pool, one row per point.
     n_instances : how many points to return.
     embeddings : (n, d) strong representations of the pool rows, in the same order. Default:
-        ``embed_model`` through the ``w2s_embed`` hook; with neither, ``X_pool`` itself.
+        ``embed_model`` through the ``w2s_embed`` hook; with neither, ``X_pool`` itself (only right
+        when ``X_pool`` is the strong view; all-zero rows there are a DataError saying so).
     strategy : a registered acquisition strategy (``overlap``, ``hard_only``, ``overlap_then_hard``,
         ``uncertainty``, ``margin``, ``entropy``, ``random`` or a plugin's).
     detector : ``OverlapDetector`` or ``None``; see :func:`score_pool`.
@@ -162,6 +216,7 @@ def overlap_sampling(
         Always a pair, so modAL's ``query`` unpacks it once (a bare index array of length 2
         would be unpacked as ``(index, metric)``) and ``return_metrics=True`` gives the scores.
     """
+    _check_committee_call(classifier)
     plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")  # fail before any work
     needs_report = plugins.get_registry("acquisition_strategies")[strategy].meta.get("needs_report", True)
     n = _n_rows(X_pool)
@@ -187,6 +242,8 @@ def overlap_sampling(
         E = plugins.embed(embed_model, X_pool)
         if _n_rows(E) != n:
             raise ValueError(f"the w2s_embed hook returned {_n_rows(E)} rows for a pool of {n}")
+        if embed_model is None:
+            _check_pool_as_embeddings(E)
     P = weak_proba_of(classifier, X_pool)
     if P.shape[0] != n:
         raise ValueError(

@@ -108,7 +108,12 @@ def run_main(module, argv=None) -> int:
         default="w2s-experiments",
         help="directory for the PNG plots (default w2s-experiments; `w2s report` writes docs/img)",
     )
-    p.add_argument("--seed", type=count("--seed", minimum=0, error=argparse.ArgumentTypeError), default=0)
+    p.add_argument(
+        "--seed",
+        type=count("--seed", minimum=0, error=argparse.ArgumentTypeError),
+        default=0,
+        help="first seed of the experiment (default 0)",
+    )
     args = p.parse_args(argv)
     res = module.run(size="small" if args.small else "full", seed=args.seed, progress=True)
     print(module.markdown(res, img_dir=args.out, img_prefix=args.out))
