@@ -1,7 +1,10 @@
 """Fixtures shared by several test modules."""
 
+import contextlib
 import os
 import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,22 @@ def example_config(tmp_path):
 
 # --- Label Studio: shared by the tests that talk to the real server --------------------------------
 
+#: Where the backend finds Label Studio credentials after a restart (as the official ML backend does).
+LS_CREDENTIAL_VARS = (
+    "LABEL_STUDIO_URL",
+    "LABEL_STUDIO_HOST",
+    "LABEL_STUDIO_API_KEY",
+    "LABEL_STUDIO_ACCESS_TOKEN",
+)
+
+
+@pytest.fixture
+def no_label_studio_env(monkeypatch):
+    """Protocol tests that talk to no Label Studio run without its credentials in the environment
+    (the backend would otherwise read the test server's projects of the same ids)."""
+    for k in LS_CREDENTIAL_VARS:
+        monkeypatch.delenv(k, raising=False)
+
 
 @pytest.fixture(scope="module")
 def ls():
@@ -74,3 +93,30 @@ def backend_server(tmp_path_factory):
     yield f"http://127.0.0.1:{srv.server_port}", backend
     srv.shutdown()
     thread.join(5)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real full disk: a 512 kB tmpfs mounted under ``tmp_path`` and filled to the last byte
+    (needs root and ``mount``; skipped otherwise). Unmounted afterwards."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a real full disk needs root to mount a tmpfs")
+    mnt = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        for name, chunk in (("filler", 4096), ("filler2", 1)):  # pages, then the last bytes
+            fd = os.open(mnt / name, os.O_WRONLY | os.O_CREAT)
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        yield mnt
+    finally:
+        with contextlib.suppress(OSError):
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

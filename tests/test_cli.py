@@ -131,8 +131,9 @@ def test_label_studio_flags(capsys, example, monkeypatch):
     # import, the one fault this environment (which has every extra) cannot produce for real.
     import w2s_plugin.integrations.label_studio as ls_pkg
 
-    monkeypatch.setitem(sys.modules, "w2s_plugin.integrations.label_studio.driver", None)
-    monkeypatch.delattr(ls_pkg, "driver", raising=False)  # an earlier test may have imported the real one
+    for mod in ("driver", "campaign_cli"):  # an earlier test may have imported the real ones
+        monkeypatch.setitem(sys.modules, f"w2s_plugin.integrations.label_studio.{mod}", None)
+        monkeypatch.delattr(ls_pkg, mod, raising=False)
     code, _, err = run(
         capsys,
         "campaign",
@@ -144,7 +145,11 @@ def test_label_studio_flags(capsys, example, monkeypatch):
         "--api-key",
         "k",
     )
-    assert code == 2 and "pip install 'w2s-plugin[label-studio]'" in err and "Traceback" not in err
+    assert (
+        code == 2
+        and "pip install -e '.[label-studio]' in the w2s_plugin checkout" in err
+        and "Traceback" not in err
+    )
 
 
 def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
@@ -183,6 +188,7 @@ def test_label_studio_flags_reach_the_driver(capsys, example, monkeypatch):
 # --- a new user's first commands: one-line errors (exit 2), no tracebacks, nothing lost ------------
 
 INSTALL_DASK = "pip install -e '.[dask]' in the w2s_plugin checkout (it is not on PyPI)"
+LS_INSTALL = "pip install -e '.[label-studio]' in the w2s_plugin checkout (it is not on PyPI)"
 
 
 @pytest.fixture
@@ -237,7 +243,7 @@ def test_missing_label_studio_extra_is_one_line(capsys, monkeypatch, example):
     for attr in ("app", "driver"):
         monkeypatch.delattr(ls_pkg, attr, raising=False)
     code, out, err = run(capsys, "serve", "--port", "1")
-    expected = "this command needs the label-studio extra: pip install 'w2s-plugin[label-studio]'"
+    expected = f"this command needs the label-studio extra: {LS_INSTALL}"
     assert one_line_error(code, out, err, "w2s serve: error: ") == "w2s serve: error: " + expected
     code, out, err = run(
         capsys,
@@ -253,8 +259,7 @@ def test_missing_label_studio_extra_is_one_line(capsys, monkeypatch, example):
         "k",
     )
     assert one_line_error(code, out, err, "w2s campaign: error: ") == (
-        "w2s campaign: error: --label-studio-url needs the label-studio extra: pip install "
-        "'w2s-plugin[label-studio]'"
+        f"w2s campaign: error: --label-studio-url needs the label-studio extra: {LS_INSTALL}"
     )
 
 

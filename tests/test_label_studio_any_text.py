@@ -22,6 +22,8 @@ from w2s_plugin.integrations.label_studio.backend import DEFAULT_LABEL, OverlapD
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("no_label_studio_env")
+
 FIXTURE = Path(__file__).parent / "fixtures" / "label_studio_0_1_0"
 #: no word tokens: hashed counts give a zero vector for each
 NO_WORDS = ["\U0001f44d\U0001f44d", "!!!", "...", "\u200b", "   ", ""]

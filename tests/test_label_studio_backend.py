@@ -24,6 +24,8 @@ from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("no_label_studio_env")
+
 NO_CHOICES = '<View><Text name="text" value="$text"/><TextArea name="note" toName="text"/></View>'
 
 
@@ -182,7 +184,7 @@ def test_webhook_trains_bumps_version_and_survives_restart(served, tmp_path):
     # the hard cue words too
     assert acc_hard_before <= 0.65 and acc_hard_after >= 0.8, (acc_hard_before, acc_hard_after)
     # an unknown action is acknowledged, not trained on
-    r = requests.post(f"{url}/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 7}})
+    r = requests.post(f"{url}/webhook", json={"action": "LABEL_LINK_CREATED", "project": {"id": 7}})
     assert r.status_code == 200 and r.json()["status"] == "Unknown event"
     # deleting annotations retrains without them
     r = requests.post(

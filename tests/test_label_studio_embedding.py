@@ -17,6 +17,8 @@ from w2s_plugin.integrations.label_studio.embedding import (
 )
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder
 
+pytestmark = pytest.mark.usefixtures("no_label_studio_env")
+
 needs_embed = pytest.mark.skipif(not embedding_model_available(), reason="the embed extra is not installed")
 
 

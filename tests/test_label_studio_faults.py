@@ -23,7 +23,12 @@ requests = pytest.importorskip("requests")
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 
 W2S = str(Path(sys.executable).with_name("w2s"))
-ENV = {**os.environ, "W2S_EMBEDDER": "hashing", "PYTHONUNBUFFERED": "1"}
+# no Label Studio here: the served backend must not read the test server's projects of the same ids
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")},
+    "W2S_EMBEDDER": "hashing",
+    "PYTHONUNBUFFERED": "1",
+}
 
 
 def free_port() -> int:

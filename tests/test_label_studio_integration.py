@@ -309,7 +309,9 @@ def test_docs_campaign_example_finds_overlap_and_no_keywords_warns(ls, tmp_path,
             ]
         )
         assert rc == 0
-        runs[name] = load_state(tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw"))["rounds"]
+        # the driver keeps its state apart from a local campaign's: <state_dir>/label-studio-<project>
+        where = tmp_path / ("ls-campaign" if name == "campaign" else "ls-nokw") / f"label-studio-{project.id}"
+        runs[name] = load_state(where)["rounds"]
         out = capsys.readouterr()
         warned = "no cold-start keywords" in out.err
         assert warned == (name == "nokw"), out.err

@@ -171,9 +171,6 @@ def _hint_files():
             continue
         if p.suffix not in {".md", ".py", ".toml", ".yml", ".yaml", ".txt", ".cfg"} and p.name != "Makefile":
             continue
-        # integrations/label_studio/*.py messages are being reworded on the lsconv branch
-        if rel.parts[:2] == ("integrations", "label_studio") and p.suffix == ".py":
-            continue
         yield rel, p
 
 

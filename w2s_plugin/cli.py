@@ -30,6 +30,23 @@ def _is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, (W2SError, plugins.PluginError, FileNotFoundError))
 
 
+def _environment_error(exc: BaseException) -> str | None:
+    """One line for a machine problem that is no bug (a full disk, a read-only or forbidden folder),
+    else None. Writes are atomic, so what was committed before stays usable."""
+    import errno
+
+    if not isinstance(exc, OSError):
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full{where}: free some space and run the same command again (saved state is kept)"
+        )
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{exc.strerror}{where}: choose a writable folder or fix its permissions"
+    return None
+
+
 def writable_file(path: str, flag: str) -> str:
     """Check up front that ``path`` can be written (its directory exists and is writable), so a
     long command does not fail after the work is done."""
@@ -172,6 +189,12 @@ def _run(argv) -> int:
         except (KeyboardInterrupt, BrokenPipeError):
             raise
         except Exception as exc:
+            env_problem = _environment_error(exc)
+            if env_problem is not None:
+                if debug:
+                    traceback.print_exc()
+                print(f"{prefix}: error: {env_problem}", file=sys.stderr)
+                return 2
             if not _is_user_error(exc):  # a bug: the traceback is what a report needs
                 traceback.print_exc()
                 print(

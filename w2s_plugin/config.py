@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -138,6 +139,15 @@ SCHEMA: list[Key] = [
     ),
     Key("campaign.reward_params", _TABLE, "a table", "Parameters of the reward's factory."),
     Key(
+        "campaign.gold",
+        _TABLE,
+        "a table {path = ..., labels = ...}",
+        "A gold sample (what reward ``gain`` scores batches against): ``path`` a file of items in the "
+        "sources' own form (any source type; ``type`` and ``params`` as for a source), ``labels`` a "
+        "file with one label per item (``.npy`` or one per line) or a column of ``path``'s records; "
+        "without ``labels``, the source's own labels (``params = { label_column = ... }``).",
+    ),
+    Key(
         "campaign.true_densities",
         _TABLE,
         "a table of source name = density",
@@ -225,18 +235,18 @@ SCHEMA: list[Key] = [
     Key(
         "detector.hard_threshold",
         (str, int, float),
-        "a threshold rule name or a number",
+        "a threshold rule name or a number in [0, 1]",
         "Split of weak confidence (hard-only below).",
         default="change_point",
-        check=_number_or_name,
+        check=lambda v: _number_or_name(v) and (isinstance(v, str) or 0 <= v <= 1),
     ),
     Key(
         "detector.overlap_threshold",
         (str, int, float),
-        "a threshold rule name or a number",
-        "Split of the overlap score (overlap at or above).",
+        "a threshold rule name or a finite number",
+        "Split of the overlap score (overlap at or above; in [0, 1] for the built-in cosine scorers).",
         default="change_point",
-        check=_number_or_name,
+        check=lambda v: _number_or_name(v) and (isinstance(v, str) or math.isfinite(v)),
     ),
     Key("detector.threshold_params", _TABLE, "a table", "Parameters of the threshold rules.", default={}),
     Key(
@@ -446,6 +456,18 @@ class Config:
         a = self.data.get("acquisition", {})
         return a.get("strategy", "overlap"), dict(a.get("params", {}))
 
+    def gold(self):
+        """``(items, labels)`` of ``campaign.gold`` (``None`` without it)."""
+        spec = self.get("campaign.gold")
+        if spec is None:
+            return None
+        try:
+            return load_gold(spec)
+        except (ValueError, OSError) as exc:
+            raise self.error(
+                "campaign.gold", "a gold sample that loads", spec.get("path"), str(exc)
+            ) from None
+
     def state_dir(self) -> Path | None:
         sd = self.get("campaign.state_dir")
         return None if sd is None else Path(sd)
@@ -477,6 +499,7 @@ class Config:
             random_state=self.get("seed"),
             reward=self.get("campaign.reward") or "overlap",
             reward_params=self.get("campaign.reward_params"),
+            gold=self.gold(),
         )
         if kw["reward"] not in plugins.get_registry("rewards"):
             raise self.error(
@@ -563,6 +586,13 @@ def load_config(path, build: bool = False) -> Config:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "(file)", "valid TOML", f"a syntax error: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            file,
+            "(file)",
+            "UTF-8 text",
+            f"a byte that is not UTF-8 at offset {exc.start} (save the file as UTF-8)",
+        ) from None
     return validate(data, file=file, base_dir=p.resolve().parent, build=build)
 
 
@@ -803,6 +833,7 @@ def _validate_detector(cfg: Config) -> None:
     scorer = det.get("scorer", DEFAULT_SCORER)
     factory = cfg.check_name("overlap_scorers", scorer, "detector.scorer", "overlap scorer")
     _check_params(cfg, factory, det.get("scorer_params", {}), "detector.scorer_params", f"scorer {scorer!r}")
+    check_fixed_thresholds(det, lambda key, expected, value: cfg.error(f"detector.{key}", expected, value))
     for key in ("hard_threshold", "overlap_threshold"):
         rule = det.get(key, "change_point")
         if isinstance(rule, str):
@@ -815,6 +846,34 @@ def _validate_detector(cfg: Config) -> None:
                 f"threshold rule {rule!r}",
                 skip=1,
             )
+
+
+#: Built-in scorers whose overlap score lies in [0, 1] (|cos| based); ``max_inner`` is unbounded.
+BOUNDED_SCORERS = ("rms_cosine", "subspace", "max_cosine")
+
+
+def check_fixed_thresholds(det: dict, error) -> None:
+    """Fixed thresholds in range: ``hard_threshold`` in [0, 1] (weak confidence is), ``overlap_threshold``
+    finite and in [0, 1] for the bounded built-in scorers. ``error(key, expected, value)`` makes the
+    exception (the Label Studio backend checks its own detector table with this too)."""
+    hard = det.get("hard_threshold")
+    if _is_number(hard) and not (math.isfinite(hard) and 0 <= hard <= 1):
+        raise error("hard_threshold", "a threshold rule name or a number in [0, 1] (weak confidence)", hard)
+    over = det.get("overlap_threshold")
+    if _is_number(over):
+        bounded = det.get("scorer", DEFAULT_SCORER) in BOUNDED_SCORERS
+        if not math.isfinite(over) or (bounded and not 0 <= over <= 1):
+            raise error(
+                "overlap_threshold",
+                "a threshold rule name or a number in [0, 1] (the scorer's overlap score)"
+                if bounded
+                else "a threshold rule name or a finite number",
+                over,
+            )
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _validate_bandit(cfg: Config) -> None:
@@ -839,10 +898,93 @@ def _validate_acquisition(cfg: Config) -> None:
             ) from None
 
 
+GOLD_KEYS = ("path", "labels", "type", "params")
+
+
+def _validate_gold(cfg: Config, c: dict) -> None:
+    """``campaign.gold = {path, labels, type, params}``: keys known, files resolved and present."""
+    gold = c.get("gold")
+    if gold is None:
+        return
+    for k in gold:
+        if k not in GOLD_KEYS:
+            raise cfg.error(
+                f"campaign.gold.{k}", f"a known key ({', '.join(GOLD_KEYS)})", k, _suggest(k, GOLD_KEYS)
+            )
+    gold = c["gold"] = dict(gold)
+    if not isinstance(gold.get("path"), str) or not gold["path"]:
+        raise cfg.error(
+            "campaign.gold.path", "a file of gold items", gold.get("path"), "this key is required"
+        )
+    gold["path"] = _resolve(cfg, gold["path"])
+    if "://" not in gold["path"] and not os.path.exists(gold["path"]):
+        raise cfg.error("campaign.gold.path", "an existing file", gold["path"])
+    labels = gold.get("labels")
+    if labels is not None:
+        if not isinstance(labels, str) or not labels:
+            raise cfg.error("campaign.gold.labels", "a label file or a column name", labels)
+        path = _resolve(cfg, labels)
+        if os.path.exists(path):
+            gold["labels"] = path
+        elif "/" in labels or os.path.splitext(labels)[1]:  # looks like a file: say it is missing now
+            raise cfg.error("campaign.gold.labels", "an existing file (one label per item)", labels)
+    if "type" in gold:
+        cfg.check_name("sources", gold["type"], "campaign.gold.type", "source type")
+    if "params" in gold and not isinstance(gold["params"], dict):
+        raise cfg.error("campaign.gold.params", "a table", gold["params"])
+
+
+def load_gold(spec: dict):
+    """``(items, labels)`` from a validated ``campaign.gold`` table (items in the sources' own form:
+    the features ``X``, else the records)."""
+    import numpy as np
+
+    from .errors import DataError
+    from .sources import Source
+
+    src = Source.from_path(
+        spec["path"], name="gold", type=spec.get("type"), shuffle=False, **dict(spec.get("params") or {})
+    )
+    items = src.X if src.X is not None else src.records
+    labels = spec.get("labels")
+    if labels is None:
+        if src.y is None:
+            raise DataError(
+                f"gold file {spec['path']}: no labels; set campaign.gold.labels (a file or a column name) "
+                "or params = { label_column = ... }"
+            )
+        y = np.asarray(src.y)
+    elif os.path.exists(labels):
+        if labels.endswith(".npy"):
+            y = np.load(labels, allow_pickle=False)
+        else:
+            with open(labels, encoding="utf-8") as fh:
+                y = np.array([line.strip() for line in fh if line.strip()])
+    else:
+        if not src.records or labels not in src.records[0]:
+            raise DataError(f"gold file {spec['path']}: no column {labels!r} to read the labels from")
+        y = np.array([r[labels] for r in src.records])
+    if y.ndim != 1 or y.shape[0] != len(src):
+        raise DataError(f"gold: {y.shape[0] if y.ndim else 0} labels for {len(src)} items in {spec['path']}")
+    return items, y
+
+
 def _validate_campaign(cfg: Config) -> None:
     c = cfg.data.get("campaign", {})
     if not c:
         return
+    reward = c.get("reward", "overlap")
+    factory = cfg.check_name("rewards", reward, "campaign.reward", "reward")
+    if c.get("reward_params"):
+        _check_params(cfg, factory, c["reward_params"], "campaign.reward_params", f"reward {reward!r}")
+    _validate_gold(cfg, c)
+    if reward == "gain" and "gold" not in c and "label_studio" not in cfg.data:
+        raise cfg.error(
+            "campaign.gold",
+            "a gold sample {path = ..., labels = ...}",
+            None,
+            "reward 'gain' scores each batch against it (a Label Studio campaign uses the annotations)",
+        )
     if c.get("budget") is not None and c["budget"] < c["batch_size"]:
         raise cfg.error(
             "campaign.budget", f"an integer >= campaign.batch_size ({c['batch_size']})", c["budget"]

@@ -1,7 +1,8 @@
 """Label Studio integration: an ML backend that serves weak labels scored by overlap density, and a
 campaign driver that fills an annotation project from the sources a bandit picks.
 
-Needs the ``label-studio`` extra (``pip install 'w2s-plugin[label-studio]'``). Names are imported
+Needs the ``label-studio`` extra (``pip install -e '.[label-studio]'`` in a checkout; the package is
+not on PyPI). Names are imported
 lazily so ``import w2s_plugin.integrations.label_studio`` works without Flask.
 """
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -41,14 +42,24 @@ from .text import KeywordVoter, TextWeakClassifier
 
 logger = logging.getLogger(__name__)
 
+#: Webhook actions that change what the weak model learns from. Label Studio 1.23 sends START_TRAINING
+#: for "Start training" (and PROJECT_UPDATED when a settings save goes with it), the ANNOTATION(S)_*
+#: actions for annotations, and TASKS_DELETED when tasks (with their annotations) are deleted; its
+#: ML webhook is made with ``send_for_all_actions``, so every other action arrives too and is a logged 200.
 TRAIN_EVENTS = (
     "ANNOTATION_CREATED",
     "ANNOTATIONS_CREATED",
     "ANNOTATION_UPDATED",
     "ANNOTATION_DELETED",
     "ANNOTATIONS_DELETED",
+    "TASKS_DELETED",
     "START_TRAINING",
+    "PROJECT_UPDATED",
 )
+#: The actions that read every annotation back from Label Studio (a pull adds and updates; it never deletes).
+PULL_EVENTS = ("START_TRAINING", "PROJECT_UPDATED")
+#: Project ids are Label Studio's integer primary keys: ASCII digits, at most this many.
+MAX_ID_DIGITS = 18
 STATE_FILE = "state.json"
 REGION_NAMES = {int(r): r.name.lower() for r in Region}
 #: The ``model_version`` predictions carry while Label Studio has not told the backend the project's own
@@ -67,12 +78,66 @@ def project_key(project) -> str:
         raise BadRequest(
             "request has no 'project': send the Label Studio project id (e.g. \"12.1700000000\")"
         )
-    key = str(project).split(".", 1)[0].strip()
-    if not key.isdigit():
+    if not isinstance(project, (str, int)):
         raise BadRequest(
-            f'\'project\' must be a Label Studio project id like "12" or "12.1700000000"; got {project!r}'
+            f'\'project\' must be a Label Studio project id like "12" or "12.1700000000"; '
+            f"got a {type(project).__name__}"
         )
-    return key
+    key = str(project).split(".", 1)[0].strip()
+    if not (key.isascii() and key.isdigit() and len(key) <= MAX_ID_DIGITS):
+        shown = (
+            repr(project)
+            if len(str(project)) <= 40
+            else f"{str(project)[:20]!r}... ({len(str(project))} chars)"
+        )
+        raise BadRequest(
+            f'\'project\' must be a Label Studio project id like "12" or "12.1700000000" (ASCII digits, '
+            f"at most {MAX_ID_DIGITS}); got {shown}"
+        )
+    return str(int(key))  # "007" and "7" are one project
+
+
+def _object_id(value, what: str) -> str:
+    """A task or annotation id from a webhook as a string key: an integer or a string of ASCII digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadRequest(f"{what} must be an integer id; got a {type(value).__name__}")
+    key = str(value).strip()
+    if not (key.isascii() and key.isdigit() and len(key) <= MAX_ID_DIGITS):
+        shown = repr(value) if len(key) <= 40 else f"{key[:20]!r}... ({len(key)} chars)"
+        raise BadRequest(f"{what} must be an integer id (at most {MAX_ID_DIGITS} digits); got {shown}")
+    return str(int(key))
+
+
+def normalize_host(hostname) -> str | None:
+    """The Label Studio base URL from /setup or the environment, without a trailing slash (``None``: none)."""
+    if hostname is None or (isinstance(hostname, str) and not hostname.strip()):
+        return None
+    if not isinstance(hostname, str) or len(hostname) > 2048:
+        raise BadRequest(
+            "'hostname' must be the Label Studio URL as a string, e.g. \"http://localhost:8080\""
+        )
+    host = hostname.strip().rstrip("/")
+    if not host.lower().startswith(("http://", "https://")) or any(c.isspace() for c in host):
+        raise BadRequest(
+            f"'hostname' must be an http(s) URL like \"http://localhost:8080\"; got {host[:80]!r}"
+        )
+    return host
+
+
+def env_credentials() -> tuple[str | None, str | None]:
+    """``(url, api key)`` from the environment, as the official ML backend reads them:
+    ``LABEL_STUDIO_URL`` (or ``LABEL_STUDIO_HOST``) and ``LABEL_STUDIO_API_KEY`` (or
+    ``LABEL_STUDIO_ACCESS_TOKEN``). A restarted backend trains with them before Label Studio calls
+    /setup again."""
+    env = os.environ
+    url = env.get("LABEL_STUDIO_URL") or env.get("LABEL_STUDIO_HOST") or None
+    key = env.get("LABEL_STUDIO_API_KEY") or env.get("LABEL_STUDIO_ACCESS_TOKEN") or None
+    try:
+        url = normalize_host(url)
+    except BadRequest:
+        logger.warning("LABEL_STUDIO_URL / LABEL_STUDIO_HOST is not an http(s) URL; it is ignored")
+        url = None
+    return url, key
 
 
 def parse_extra_params(extra_params) -> dict | None:
@@ -84,7 +149,8 @@ def parse_extra_params(extra_params) -> dict | None:
             return None
         try:
             extra_params = json.loads(extra_params)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # bad syntax, a 5000-digit number, deep nesting
+            exc = " ".join(str(exc).split())[:120] if isinstance(exc, ValueError) else "nested too deep"
             raise BadRequest(
                 f"extra_params is a string that is not valid JSON ({exc}); send a JSON object such "
                 'as {"keywords": {"Positive": ["great"]}}'
@@ -161,6 +227,10 @@ class OverlapDensityBackend:
     C : float
         Inverse L2 strength of the weak logistic regression.
     random_state : int
+    max_text_chars : int
+        Longest text *kept* in the state (pool and annotations), in characters: a longer one is
+        scored on its full text but stored as its first ``max_text_chars``, so ``state.json``, which
+        is rewritten when the pool changes, stays bounded (``pool_size`` x this at most for the pool).
     """
 
     def __init__(
@@ -174,6 +244,7 @@ class OverlapDensityBackend:
         C: float = 1.0,
         random_state: int = 0,
         cache_size: int = 100_000,
+        max_text_chars: int = 20_000,
     ):
         self.model_dir = None if model_dir is None else Path(model_dir)
         if embedder is None:
@@ -186,10 +257,19 @@ class OverlapDensityBackend:
         self._cache_lock = threading.Lock()
         self.strategy = strategy
         self.detector_params = dict(detector_params or {})
+        from w2s_plugin.config import check_fixed_thresholds
+
+        check_fixed_thresholds(
+            self.detector_params,
+            lambda key, expected, value: W2SError(f"detector {key}: expected {expected}; got {value!r}"),
+        )
         self.keywords = keywords
         if not isinstance(pool_size, int) or pool_size < 2:
             raise W2SError(f"pool_size must be an integer >= 2; got {pool_size!r}")
         self.pool_size = pool_size
+        if not isinstance(max_text_chars, int) or isinstance(max_text_chars, bool) or max_text_chars < 1:
+            raise W2SError(f"max_text_chars must be a positive integer; got {max_text_chars!r}")
+        self.max_text_chars = max_text_chars
         self.C = C
         self.random_state = random_state
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")  # fail early on a typo
@@ -367,8 +447,11 @@ class OverlapDensityBackend:
             c = k if k in schema.choices else by_lower.get(str(k).lower())
             if c is None:
                 unknown.append(k)
-            elif isinstance(words, str) or not all(isinstance(w, str) for w in words or []):
-                raise BadRequest(f"keywords for {k!r} must be a list of words or phrases; got {words!r}")
+            elif not isinstance(words, (list, type(None))) or not all(
+                isinstance(w, str) for w in words or []
+            ):
+                shown = repr(words) if len(repr(words)) <= 60 else f"a {type(words).__name__}"
+                raise BadRequest(f"keywords for {k!r} must be a list of words or phrases; got {shown}")
             else:
                 named[c] = list(named.get(c, [])) + list(words)
         if unknown:
@@ -420,15 +503,34 @@ class OverlapDensityBackend:
 
         Everything is checked before anything is saved: a rejected /setup leaves the project as it was.
         With ``hostname`` and ``access_token`` (Label Studio sends both) the backend reads the project's
-        model version, so its predictions carry the version the prediction-score column counts."""
+        model version, so its predictions carry the version the prediction-score column counts.
+
+        The token is bound to the host it came with: a /setup that names another host without a token
+        of its own, or a token without its host, is refused (400), so nobody who can reach the backend
+        can make it send the stored token elsewhere."""
         self.counters["setup"] += 1
         extra_params = parse_extra_params(extra_params)
+        host = normalize_host(hostname)
+        if access_token is not None and not isinstance(access_token, str):
+            raise BadRequest("'access_token' must be a string")
+        token = access_token.strip() if access_token else None
         if label_config is not None:
             schema = parse_label_config(label_config)
         else:
             with self._hold(project) as p:
                 schema = p.schema
         voter = None if extra_params is None else self._voter(schema, extra_params)
+        if token and host is None:
+            raise BadRequest(
+                "/setup sent an 'access_token' without its 'hostname': send both (Label Studio does)"
+            )
+        known = self._projects.get(project_key(project))  # credentials live in memory only
+        if host is not None and token is None and known is not None and known.access_token:
+            if host != known.hostname:
+                raise BadRequest(
+                    "/setup names a new 'hostname' without an 'access_token': the stored token is bound to "
+                    "the host it came with; send the token for the new host (Label Studio sends both)"
+                )
         with self._hold(project, label_config) as p:
             if extra_params is not None and extra_params != p.extra_params:
                 p.extra_params = dict(extra_params)
@@ -437,23 +539,44 @@ class OverlapDensityBackend:
                     p.version += 1
                     p.detector = None
                 self._save(p, weak_changed=True)
-            p.hostname, p.access_token = hostname or p.hostname, access_token or p.access_token
+            if token:
+                p.hostname, p.access_token = host, token
+            elif host is not None and p.access_token is None:
+                p.hostname = host
             self._sync_label(p, force=True)
             return self.model_version(p)
+
+    @staticmethod
+    def credentials(p: _Project) -> list[tuple[str, str]]:
+        """``(url, token)`` pairs to read project ``p`` from Label Studio, in the order to try them: the
+        pair /setup sent (kept in memory only), then the environment's (:func:`env_credentials`;
+        in a container Label Studio may name itself ``localhost``, which the backend cannot reach).
+        A token only ever goes to the host it came with."""
+        out = []
+        if p.hostname and p.access_token:
+            out.append((p.hostname, p.access_token))
+        env = env_credentials()
+        if env[0] and env[1] and env not in out:
+            out.append(env)
+        return out
 
     def _sync_label(self, p: _Project, force: bool = False) -> None:
         """Read the project's model version from Label Studio (credentials from /setup, kept in memory
         only). Called at /setup and, until a version is known, at most every 30 s from /predict."""
-        if not (p.hostname and p.access_token) or (not force and time.time() - p.label_checked < 30):
+        pairs = self.credentials(p)
+        if not pairs or (not force and time.time() - p.label_checked < 30):
             return
         p.label_checked = time.time()
-        try:
-            from .client import LabelStudioClient
+        from .client import LabelStudioClient
 
-            client = LabelStudioClient(p.hostname, p.access_token, retries=0, timeout=2.0)
-            version = (client.project(int(p.key)) or {}).get("model_version") or ""
-        except Exception as exc:  # the backend still serves; predictions carry the version it has
-            logger.warning("project %s: cannot read its model version from Label Studio: %s", p.key, exc)
+        for host, token in pairs:
+            try:
+                client = LabelStudioClient(host, token, retries=0, timeout=2.0)
+                version = (client.project(int(p.key)) or {}).get("model_version") or ""
+                break
+            except Exception as exc:  # the backend still serves; predictions carry the version it has
+                logger.warning("project %s: cannot read its model version from %s: %s", p.key, host, exc)
+        else:
             return
         if version and version != p.label:
             p.label = version
@@ -515,6 +638,7 @@ class OverlapDensityBackend:
                 continue
             known.add(k)
             p.n_seen += 1
+            t = t[: self.max_text_chars]  # bounded state: a long text is kept as its beginning
             if len(p.pool_keys) < self.pool_size:
                 p.pool_keys.append(k)
                 p.pool_texts.append(t)
@@ -625,10 +749,21 @@ class OverlapDensityBackend:
                 live = [t for t, k in zip(texts, ok) if k]
                 P = np.asarray(p.weak.predict_proba(live), dtype=np.float64)
                 E = E_all[ok]
+                # cold start: the keyword voter found no keyword of any choice in these texts, so there
+                # is no model for them yet (uniform probabilities); they are hard-only, whatever the
+                # thresholds fitted on a pool of such texts say
+                cold = isinstance(p.weak, KeywordVoter)
+                no_model = cold & (np.ptp(P, axis=1) < 1e-12)
                 try:
                     det = self._detector(p)
                     report = None if det is None else det.predict_report(P, E)  # None: one text ever seen
+                    if report is not None and no_model.any():
+                        regions = np.where(no_model, int(Region.HARD_ONLY), report.regions)
+                        report = dataclasses.replace(report, regions=regions)
                     scores = self._scores(report, P) if report is not None else 0.5 * P.max(axis=1)
+                except W2SError as exc:  # a pool detection cannot use yet (e.g. identical texts)
+                    logger.warning("project %s: %d tasks served unscored: %s", p.key, len(live), exc)
+                    report, scores = None, 0.5 * P.max(axis=1)
                 except Exception:  # a bug must not cost the whole batch its predictions
                     logger.exception(
                         "project %s: scoring %d tasks failed; they are served unscored", p.key, len(live)
@@ -658,6 +793,13 @@ class OverlapDensityBackend:
                         "strategy": self.strategy,
                         "model": model,
                     }
+                    if no_model[j]:
+                        meta["no_model"] = (
+                            "no model yet: no annotations, and no keyword of any choice in this text "
+                            "(annotate tasks of two choices and press Start training, or set keywords)"
+                        )
+                    elif cold:
+                        meta["no_model"] = "no model yet: keywords only (annotate tasks of two choices)"
                     results[i] = self._prediction(p, choice, float(scores[j]), version, meta)
             for i in np.flatnonzero(~ok):
                 results[i] = {"result": [], "score": 0.0, "model_version": version}
@@ -671,8 +813,9 @@ class OverlapDensityBackend:
     @staticmethod
     def _prediction(p: _Project, choice: str, score: float, version: str, meta: dict) -> dict:
         s = p.schema
+        head = f"w2s: {meta['no_model']}; " if "no_model" in meta else "w2s: "
         text = (
-            f"w2s: {meta['region']} (acquisition {meta['acquisition_score']:.3f}, overlap score "
+            f"{head}{meta['region']} (acquisition {meta['acquisition_score']:.3f}, overlap score "
             f"{'-' if meta['overlap_score'] is None else format(meta['overlap_score'], '.3f')}, "
             f"weak confidence {meta['weak_confidence']:.3f})"
         )
@@ -718,27 +861,40 @@ class OverlapDensityBackend:
     def _choice_of(self, p: _Project, annotation: dict):
         if annotation.get("was_cancelled"):
             return None
-        for region in annotation.get("result") or []:
+        result = annotation.get("result") or []
+        if not isinstance(result, list):
+            raise BadRequest("an annotation's 'result' must be a list of regions")
+        for region in result:
             if (
                 isinstance(region, dict)
                 and region.get("from_name") == p.schema.from_name
                 and isinstance(region.get("value"), dict)
             ):
                 chosen = region["value"].get("choices") or []
-                if chosen and chosen[0] in p.schema.choices:
+                if not isinstance(chosen, list):
+                    raise BadRequest("an annotation region's value.choices must be a list of choice names")
+                if chosen and isinstance(chosen[0], str) and chosen[0] in p.schema.choices:
                     return chosen[0]
         return None
 
     def _record(self, p: _Project, task: dict, annotation: dict) -> None:
+        """Store one task's annotation (an annotation without a choice of the config, or cancelled,
+        removes the task's: that is what the annotator said)."""
         if not isinstance(task, dict) or not isinstance(annotation, dict):
             raise BadRequest("an annotation event needs 'task' and 'annotation' objects")
-        tid = str(task.get("id", annotation.get("task")))
-        text = (task.get("data") or {}).get(p.schema.value_key)
+        tid = _object_id(task.get("id", annotation.get("task")), "the task's 'id'")
+        data = task.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise BadRequest(f"task {tid}: 'data' must be an object; got a {type(data).__name__}")
+        text = (data or {}).get(p.schema.value_key)
+        ann_id = annotation.get("id")
+        if ann_id is not None:
+            ann_id = int(_object_id(ann_id, "an annotation's 'id'"))
         label = self._choice_of(p, annotation)
         if label is None or not isinstance(text, str):
             p.examples.pop(tid, None)
         else:
-            p.examples[tid] = {"text": text, "label": label, "annotation": annotation.get("id")}
+            p.examples[tid] = {"text": text[: self.max_text_chars], "label": label, "annotation": ann_id}
 
     def add_annotations(self, project, items, label_config=None, replace: bool = False) -> dict:
         """Record ``(task, annotation)`` pairs (e.g. read back by the campaign driver) and retrain."""
@@ -759,56 +915,87 @@ class OverlapDensityBackend:
         return {"model_version": self.internal_version(p), "trained": changed, "n_train": len(p.examples)}
 
     def fit(self, event: str, data: dict) -> dict:
-        """``POST /webhook``: learn from an annotation event, or from every annotation on START_TRAINING."""
+        """``POST /webhook``: learn from an annotation event, or from every annotation on START_TRAINING
+        (and PROJECT_UPDATED). A pull from Label Studio adds and updates annotations but never removes
+        one: only a deletion event (ANNOTATION(S)_DELETED, TASKS_DELETED) does."""
         self.counters["webhook"] += 1
         if event not in TRAIN_EVENTS:
-            return {"status": "Unknown event", "event": event}
+            logger.info("webhook %s: not an event this backend learns from; acknowledged", event[:64])
+            return {"status": "Unknown event", "event": event[:64]}
         proj = data.get("project")
         if not isinstance(proj, dict):
             raise BadRequest(f"{event} webhook has no 'project' object")
-        with self._hold(proj, proj.get("label_config")) as p:
+        label_config = proj.get("label_config")
+        if label_config is not None and not isinstance(label_config, str):
+            raise BadRequest("the project's 'label_config' must be a string (the labeling config XML)")
+        with self._hold(proj, label_config) as p:
             if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
                 self._record(p, data.get("task"), data.get("annotation"))
             elif event == "ANNOTATIONS_CREATED":
-                anns, tasks = data.get("annotation") or [], data.get("task") or []
-                by_id = {t.get("id"): t for t in tasks if isinstance(t, dict)}
+                anns, tasks = _list_of(data, "annotation"), _list_of(data, "task")
+                by_id = {str(t.get("id")): t for t in tasks}
                 for ann in anns:
-                    if isinstance(ann, dict):
-                        self._record(p, by_id.get(ann.get("task"), {"id": ann.get("task")}), ann)
+                    self._record(p, by_id.get(str(ann.get("task")), {"id": ann.get("task")}), ann)
             elif event in ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED"):
-                gone = data.get("annotations") or ([data["annotation"]] if data.get("annotation") else [])
-                ids = {a.get("id") for a in gone if isinstance(a, dict)}
+                gone = _list_of(data, "annotations") or _list_of(data, "annotation")
+                ids = {int(_object_id(a.get("id"), "a deleted annotation's 'id'")) for a in gone}
                 p.examples = {k: v for k, v in p.examples.items() if v.get("annotation") not in ids}
-            elif event == "START_TRAINING":
-                pulled = self._pull_annotations(p)
-                if pulled is not None:
-                    p.examples = {}
-                    for task in pulled:
-                        anns = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-                        if anns:
-                            self._record(p, task, anns[-1])
+            elif event == "TASKS_DELETED":
+                ids = {_object_id(t.get("id"), "a deleted task's 'id'") for t in _list_of(data, "tasks")}
+                p.examples = {k: v for k, v in p.examples.items() if k not in ids}
+            elif event in PULL_EVENTS:
+                for task in self._pull_annotations(p, event) or []:
+                    self.record_task(p, task)
             out = self._finish_training(p)
             out["status"] = "ok"
             return out
 
-    def _pull_annotations(self, p: _Project):
-        """Every annotated task of the project, from Label Studio (with the /setup credentials), or None."""
-        if not (p.hostname and p.access_token):
-            return None
-        try:
-            from .client import ANNOTATED_QUERY, LabelStudioClient
+    def record_task(self, p: _Project, task) -> None:
+        """Store a task as Label Studio exports it (``{"id", "data", "annotations": [...]}``): its last
+        annotation that was not cancelled; a task without one changes nothing."""
+        if not isinstance(task, dict):
+            raise BadRequest("an exported task must be an object with 'id', 'data' and 'annotations'")
+        anns = task.get("annotations") or []
+        if not isinstance(anns, list):
+            raise BadRequest("a task's 'annotations' must be a list")
+        anns = [a for a in anns if isinstance(a, dict) and not a.get("was_cancelled")]
+        if anns:
+            self._record(p, task, anns[-1])
 
-            client = LabelStudioClient(p.hostname, p.access_token, retries=1, timeout=30.0)
-            return [
-                t
-                for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
-                if (t.get("total_annotations") or 0) > 0
-            ]
-        except Exception as exc:  # training still runs on what the webhooks delivered
-            logger.warning(
-                "START_TRAINING: could not read annotations of project %s from %s: %s", p.key, p.hostname, exc
-            )
+    def train(self, project, tasks, label_config=None) -> dict:
+        """``POST /train`` (Label Studio with its webhook training flag off sends every annotated task):
+        add and update the annotations given, and retrain."""
+        if not isinstance(tasks, list):
+            raise BadRequest("/train needs 'annotations': the list of annotated tasks Label Studio exports")
+        with self._hold(project, label_config) as p:
+            for task in tasks:
+                self.record_task(p, task)
+            out = self._finish_training(p)
+            out["status"] = "ok"
+            return out
+
+    def _pull_annotations(self, p: _Project, event: str = "START_TRAINING"):
+        """Every annotated task of the project, from Label Studio (with the /setup credentials, else the
+        environment's), or None."""
+        pairs = self.credentials(p)
+        if not pairs:
+            logger.info("%s: no Label Studio credentials for project %s (no /setup, no env)", event, p.key)
             return None
+        from .client import ANNOTATED_QUERY, LabelStudioClient
+
+        for host, token in pairs:
+            try:
+                client = LabelStudioClient(host, token, retries=1, timeout=30.0)
+                return [
+                    t
+                    for t in client.tasks(int(p.key), query=ANNOTATED_QUERY)
+                    if isinstance(t, dict) and (t.get("total_annotations") or 0) > 0
+                ]
+            except Exception as exc:  # training still runs on what the webhooks delivered
+                logger.warning(
+                    "%s: could not read annotations of project %s from %s: %s", event, p.key, host, exc
+                )
+        return None
 
     # -- introspection -------------------------------------------------------------------------
     def _weak_cv(self, p: _Project) -> dict | None:
@@ -855,6 +1042,18 @@ class OverlapDensityBackend:
             "embedder": type(self.embedder).__name__,
             "projects": projects,
         }
+
+
+def _list_of(data: dict, key: str) -> list:
+    """``data[key]`` as a list of objects (a single object is a list of one; absent is empty)."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BadRequest(f"'{key}' must be an object or a list of objects")
+    return value
 
 
 def _scoreable(E: np.ndarray) -> np.ndarray:

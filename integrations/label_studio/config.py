@@ -9,9 +9,21 @@ from w2s_plugin.errors import ConfigError
 
 from .backend import OverlapDensityBackend
 
-BACKEND_KEYS = {"model_dir", "strategy", "detector", "keywords", "pool_size", "C", "random_state", "embedder"}
+BACKEND_KEYS = {
+    "model_dir",
+    "strategy",
+    "detector",
+    "keywords",
+    "pool_size",
+    "C",
+    "random_state",
+    "embedder",
+    "max_text_chars",
+}
 #: Read by the campaign driver only (``w2s campaign run --label-studio-url``); ``w2s serve`` ignores them.
 DRIVER_KEYS = {"text_column"}
+#: Read by the HTTP app (``w2s serve``, ``wsgi``), not the backend.
+APP_KEYS = {"max_request_mb"}
 
 
 def load_config(path) -> dict:
@@ -29,6 +41,10 @@ def load_config(path) -> dict:
             return tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"config file {path!r} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+            ) from None
 
 
 def build_model(spec):
@@ -53,11 +69,11 @@ def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBa
     ``strategy``, ``detector`` (OverlapDetector params), ``keywords``, ``pool_size``, ``C``,
     ``random_state``, ``embedder`` (a model table, e.g. ``{type = "text_hashing"}``))."""
     table = dict((config or {}).get("label_studio") or {})
-    unknown = sorted(set(table) - BACKEND_KEYS - DRIVER_KEYS - {"campaign"})
+    unknown = sorted(set(table) - BACKEND_KEYS - DRIVER_KEYS - APP_KEYS - {"campaign"})
     if unknown:
         raise ConfigError(
             f"unknown key(s) in [label_studio]: {', '.join(unknown)}; "
-            f"valid: {', '.join(sorted(BACKEND_KEYS | DRIVER_KEYS))}"
+            f"valid: {', '.join(sorted(BACKEND_KEYS | DRIVER_KEYS | APP_KEYS))}"
         )
     return OverlapDensityBackend(
         model_dir=model_dir or table.get("model_dir"),
@@ -68,4 +84,5 @@ def backend_from_config(config: dict | None, model_dir=None) -> OverlapDensityBa
         pool_size=int(table.get("pool_size", 2000)),
         C=float(table.get("C", 1.0)),
         random_state=int(table.get("random_state", 0)),
+        max_text_chars=table.get("max_text_chars", 20_000),
     )

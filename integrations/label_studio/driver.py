@@ -38,7 +38,7 @@ REGIONS = {r.name.lower(): int(r) for r in Region}
 
 def make_client(url: str, api_key: str):
     """A ``label_studio_sdk`` client (the SDK is part of the ``label-studio`` extra)."""
-    from label_studio_sdk.client import LabelStudio
+    from label_studio_sdk import LabelStudio  # as label-studio-sdk 2.x documents it
 
     if not url:
         raise W2SError("no Label Studio URL: pass --label-studio-url or set LABEL_STUDIO_URL")
@@ -216,7 +216,8 @@ class CampaignDriver:
                 "not imported twice: run the same command again to continue"
             )
         done = engine.n_rounds if engine is not None else 0
-        if not (self._state_dir / STATE_FILE).exists():
+        # a state file this driver has not committed to (another run's, or none) is not "saved"
+        if engine is None or done == 0 or not (self._state_dir / STATE_FILE).exists():
             return (
                 f"nothing saved yet (no round done; state goes to {self._state_dir}): "
                 "run the same command again"

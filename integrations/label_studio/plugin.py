@@ -10,11 +10,37 @@ Flask, gunicorn and the SDK are imported only when used, so ``w2s`` works withou
 from __future__ import annotations
 
 import os
+import sys
 
-from w2s_plugin.errors import W2SError
+from w2s_plugin.errors import W2SError, install_hint
 from w2s_plugin.hookspecs import hookimpl
 
-INSTALL = "pip install 'w2s-plugin[label-studio]'"
+#: The package is not on PyPI: the hint works from a checkout.
+INSTALL = install_hint("label-studio")
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
+
+    if host.strip("[]").lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, environ=None) -> str | None:
+    """The warning ``w2s serve`` prints when it listens beyond loopback without basic auth, else None."""
+    env = os.environ if environ is None else environ
+    if is_loopback(host) or (env.get("BASIC_AUTH_USER") and env.get("BASIC_AUTH_PASS")):
+        return None
+    return (
+        f"warning: serving on {host} without authentication: anyone who can reach this port can read "
+        "predictions, post annotations and reconfigure projects; set BASIC_AUTH_USER and BASIC_AUTH_PASS "
+        "(and the same user and password in Label Studio's model connection) or bind to 127.0.0.1"
+    )
 
 
 def _bind(host: str, port: int):
@@ -56,7 +82,11 @@ def _serve(args) -> int:
     config = load_config(args.config)
     sock = _bind(args.host, args.port)
     backend = backend_from_config(config, model_dir=args.model_dir or os.environ.get("MODEL_DIR"))
-    app = create_app(backend)  # loads the models (the embedding model takes a few seconds)
+    # loads the models (the embedding model takes a few seconds)
+    app = create_app(backend, max_request_mb=(config.get("label_studio") or {}).get("max_request_mb"))
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     where = backend.model_dir
     if where is None:
         where = "memory only (set MODEL_DIR or --model-dir to keep state)"
@@ -108,7 +138,11 @@ def register_commands(subparsers):
     p = subparsers.add_parser(
         "serve", help="serve the Label Studio ML backend (weak labels scored by overlap density)"
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); any other address needs BASIC_AUTH_USER/BASIC_AUTH_PASS",
+    )
     p.add_argument(
         "--port", type=count("--port", minimum=1, maximum=65535), default=9090, help="port (default 9090)"
     )
@@ -180,14 +214,16 @@ def add_command_options(command, parser):
     if command != "campaign run":
         return
     ls = parser.add_argument_group(
-        "Label Studio", f"fill a Label Studio project instead of a local campaign (needs {INSTALL})"
+        "Label Studio",
+        "fill a Label Studio project instead of a local campaign (its state goes to "
+        f"<campaign.state_dir>/label-studio-<project>); needs the label-studio extra: {INSTALL}",
     )
     ls.add_argument("--label-studio-url", default=None, help="Label Studio URL, e.g. http://localhost:8080")
     ls.add_argument("--project", default=None, help="id of the annotation project to fill")
     ls.add_argument(
         "--api-key",
-        default=os.environ.get("LABEL_STUDIO_API_KEY"),
-        help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)",
+        default=os.environ.get("LABEL_STUDIO_API_KEY") or os.environ.get("LABEL_STUDIO_ACCESS_TOKEN"),
+        help="Label Studio API token (default: $LABEL_STUDIO_API_KEY or $LABEL_STUDIO_ACCESS_TOKEN)",
     )
 
 
@@ -205,7 +241,10 @@ def w2s_run_command(command, args, config):
     if not args.project:
         raise CLIError("--label-studio-url needs --project ID (the Label Studio project to fill)")
     if not args.api_key:
-        raise CLIError("--label-studio-url needs an API key: pass --api-key or set LABEL_STUDIO_API_KEY")
+        raise CLIError(
+            "--label-studio-url needs an API key: pass --api-key or set LABEL_STUDIO_API_KEY "
+            "(or LABEL_STUDIO_ACCESS_TOKEN)"
+        )
     try:
         import label_studio_sdk  # noqa: F401  (the client the driver talks through)
 
@@ -289,6 +328,23 @@ def config_keys() -> list:
             check=lambda v: "type" in v,
         ),
         Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
+        Key(
+            "label_studio.max_text_chars",
+            (int,),
+            "a positive integer",
+            "Longest text kept in the backend's state (pool and annotations); longer ones are scored "
+            "whole but stored as their beginning, so state.json stays bounded.",
+            default=20_000,
+            check=lambda v: not isinstance(v, bool) and v >= 1,
+        ),
+        Key(
+            "label_studio.max_request_mb",
+            num,
+            "a number of MB > 0",
+            "Largest request body ``w2s serve`` accepts (413 above it; ``W2S_MAX_REQUEST_MB`` overrides it).",
+            default=32,
+            check=lambda v: not isinstance(v, bool) and 0 < v < 1e6,
+        ),
     ]
 
 
