@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
-from w2s_plugin.experiments.report import run_all
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from benchmarks.experiments.report import run_all  # noqa: E402
 
 
 def main():

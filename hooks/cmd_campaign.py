@@ -41,7 +41,16 @@ def cmd_campaign_run(args) -> int:
         return int(code)
     if cfg is None:
         raise _cli_error("give --config FILE (a campaign config; see docs/configuration.md)")
-    campaign = cfg.build_campaign(progress=False if args.no_progress else None)
+    campaign = cfg.build_campaign(progress=False if args.no_progress else None, force_new=args.force_new)
+    try:
+        return _run(campaign, cfg, args, contexts)
+    finally:
+        campaign.engine.close()  # the state folder is free for the next writer
+
+
+def _run(campaign, cfg, args, contexts) -> int:
+    if campaign.engine.moved_to is not None:
+        print(f"--force-new: the old state was moved to {campaign.engine.moved_to} (nothing deleted)")
     if campaign.resumed:
         print(
             f"resuming the campaign in {cfg.state_dir()}: {campaign.n_rounds} round(s), "
@@ -119,8 +128,8 @@ def _interrupted(campaign, cfg) -> int:
 def cmd_campaign_status(args) -> int:
     """Any front-end's folder (Campaign, MultiSourceLearner, Label Studio driver; 0.1.0 folders too)."""
     from w2s_plugin.bandit import SourceBandit
-    from w2s_plugin.engine import KIND_NAMES, load_state
     from w2s_plugin.hybrid import plot_hybrid, saved_status, status_lines
+    from w2s_plugin.state import display, load_state
 
     if not os.path.isdir(args.dir):
         raise _cli_error(f"{args.dir} is not a directory (give a campaign's state_dir)")
@@ -131,7 +140,7 @@ def cmd_campaign_status(args) -> int:
     est = bandit.estimates()
     drawn = sum(r["drawn"] for r in est)
     found = sum(r["overlap"] for r in est)
-    kind = KIND_NAMES.get(state.get("kind"), "Campaign")
+    kind = display(state.get("kind"))
     hybrid = saved_status(state)
     if getattr(args, "plot", None):
         if hybrid is None:
@@ -223,6 +232,13 @@ def register_commands(subparsers):
         help="stop after this many rounds (resume later)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--force-new",
+        dest="force_new",
+        action="store_true",
+        help="start a new campaign even if campaign.state_dir holds one (the old folder is moved aside "
+        "to <state_dir>.old-<time>, never deleted)",
+    )
     # plugins add their options here: --scheduler (dask), --label-studio-url (Label Studio)
     plugins.add_command_options("campaign run", r)
     r.set_defaults(func=cmd_campaign_run)

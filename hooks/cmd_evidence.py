@@ -137,8 +137,29 @@ def cmd_diagnose(args) -> int:
     return 0 if rep.verdict == "informative" or not args.strict else 1
 
 
+def _checkout_experiments():
+    """The report's experiments live in a source checkout (benchmarks/experiments), not in the wheel:
+    find the checkout from the working directory up and import them from there."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from w2s_plugin.errors import W2SError
+
+    here = Path.cwd().resolve()
+    for root in (here, *here.parents):
+        if (root / "benchmarks" / "experiments" / "report.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module("benchmarks.experiments.report")
+    raise W2SError(
+        f"w2s report runs from a w2s_plugin source checkout (no benchmarks/experiments/ in {here} "
+        "or above): clone the repository and run `make report` there"
+    )
+
+
 def cmd_report(args) -> int:
-    from w2s_plugin.experiments.report import build_report
+    build_report = _checkout_experiments().build_report
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     path = build_report(

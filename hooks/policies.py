@@ -23,37 +23,40 @@ def _argmax_active(values, stats, rng):
     return int(best[0]) if best.size == 1 else int(rng.choice(best))
 
 
-class UCB:
+class _UCBIndex:
+    """An upper-confidence index ``mean_k + c * sqrt(2 ln t / n_k)``; subclasses say what ``mean`` and
+    ``n`` count (points or rounds). Unpulled sources first."""
+
+    def __init__(self, c: float = 1.0):
+        self.c = float(c)
+
+    def choose(self, stats, t, rng):
+        k = _unpulled(stats)
+        if k is not None:
+            return k
+        mean, n = self._mean_and_count(stats)
+        return _argmax_active(mean + self.c * np.sqrt(2.0 * math.log(max(t, 2)) / n), stats, rng)
+
+
+class UCB(_UCBIndex):
     """Point-count UCB (default): ``ô_k + c * sqrt(2 ln t / points_k)``.
 
     The estimate and its bonus rest on every point drawn from the source, not on the number of
     rounds, so with batches of n points the bonus is ~sqrt(n) times tighter than per-round UCB1.
     """
 
-    def __init__(self, c: float = 1.0):
-        self.c = float(c)
-
-    def choose(self, stats, t, rng):
-        k = _unpulled(stats)
-        if k is not None:
-            return k
-        bonus = self.c * np.sqrt(2.0 * math.log(max(t, 2)) / np.maximum(stats.drawn, 1))
-        return _argmax_active(stats.density + bonus, stats, rng)
+    @staticmethod
+    def _mean_and_count(stats):
+        return stats.density, np.maximum(stats.drawn, 1)
 
 
-class UCB1Rounds:
+class UCB1Rounds(_UCBIndex):
     """Classic UCB1 on per-round rewards: mean batch density ``+ sqrt(2 ln t / N_k)``."""
 
-    def __init__(self, c: float = 1.0):
-        self.c = float(c)
-
-    def choose(self, stats, t, rng):
-        k = _unpulled(stats)
-        if k is not None:
-            return k
+    @staticmethod
+    def _mean_and_count(stats):
         n = np.maximum(stats.rounds, 1)
-        bonus = self.c * np.sqrt(2.0 * math.log(max(t, 2)) / n)
-        return _argmax_active(stats.reward_sum / n + bonus, stats, rng)
+        return stats.reward_sum / n, n
 
 
 class ReferenceUCB:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_plugin._validation import check_proba, check_random_state
 from w2s_plugin.detector import Region
 from w2s_plugin.errors import W2SError
 from w2s_plugin.hookspecs import hookimpl
+from w2s_plugin.validation import check_proba, check_random_state
 
 
 def top_n(scores: np.ndarray, n: int, random_tie_break: bool = False, random_state=None) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Fixtures shared by several test modules."""
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -35,6 +36,26 @@ def plugin_env():
         else:
             os.environ[k] = v
     plugins.reload_plugins()
+
+
+@functools.lru_cache(maxsize=8)
+def _weak_mixture(n: int, n_train: int, seed: int = 0, train_seed: int = 1, max_iter: int = 1000):
+    from sklearn.linear_model import LogisticRegression
+
+    from w2s_plugin.datasets import make_overlap_mixture
+
+    pool = make_overlap_mixture(n, n, n, random_state=seed)
+    train = pool.sample(n_train, n_train, n_train, random_state=train_seed)
+    weak = LogisticRegression(max_iter=max_iter).fit(train.weak_view(), train.y)
+    return pool, weak.predict_proba(pool.weak_view()), weak
+
+
+@pytest.fixture(scope="session")
+def weak_mixture():
+    """The paper's mixture (``n`` points per region) and a weak logistic regression on its easy view,
+    trained on a separate draw of ``n_train`` per region: ``weak_mixture(n, n_train) -> (pool,
+    proba, weak)``, built once per argument set for the whole run (treat the arrays as read-only)."""
+    return _weak_mixture
 
 
 @pytest.fixture

@@ -472,11 +472,11 @@ def test_max_rounds_below_one_runs_nothing_and_says_so(capsys, example, tmp_path
 
 
 def test_standalone_scripts_check_their_counts_too(capsys):
-    from w2s_plugin.experiments._common import run_main
-    from w2s_plugin.integrations.modal import example_digits
+    from benchmarks.experiments._common import run_main
+    from examples import modal_digits as example_digits
 
     with pytest.raises(SystemExit) as ei:
-        run_main(types.SimpleNamespace(__name__="w2s_plugin.experiments.x", __doc__="x"), ["--seed", "-1"])
+        run_main(types.SimpleNamespace(__name__="benchmarks.experiments.x", __doc__="x"), ["--seed", "-1"])
     assert ei.value.code == 2 and "--seed must be a whole number >= 0; got -1" in capsys.readouterr().err
     with pytest.raises(SystemExit) as ei:
         example_digits.main(["--rounds", "0"])

@@ -3,20 +3,15 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import DEFAULT_SCORER, OverlapDetector, OverlapReport, Region, detect_overlap
-from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.errors import DataError, W2SError
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(weak_mixture):
     """The paper's mixture (smaller), weak model on the easy view trained on a separate draw."""
-    pool = make_overlap_mixture(300, 300, 300, random_state=0)
-    train = pool.sample(300, 300, 300, random_state=1)
-    weak = LogisticRegression(max_iter=2000).fit(train.weak_view(), train.y)
-    return pool, weak.predict_proba(pool.weak_view()), weak
+    return weak_mixture(300, 300, max_iter=2000)
 
 
 def test_fit_returns_self_and_sets_fitted_attributes(data):

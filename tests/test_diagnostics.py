@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from benchmarks.experiments.trust import CASES, case_proba
 from w2s_plugin import OverlapDetector, Region
 from w2s_plugin.cli import main as cli
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.diagnostics import diagnose, fisher_greater, newcombe_interval
 from w2s_plugin.errors import DataError, W2SError
-from w2s_plugin.experiments.trust import CASES, case_proba
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from w2s_plugin import Source
-from w2s_plugin._params import UnknownParameterError
 from w2s_plugin.engine import Engine
 from w2s_plugin.errors import W2SError
+from w2s_plugin.params import UnknownParameterError
 
 
 def _engine(n=(7, 30), **kw):

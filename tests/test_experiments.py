@@ -1,6 +1,6 @@
 """Each experiment of docs/results.md at reduced size: the direction of every effect the report states.
 
-The report's sentences are generated from the same numbers (w2s_plugin/experiments/report.py);
+The report's sentences are generated from the same numbers (benchmarks/experiments/report.py);
 these tests pin the claims themselves, so a change that breaks one fails here, not silently in the docs.
 """
 
@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from w2s_plugin.experiments import (
+from benchmarks.experiments import (
     EXPERIMENTS,
     detection_quality,
     digits,
@@ -20,7 +20,7 @@ from w2s_plugin.experiments import (
     synthetic_table,
     trust,
 )
-from w2s_plugin.experiments._common import mean_ci
+from benchmarks.experiments._common import mean_ci
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def real():
 
 @pytest.fixture(scope="module")
 def hybrid():
-    from w2s_plugin.experiments import hybrid_study
+    from benchmarks.experiments import hybrid_study
 
     return hybrid_study.run(size="small", progress=False)
 
@@ -179,7 +179,7 @@ def test_real_data_gain_avoids_the_mislabelled_source_and_diagnose_stays_close(r
 
 # -- 7. hybrid campaigns (a satellite slice; the full study adds spam and the drug reviews) -----------
 def test_hybrid_beats_uncertainty_sampling_and_weak_labels_at_small_budgets_on_satellite(hybrid):
-    from w2s_plugin.experiments.hybrid_study import analyse
+    from benchmarks.experiments.hybrid_study import analyse
 
     rows = analyse(hybrid)["satellite"]["rows"]
     for r in hybrid["runs"]["satellite"]:  # every seed: more than weak labels alone, and than US at 50
@@ -192,7 +192,7 @@ def test_hybrid_beats_uncertainty_sampling_and_weak_labels_at_small_budgets_on_s
 def test_report_writes_every_section_and_plot(
     tmp_path, synth, detection, selection, digit, trusted, real, hybrid
 ):
-    from w2s_plugin.experiments.report import write_report
+    from benchmarks.experiments.report import write_report
 
     results = {
         "synthetic_table": synth,
@@ -258,10 +258,22 @@ def test_cli_report_small(tmp_path, capsys):
     assert "unknown experiment" in capsys.readouterr().err
 
 
+def test_cli_report_outside_a_checkout_is_one_line(tmp_path, capsys, monkeypatch):
+    """The experiments are not in the wheel: `w2s report` elsewhere says where to run it, nothing else."""
+    from w2s_plugin.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--small", "--only", "trust"]) == 2
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1
+    assert "source checkout" in err and "make report" in err
+    assert not (tmp_path / "docs").exists()
+
+
 def test_experiment_argument_mistakes_are_w2s_errors(tmp_path, capsys, monkeypatch):
+    from benchmarks.experiments._common import check_size
     from w2s_plugin import cli
     from w2s_plugin.errors import W2SError
-    from w2s_plugin.experiments._common import check_size
 
     with pytest.raises(W2SError, match="size must be one of"):
         check_size("huge")

@@ -279,7 +279,7 @@ def test_pool_and_embeddings_are_not_modified(data):
 def test_digits_example_reduced(tmp_path):
     """The digits example, shortened (5 rounds, 2 seeds): exactly what docs/modal.md claims."""
     pytest.importorskip("matplotlib")
-    from w2s_plugin.integrations.modal import example_digits as ex
+    from examples import modal_digits as ex
 
     res = ex.run(rounds=5, batch=20, seeds=(0, 1), progress=False)
     last = {

@@ -35,6 +35,8 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path):
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "w2s_plugin/hooks/scorers.py" in names and "w2s_plugin/integrations/__init__.py" in names
+    # the experiments and the examples live in the checkout only (they rewrite docs/, read Debian data)
+    assert not [n for n in names if "experiments" in n or "example" in n or n.startswith("benchmarks/")]
     env = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env)
     py = env / "bin" / "python"

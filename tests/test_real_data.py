@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2s_plugin.experiments import real_data
-from w2s_plugin.experiments.rdata import load_data_frame
+from benchmarks.experiments import real_data
+from benchmarks.experiments.rdata import load_data_frame
 
 needs_r = pytest.mark.skipif(
     not real_data.available("satellite") or not real_data.available("spam"),

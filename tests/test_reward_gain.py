@@ -109,7 +109,7 @@ def test_bind_reads_the_engines_gold_and_errors_say_what_to_do():
 
 
 def test_agreement_reward_scores_weak_label_accuracy_under_a_gold_model():
-    from w2s_plugin.experiments.agreement import AgreementReward
+    from benchmarks.experiments.agreement import AgreementReward
 
     src, gold, _ = _world(2)
     r = AgreementReward(gold)

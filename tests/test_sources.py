@@ -393,8 +393,8 @@ def test_a_loader_without_shuffle_or_random_state_loads_from_path_and_config(tmp
     """``loader(location, name)`` (the hookspec's minimum) works from Source.from_path and from a config
     file: shuffle and random_state go only to loaders that take them; a typo still gets its hint."""
     from w2s_plugin import hookimpl, plugins
-    from w2s_plugin._params import UnknownParameterError
     from w2s_plugin.config import loads_config
+    from w2s_plugin.params import UnknownParameterError
 
     def load_bare(location, name):
         return Source(name, np.loadtxt(location, delimiter=","), shuffle=False)

@@ -6,20 +6,15 @@ against their textbook (modAL) definitions on hand-made probabilities.
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import Region, acquisition, detect_overlap
-from w2s_plugin.datasets import make_overlap_mixture
 
 N_PICK = 150
 
 
 @pytest.fixture(scope="module")
-def mixture_case():
-    pool = make_overlap_mixture(600, 600, 600, random_state=0)
-    train = pool.sample(1000, 1000, 1000, random_state=1)
-    weak = LogisticRegression(max_iter=1000).fit(train.weak_view(), train.y)
-    proba = weak.predict_proba(pool.weak_view())
+def mixture_case(weak_mixture):
+    pool, proba, _ = weak_mixture(600, 1000)
     report = detect_overlap(proba, pool.X, random_state=0)
     return pool, proba, report
 

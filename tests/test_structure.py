@@ -13,12 +13,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import OverlapDetector, detect_overlap, hookimpl, hookspecs, plugins, protocols
-from w2s_plugin._params import UnknownParameterError, accepts, check_params, supported
 from w2s_plugin.cli import main
 from w2s_plugin.config import ConfigError, loads_config
 from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.errors import ConfigError as BaseConfigError
 from w2s_plugin.errors import DataError, W2SError
+from w2s_plugin.params import UnknownParameterError, accepts, check_params, supported
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +56,41 @@ def test_core_and_builtins_never_import_an_integration():
             for lineno, name in _integration_imports(path.read_text(encoding="utf-8"), str(path)):
                 offenders.append(f"{path.relative_to(ROOT)}:{lineno} imports {name}")
     assert not offenders, "dispatch through a hook instead:\n" + "\n".join(offenders)
+
+
+def _front_end_state_names() -> set[str]:
+    """Kind names, display names and 0.1.0 file names of the state kinds the integrations register."""
+    out = set()
+    for name, e in plugins.get_registry("state_kinds").items():
+        if e.plugin not in plugins.BUILTIN_PLUGINS:
+            out |= {name, e.obj.display} | ({e.obj.legacy_file} if e.obj.legacy_file else set())
+    return out
+
+
+def _state_kind_mentions(source: str, filename: str, names: set[str]):
+    """(line, text) of every string constant of the core that names a front-end's state kind."""
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+            yield node.lineno, node.value
+
+
+def test_core_names_no_front_end_state_kind():
+    """Front-ends register their state kinds and migrations (register_state_kinds); the core and
+    the built-ins never name one, so a new integration that saves state needs no core edit."""
+    names = _front_end_state_names()
+    assert {"modal", "label_studio", "learner_state.json", "label_studio_campaign.json"} <= names
+    offenders = []
+    for folder in ("w2s_plugin", "hooks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for lineno, text in _state_kind_mentions(path.read_text(encoding="utf-8"), str(path), names):
+                offenders.append(f"{path.relative_to(ROOT)}:{lineno} names {text!r}")
+    assert not offenders, "register the kind from the front-end's package instead:\n" + "\n".join(offenders)
+    bad = 'KINDS = {"modal": "learner_state.json"}\nowner = "Label Studio CampaignDriver"\n'
+    assert {t for _, t in _state_kind_mentions(bad, "x.py", names)} == {
+        "modal",
+        "learner_state.json",
+        "Label Studio CampaignDriver",
+    }
 
 
 def test_the_boundary_check_catches_every_form():

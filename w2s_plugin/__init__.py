@@ -31,6 +31,14 @@ _LAZY = {
     "weak_confidence": ".overlap",
     "Batch": ".sources",
     "Source": ".sources",
+    "RunSettings": ".settings",
+    "W2SError": ".errors",
+    "ConfigError": ".errors",
+    "DataError": ".errors",
+    "StateError": ".errors",
+    "SettingError": ".errors",
+    "PluginError": ".errors",
+    "MissingExtraError": ".errors",
 }
 
 __all__ = sorted([*_LAZY, "hookimpl"])
@@ -53,6 +61,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .bandit import SourceBandit  # noqa: F401
     from .campaign import Campaign  # noqa: F401
     from .detector import DEFAULT_SCORER, OverlapDetector, OverlapReport, Region, W2SWarning, detect_overlap  # noqa: F401
+    from .errors import (  # noqa: F401
+        ConfigError,
+        DataError,
+        MissingExtraError,
+        PluginError,
+        SettingError,
+        StateError,
+        W2SError,
+    )
     from .models import ColumnView, LabelingFunctions, Precomputed  # noqa: F401
     from .overlap import change_point_threshold, weak_confidence  # noqa: F401
+    from .settings import RunSettings  # noqa: F401
     from .sources import Batch, Source  # noqa: F401

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import plugins
-from ._params import check_params as _check_params
-from ._validation import check_proba
 from .errors import DataError, W2SError
+from .params import check_params as _check_params
+from .validation import check_proba
 
 
 def strategy_names() -> list[str]:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
-from ._params import check_call
-from ._validation import check_random_state
 from .errors import W2SError
+from .params import check_call
+from .validation import check_random_state
 
 
 @dataclass

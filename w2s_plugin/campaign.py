@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from . import engine as _engine
 from . import plugins
-from .detector import Region
-from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, load_state  # noqa: F401  (re-exported)
+from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, engine_attributes, load_state  # noqa: F401  (re-exported)
 from .errors import W2SError
 from .hybrid import HybridLabeling
 from .results import CampaignResults  # noqa: F401  (re-exported)
+from .settings import RunSettings
 
 
+@engine_attributes
 class Campaign:
     """Draw batches from the sources a bandit picks, detect overlap in each, keep everything on disk.
 
@@ -31,7 +32,8 @@ class Campaign:
         ``Precomputed("embeddings")``; it reads each batch's ``view("strong")``.
     detector : OverlapDetector or dict of its params (default: accumulate history across rounds).
     bandit : SourceBandit, a policy name, or a dict ``{"policy": ..., "policy_params": ...}``.
-    batch_size : points per round (>= 2: detection splits a batch in two).
+    batch_size : points per round (>= 2: detection splits a batch in two); default 100
+        (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`, or the saved one on resume).
     budget : total points to draw (default: until every source is exhausted). A round never holds
         a single point, so the last round may take one extra point from a source (rather than
         strand it) or the campaign may stop one point short of the budget.
@@ -58,6 +60,8 @@ class Campaign:
         this number (or ``callable(status) -> bool``); see ``hybrid_status()``.
     hybrid_params : more :class:`~w2s_plugin.hybrid.HybridLabeling` settings (``weak_weights``,
         ``diverse``, ``strong_model``, ``min_labels``, ...).
+    force_new : start a new campaign even if ``state_dir`` holds one: the old folder is moved aside
+        to ``<state_dir>.old-<UTC time>`` (never deleted).
 
     The rest (``results()``, ``training_data(which)``, ``summary()``, ``sources``, ``bandit``,
     ``rounds``, ``n_drawn``, ``done``, ...) is the engine's (:class:`~w2s_plugin.engine.Engine`).
@@ -70,7 +74,7 @@ class Campaign:
         embed=None,
         detector=None,
         bandit=None,
-        batch_size: int = 100,
+        batch_size: int | None = None,
         budget: int | None = None,
         state_dir=None,
         true_densities: dict | None = None,
@@ -87,12 +91,25 @@ class Campaign:
         human_batch: int | None = None,
         stop_when=None,
         hybrid_params: dict | None = None,
+        force_new: bool = False,
+        _saved=None,
     ):
         srcs = _engine.prepare_sources(sources, "Campaign")
-        _engine.check_batching(srcs, batch_size, budget, embed, "Campaign")
-        true_densities = _engine.true_densities_of(srcs, true_densities, "Campaign")
+        settings = RunSettings(
+            batch_size=batch_size,
+            budget=budget,
+            detector=detector,
+            bandit=bandit,
+            reward=reward,
+            reward_params=reward_params,
+            gold=gold,
+            classes=classes,
+            true_densities=_engine.true_densities_of(srcs, true_densities, "Campaign"),
+            random_state=random_state,
+            state_dir=state_dir,
+        ).resolved(None if _saved is None else _saved.state)
+        _engine.check_batching(srcs, settings, embed, "Campaign")
         self.weak_model, self.embed, self.progress = weak_model, embed, progress
-        kw = _engine.settings(locals())
         hybrid = None
         if human_budget is not None:
             hybrid = HybridLabeling(
@@ -111,17 +128,13 @@ class Campaign:
             embed,
             kind="campaign",
             owner="Campaign",
+            settings=settings,
             resume=resume,
             min_left=2,
+            force_new=force_new,
             hybrid=hybrid,
-            **kw,
+            _saved=_saved,
         )
-
-    def __getattr__(self, name):
-        # sources, bandit, detector, rounds, items, batch_size, budget, state_dir, n_drawn, done, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     @classmethod
     def resume(cls, state_dir, sources, weak_model, embed=None, **kwargs) -> Campaign:
@@ -131,12 +144,9 @@ class Campaign:
         to the saved ones; the bandit (policy, counts, random stream) always comes from disk.
         """
         kwargs = _engine.resume_settings(state_dir, "campaign", kwargs)
-        saved = (
-            (load_state(state_dir, kind="campaign").get("hybrid") or {})
-            if "human_budget" not in kwargs
-            else {}
-        )
-        for key in ("human_budget", "audit_share", "human_batch", "stop_when"):  # a hybrid run's settings
+        # a hybrid run's settings come from its state (read once, by resume_settings)
+        saved = (kwargs["_saved"].state.get("hybrid") or {}) if "human_budget" not in kwargs else {}
+        for key in ("human_budget", "audit_share", "human_batch", "stop_when"):
             if saved.get(key) is not None:
                 kwargs.setdefault(key, saved[key])
         return cls(sources, weak_model, embed, state_dir=state_dir, resume=True, **kwargs)
@@ -152,24 +162,13 @@ class Campaign:
         e = self.engine
         name = e.select()
         source = self.sources[name]
-        hy, req = e.hybrid, None
         with e.attempt(name):
             pos = source.candidates(e.next_batch_size(source))
-            info = e.detect(name, source.get(pos))
-            value = e.reward_of(info)
-            if hy is not None:  # people's answers are on disk before anything is consumed
-                req = hy.plan(info)
-                hy.ask(req)
+            res = e.evaluate(name, source.get(pos))  # hybrid: people's answers are on disk first
         source.mark_used(pos)
-        rep = info.report
-        row = {"source": name, "n": len(pos), "n_overlap": int(rep.n_overlap), "density": float(rep.density)}
-        row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
-        row["n_hard"] = rep.counts[Region.HARD_ONLY]
-        if hy is not None:
-            row.update(hy.apply(req))
-        row = e.record(name, row, value, info)
-        if hy is not None:
-            hy.after_commit()
+        row = e.record(name, res.row, res.value, items=res.items)
+        if e.hybrid is not None:
+            e.hybrid.after_commit()
         plugins.call_lifecycle("on_round_end", campaign=self, round=row)
         return row
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from . import errors, plugins
-from ._params import UnknownParameterError, check_params, required_params, signature_params, supported
 from .detector import DEFAULT_SCORER
-from .errors import StateError
+from .errors import SettingError, StateError
+from .params import UnknownParameterError, check_params, required_params, signature_params, supported
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -478,9 +478,10 @@ class Config:
         sd = self.state_dir()
         return sd is not None and (sd / STATE_FILE).exists()
 
-    def build_campaign(self, progress: bool | None = None):
+    def build_campaign(self, progress: bool | None = None, force_new: bool = False):
         """A :class:`~w2s_plugin.Campaign` from this config; resumed when ``campaign.state_dir``
-        already holds state (check :meth:`has_state` to tell the user)."""
+        already holds state (check :meth:`has_state` to tell the user), unless ``force_new`` (the
+        old folder is then moved aside and a new campaign starts)."""
         from .campaign import Campaign
 
         if not self.is_campaign:
@@ -511,23 +512,21 @@ class Config:
         weak = self.build_model("weak_model")
         embed = self.build_model("representation")
         try:
-            if self.has_state():
+            if self.has_state() and not force_new:
                 return Campaign.resume(self.state_dir(), sources, weak, embed, **kw)
-            return Campaign(sources, weak, embed, state_dir=self.state_dir(), **kw)
+            return Campaign(sources, weak, embed, state_dir=self.state_dir(), force_new=force_new, **kw)
         except StateError:
             raise  # a damaged folder or a changed seed names the file itself; not a sources problem
-        except ValueError as exc:
-            msg = str(exc)
-            for fld in ("batch_size", "budget", "state_dir"):
-                if fld in msg:
-                    raise self.error(
-                        f"campaign.{fld}",
-                        "a value consistent with the sources and saved state",
-                        self.get(f"campaign.{fld}"),
-                        msg,
-                    ) from None
+        except SettingError as exc:  # the setting is named by the error, not found in its text
             raise self.error(
-                "sources", "sources a campaign can use", [s.name for s in sources], msg
+                f"campaign.{exc.field}",
+                "a value consistent with the sources and saved state",
+                self.get(f"campaign.{exc.field}", None),
+                str(exc),
+            ) from None
+        except ValueError as exc:
+            raise self.error(
+                "sources", "sources a campaign can use", [s.name for s in sources], str(exc)
             ) from None
 
     def summary(self) -> str:
@@ -978,12 +977,15 @@ def _validate_campaign(cfg: Config) -> None:
     if c.get("reward_params"):
         _check_params(cfg, factory, c["reward_params"], "campaign.reward_params", f"reward {reward!r}")
     _validate_gold(cfg, c)
-    if reward == "gain" and "gold" not in c and "label_studio" not in cfg.data:
+    # a front-end's own table (e.g. a Label Studio project) brings its own labels for the gain reward
+    front_end = any(t in cfg.data for t in plugins.get_registry("config_tables"))
+    if reward == "gain" and "gold" not in c and not front_end:
         raise cfg.error(
             "campaign.gold",
             "a gold sample {path = ..., labels = ...}",
             None,
-            "reward 'gain' scores each batch against it (a Label Studio campaign uses the annotations)",
+            "reward 'gain' scores each batch against it (a front-end's table, e.g. a Label Studio "
+            "project, may bring its own labels instead)",
         )
     if c.get("budget") is not None and c["budget"] < c["batch_size"]:
         raise cfg.error(
@@ -1024,18 +1026,16 @@ def _build_all(cfg: Config) -> None:
     for t in OPEN_TABLES:
         if t in data:
             cfg.build_model(t)
-    try:
-        cfg.build_detector()
-        from .bandit import SourceBandit
+    from .bandit import SourceBandit
 
-        SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())
-    except ValueError as exc:
-        raise cfg.error(
-            "detector" if "bandit" not in str(exc) else "bandit",
-            "buildable parameters",
-            data.get("detector", {}),
-            str(exc),
-        ) from None
+    for table, build in (
+        ("detector", cfg.build_detector),
+        ("bandit", lambda: SourceBandit(["a"], random_state=cfg.get("seed"), **cfg.bandit_params())),
+    ):
+        try:
+            build()
+        except ValueError as exc:  # the table that failed is the one being built
+            raise cfg.error(table, "buildable parameters", data.get(table, {}), str(exc)) from None
 
 
 #: Closed tables checked key by key against the schema (plugin tables are added to these).

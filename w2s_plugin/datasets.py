@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_random_state
 from .detector import Region
 from .errors import W2SError
+from .validation import check_random_state
 
 
 @dataclass

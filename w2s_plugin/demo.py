@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_random_state
 from .datasets import make_overlap_mixture
 from .detector import DEFAULT_SCORER, Region, detect_overlap
+from .validation import check_random_state
 
 REGION_ORDER = (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY)
 

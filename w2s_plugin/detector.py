@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import plugins
-from ._params import ParamsMixin, accepts, check_params, supported
-from ._validation import check_embeddings, check_proba, check_random_state
 from .errors import DataError, MissingExtraError, W2SError
 from .overlap import RowCheck, iter_row_blocks, weak_confidence
+from .params import ParamsMixin, accepts, check_params, supported
+from .validation import check_embeddings, check_proba, check_random_state
 
 #: Scorer keywords the detector itself supplies (when the factory takes them), not the user.
 _DETECTOR_KWARGS = ("chunk_size", "random_state", "exact")
@@ -103,6 +103,19 @@ class ByRegion(dict):
             return super().__contains__(Region.parse(key))
         except W2SError:
             return False
+
+
+def assign_regions(conf, score, hard_threshold: float, overlap_threshold: float) -> np.ndarray:
+    """The one region rule (every detection path uses it): hard-only below the confidence
+    threshold; among the rest, overlap where the overlap score reaches its threshold (a NaN score
+    never does), else easy-only. ``int8`` codes of :class:`Region`."""
+    conf = np.asarray(conf)
+    regions = np.full(conf.shape[0], int(Region.EASY_ONLY), dtype=np.int8)
+    hard = conf < hard_threshold
+    regions[hard] = int(Region.HARD_ONLY)
+    with np.errstate(invalid="ignore"):
+        regions[~hard & (np.asarray(score) >= overlap_threshold)] = int(Region.OVERLAP)
+    return regions
 
 
 @dataclass
@@ -504,20 +517,9 @@ class OverlapDetector(ParamsMixin):
         return out
 
     def _make_report(self, conf: np.ndarray, score: np.ndarray) -> OverlapReport:
-        regions = np.full(conf.size, int(Region.EASY_ONLY), dtype=np.int8)
-        hard = conf < self.hard_threshold_
-        regions[hard] = int(Region.HARD_ONLY)
-        with np.errstate(invalid="ignore"):
-            regions[~hard & (score >= self.overlap_threshold_)] = int(Region.OVERLAP)
-        score = np.where(hard, np.nan, score)
-        return OverlapReport(
-            regions=regions,
-            confidence=conf,
-            overlap_score=score,
-            hard_threshold=self.hard_threshold_,
-            overlap_threshold=self.overlap_threshold_,
-            scorer=self.scorer,
-        )
+        regions = assign_regions(conf, score, self.hard_threshold_, self.overlap_threshold_)
+        score = np.where(regions == int(Region.HARD_ONLY), np.nan, score)
+        return OverlapReport(regions, conf, score, self.hard_threshold_, self.overlap_threshold_, self.scorer)
 
     def _check_fitted(self):
         if not hasattr(self, "hard_threshold_"):

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_embeddings, check_proba
 from .bandit import wilson_interval
 from .detector import ByRegion, OverlapDetector, Region, W2SWarning
 from .errors import DataError, W2SError
+from .validation import check_embeddings, check_proba
 
 VERDICTS = ("informative", "not informative", "inconclusive")
 _REGION_ORDER = (Region.OVERLAP, Region.EASY_ONLY, Region.HARD_ONLY)

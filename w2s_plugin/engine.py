@@ -21,12 +21,11 @@ state version 2, a ``MultiSourceLearner``'s ``learner_state.json``, a Label Stud
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
 import sys
-import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,23 +33,34 @@ import numpy as np
 from . import plugins
 from .bandit import SourceBandit
 from .detector import OverlapDetector, OverlapReport, Region
-from .errors import StateError, W2SError
+from .errors import SettingError, StateError, W2SError
 from .models import Precomputed
 from .progress import progress
 from .rewards import RoundInfo, check_value, make_reward
+from .settings import DEFAULT_BATCH_SIZE, RunSettings
 from .sources import Source
+from .state import (  # noqa: F401  (re-exported: front-ends and 0.1.0 users import them from here)
+    FORCE_NEW,
+    ITEM_COLUMNS,
+    LOG_FILE,
+    STATE_FILE,
+    STATE_VERSION,
+    SavedState,
+    StateLock,
+    atomic_write_bytes,
+    check_orphan_log,
+    clean_temp_files,
+    crc_update,
+    damaged,
+    jsonable,
+    load_state,
+    log_line,
+    move_aside,
+    read_state,
+)
+from .state import display as state_display
 
-STATE_FILE = "state.json"
-LOG_FILE = "rounds.jsonl"
-STATE_VERSION = 3
-ITEM_COLUMNS = ("round", "source", "id", "position", "region", "weak_label", "confidence", "overlap_score")
-#: State files of 0.1.0 front-ends other than Campaign, by kind.
-LEGACY_FILES = {"modal": "learner_state.json", "label_studio": "label_studio_campaign.json"}
-KIND_NAMES = {
-    "campaign": "Campaign",
-    "modal": "MultiSourceLearner",
-    "label_studio": "Label Studio CampaignDriver",
-}
+#: Keys of ``state.json`` the engine writes; the rest belong to the front-end (``Engine.extra``).
 _COMMON_KEYS = {
     "version",
     "kind",
@@ -68,295 +78,74 @@ _COMMON_KEYS = {
     "detector",
     "reward",
     "index_labels_until",
+    "migrated_from",
+    "legacy_file",
 }
-
-
-def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a torn one:
-    a temporary file in the same directory, fsync, rename, then fsync of the directory."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if sync_dir:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (set, tuple)):
-        return list(v)
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _crc_update(crc: int, data: bytes) -> int:
-    return zlib.crc32(data, crc) & 0xFFFFFFFF
-
-
-def _damaged(path, what: str) -> StateError:
-    return StateError(
-        f"{path}: {what}; the state folder is damaged. Restore it from a backup, or start "
-        "again with a new state_dir (the folder cannot be continued as it is)"
-    )
-
-
-def _modal_v1(path, version) -> StateError:
-    return StateError(
-        f"{path} is a version {version} MultiSourceLearner state; this version reads version 2 and "
-        "later (version 1 counted re-scored items as new evidence and did not record which items were "
-        "scored, so it cannot be continued exactly): start a new state_dir, teaching the labels of the "
-        "old run as seed labels"
-    )
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        text = Path(path).read_text()
-    except UnicodeDecodeError:
-        raise _damaged(path, "is not a text file") from None
-    try:
-        state = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StateError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the state "
-            "folder is damaged or the file was not written by w2s_plugin. Restore it from a backup, "
-            "or start again with a new state_dir"
-        ) from None
-    if not isinstance(state, dict):
-        raise _damaged(path, "does not hold a JSON object")
-    return state
-
-
-def _read_log_lines(path: Path, data: bytes, base_round: int = 0):
-    rounds, items = [], {k: [] for k in ITEM_COLUMNS}
-    for i, line in enumerate(data.splitlines(), 1):
-        try:
-            rec = json.loads(line)
-            rounds.append(rec["row"])
-            for k in ITEM_COLUMNS:
-                items[k] += rec["items"][k]
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise _damaged(
-                path,
-                f"line {i} (round {base_round + i}) is not a complete round record "
-                f"({type(exc).__name__}: {exc})",
-            ) from None
-    return rounds, items
-
-
-def _migrate(state_dir: Path, kind: str) -> dict | None:
-    """A 0.1.0 folder's state as a version-3 state dict (rounds and items included), or None."""
-    state_dir = Path(state_dir)
-    path = state_dir / STATE_FILE
-    if path.exists():
-        st = _read_json(path)
-        if st.get("version") == 2 and "kind" not in st:  # a 0.1.0 Campaign: same layout, overlap reward
-            st.update(
-                kind="campaign",
-                reward={"name": "overlap"},
-                index_labels_until=st.get("n_rounds", 0),
-                migrated_from=f"{STATE_FILE}, state version 2",
-            )
-            return st
-        return None
-    for k, fname in LEGACY_FILES.items():
-        legacy = state_dir / fname
-        if not legacy.exists():
-            continue
-        old = _read_json(legacy)
-        st = {
-            "version": STATE_VERSION,
-            "kind": k,
-            "batch_size": old.get("batch_size"),
-            "budget": None,
-            "random_state": None,
-            "sources": old.get("sources"),
-            "bandit": old.get("bandit"),
-            "reward": {"name": "overlap"},
-            "log": {"file": LOG_FILE, "bytes": 0},
-            "detector": {},
-            "migrated_from": fname,
-            "legacy_file": fname,
-        }
-        if k == "modal":
-            if old.get("version") != 2 or "scored" not in old:
-                raise _modal_v1(legacy, old.get("version"))
-            rounds = []
-            for h in old.get("history") or []:
-                if h.get("query"):
-                    n = int(h.get("n_fresh", 0))
-                    rounds.append(
-                        {
-                            **h,
-                            "round": len(rounds) + 1,
-                            "n": n,
-                            "reward": (h["n_overlap_fresh"] / n) if n else None,
-                            "reward_name": "overlap",
-                        }
-                    )
-            st.update(
-                {key: old[key] for key in ("strategy", "pending", "offsets", "n_queries", "scored", "taught")}
-            )
-            st["detector"] = {"legacy_file": old.get("detector_file")}
-        else:
-            rounds = [
-                {**r, "reward": r["n_overlap"] / r["n"], "reward_name": "overlap"}
-                for r in old.get("rounds") or []
-            ]
-            st.update(
-                project=old.get("project"),
-                n_annotated_seen=old.get("n_annotated_seen", -1),
-                annotation_stats=old.get("annotation_stats", {}),
-            )
-        st["rounds"], st["items"] = rounds, {c: [] for c in ITEM_COLUMNS}
-        st["n_rounds"] = len(rounds)
-        return st
-    return None
-
-
-def load_state(state_dir, kind: str | None = None) -> dict:
-    """The saved state of any front-end's folder (for ``w2s campaign status``), with its committed
-    ``rounds`` and ``items``; 0.1.0 folders are migrated in memory. Read-only: an uncommitted tail of
-    the round log is ignored, not removed."""
-    state_dir = Path(state_dir)
-    st = None
-    for k in [kind] if kind else ["campaign", *LEGACY_FILES]:
-        st = st or _migrate(state_dir, k)
-    if st is not None and "rounds" in st:
-        return st
-    path = state_dir / STATE_FILE
-    if st is None:
-        if not path.exists():
-            names = ", ".join([STATE_FILE, *LEGACY_FILES.values()])
-            raise StateError(
-                f"no campaign state in {state_dir} (none of {names}); give the state_dir of a campaign, "
-                "a MultiSourceLearner or a Label Studio driver"
-            )
-        st = _read_json(path)
-        if st.get("version") != STATE_VERSION:
-            raise StateError(
-                f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by another "
-                "version of w2s_plugin); open it with that version, or start a new state_dir"
-            )
-    st["rounds"], st["items"], _, _ = _read_committed_log(state_dir, st)
-    return st
-
-
-def _read_committed_log(state_dir: Path, st: dict):
-    """``(rounds, items, committed_bytes, crc)`` of the committed part of the round log that
-    ``st`` names, checked against its length, checksum and round count (the tail is left alone)."""
-    info = st.get("log") or {}
-    path = state_dir / info.get("file", LOG_FILE)
-    committed = int(info.get("bytes", 0))
-    if committed == 0:
-        return [], {k: [] for k in ITEM_COLUMNS}, 0, 0
-    if not path.exists() or path.stat().st_size < committed:
-        raise _damaged(path, f"the round log is shorter than the {committed} committed bytes (it was cut)")
-    with open(path, "rb") as fh:
-        data = fh.read(committed)
-    crc = _crc_update(0, data)
-    if info.get("crc32") is not None and crc != info["crc32"]:
-        raise _damaged(
-            path,
-            "the round log's checksum does not match the committed state (its committed part was changed)",
-        )
-    rounds, items = _read_log_lines(path, data)
-    n_rounds = st.get("n_rounds", len(rounds))
-    if len(rounds) != n_rounds:
-        raise _damaged(path, f"the round log holds {len(rounds)} committed rounds, the state says {n_rounds}")
-    return rounds, items, committed, crc
-
-
-#: Keyword arguments a front-end's ``__init__`` passes on to the :class:`Engine` unchanged.
-SETTINGS = (
-    "detector",
-    "bandit",
-    "batch_size",
-    "budget",
-    "state_dir",
-    "reward",
-    "reward_params",
-    "gold",
-    "classes",
-    "true_densities",
-    "random_state",
-)
-
-
-def settings(local_vars: dict) -> dict:
-    """The :data:`SETTINGS` among a front-end's ``__init__`` locals, to pass on as ``**settings``."""
-    return {k: local_vars[k] for k in SETTINGS if k in local_vars}
-
-
 def resume_settings(state_dir, kind: str, kwargs: dict) -> dict:
     """``kwargs`` for resuming the run saved in ``state_dir``: ``batch_size``, ``budget``,
     ``random_state``, the detector's parameters and a registered reward default to the saved ones
-    (the bandit, with its random stream, always comes from disk)."""
+    (the bandit, with its random stream, always comes from disk). The folder is locked and read
+    here, once: the state read travels on as ``_saved`` to the :class:`Engine`."""
+    owner = state_display(kind)
+    if not os.path.isdir(state_dir):
+        raise _no_state(owner, kind, state_dir)
+    lock = StateLock(state_dir, owner)
     try:
-        saved = load_state(state_dir, kind=kind)
-    except StateError:
-        if not os.path.exists(os.path.join(state_dir, STATE_FILE)):
-            what = "campaign" if kind == "campaign" else KIND_NAMES[kind]
-            raise StateError(
-                f"{KIND_NAMES[kind]}.resume: no {what} state in {state_dir} (no {STATE_FILE})"
-            ) from None
+        saved = read_state(state_dir, kind)
+        if saved is None:
+            raise _no_state(owner, kind, state_dir)
+        st = saved.state
+        kwargs = dict(kwargs)
+        if kwargs.get("batch_size") is None:
+            kwargs["batch_size"] = st.get("batch_size") or DEFAULT_BATCH_SIZE
+        kwargs.setdefault("budget", st.get("budget"))
+        if "random_state" not in kwargs and isinstance(st.get("random_state"), int):
+            kwargs["random_state"] = st["random_state"]
+        if "detector" not in kwargs and isinstance(st.get("detector_params"), dict):
+            kwargs["detector"] = dict(st["detector_params"])
+        rew = st.get("reward") or {}
+        if "reward" not in kwargs and rew.get("name"):
+            if rew["name"] not in plugins.get_registry("rewards"):
+                raise StateError(
+                    f"{state_dir}: the saved campaign's reward {rew['name']!r} is not a registered "
+                    "reward (it was given as an object); pass the same reward=... to resume"
+                )
+            kwargs["reward"] = rew["name"]
+            kwargs.setdefault("reward_params", rew.get("params") or None)
+    except BaseException:
+        lock.release()
         raise
-    kwargs = dict(kwargs)
-    kwargs.setdefault("batch_size", saved.get("batch_size", 100))
-    kwargs.setdefault("budget", saved.get("budget"))
-    if "random_state" not in kwargs and isinstance(saved.get("random_state"), int):
-        kwargs["random_state"] = saved["random_state"]
-    if "detector" not in kwargs and isinstance(saved.get("detector_params"), dict):
-        kwargs["detector"] = dict(saved["detector_params"])
-    rew = saved.get("reward") or {}
-    if "reward" not in kwargs and rew.get("name"):
-        if rew["name"] not in plugins.get_registry("rewards"):
-            raise StateError(
-                f"{state_dir}: the saved campaign's reward {rew['name']!r} is not a registered "
-                "reward (it was given as an object); pass the same reward=... to resume"
-            )
-        kwargs["reward"] = rew["name"]
-        kwargs.setdefault("reward_params", rew.get("params") or None)
+    saved.lock = lock
+    kwargs["_saved"] = saved
     return kwargs
 
 
+def _no_state(owner: str, kind: str, state_dir) -> StateError:
+    what = "campaign" if kind == "campaign" else owner
+    return StateError(f"{owner}.resume: no {what} state in {state_dir} (no {STATE_FILE})")
+
+
 def check_batch_size(batch_size, owner: str, minimum: int = 1) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < minimum:
-        why = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        why += " (detection splits each batch in two)" if minimum == 2 else ""
-        raise W2SError(f"{owner}: batch_size must be {why}; got {batch_size!r}")
+    RunSettings(batch_size=batch_size).check_batch_size(owner, minimum)
 
 
-def check_batching(srcs, batch_size, budget, embed, owner: str, minimum: int = 2) -> None:
+def check_batching(srcs, settings: RunSettings, embed, owner: str, minimum: int = 2) -> None:
     """Batch size, budget and sources checked against each other at the door (a campaign draws
     whole batches of at least ``minimum`` items from one feature layout)."""
-    check_batch_size(batch_size, owner, minimum)
+    settings.check_batch_size(owner, minimum)
+    batch_size = settings.batch_size
     largest = max(len(s) for s in srcs)
     if batch_size > largest:
-        raise W2SError(
+        raise SettingError(
             f"{owner}: batch_size ({batch_size}) is larger than every source "
-            f"(the largest, {max(srcs, key=len).name!r}, has {largest} items)"
+            f"(the largest, {max(srcs, key=len).name!r}, has {largest} items)",
+            "batch_size",
         )
     small = [s.name for s in srcs if len(s) < minimum]
     if small:
@@ -364,10 +153,7 @@ def check_batching(srcs, batch_size, budget, embed, owner: str, minimum: int = 2
             f"{owner}: source(s) {small} hold fewer than {minimum} items; "
             f"detection needs at least {minimum} per batch"
         )
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < batch_size
-    ):
-        raise W2SError(f"{owner}: budget ({budget!r}) must be an integer >= batch_size ({batch_size})")
+    settings.check_budget(owner)
     dims = {s.name: s.n_features for s in srcs if s.n_features is not None}
     if len(set(dims.values())) > 1 and not isinstance(embed, Precomputed):
         raise W2SError(
@@ -404,6 +190,21 @@ def prepare_sources(sources, owner: str) -> list:
     return srcs
 
 
+def build_detector(detector, random_state, owner: str):
+    """An :class:`OverlapDetector` from ``None`` (accumulating across rounds) or a dict of its
+    parameters; a detector object is used as it is."""
+    if detector is None:
+        detector = OverlapDetector(accumulate=True, random_state=random_state)
+    elif isinstance(detector, dict):
+        detector = OverlapDetector(**{"accumulate": True, "random_state": random_state, **detector})
+    if not hasattr(detector, "fit"):
+        raise W2SError(
+            f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
+            f"got {type(detector).__name__}"
+        )
+    return detector
+
+
 def build_bandit(bandit, names, random_state, owner: str) -> SourceBandit:
     if bandit is None or isinstance(bandit, str):
         bandit = SourceBandit(names, policy=bandit or "ucb", random_state=random_state)
@@ -418,6 +219,69 @@ def build_bandit(bandit, names, random_state, owner: str) -> SourceBandit:
     return bandit
 
 
+#: What every front-end exposes of its engine as its own attributes (read and written through).
+FRONT_END_ATTRIBUTES = (
+    "sources",
+    "bandit",
+    "detector",
+    "reward",
+    "rounds",
+    "items",
+    "settings",
+    "batch_size",
+    "budget",
+    "state_dir",
+    "random_state",
+    "true_densities",
+    "gold",
+    "classes_",
+    "resumed",
+    "migrated_from",
+    "n_rounds",
+    "n_drawn",
+    "budget_left",
+    "done",
+    "sources_exhausted_early",
+    "results",
+    "training_set",
+    "training_data",
+    "pulls",
+    "summary",
+    "postfix",
+    "source",
+)
+
+
+def engine_attributes(cls):
+    """Class decorator for a front-end holding ``self.engine``: :data:`FRONT_END_ATTRIBUTES` become
+    properties reading (and writing) the engine's, except those the class defines itself."""
+
+    def make(name):
+        def get(self):
+            return getattr(self.engine, name)
+
+        def set_(self, value):
+            setattr(self.engine, name, value)
+
+        return property(get, set_, doc=f"The engine's ``{name}`` (:class:`Engine`).")
+
+    for name in FRONT_END_ATTRIBUTES:
+        if not any(name in k.__dict__ for k in cls.__mro__):
+            setattr(cls, name, make(name))
+    return cls
+
+
+def _bandit_setting(bandit) -> dict | None:
+    """The policy a caller asked for (``None``: none given, the saved one is used on resume)."""
+    if bandit is None:
+        return None
+    if isinstance(bandit, str):
+        return {"policy": bandit}
+    if isinstance(bandit, dict):
+        return {"policy": bandit.get("policy", "ucb"), "policy_params": bandit.get("policy_params")}
+    return {"policy": bandit.policy, "policy_params": bandit.policy_params}
+
+
 def model_classes(model):
     """``classes_`` of a model, of the estimator inside a modAL learner, or None."""
     for m in (model, getattr(model, "estimator", None)):
@@ -425,6 +289,20 @@ def model_classes(model):
         if c is not None:
             return np.asarray(c)
     return None
+
+
+@dataclasses.dataclass
+class RoundResult:
+    """What :meth:`Engine.evaluate` makes of a drawn batch: the round's :class:`RoundInfo` (whole
+    batch), the reward ``value`` per counted item (``None`` when none counts), the row's common
+    columns and the counted items' columns (``None`` when none counts)."""
+
+    info: RoundInfo
+    value: float | None
+    row: dict
+    items: dict | None
+    #: the hybrid plan of the round (a :class:`~w2s_plugin.hybrid.HumanRequest`), in a hybrid run
+    request: object = None
 
 
 class Engine:
@@ -447,47 +325,40 @@ class Engine:
         *,
         kind: str = "campaign",
         owner: str = "Campaign",
-        detector=None,
-        bandit=None,
-        batch_size: int = 100,
-        budget: int | None = None,
-        state_dir=None,
-        reward="overlap",
-        reward_params: dict | None = None,
-        gold=None,
-        classes=None,
-        true_densities: dict | None = None,
-        random_state=None,
+        settings: RunSettings | None = None,
         resume: bool = False,
         min_left: int = 1,
+        force_new: bool = False,
         hybrid=None,
+        _saved: SavedState | None = None,
+        **kwargs,
     ):
+        """``settings`` (a :class:`~w2s_plugin.settings.RunSettings`), or its fields as keywords."""
+        st = settings if settings is not None else RunSettings.of(**kwargs)
+        if settings is not None and kwargs:
+            raise W2SError(f"{owner}: give settings= or setting keywords, not both ({sorted(kwargs)})")
+        detector, bandit, random_state = st.detector, st.bandit, st.random_state
+        reward, reward_params = st.reward, st.reward_params
         srcs = prepare_sources(sources, owner)
         names = [s.name for s in srcs]
         self.kind, self.owner, self.min_left = kind, owner, int(min_left)
         self.sources = {s.name: s for s in srcs}
         self.weak_model, self.embed_model = weak_model, embed
-        if detector is None:
-            detector = OverlapDetector(accumulate=True, random_state=random_state)
-        elif isinstance(detector, dict):
-            detector = OverlapDetector(**{"accumulate": True, "random_state": random_state, **detector})
-        if not hasattr(detector, "fit"):
-            raise W2SError(
-                f"{owner}: detector must be an OverlapDetector or a dict of its parameters; "
-                f"got {type(detector).__name__}"
-            )
-        self.detector = detector
+        self.detector = build_detector(detector, random_state, owner)
         self.bandit = build_bandit(bandit, names, random_state, owner)
+        self._given_bandit = _bandit_setting(bandit)
         self.reward = make_reward(reward, **dict(reward_params or {}))
         self.reward_params = dict(reward_params or {})
         self.bandit.reward_name = self.reward.name
-        self.batch_size = int(batch_size)
-        self.budget = None if budget is None else int(budget)
-        self.state_dir = None if state_dir is None else Path(state_dir)
+        if st.batch_size is not None:
+            st.check_batch_size(owner)
+        self.batch_size = None if st.batch_size is None else int(st.batch_size)  # None: saved or default
+        self.budget = None if st.budget is None else int(st.budget)
+        self.state_dir = None if st.state_dir is None else Path(st.state_dir)
         self.random_state = random_state
-        self.gold = gold
-        self._classes = None if classes is None else np.asarray(classes)
-        self.true_densities = true_densities
+        self.gold = st.gold
+        self._classes = None if st.classes is None else np.asarray(st.classes)
+        self.true_densities = st.true_densities
         self.rounds: list[dict] = []
         self.items: dict[str, list] = {k: [] for k in ITEM_COLUMNS}
         self.extra: dict = {}  # the front-end's own keys, saved at the top level of state.json
@@ -500,33 +371,15 @@ class Engine:
         for s in srcs:
             if s.n_remaining < self.min_left:
                 self.bandit.exhaust(s.name)
-        saved = None
-        if self.state_dir is not None:
-            has = (self.state_dir / STATE_FILE).exists() or (
-                kind in LEGACY_FILES and (self.state_dir / LEGACY_FILES[kind]).exists()
-            )
-            if resume and not has:
-                raise StateError(
-                    f"{owner}.resume: no state in {self.state_dir} (no {STATE_FILE}"
-                    + (f" or {LEGACY_FILES[kind]}" if kind in LEGACY_FILES else "")
-                    + ")"
-                )
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            if has and not resume:
-                what = "a campaign" if kind == "campaign" else f"a {KIND_NAMES[kind]}'s state"
-                raise StateError(
-                    f"{owner}: {self.state_dir} already holds {what}; use {owner}.resume(...) "
-                    "to continue it, or choose another state_dir"
-                )
-            if has:
-                saved = self._load()
-            elif (self.state_dir / LOG_FILE).exists():  # a crash before the first commit
-                (self.state_dir / LOG_FILE).unlink()
-        elif resume:
-            raise StateError(f"{owner}.resume needs a state_dir")
+        saved = self._start(_saved, resume, force_new)
+        self.settings = dataclasses.replace(st, batch_size=self.batch_size)
         self.hybrid = None  # a HybridLabeling (w2s_plugin.hybrid) when people label part of the draws
         if hybrid is not None:
-            hybrid.bind(self)
+            try:
+                hybrid.bind(self)
+            except BaseException:
+                self.close()
+                raise
         if hasattr(self.reward, "bind"):
             self.reward.bind(self)
         if (
@@ -535,6 +388,34 @@ class Engine:
             and hasattr(self.reward, "load_state")
         ):
             self.reward.load_state(saved["reward"]["state"])
+        if self.state_dir is not None and saved is None:
+            # a new folder is committed before its first round, so a round log never stands alone
+            # (a log without state.json is then a lost commit record, never a crash to clean up)
+            self.save()
+
+    def _start(self, saved: SavedState | None, resume: bool, force_new: bool) -> dict | None:
+        """Open the state folder (if any; the lock is given back if that fails) and settle the
+        batch size (given, saved, or the default). Returns the saved state dict, if resumed."""
+        self._lock: StateLock | None = None
+        self.moved_to: Path | None = None  # where force_new moved the old folder
+        if self.state_dir is not None:
+            try:
+                saved = self._open_state(saved, resume, force_new)
+            except BaseException:
+                if self._lock is not None:
+                    self._lock.release()
+                raise
+        elif resume:
+            raise StateError(f"{self.owner}.resume needs a state_dir")
+        if self.batch_size is None:
+            self.batch_size = DEFAULT_BATCH_SIZE
+        return saved.state if saved is not None else None
+
+    def close(self) -> None:
+        """Give up the state folder's lock (another process may then continue the run); the
+        process exiting does the same. Further commits by this engine fail."""
+        if self._lock is not None:
+            self._lock.release()
 
     def source(self, name: str) -> Source:
         """The source called ``name`` (a user's name: a W2SError listing the sources if unknown)."""
@@ -577,17 +458,72 @@ class Engine:
         em = self.embed_model
         return em.from_batch(batch) if isinstance(em, Precomputed) else self.embed(batch.view("strong"))
 
-    def detect(self, name: str, batch, round_no: int | None = None) -> RoundInfo:
-        """Weak probabilities, representation and overlap detection for a drawn batch."""
-        wm = self.weak_model
-        proba = np.asarray(
-            wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
-        )
-        emb = self.strong_of(batch)
-        report = self.detector.fit(proba, emb).report_
+    def detect(self, name: str, batch, round_no: int | None = None, proba=None, report=None) -> RoundInfo:
+        """Weak probabilities (``proba`` if given, else the weak model's), the strong representation
+        and overlap detection (``report`` if the caller's own detector made one) for a drawn batch.
+
+        The detector is fitted on the batch (an accumulating detector merges it into its history);
+        a single item is placed with the thresholds it already has."""
+        if proba is None:
+            wm = self.weak_model
+            proba = (
+                wm.from_batch(batch) if isinstance(wm, Precomputed) else self.weak_proba(batch.view("weak"))
+            )
+        proba = np.asarray(proba)
+        if report is not None and self.reward.name == "overlap":
+            emb = np.empty((len(batch), 0))  # the overlap reward reads the report only
+        else:
+            emb = self.strong_of(batch)
+        if report is None:
+            if len(batch) < 2 and hasattr(self.detector, "hard_threshold_"):
+                report = self.detector.predict_report(proba, emb)
+            else:
+                report = self.detector.fit(proba, emb).report_
         return RoundInfo(
             round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba)
         )
+
+    def evaluate(
+        self, name: str, batch, proba=None, *, report=None, keep=None, plan=None, ask: bool = True
+    ) -> RoundResult:
+        """The round pipeline, the same for every front-end: a drawn batch -> the round's record.
+
+        1. weak probabilities: ``proba`` when the front-end has them (a modAL learner, the Label
+           Studio backend's model), else the engine's weak model on the batch's weak view;
+        2. the strong representation and overlap detection (:meth:`detect`; ``report`` when the
+           front-end's own detector already placed the batch);
+        3. the reward of the items that count (``keep``: a boolean mask, e.g. the first-time items
+           of a modAL window; ``None``: all) and their item columns;
+        4. the row's common columns: ``source, n`` (items that count), ``n_overlap, density,
+           hard_threshold, overlap_threshold, n_hard`` (of the whole batch).
+
+        Nothing is consumed or committed: the front-end marks the items used and passes
+        ``result.row`` (plus its own columns), ``result.value`` and ``result.items`` to
+        :meth:`record`. Extensions (hybrid human + weak rounds) hook in here, on the
+        :class:`RoundResult`, so every front-end gets them.
+
+        5. in a hybrid run (:mod:`w2s_plugin.hybrid`): the round's human plan (``plan``: keywords of
+           :meth:`~w2s_plugin.hybrid.HybridLabeling.plan`) over the counted items as
+           ``result.request``; with ``ask`` people answer it now (on disk before anything is
+           consumed) and the row gets the human/weak split. A front-end whose people answer later
+           (``ask=False``, the modAL learner) applies the answers itself before :meth:`record`.
+        """
+        info = self.detect(name, batch, proba=proba, report=report)
+        rep = info.report
+        counted = info if keep is None else subset_info(info, keep)
+        n = counted.n
+        value = self.reward_of(counted) if n else None
+        items = self.items_of(counted) if n else None
+        row = {"source": name, "n": n, "n_overlap": int(rep.n_overlap), "density": float(rep.density)}
+        row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
+        row["n_hard"] = int(rep.counts[Region.HARD_ONLY])
+        request, hy = None, self.hybrid
+        if hy is not None:
+            request = hy.plan(counted, **dict(plan or {}))
+            if ask:
+                hy.ask(request)
+                row.update(hy.apply(request))
+        return RoundResult(info, value, row, items, request)
 
     # -- one round -------------------------------------------------------------------------------
     def select(self) -> str:
@@ -845,11 +781,12 @@ class Engine:
         """Commit: the round's log line (if any), the detector's history, then ``state.json``."""
         if self.state_dir is None:
             return
+        self._lock.check(self.owner)
         data = b""
         if self._pending_log:  # rounds migrated from a 0.1.0 folder go into the log first
-            data = b"".join(self._line(r, {k: [] for k in ITEM_COLUMNS}) for r in self._pending_log)
+            data = b"".join(log_line(r, {k: [] for k in ITEM_COLUMNS}) for r in self._pending_log)
         if row is not None:
-            data += self._line(row, new_items)
+            data += log_line(row, new_items)
         log = self.state_dir / LOG_FILE
         with open(log, "ab") as fh:
             if fh.tell() != self._log_bytes:  # leftovers of an uncommitted round
@@ -859,7 +796,7 @@ class Engine:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        log_bytes, crc = self._log_bytes + len(data), _crc_update(self._log_crc, data)
+        log_bytes, crc = self._log_bytes + len(data), crc_update(self._log_crc, data)
         old_files = {self._det_snapshot, *self._det_deltas}
         self._save_detector()
         reward_state = self.reward.state() if hasattr(self.reward, "state") else None
@@ -886,7 +823,7 @@ class Engine:
             "reward": {"name": self.reward.name, "params": self.reward_params, "state": reward_state},
             "index_labels_until": self._index_labels_until,
         }
-        atomic_write_bytes(self.state_dir / STATE_FILE, json.dumps(state, default=_jsonable).encode())
+        atomic_write_bytes(self.state_dir / STATE_FILE, json.dumps(state, default=jsonable).encode())
         self._log_bytes, self._log_crc, self._pending_log = log_bytes, crc, []
         for old in old_files - {self._det_snapshot, *self._det_deltas, None}:
             (self.state_dir / old).unlink(missing_ok=True)
@@ -894,47 +831,62 @@ class Engine:
             (self.state_dir / legacy).unlink(missing_ok=True)
         self._legacy = []
 
-    @staticmethod
-    def _line(row, items) -> bytes:
-        return (
-            json.dumps({"row": row, "items": items}, default=_jsonable, separators=(",", ":")) + "\n"
-        ).encode()
-
-    def _load(self) -> dict:
-        st = _migrate(self.state_dir, self.kind)
-        path = self.state_dir / STATE_FILE
-        if st is None:
-            st = _read_json(path)
-            if st.get("kind", "campaign") != self.kind:
-                raise StateError(
-                    f"{path} was written by a {KIND_NAMES.get(st.get('kind'), st.get('kind'))}, not a "
-                    f"{KIND_NAMES[self.kind]}; give that front-end's state_dir, or another state_dir"
-                )
-            if self.kind == "modal" and (st.get("version") == 1 or "scored" not in st):
-                raise _modal_v1(path, st.get("version"))
-            if st.get("version") != STATE_VERSION:
-                raise StateError(
-                    f"{path}: state version {st.get('version')} is not {STATE_VERSION} (written by "
-                    "another version of w2s_plugin); continue it with that version, or start a new state_dir"
-                )
-            self.rounds, self.items, self._log_bytes, self._log_crc = self._read_log(st)
+    def _open_state(self, saved: SavedState | None, resume: bool, force_new: bool) -> SavedState | None:
+        """Lock the state folder, clean what a kill left behind, and read its state (once; a
+        resume may have read it already) or start a new one. Returns the state read, if any."""
+        d, owner = self.state_dir, self.owner
+        if resume and force_new:
+            raise W2SError(f"{owner}: force_new starts a new run; it cannot be combined with resume")
+        if saved is None:
+            if resume and not d.is_dir():
+                raise _no_state(owner, self.kind, d)
+            if force_new and d.is_dir() and any(d.iterdir()):
+                with contextlib.ExitStack() as stack:
+                    stack.callback(StateLock(d, owner).release)  # no other writer while it moves
+                    self.moved_to = move_aside(d)
+            d.mkdir(parents=True, exist_ok=True)
+            self._lock = StateLock(d, owner)
+            saved = read_state(d, self.kind)
         else:
-            self.migrated_from = st["migrated_from"]
-            if st["kind"] == "campaign":
-                self.rounds, self.items, self._log_bytes, self._log_crc = self._read_log(st)
-            else:
-                self.rounds, self.items = st["rounds"], st["items"]
-                self._pending_log, self._legacy = list(self.rounds), [st["legacy_file"]]
-        where = path if path.exists() else self.state_dir / LEGACY_FILES.get(self.kind, STATE_FILE)
+            self._lock = saved.lock
+        clean_temp_files(d)
+        if resume and saved is None:
+            raise _no_state(owner, self.kind, d)
+        if saved is not None and not resume:
+            what = "a campaign" if self.kind == "campaign" else f"a {state_display(self.kind)}'s state"
+            raise StateError(
+                f"{owner}: {d} already holds {what}; use {owner}.resume(...) to continue it, or {FORCE_NEW}"
+            )
+        if saved is None:
+            check_orphan_log(d, owner)
+            return None
+        if self.batch_size is None:  # not given: the saved one
+            self.batch_size = int(saved.state.get("batch_size") or DEFAULT_BATCH_SIZE)
+        self._load(saved)
+        return saved
+
+    def _load(self, saved: SavedState) -> None:
+        """Take over a saved run: rounds, items, sources, bandit, reward, detector history, after
+        checking that everything that changes results is what it was (one line names what changed)."""
+        st, where = saved.state, saved.path
+        self.rounds, self.items = saved.rounds, saved.items
+        self._log_bytes, self._log_crc = saved.log_bytes, saved.log_crc
+        self.migrated_from, self._legacy = saved.migrated_from, list(saved.legacy_files)
+        if not saved.rounds_in_log:
+            self._pending_log = list(self.rounds)
+        log = self.state_dir / LOG_FILE
+        if self._log_bytes and log.stat().st_size > self._log_bytes:  # a round that crashed before its commit
+            with open(log, "r+b") as fh:
+                fh.truncate(self._log_bytes)
         if set(st["sources"]) != set(self.sources):
             raise StateError(
-                f"{where}: the saved {KIND_NAMES[self.kind]} has sources {sorted(st['sources'])}, "
-                f"but these were given: {sorted(self.sources)}; pass the same sources, or another state_dir"
+                f"{where}: the saved {state_display(self.kind)} has sources {sorted(st['sources'])}, "
+                f"but these were given: {sorted(self.sources)}; pass the same sources, or {FORCE_NEW}"
             )
         if st.get("batch_size") != self.batch_size:
             raise StateError(
-                f"{where}: the saved {KIND_NAMES[self.kind]} used batch_size={st.get('batch_size')}, not "
-                f"{self.batch_size}; resume with batch_size={st.get('batch_size')}"
+                f"{where}: the saved {state_display(self.kind)} used batch_size={st.get('batch_size')}, "
+                f"not {self.batch_size}; resume with batch_size={st.get('batch_size')}, or {FORCE_NEW}"
             )
         saved_seed = st.get("random_state")
         for name, s in st["sources"].items():
@@ -946,24 +898,10 @@ class Engine:
                 )
                 raise StateError(
                     f"{where}: {exc}{seed}. A changed seed or changed data: resume with the sources "
-                    "built exactly as before, or start a new state_dir"
+                    f"built exactly as before, or {FORCE_NEW}"
                 ) from None
-        if (
-            isinstance(saved_seed, int)
-            and isinstance(self.random_state, int)
-            and saved_seed != self.random_state
-        ):
-            raise StateError(
-                f"{where}: the saved run used random_state={saved_seed}, not {self.random_state} (a changed "
-                f"seed); resume with random_state={saved_seed}, or start a new state_dir"
-            )
+        self._check_unchanged(st, where)
         self.bandit = SourceBandit.from_dict(st["bandit"])
-        saved_reward = (st.get("reward") or {}).get("name", "overlap")
-        if saved_reward != self.reward.name:
-            raise StateError(
-                f"{where}: the saved run's reward is {saved_reward!r}, not {self.reward.name!r}; resume "
-                f"with reward={saved_reward!r}, or start a new state_dir"
-            )
         self.bandit.reward_name = self.reward.name
         if st.get("budget") is not None and self.budget is None:
             self.budget = st["budget"]
@@ -976,12 +914,52 @@ class Engine:
                 _plain(classes[int(v)]) if r <= self._index_labels_until else v
                 for r, v in zip(cut, self.items["weak_label"])
             ]
-        self.extra = {
-            k: v
-            for k, v in st.items()
-            if k not in _COMMON_KEYS and k not in ("rounds", "items", "migrated_from", "legacy_file")
-        }
-        det = st.get("detector") or {}
+        self.extra = {k: v for k, v in st.items() if k not in _COMMON_KEYS}
+        self._load_detector(st.get("detector") or {})
+        self.resumed = True
+
+    def _check_unchanged(self, st: dict, where) -> None:
+        """Everything else that changes a resumed run's results must be what it was: the seed, the
+        reward (and its parameters), the bandit policy and the detector's parameters (the sources'
+        content and draw order are checked by each source's ``load_state``)."""
+        changed = []  # (what changed, the remedy), first one reported
+        seed = st.get("random_state")
+        if isinstance(seed, int) and isinstance(self.random_state, int) and seed != self.random_state:
+            changed.append(
+                (
+                    f"used random_state={seed}, not {self.random_state} (a changed seed)",
+                    f"random_state={seed}",
+                )
+            )
+        rew = st.get("reward") or {}
+        if rew.get("name", "overlap") != self.reward.name:
+            was = rew.get("name", "overlap")
+            changed.append((f"'s reward is {was!r}, not {self.reward.name!r}", f"reward={was!r}"))
+        elif "params" in rew and (rew["params"] or {}) != self.reward_params:
+            was = rew["params"] or {}
+            changed.append(
+                (f"'s reward_params are {was!r}, not {self.reward_params!r}", f"reward_params={was!r}")
+            )
+        b = st.get("bandit") or {}
+        if self._given_bandit is not None:
+            for key in ("policy", "policy_params"):
+                was, now = b.get(key) or None, self._given_bandit.get(key) or None
+                if was != now:
+                    changed.append((f"'s bandit {key} is {was!r}, not {now!r}", f"bandit {key}={was!r}"))
+        old, new = st.get("detector_params"), self._detector_params()
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) & set(new)):  # a parameter added since: the run used its default
+                if key != "random_state" and old[key] != new[key]:
+                    changed.append(
+                        (f"'s detector {key} is {old[key]!r}, not {new[key]!r}", f"{key}={old[key]!r}")
+                    )
+        if changed:
+            what, fix = changed[0]
+            more = f" (and {len(changed) - 1} more changed setting(s))" if len(changed) > 1 else ""
+            sep = "" if what.startswith("'") else " "
+            raise StateError(f"{where}: the saved run{sep}{what}{more}; resume with {fix}, or {FORCE_NEW}")
+
+    def _load_detector(self, det: dict) -> None:
         self._det_snapshot, self._det_deltas = det.get("snapshot"), list(det.get("deltas") or [])
         self._det_seq = int(det.get("seq") or 0)
         if hasattr(self.detector, "load_history_state"):
@@ -996,24 +974,13 @@ class Engine:
                 f.unlink(missing_ok=True)
         if det.get("legacy_file"):
             self._legacy.append(det["legacy_file"])
-        self.resumed = True
-        return st
-
-    def _read_log(self, st: dict):
-        """Committed rounds and items from the round log; cuts off an uncommitted tail."""
-        rounds, items, committed, crc = _read_committed_log(self.state_dir, st)
-        path = self.state_dir / (st.get("log") or {}).get("file", LOG_FILE)
-        if committed and path.stat().st_size > committed:
-            with open(path, "r+b") as fh:
-                fh.truncate(committed)
-        return rounds, items, committed, crc
 
     def _replay_detector(self) -> dict:
         def npz(name):
             try:
                 return np.load(self.state_dir / name)
             except (OSError, ValueError) as exc:
-                raise _damaged(
+                raise damaged(
                     self.state_dir / name, f"cannot be read as the detector's history ({exc})"
                 ) from None
 

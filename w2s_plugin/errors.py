@@ -14,6 +14,15 @@ class ConfigError(W2SError):
     """A configuration file or table is invalid (names the file, the key, expected and received)."""
 
 
+class SettingError(W2SError):
+    """A run setting (``batch_size``, ``budget``, ...) that cannot be used; ``field`` names it, so a
+    config file can point at its key without reading the message."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 class StateError(W2SError):
     """A saved state folder cannot be used: damaged, written by another version, or written by a
     campaign with other sources or another seed. The message names the file and the remedy."""
@@ -21,6 +30,10 @@ class StateError(W2SError):
 
 class DataError(W2SError):
     """An input array, file or source is unusable (wrong shape, not a NumPy file, NaN, ...)."""
+
+
+class PluginError(W2SError, RuntimeError):
+    """A plugin failed to load or to register: the message names the plugin and the item."""
 
 
 def install_hint(extra: str) -> str:

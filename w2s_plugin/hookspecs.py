@@ -139,6 +139,17 @@ def register_config_tables(register):
 
 
 @hookspec
+def register_state_kinds(register):
+    """Register a front-end's kind of saved state: ``register(kind, StateKind(display, ...))``.
+
+    A front-end that commits rounds through the :class:`~w2s_plugin.engine.Engine` (``kind=...``)
+    registers its kind here, with the file and migration of folders an older version wrote
+    (:class:`~w2s_plugin.state.StateKind`), so ``w2s campaign status`` and resume read its folders
+    without the core knowing it. Built-in: ``campaign``.
+    """
+
+
+@hookspec
 def register_commands(subparsers):
     """Add subcommands to the ``w2s`` command line: ``subparsers`` is an argparse subparsers action.
 

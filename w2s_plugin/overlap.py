@@ -47,7 +47,7 @@ def weak_confidence(proba) -> np.ndarray:
     an ``(n, 2)`` array). ``k`` classes: the margin between the two largest probabilities, which
     equals the binary formula when ``k = 2`` (``p - (1 - p) = 2p - 1``).
     """
-    from ._validation import check_proba
+    from .validation import check_proba
 
     P = check_proba(proba)
     if P.shape[1] == 2:
@@ -129,6 +129,16 @@ def change_point_threshold(values, min_size: int = 1) -> float:
     return float((v[k - 1] + v[k]) / 2.0)
 
 
+def _row_indices(rows, n: int) -> np.ndarray:
+    """Row positions from a boolean mask of length ``n`` or an index array."""
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise ValueError(f"row mask has shape {rows.shape}; expected ({n},)")
+        return np.flatnonzero(rows)
+    return rows.astype(np.int64, copy=False).ravel()
+
+
 def row_norms(X: np.ndarray) -> np.ndarray:
     """Euclidean norm of every row, in float64, without squaring a copy of the whole array."""
     X = np.asarray(X)
@@ -165,13 +175,7 @@ def iter_row_blocks(X, rows=None, chunk_rows: int = 8192, dtype=None):
         for s in range(0, n, chunk_rows):
             yield np.arange(s, min(n, s + chunk_rows)), np.asarray(X[s : s + chunk_rows], dtype=dtype)
         return
-    rows = np.asarray(rows)
-    if rows.dtype == bool:
-        if rows.shape != (n,):
-            raise ValueError(f"row mask has shape {rows.shape}; expected ({n},)")
-        idx = np.flatnonzero(rows)
-    else:
-        idx = rows.astype(np.int64, copy=False).ravel()
+    idx = _row_indices(rows, n)
     if idx.size == 0:
         return
     if idx.size > 1 and not (np.diff(idx) > 0).all():  # unsorted or repeated: gather chunk by chunk
@@ -355,7 +359,7 @@ class RowCheck:
         self.lo, self.hi, self.rows = min(self.lo, lo), max(self.hi, hi), self.rows + sq.size
 
     def _fail(self):
-        from ._validation import check_embeddings
+        from .validation import check_embeddings
 
         check_embeddings(self.E, name=self.name)  # raises with the usual message
         raise DataError(
@@ -366,7 +370,7 @@ class RowCheck:
     def finish(self) -> None:
         n = self.E.shape[0]
         if self.rows < n or (n > 1 and self.lo == self.hi):
-            from ._validation import check_embeddings
+            from .validation import check_embeddings
 
             check_embeddings(self.E, name=self.name)
 
@@ -413,13 +417,7 @@ def _blocks_into(X, rows, chunk_rows: int, dtype, progress=None):
         idx = None
         total = n
     else:
-        rows = np.asarray(rows)
-        if rows.dtype == bool:
-            if rows.shape != (n,):
-                raise ValueError(f"row mask has shape {rows.shape}; expected ({n},)")
-            idx = np.flatnonzero(rows)
-        else:
-            idx = rows.astype(np.int64, copy=False).ravel()
+        idx = _row_indices(rows, n)
         total = idx.size
         if total == 0:
             return

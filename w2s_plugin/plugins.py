@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import W2SError
+from .errors import PluginError, W2SError  # noqa: F401  (PluginError re-exported)
 
 ENTRY_POINT_GROUP = "w2s_plugin"
 
@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = {
     "cmd_campaign": "w2s_plugin.hooks.cmd_campaign",
     "evidence": "w2s_plugin.hooks.cmd_evidence",
     "reward_gain": "w2s_plugin.hooks.reward_gain",
+    "state_kinds": "w2s_plugin.hooks.state_kinds",
 }
 
 #: Registration hook for each registry kind.
@@ -52,6 +53,7 @@ KINDS = {
     "sources": "register_sources",
     "models": "register_models",
     "config_tables": "register_config_tables",
+    "state_kinds": "register_state_kinds",
 }
 
 
@@ -65,11 +67,8 @@ SINGULAR = {
     "sources": "source type",
     "models": "model type",
     "config_tables": "config table",
+    "state_kinds": "state kind",
 }
-
-
-class PluginError(RuntimeError):
-    """A plugin failed to load or to register: the message names the plugin and the item."""
 
 
 @dataclass

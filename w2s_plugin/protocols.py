@@ -107,3 +107,18 @@ class ArrayBackend(Protocol):
     def fit_detector(self, detector, proba, embeddings) -> Any: ...
 
     def predict_report(self, detector, proba, embeddings) -> Any: ...
+
+
+@runtime_checkable
+class Reward(Protocol):
+    """``register_rewards``: ``factory(**params) -> Reward``; what a campaign's bandit maximises.
+
+    ``__call__(info)`` gets the round's :class:`~w2s_plugin.rewards.RoundInfo` and returns the
+    round's reward per item, in [0, 1]. Optional methods: ``bind(engine)`` (called once, with the
+    :class:`~w2s_plugin.engine.Engine`), ``state() -> dict`` (JSON-able, saved with every commit)
+    and ``load_state(state)`` (on resume).
+    """
+
+    name: str
+
+    def __call__(self, info: Any) -> float: ...

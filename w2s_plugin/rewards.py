@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
-from ._params import check_call
 from .errors import W2SError
+from .params import check_call
+from .protocols import Reward  # noqa: F401  (re-exported: the protocol lives with the others)
 
 
 @dataclass
@@ -35,17 +36,6 @@ class RoundInfo:
     @property
     def n(self) -> int:
         return len(self.weak_labels)
-
-
-@typing.runtime_checkable
-class Reward(typing.Protocol):
-    """The contract of a reward. Optional methods: ``bind(engine)``, ``state() -> dict`` (JSON-able,
-    saved with every commit) and ``load_state(state)``."""
-
-    name: str
-
-    def __call__(self, info: RoundInfo) -> float:
-        """The round's reward per item, in [0, 1]."""
 
 
 class _FunctionReward:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_random_state
 from .bandit import SourceBandit
 from .datasets import OverlapMixture, make_overlap_mixture
 from .detector import Region
 from .errors import W2SError
 from .models import ColumnView
 from .sources import Source
+from .validation import check_random_state
 
 __all__ = ["SyntheticSources", "make_sources", "simulate_bandit", "BanditRun", "strong_accuracy"]
 

@@ -15,6 +15,7 @@ each model its own with :meth:`Batch.view`.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import zlib
 from collections.abc import Iterable
@@ -25,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from . import plugins
-from ._params import check_call, supported
-from ._validation import check_random_state
 from .errors import DataError, StateError, W2SError
+from .params import check_call, supported
+from .validation import check_random_state
 
 #: The roles the campaign asks for: ``weak`` (what the weak model reads) and ``strong`` (what the
 #: representation / strong model reads). Other role names are allowed for a user's own use.
@@ -405,7 +406,32 @@ class Source:
             "cursor": int(self._cursor),
             "order_crc": self._order_crc(),
             "order_seed": getattr(self, "order_seed_", None),
+            "content_crc": self._content_crc(),
         }
+
+    #: Items whose content the resume fingerprint reads: this many, evenly spaced (cheap for any size).
+    CONTENT_SAMPLE = 1024
+
+    def _content_crc(self) -> int | None:
+        """Fingerprint of the items' content: the size, and the ids, features and records of a fixed,
+        evenly spaced sample of items, so data changed at the same size is caught on resume
+        (``None`` when the features cannot be read by position, e.g. a lazy array)."""
+        if not hasattr(self, "_content_crc_cache"):
+            pos = np.unique(np.linspace(0, self._n - 1, min(self._n, self.CONTENT_SAMPLE)).astype(np.int64))
+            ids = [str(self.ids[int(i)]) for i in pos]
+            crc = zlib.crc32(f"{self._n}\x1f".encode() + "\x1f".join(ids).encode())
+            try:
+                if self.X is not None:
+                    crc = zlib.crc32(
+                        np.ascontiguousarray(np.asarray(self.X[pos]), dtype=np.float64).tobytes(), crc
+                    )
+                if self.records is not None:
+                    rows = [self.records[int(i)] for i in pos]
+                    crc = zlib.crc32(json.dumps(rows, sort_keys=True, default=str).encode(), crc)
+            except (TypeError, IndexError, ValueError, NotImplementedError):
+                crc = None
+            self._content_crc_cache = None if crc is None else crc & 0xFFFFFFFF
+        return self._content_crc_cache
 
     def _order_crc(self) -> int:
         """Fingerprint of the draw order, so a resume with a differently seeded source is caught."""
@@ -431,6 +457,12 @@ class Source:
             raise StateError(
                 f"source {self.name!r} draws in a different order than when the state was saved; "
                 "rebuild it with the same shuffle and random_state"
+            )
+        saved_content, content = state.get("content_crc"), self._content_crc()
+        if saved_content is not None and content is not None and saved_content != content:
+            raise StateError(
+                f"source {self.name!r}: its items changed since the state was saved (same size, other "
+                "ids, features or records); resume with the data the run started with"
             )
         self._used = _unpack_mask(state["used"], self._n)
         self._cursor = int(state.get("cursor", 0))

@@ -22,11 +22,19 @@ import warnings
 
 import numpy as np
 
-from w2s_plugin._params import ParamsMixin
-from w2s_plugin._validation import check_embeddings, check_proba
-from w2s_plugin.detector import DEFAULT_SCORER, ByRegion, OverlapReport, Region, W2SWarning, make_scorer
+from w2s_plugin.detector import (
+    DEFAULT_SCORER,
+    ByRegion,
+    OverlapReport,
+    Region,
+    W2SWarning,
+    assign_regions,
+    make_scorer,
+)
 from w2s_plugin.errors import MissingExtraError, W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
+from w2s_plugin.params import ParamsMixin
+from w2s_plugin.validation import check_embeddings, check_proba
 
 from .sketch import (
     DEFAULT_BINS,
@@ -131,12 +139,7 @@ def _score_block(e: np.ndarray, conf: np.ndarray, thr: float, scorer) -> np.ndar
 
 
 def _regions_block(conf: np.ndarray, score: np.ndarray, t_hard: float, t_over: float) -> np.ndarray:
-    r = np.full(conf.shape[0], int(Region.EASY_ONLY), dtype=np.int8)
-    hard = conf < t_hard
-    r[hard] = int(Region.HARD_ONLY)
-    with np.errstate(invalid="ignore"):
-        r[~hard & (score >= t_over)] = int(Region.OVERLAP)
-    return r
+    return assign_regions(conf, score, t_hard, t_over)  # the core's rule, block by block
 
 
 def _select_bins(v: np.ndarray, lo: float, hi: float, bins: int, candidates: np.ndarray) -> np.ndarray:
@@ -247,14 +250,7 @@ class DaskOverlapReport:
     def compute(self) -> OverlapReport:
         """The report as an in-memory :class:`OverlapReport` (gathers n points: small pools only)."""
         r, c, s = _compute(self.regions, self.confidence, self.overlap_score)
-        return OverlapReport(
-            regions=r,
-            confidence=c,
-            overlap_score=s,
-            hard_threshold=self.hard_threshold,
-            overlap_threshold=self.overlap_threshold,
-            scorer=self.scorer,
-        )
+        return OverlapReport(r, c, s, self.hard_threshold, self.overlap_threshold, self.scorer)
 
 
 # -- the estimator ---------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from w2s_plugin._validation import check_random_state
 from w2s_plugin.errors import DataError
 from w2s_plugin.sources import Source
+from w2s_plugin.validation import check_random_state
 
 __all__ = [
     "ShardedArray",

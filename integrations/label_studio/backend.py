@@ -33,7 +33,7 @@ import numpy as np
 
 from w2s_plugin import plugins
 from w2s_plugin.campaign import atomic_write_bytes
-from w2s_plugin.detector import OverlapDetector, Region, W2SWarning
+from w2s_plugin.detector import OverlapDetector, OverlapReport, Region, W2SWarning
 from w2s_plugin.errors import W2SError
 
 from .errors import BadRequest, NotFound
@@ -202,6 +202,55 @@ class _Project:
             "trainings": 0,
             "last_density": None,
         }
+
+
+@dataclasses.dataclass
+class ScoredTasks:
+    """What the backend makes of a batch of tasks, as numbers (JSON only at the HTTP edge).
+
+    ``report`` covers every task: one without evidence (``ok`` False) is hard-only with confidence
+    0 and uniform ``proba``; ``detected`` is False where no detector placed the task (the first
+    text a project ever sees: hard-only, confidence = the weak model's)."""
+
+    proba: np.ndarray
+    report: OverlapReport
+    scores: np.ndarray
+    ok: np.ndarray
+    detected: np.ndarray
+    version: str
+    strategy: str
+    model: str = ""
+    #: tasks the cold-start keyword voter has no evidence for (no keyword of any choice), and whether
+    #: the weak model is still that voter: their predictions say there is no model yet
+    no_model: np.ndarray | None = None
+    cold: bool = False
+
+    @classmethod
+    def empty(cls, n: int, k: int, version: str, strategy: str) -> ScoredTasks:
+        nan = float("nan")
+        report = OverlapReport(
+            np.full(n, int(Region.HARD_ONLY), dtype=np.int8), np.zeros(n), np.full(n, nan), nan, nan
+        )
+        no = np.zeros(n, dtype=bool)
+        return cls(
+            np.full((n, max(k, 1)), 1.0 / max(k, 1)), report, np.zeros(n), no, no.copy(), version, strategy
+        )
+
+    def fill(self, ok: np.ndarray, P: np.ndarray, report, scores: np.ndarray) -> None:
+        """The scoreable tasks' numbers (``report`` None: no detector yet)."""
+        self.proba[ok] = P
+        self.scores[ok] = scores
+        if report is None:
+            self.report.confidence[ok] = P.max(axis=1)
+            return
+        self.detected[ok] = True
+        self.report.regions[ok] = report.regions
+        self.report.confidence[ok] = report.confidence
+        self.report.overlap_score[ok] = report.overlap_score
+        self.report.hard_threshold = float(report.hard_threshold)
+        self.report.overlap_threshold = float(report.overlap_threshold)
+        self.report.scorer = report.scorer
+        self.report.__post_init__()
 
 
 class OverlapDensityBackend:
@@ -731,24 +780,31 @@ class OverlapDensityBackend:
         A task whose text the representation cannot place (empty, or no word tokens for hashed
         counts: ``"!!!"``, ``"👍👍"``, a zero-width space) is hard-only with *no evidence*: an empty
         result and score 0, the bottom of the prediction-score order. It never enters the pool and
-        never fails the batch."""
+        never fails the batch. The numbers come from :meth:`score_tasks`; JSON is made here only."""
+        return self.predictions(project, self.score_tasks(project, tasks, label_config))
+
+    def score_tasks(self, project, tasks, label_config=None) -> ScoredTasks:
+        """The numbers behind :meth:`predict`, for callers in the same process (the campaign driver):
+        weak probabilities, the overlap report of every task (no-evidence tasks hard-only with
+        confidence 0) with the detector's thresholds, and the acquisition scores."""
         self.counters["predict"] += 1
         with self._hold(project, label_config) as p:
             texts, keys = self._texts(p, tasks)
+            k = len(p.schema.choices)
+            out = ScoredTasks.empty(len(texts), k, "", self.strategy)
             if not texts:
-                return []
+                return out
             if p.label is None:
                 self._sync_label(p)
             E_all = self._embed(texts)
             ok = _scoreable(E_all) & np.array([bool(t.strip()) for t in texts])
+            out.ok = ok
             if self._add_to_pool(p, [k for k, g in zip(keys, ok) if g], [t for t, g in zip(texts, ok) if g]):
                 self._save(p)
-            results = [None] * len(texts)
-            version = self.model_version(p)
+            out.version = self.model_version(p)
             if ok.any():
-                live = [t for t, k in zip(texts, ok) if k]
+                live = [t for t, g in zip(texts, ok) if g]
                 P = np.asarray(p.weak.predict_proba(live), dtype=np.float64)
-                E = E_all[ok]
                 # cold start: the keyword voter found no keyword of any choice in these texts, so there
                 # is no model for them yet (uniform probabilities); they are hard-only, whatever the
                 # thresholds fitted on a pool of such texts say
@@ -756,7 +812,7 @@ class OverlapDensityBackend:
                 no_model = cold & (np.ptp(P, axis=1) < 1e-12)
                 try:
                     det = self._detector(p)
-                    report = None if det is None else det.predict_report(P, E)  # None: one text ever seen
+                    report = None if det is None else det.predict_report(P, E_all[ok])  # None: one text seen
                     if report is not None and no_model.any():
                         regions = np.where(no_model, int(Region.HARD_ONLY), report.regions)
                         report = dataclasses.replace(report, regions=regions)
@@ -769,45 +825,54 @@ class OverlapDensityBackend:
                         "project %s: scoring %d tasks failed; they are served unscored", p.key, len(live)
                     )
                     report, scores = None, 0.5 * P.max(axis=1)
-                labels = P.argmax(axis=1)
+                out.fill(ok, P, report, scores)
+                out.cold = cold
+                out.no_model = np.zeros(len(texts), dtype=bool)
+                out.no_model[ok] = no_model
                 if report is not None:
                     for r in report.regions:
                         p.stats["regions"][REGION_NAMES[int(r)]] += 1
                     p.stats["last_density"] = float(report.density)
-                model = self.internal_version(p)
-                for j, i in enumerate(np.flatnonzero(ok)):
-                    choice = p.schema.choices[int(labels[j])]
+                for j in P.argmax(axis=1):
+                    choice = p.schema.choices[int(j)]
                     p.stats["served"][choice] = p.stats["served"].get(choice, 0) + 1
-                    meta = {
-                        "region": REGION_NAMES[int(report.regions[j])] if report is not None else "unscored",
-                        "acquisition_score": round(float(scores[j]), 6),
-                        "overlap_score": (
-                            None
-                            if report is None or not np.isfinite(report.overlap_score[j])
-                            else round(float(report.overlap_score[j]), 6)
-                        ),
-                        "weak_confidence": round(
-                            float(report.confidence[j]) if report is not None else float(P[j].max()), 6
-                        ),
-                        "weak_proba": {c: round(float(P[j, k]), 6) for k, c in enumerate(p.schema.choices)},
-                        "strategy": self.strategy,
-                        "model": model,
-                    }
-                    if no_model[j]:
-                        meta["no_model"] = (
-                            "no model yet: no annotations, and no keyword of any choice in this text "
-                            "(annotate tasks of two choices and press Start training, or set keywords)"
-                        )
-                    elif cold:
-                        meta["no_model"] = "no model yet: keywords only (annotate tasks of two choices)"
-                    results[i] = self._prediction(p, choice, float(scores[j]), version, meta)
-            for i in np.flatnonzero(~ok):
-                results[i] = {"result": [], "score": 0.0, "model_version": version}
+            out.model = self.internal_version(p)
             n_bad = int((~ok).sum())
             p.stats["regions"]["hard_only"] += n_bad
             p.stats[NO_EVIDENCE] += n_bad
             p.stats["predictions"] += len(texts)
             self.counters["tasks_predicted"] += len(texts)
+            return out
+
+    def predictions(self, project, scored: ScoredTasks) -> list:
+        """:meth:`score_tasks`'s numbers as Label Studio predictions (JSON, rounded for display)."""
+        with self._hold(project) as p:
+            results = []
+            for i in range(len(scored.ok)):
+                if not scored.ok[i]:
+                    results.append({"result": [], "score": 0.0, "model_version": scored.version})
+                    continue
+                P, osc = scored.proba[i], scored.report.overlap_score[i]
+                meta = {
+                    "region": REGION_NAMES[int(scored.report.regions[i])]
+                    if scored.detected[i]
+                    else "unscored",
+                    "acquisition_score": round(float(scored.scores[i]), 6),
+                    "overlap_score": round(float(osc), 6) if np.isfinite(osc) else None,
+                    "weak_confidence": round(float(scored.report.confidence[i]), 6),
+                    "weak_proba": {c: round(float(P[k]), 6) for k, c in enumerate(p.schema.choices)},
+                    "strategy": scored.strategy,
+                    "model": scored.model,
+                }
+                if scored.no_model is not None and scored.no_model[i]:
+                    meta["no_model"] = (
+                        "no model yet: no annotations, and no keyword of any choice in this text "
+                        "(annotate tasks of two choices and press Start training, or set keywords)"
+                    )
+                elif scored.cold:
+                    meta["no_model"] = "no model yet: keywords only (annotate tasks of two choices)"
+                choice = p.schema.choices[int(P.argmax())]
+                results.append(self._prediction(p, choice, float(scored.scores[i]), scored.version, meta))
             return results
 
     @staticmethod

@@ -69,7 +69,7 @@ def run_from_cli(args, config) -> int:
         pid,
         config.build_sources(),
         backend=backend,
-        batch_size=config.get("campaign.batch_size") or 20,
+        batch_size=config.get("campaign.batch_size"),
         bandit=config.bandit_params(),
         text_column=config.get("label_studio.text_column"),
         state_dir=state_dir,

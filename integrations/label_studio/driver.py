@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from w2s_plugin import plugins
-from w2s_plugin.detector import OverlapReport, Region, W2SWarning
-from w2s_plugin.engine import STATE_FILE, Engine
+from w2s_plugin.detector import Region, W2SWarning
+from w2s_plugin.engine import STATE_FILE, Engine, engine_attributes
 from w2s_plugin.errors import StateError, W2SError
 from w2s_plugin.progress import progress as progress_bar
-from w2s_plugin.rewards import RoundInfo
+from w2s_plugin.settings import RunSettings
 from w2s_plugin.sources import Source
 
 from .backend import OverlapDensityBackend, project_key
@@ -91,6 +91,7 @@ def project_source(
 LabelStudioProjectSource = project_source
 
 
+@engine_attributes
 class CampaignDriver:
     """Run a multi-source campaign whose batches land in a Label Studio project.
 
@@ -102,7 +103,8 @@ class CampaignDriver:
         JSONL file with a text column, or :func:`project_source` for another project)
     backend : :class:`OverlapDensityBackend` (default: one with ``model_dir`` = ``state_dir/model``);
         share its ``model_dir`` with the served backend to keep one weak model per project.
-    batch_size : tasks per round
+    batch_size : tasks per round; default 100 (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`;
+        0.1.0 had 20), the saved one on resume
     bandit : :class:`~w2s_plugin.SourceBandit`, a policy name, or ``{"policy": ..., "policy_params": ...}``
     text_column : field of a source record holding the text (default: the config's ``$variable``)
     state_dir : where the state is committed after every round (``None``: memory only; the project's
@@ -121,7 +123,7 @@ class CampaignDriver:
         project,
         sources,
         backend: OverlapDensityBackend | None = None,
-        batch_size: int = 20,
+        batch_size: int | None = None,
         bandit=None,
         text_column: str | None = None,
         state_dir=None,
@@ -137,8 +139,8 @@ class CampaignDriver:
         srcs = list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("CampaignDriver needs a non-empty list of Source objects")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise W2SError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if batch_size is not None:  # checked before any request
+            RunSettings(batch_size=batch_size).check_batch_size("CampaignDriver")
         sd = None if state_dir is None else Path(state_dir)
         if backend is None:
             backend = OverlapDensityBackend(
@@ -172,14 +174,16 @@ class CampaignDriver:
             self._embed,
             kind="label_studio",
             owner="CampaignDriver",
-            bandit=bandit,
-            batch_size=batch_size,
-            state_dir=sd,
-            reward=reward,
-            reward_params=reward_params,
-            gold=gold,
-            classes=list(self.schema.choices) if classes is None else classes,
-            random_state=random_state,
+            settings=RunSettings(
+                bandit=bandit,
+                batch_size=batch_size,
+                state_dir=sd,
+                reward=reward,
+                reward_params=reward_params,
+                gold=gold,
+                classes=list(self.schema.choices) if classes is None else classes,
+                random_state=random_state,
+            ),
             resume=resume,
         )
         x = self.engine.extra
@@ -191,11 +195,6 @@ class CampaignDriver:
         self._warned_cold, self._gold = False, gold
         self.n_annotated_seen = x.get("n_annotated_seen", -1)
         self.annotation_stats: dict = x.get("annotation_stats", {})
-
-    def __getattr__(self, name):  # sources, bandit, rounds, batch_size, state_dir, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     def _texts(self, items) -> list:
         return [r.get(self.text_column) if isinstance(r, dict) else r for r in items]
@@ -316,10 +315,10 @@ class CampaignDriver:
             tasks.append(
                 {"data": {self.schema.value_key: text, SOURCE_KEY: name, ITEM_KEY: str(_plain(item_id))}}
             )
-        try:
-            preds = self.backend.predict(self.project, tasks, self.label_config)
-            info = self._round_info(name, batch, preds)
-            value = e.reward_of(info)
+        try:  # the round pipeline on the backend's numbers; its JSON is made for the import only
+            scored = self.backend.score_tasks(self.project, tasks, self.label_config)
+            res = e.evaluate(name, batch, scored.proba, report=scored.report)
+            preds = self.backend.predictions(self.project, scored)
         except BaseException:  # nothing imported yet: undo the pick so a retry is the same round
             e.rollback()
             raise
@@ -338,52 +337,22 @@ class CampaignDriver:
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
-        n_overlap = info.report.n_overlap
         e.extra = {
             "project": self.project,
             "n_annotated_seen": self.n_annotated_seen,
             "annotation_stats": self.annotation_stats,
         }
-        return e.record(
-            name,
-            {
-                "source": name,
-                "n": len(tasks),
-                "imported": len(new),
-                "skipped": len(tasks) - len(new),
-                "n_overlap": int(n_overlap),
-                "density": n_overlap / len(tasks),
-                "model_version": self.backend.current_version(self.project),
-                "annotated": synced["annotated"],
-                "retrained": synced["retrained"],
-                "task_ids": imported_ids,
-                "seconds": round(time.perf_counter() - t0, 3),
-            },
-            value,
-            info,
-        )
-
-    def _round_info(self, name, batch, preds) -> RoundInfo:
-        """The backend's predictions as a :class:`RoundInfo` (unscored empty texts count as hard-only)."""
-        meta = [p["result"][0]["w2s"] if p["result"] else {} for p in preds]
-        choices = list(self.schema.choices)
-        proba = np.array(
-            [[m.get("weak_proba", {}).get(c, 1.0 / len(choices)) for c in choices] for m in meta]
-        )
-        report = OverlapReport(
-            [REGIONS.get(m.get("region"), int(Region.HARD_ONLY)) for m in meta],
-            [m.get("weak_confidence", 0.0) for m in meta],
-            [np.nan if m.get("overlap_score") is None else m["overlap_score"] for m in meta],
-            float("nan"),
-            float("nan"),
-        )
-        # the overlap reward reads the report only; other rewards get the strong representation too
-        plain = self.engine.reward.name == "overlap"
-        emb = np.empty((len(batch), 0)) if plain else self._embed(batch.records)
-        labels = [p["result"][0]["value"]["choices"][0] if p["result"] else None for p in preds]
-        return RoundInfo(
-            self.engine.n_rounds + 1, name, batch, proba, emb, report, np.asarray(labels, dtype=object)
-        )
+        row = {
+            **res.row,
+            "imported": len(new),
+            "skipped": len(tasks) - len(new),
+            "model_version": self.backend.current_version(self.project),
+            "annotated": synced["annotated"],
+            "retrained": synced["retrained"],
+            "task_ids": imported_ids,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        return e.record(name, row, res.value, items=res.items)
 
     def _warn_if_no_keywords(self) -> None:
         if self._warned_cold or not self.backend.uses_fallback_keywords(self.project):

@@ -360,3 +360,10 @@ def validate_table(cfg, table: dict) -> None:
 @hookimpl
 def register_config_tables(register):
     register("label_studio", config_keys(), validate=validate_table, path_keys=("model_dir",))
+
+
+@hookimpl
+def register_state_kinds(register):
+    from .state import KIND
+
+    register("label_studio", KIND)

@@ -1,10 +1,25 @@
 """modAL integration: overlap density as a query strategy, and a learner that picks its pool.
 
-Needs the ``modal`` extra (``pip install -e '.[modal]'`` in a checkout). See docs/modal.md.
+Needs the ``modal`` extra (``pip install -e '.[modal]'`` in a checkout). See docs/modal.md. The
+names below are imported on first use, so the plugin module (the learner's state kind) loads alone.
 """
 
-from .hybrid import weak_error_sampling
-from .learner import MultiSourceLearner
-from .strategy import overlap_sampling, score_pool
+from importlib import import_module
 
-__all__ = ["MultiSourceLearner", "overlap_sampling", "score_pool", "weak_error_sampling"]
+_LAZY = {
+    "MultiSourceLearner": ".learner",
+    "overlap_sampling": ".strategy",
+    "score_pool": ".strategy",
+    "weak_error_sampling": ".hybrid",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_plugin import plugins
+from w2s_plugin import acquisition, plugins
 from w2s_plugin.detector import Region
-from w2s_plugin.engine import STATE_FILE, Engine, check_batch_size, settings, subset_info  # noqa: F401
+from w2s_plugin.engine import STATE_FILE, Engine, engine_attributes  # noqa: F401  (STATE_FILE re-exported)
 from w2s_plugin.errors import W2SError
 from w2s_plugin.hybrid import HybridLabeling
-from w2s_plugin.rewards import RoundInfo
+from w2s_plugin.settings import RunSettings
 from w2s_plugin.sources import Source, _pack_mask, _unpack_mask
 
-from .strategy import score_pool, weak_proba_of
+from .strategy import weak_proba_of
 
 
+@engine_attributes
 class MultiSourceLearner:
     """Query a modAL learner from several pools, choosing the pool by its reward (overlap density by default).
 
@@ -43,7 +44,8 @@ class MultiSourceLearner:
     learner : modAL ``ActiveLearner`` or ``Committee``, fitted on a seed set (it is the weak model).
     sources : list of :class:`~w2s_plugin.Source` (names unique, same feature space).
     bandit : ``None`` (``ucb``), a policy name, or a :class:`~w2s_plugin.SourceBandit` over the same names.
-    batch_size : candidates scored per query (a window of the chosen source's unused items).
+    batch_size : candidates scored per query (a window of the chosen source's unused items); default
+        100 (:data:`~w2s_plugin.settings.DEFAULT_BATCH_SIZE`; 0.1.0 had 256), the saved one on resume.
     strategy : registered acquisition strategy ranking the window (default ``overlap``).
     strategy_params : extra keyword arguments for the strategy.
     embed : the strong representation: ``None`` (the features), a transformer or callable (via the
@@ -71,7 +73,7 @@ class MultiSourceLearner:
         learner,
         sources,
         bandit=None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         strategy: str = "overlap",
         embed=None,
         detector=None,
@@ -91,16 +93,27 @@ class MultiSourceLearner:
         srcs = list(sources.values()) if isinstance(sources, dict) else list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("MultiSourceLearner: sources must be a non-empty list of w2s_plugin.Source")
-        check_batch_size(batch_size, "MultiSourceLearner")
         if not callable(getattr(learner, "teach", None)) or not hasattr(learner, "predict_proba"):
             raise W2SError(
                 "MultiSourceLearner: learner must be a modAL ActiveLearner or Committee "
                 f"(with teach and predict_proba); got {type(learner).__name__}"
             )
         plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")
+        entry = plugins.get_registry("acquisition_strategies")[strategy]
+        self._needs_report = entry.meta.get("needs_report", True)
         self.learner, self.strategy, self.embed = learner, strategy, embed
         self.strategy_params = dict(strategy_params or {})
-        kw = settings(locals())
+        settings = RunSettings(
+            batch_size=batch_size,
+            detector=detector,
+            bandit=bandit,
+            reward=reward,
+            reward_params=reward_params,
+            gold=gold,
+            classes=classes,
+            random_state=random_state,
+            state_dir=state_dir,
+        )
         hybrid = None
         if human_budget is not None:
             hybrid = HybridLabeling(
@@ -112,9 +125,9 @@ class MultiSourceLearner:
             embed,
             kind="modal",
             owner="MultiSourceLearner",
+            settings=settings,
             resume=_resume,
             hybrid=hybrid,
-            **kw,
         )
         x = e.extra
         self.pending: dict | None = x.get("pending")
@@ -125,11 +138,6 @@ class MultiSourceLearner:
         }  # items whose evidence is counted
         self.n_queries = int(x.get("n_queries", 0))
         self.taught: list[dict] = list(x.get("taught", []))  # every teach call: {"source", "positions", "y"}
-
-    def __getattr__(self, name):  # sources, bandit, detector, batch_size, random_state, state_dir, ...
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     @property
     def history(self) -> list:
@@ -210,34 +218,40 @@ class MultiSourceLearner:
         batch = source.get(window)
         X = self._features(batch)
         proba = weak_proba_of(self.learner, X)
-        emb = e.strong_of(batch)
-        n = int(min(n_instances, window.size))
         if window.size < 2 and not hasattr(self.detector, "hard_threshold_"):
             raise W2SError(f"source {name!r} has a single item left and the detector is not fitted yet")
-        kw = dict(
-            strategy=self.strategy, detector=self.detector, source=name, refit=True, **self.strategy_params
-        )
-        idx, scores, report = score_pool(proba, emb, n, random_state=e.round_seed(self.n_queries), **kw)
         fresh = ~self.scored[name][window]
-        value, items, info_all = 0.0, None, None
-        if report is not None:  # strategies that skip detection earn no reward
-            info = info_all = RoundInfo(e.n_rounds + 1, name, batch, proba, emb, report, e.labels_of(proba))
-            if fresh.any():
-                sub = subset_info(info, fresh)
-                value, items = e.reward_of(sub), e.items_of(sub)
+        n = int(min(n_instances, window.size))
+        value, items, report, req = 0.0, None, None, None
+        if self._needs_report or hy is not None:  # strategies that skip detection earn no reward
+            # evidence counts once per item; a hybrid plan routes among the first-time items and earlier ones
+            plan = None if hy is None else {"n": n, "only_source": name}
+            res = e.evaluate(name, batch, proba, keep=fresh, plan=plan, ask=False)
+            report, req = res.info.report, res.request
+            if res.items is not None:
+                value, items = res.value, res.items
+        if hy is None:
+            idx, scores = acquisition.rank(
+                self.strategy,
+                report,
+                proba,
+                n,
+                source=name,
+                random_state=e.round_seed(self.n_queries),
+                **self.strategy_params,
+            )
         n_overlap = report.n_overlap if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
         n_overlap_fresh = 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())
         if hy is not None:  # people label the hybrid plan's items instead of the strategy's top n
-            sub = subset_info(info_all, fresh) if report is not None else None
-            req = hy.plan(sub, n=n, only_source=name) if sub is not None else None
             if req is None or not req.n:
                 raise W2SError(f"MultiSourceLearner: no item of source {name!r} is left for people to label")
-        qpos, Xq = window[idx], X[idx]
-        if hy is not None:  # routed items may come from the source's earlier windows
+            # routed items may come from the source's earlier windows
             qpos = np.asarray(req.positions[name], dtype=np.int64)
             Xq, scores = self._features(source.get(qpos)), np.zeros(qpos.size)
+        else:
+            qpos, Xq = window[idx], X[idx]
         self.pending = {"source": name, "positions": qpos.tolist(), "scores": scores.tolist()}
         if hy is not None:
             self.pending.update(hybrid=req.to_dict(), window=window.tolist())

@@ -13,9 +13,9 @@ import sys
 import numpy as np
 
 from w2s_plugin import acquisition, plugins
-from w2s_plugin._params import accepts
 from w2s_plugin.detector import OverlapDetector
 from w2s_plugin.errors import DataError, W2SError
+from w2s_plugin.params import accepts
 
 __all__ = ["overlap_sampling", "score_pool", "weak_proba_of"]
 
@@ -28,6 +28,17 @@ def _n_rows(X) -> int:
         return len(X)
     except TypeError:
         raise W2SError(f"X_pool must be an array-like of rows; got {type(X).__name__}") from None
+
+
+def _check_n_instances(n_instances, n: int) -> None:
+    """The one check of ``n_instances`` on the modAL path (against a pool of ``n`` rows)."""
+    if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
+        raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
+    if n_instances > n:
+        raise W2SError(
+            f"n_instances={n_instances} is larger than the pool, which has {n} rows; "
+            "ask for at most that many"
+        )
 
 
 def _estimators(classifier):
@@ -128,9 +139,12 @@ def score_pool(
     random_state=None,
     source=None,
     refit: bool = False,
+    check: bool = True,
     **params,
 ):
     """Detect overlap among the pool and rank it: ``(indices, scores, report)``.
+
+    ``check=False``: ``n_instances`` was checked by the caller (:func:`overlap_sampling`).
 
     ``detector``: ``None`` (a fresh :class:`OverlapDetector` fitted on this pool), an unfitted
     detector (fitted on this pool, then kept fitted), or a fitted one (its thresholds and
@@ -142,13 +156,8 @@ def score_pool(
     entry = plugins.get_registry("acquisition_strategies")[strategy]
     P = np.asarray(proba)
     m = P.shape[0]
-    if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
-        raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
-    if n_instances > m:
-        raise W2SError(
-            f"n_instances={n_instances} is larger than the pool, which has {m} rows; "
-            "ask for at most that many"
-        )
+    if check:
+        _check_n_instances(n_instances, m)
     report = None
     if entry.meta.get("needs_report", True):
         if detector is None:
@@ -220,13 +229,7 @@ def overlap_sampling(
     plugins.lookup("acquisition_strategies", strategy, "acquisition strategy")  # fail before any work
     needs_report = plugins.get_registry("acquisition_strategies")[strategy].meta.get("needs_report", True)
     n = _n_rows(X_pool)
-    if not isinstance(n_instances, (int, np.integer)) or isinstance(n_instances, bool) or n_instances < 1:
-        raise W2SError(f"n_instances must be a positive integer; got {n_instances!r}")
-    if n_instances > n:
-        raise W2SError(
-            f"n_instances={n_instances} is larger than the pool, which has {n} rows; "
-            "ask for at most that many"
-        )
+    _check_n_instances(n_instances, n)
     if embeddings is not None:
         E = embeddings
         rows = _n_rows(E)
@@ -259,6 +262,7 @@ def overlap_sampling(
         random_tie_break=random_tie_break,
         random_state=random_state,
         source=source,
+        check=False,
         **kwargs,
     )
     return idx, scores

@@ -12,7 +12,7 @@ B. weak labels (weak-to-strong): the weak learner stays fixed (seed set only); e
    strategy picks ``batch`` points that get the *weak learner's* labels, and the strong model is
    trained on the seed set plus those weak-labelled points. This is what overlap density is for.
 
-Run: ``python -m w2s_plugin.integrations.modal.example_digits [--out digits_curves.png]``.
+Run from a checkout: ``python examples/modal_digits.py [--out digits_curves.png]``.
 
 The same strategy works with a modAL ``Committee``; pass ``n_instances`` by keyword there
 (``Committee.query(X, 3)`` binds 3 to ``return_metrics`` and returns one row)::
@@ -64,7 +64,7 @@ def _seed_set(y, per_class, rng):
 def _pick(strategy, learner, X4, X8, n, rng):
     from modAL.uncertainty import uncertainty_sampling
 
-    from .strategy import overlap_sampling
+    from w2s_plugin.integrations.modal import overlap_sampling
 
     if strategy == "random":
         return rng.choice(X4.shape[0], n, replace=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import W2SError
+from w2s_plugin.errors import W2SError
 
 
 class AgreementReward:

@@ -24,9 +24,10 @@ import warnings
 
 import numpy as np
 
-from ..datasets import make_overlap_mixture
-from ..detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
-from ..progress import progress as _progress
+from w2s_plugin.datasets import make_overlap_mixture
+from w2s_plugin.detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
+from w2s_plugin.progress import progress as _progress
+
 from ._common import check_size, fmt, md_table, mean_ci, pyplot, run_main, save
 
 TITLE = "Synthetic table: w2s accuracy against overlap ratio"
@@ -229,7 +230,7 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         f"## 1. {TITLE}",
         "",
         f"{res['repetitions']} repetitions (the paper: 500); each cell is *paper / ours* (mean ± 95% CI over "
-        "repetitions). Protocol in `w2s_plugin/experiments/synthetic_table.py`: per repetition one "
+        "repetitions). Protocol in `benchmarks/experiments/synthetic_table.py`: per repetition one "
         "`theta`, then for each overlap count m = 10..50 three independent sets of 100 easy-only, 100 "
         "hard-only and m overlap points (train: weak and strong models on true labels; pseudo: weak labels; "
         "test). The W2S model is logistic regression (C = 0.01) fit on the weak labels of the pseudo set's "

@@ -16,7 +16,7 @@ import struct
 
 import numpy as np
 
-from ..errors import DataError
+from w2s_plugin.errors import DataError
 
 #: Where Debian installs R packages' data.
 R_LIBRARY_DIRS = ("/usr/lib/R/site-library", "/usr/lib/R/library", "/usr/local/lib/R/site-library")

@@ -29,12 +29,13 @@ import warnings
 
 import numpy as np
 
-from ..campaign import Campaign
-from ..demo import region_scores
-from ..detector import OverlapDetector, Region, W2SWarning
-from ..diagnostics import diagnose
-from ..models import Precomputed
-from ..sources import Source
+from w2s_plugin.campaign import Campaign
+from w2s_plugin.demo import region_scores
+from w2s_plugin.detector import OverlapDetector, Region, W2SWarning
+from w2s_plugin.diagnostics import diagnose
+from w2s_plugin.models import Precomputed
+from w2s_plugin.sources import Source
+
 from ._common import fmt, md_table, mean_ci, pyplot, run_main, run_seeds, save
 
 TITLE = "Real data: scikit-learn digits"

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import W2SError
+from w2s_plugin.errors import W2SError
+
 from ._common import fmt, md_table, mean_ci, run_main
 
 TITLE = "Hybrid campaigns: human labels where weak labels fail"
@@ -167,9 +168,9 @@ def _uncertainty_curve(E, y, E_test, y_test, max_b, seed):
 
 
 def _hybrid(E, y, weak_model, B, seed, human_batch=None):
-    from ..campaign import Campaign
-    from ..models import Precomputed  # noqa: F401
-    from ..sources import Source
+    from w2s_plugin.campaign import Campaign
+    from w2s_plugin.models import Precomputed  # noqa: F401
+    from w2s_plugin.sources import Source
 
     n = y.size
     pos_ids = np.arange(n)
@@ -258,7 +259,8 @@ def _needed(curve: dict, target: float) -> float:
 
 
 def run(size: str = "full", seed: int = 0, progress: bool = True, datasets=None) -> dict:
-    from ..progress import progress as _progress
+    from w2s_plugin.progress import progress as _progress
+
     from ._common import check_size
     from .real_data import available
 

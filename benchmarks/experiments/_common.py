@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..errors import MissingExtraError, W2SError
+from w2s_plugin.errors import MissingExtraError, W2SError
 
 #: The two sizes every experiment knows: ``full`` for docs/results.md, ``small`` for the tests.
 SIZES = ("full", "small")
@@ -94,7 +94,7 @@ def save(fig, img_dir, name: str) -> str:
 
 
 def run_main(module, argv=None) -> int:
-    """``python -m w2s_plugin.experiments.X [--small] [--out DIR]``: run, print the section, write plots."""
+    """``python -m benchmarks.experiments.X [--small] [--out DIR]``: run, print the section, write plots."""
     import argparse
 
     from w2s_plugin.cli import count

@@ -14,10 +14,11 @@ import warnings
 
 import numpy as np
 
-from ..campaign import Campaign
-from ..detector import Region, W2SWarning
-from ..progress import progress as _progress
-from ..simulation import make_sources, strong_accuracy
+from w2s_plugin.campaign import Campaign
+from w2s_plugin.detector import Region, W2SWarning
+from w2s_plugin.progress import progress as _progress
+from w2s_plugin.simulation import make_sources, strong_accuracy
+
 from ._common import check_size, fmt, md_table, mean_ci, pyplot, run_main, save
 
 TITLE = "Source selection on K = 5 synthetic sources"

@@ -14,10 +14,11 @@ import warnings
 
 import numpy as np
 
-from ..datasets import make_overlap_mixture
-from ..demo import region_scores
-from ..detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
-from ..progress import progress as _progress
+from w2s_plugin.datasets import make_overlap_mixture
+from w2s_plugin.demo import region_scores
+from w2s_plugin.detector import DEFAULT_SCORER, Region, W2SWarning, detect_overlap
+from w2s_plugin.progress import progress as _progress
+
 from ._common import check_size, fmt, md_table, mean_ci, pyplot, run_main
 
 TITLE = "Detection quality against ground truth"

@@ -5,7 +5,7 @@ Datasets shipped inside packages (nothing is downloaded at run time): Landsat sa
 patches (Debian ``r-cran-mlbench``, 6435 x 36, 6 classes), the spam e-mail table (Debian
 ``r-cran-kernlab``, 4601 x 57, 2 classes), primate splice-junction DNA (``r-cran-mlbench``,
 3186 x 180, 3 classes) and scikit-learn's handwritten digits (1797 x 64, 10 classes). The R
-datasets are read by :mod:`w2s_plugin.experiments.rdata` (no R needed).
+datasets are read by :mod:`benchmarks.experiments.rdata` (no R needed).
 
 Per dataset and seed: 40% of the items are the *test* split (only for measuring); 200 items with
 true labels train the *weak* model, a logistic regression on a weak feature view (satellite: the
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..detector import OverlapDetector, Region
-from ..errors import W2SError
+from w2s_plugin.detector import OverlapDetector, Region
+from w2s_plugin.errors import W2SError
+
 from ._common import fmt, md_table, mean_ci, run_main, run_seeds
 
 TITLE = "Real data: point selection, source selection and the diagnose recommendation"
@@ -80,7 +81,7 @@ def available(name: str) -> bool:
 
 
 def _strong():
-    from ..diagnostics import make_strong_model
+    from w2s_plugin.diagnostics import make_strong_model
 
     return make_strong_model("logistic")
 
@@ -95,7 +96,8 @@ def _campaign(
     sources: dict, policy: str, reward: str, batch: int, regions, E, weak, gold, seed: int, bad=None
 ) -> tuple[np.ndarray, float, dict]:
     """One simulated campaign over ``sources`` (name -> pool indices, drawn in a seeded random order)."""
-    from ..bandit import SourceBandit
+    from w2s_plugin.bandit import SourceBandit
+
     from .agreement import AgreementReward
 
     GainReward = _reward_factory("gain")
@@ -135,7 +137,7 @@ def _campaign(
 
 def _reward_factory(name: str):
     """A registered reward's factory, looked up by name like every built-in (never imported)."""
-    from .. import plugins
+    from w2s_plugin import plugins
 
     if "rewards" in plugins.KINDS:  # the reward plugin kind (engine branch)
         return plugins.lookup("rewards", name, "reward")
@@ -178,7 +180,7 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..diagnostics import decide
+    from w2s_plugin.diagnostics import decide
 
     X, y, view, n_gold = _load(dataset)
     idx = np.arange(y.size)
@@ -370,7 +372,7 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
         "strong model is a logistic regression on the standardized full features, trained on the "
         "pool's weak "
         f"labels. {res['seeds']} seeds; mean ± 95% interval over seeds; differences are paired by seed. "
-        "Command: `python -m w2s_plugin.experiments.real_data`."
+        "Command: `python -m benchmarks.experiments.real_data`."
         + (f" Not run (package missing): {', '.join(res['missing'])}." if res.get("missing") else ""),
         "",
     ]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..datasets import make_overlap_mixture
-from ..detector import Region
-from ..diagnostics import diagnose
+from w2s_plugin.datasets import make_overlap_mixture
+from w2s_plugin.detector import Region
+from w2s_plugin.diagnostics import diagnose
+
 from ._common import fmt, md_table, mean_ci, run_main, run_seeds
 
 TITLE = "Trust diagnostics: does overlap density look informative here?"
