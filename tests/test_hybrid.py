@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import Campaign, Source
 from w2s_plugin.campaign import load_state
-from w2s_plugin.errors import DataError, W2SError
+from w2s_plugin.errors import DataError, StateError, W2SError
 from w2s_plugin.hybrid import ANSWERS_FILE, diverse_pick, wilson
 
 SETUP = """
@@ -331,3 +331,19 @@ def test_gain_reward_turns_negative_when_weak_labels_stop_paying():
     r = [row["reward"] for row in c.rounds]
     assert r[0] == 0.5  # no labels yet: neutral
     assert np.mean(r[1:3]) > 0.5 > np.mean(r[-3:]), r
+
+
+def test_resume_keeps_the_hybrid_settings_and_refuses_a_changed_audit_share(tmp_path):
+    src, weak, _ = digits_setup(n_pool=300)
+    kw = dict(batch_size=100, budget=300, state_dir=tmp_path / "c", random_state=0, progress=False)
+    c = Campaign([src], weak, human_budget=30, annotate=truth, audit_share=0.3, **kw)
+    c.step()
+    n_human = c.hybrid_status()["n_human"]
+    c.engine.close()
+    src2, weak2, _ = digits_setup(n_pool=300)
+    with pytest.raises(StateError, match=r"audit_share=0.3, not 0.5; resume with audit_share=0.3"):
+        Campaign.resume(tmp_path / "c", [src2], weak2, annotate=truth, audit_share=0.5, progress=False)
+    again = Campaign.resume(tmp_path / "c", [src2], weak2, annotate=truth, progress=False)
+    assert again.engine.hybrid.audit_share == 0.3 and again.hybrid_status()["n_human"] == n_human == 10
+    again.run()
+    assert again.hybrid_status()["n_human"] == 30  # the budget, spent once across the resume

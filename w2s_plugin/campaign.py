@@ -13,7 +13,7 @@ from . import engine as _engine
 from . import plugins
 from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, engine_attributes, load_state  # noqa: F401  (re-exported)
 from .errors import W2SError
-from .hybrid import HybridLabeling
+from .hybrid import HybridLabeling, hybrid_resume_params
 from .results import CampaignResults  # noqa: F401  (re-exported)
 from .settings import RunSettings
 
@@ -149,6 +149,8 @@ class Campaign:
         for key in ("human_budget", "audit_share", "human_batch", "stop_when"):
             if saved.get(key) is not None:
                 kwargs.setdefault(key, saved[key])
+        if saved:
+            kwargs["hybrid_params"] = hybrid_resume_params(saved, kwargs.get("hybrid_params"))
         return cls(sources, weak_model, embed, state_dir=state_dir, resume=True, **kwargs)
 
     def step(self) -> dict:

@@ -252,12 +252,31 @@ class HybridLabeling:
             self.random_state = int(engine.random_state)
         saved = engine.extra.get("hybrid")
         if saved:
+            self._check_unchanged(saved, engine)
             self.load_state(saved)
         self._read_answers()
         if engine.resumed:  # a choice due after the last commit (a crash before its save): make it now;
             self.after_commit(save=False)  # the next commit saves it (the reward is not bound yet)
         self._sync()
         return self
+
+    def _check_unchanged(self, saved: dict, engine) -> None:
+        """Part of the resume fingerprint: the settings that pick which items people label must be
+        the saved ones (``human_budget`` may change: more or fewer labels from here on)."""
+        from .state import FORCE_NEW
+
+        now = {
+            "audit_share": self.audit_share,
+            "human_batch": self.human_batch,
+            "weak_weights": list(self.weak_weights),
+            "diverse": self.diverse,
+        }
+        for key, value in now.items():
+            if key in saved and saved[key] != value:
+                raise StateError(
+                    f"{engine.state_dir}: the saved hybrid run used {key}={saved[key]!r}, not {value!r}; "
+                    f"resume with {key}={saved[key]!r}, or {FORCE_NEW}"
+                )
 
     @property
     def _answers_path(self) -> Path | None:
@@ -886,6 +905,16 @@ def _concat_forms(a, b):
 
 
 # -- a saved campaign's hybrid numbers (``w2s campaign status``, the campaign plot) --------------------
+def hybrid_resume_params(saved: dict, given: dict | None) -> dict:
+    """``hybrid_params`` for resuming a hybrid run: the saved ``weak_weights`` and ``diverse`` unless
+    given (``saved``: the run's saved hybrid state)."""
+    params = dict(given or {})
+    for key in ("weak_weights", "diverse"):
+        if saved.get(key) is not None:
+            params.setdefault(key, saved[key])
+    return params
+
+
 def saved_status(state: dict) -> dict | None:
     """The hybrid numbers of a saved state (as :func:`~w2s_plugin.engine.load_state` returns it), or
     None for a campaign without people. Needs no models: everything comes from the commit record

@@ -221,7 +221,10 @@ class CampaignDriver:
             human_batch = saved_hybrid.get("human_batch", human_batch)
             stop_when = saved_hybrid.get("stop_when", stop_when)
         if human_budget is not None:
-            from w2s_plugin.hybrid import HybridLabeling
+            from w2s_plugin.hybrid import HybridLabeling, hybrid_resume_params
+
+            if saved_hybrid:  # the saved weak_weights/diverse unless given (the resume fingerprint)
+                hybrid_params = hybrid_resume_params(saved_hybrid, hybrid_params)
 
             hybrid = HybridLabeling(
                 self._await_people,

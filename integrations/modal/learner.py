@@ -28,7 +28,7 @@ from w2s_plugin import acquisition, plugins
 from w2s_plugin.detector import Region
 from w2s_plugin.engine import STATE_FILE, Engine, engine_attributes  # noqa: F401  (STATE_FILE re-exported)
 from w2s_plugin.errors import W2SError
-from w2s_plugin.hybrid import HybridLabeling
+from w2s_plugin.hybrid import HybridLabeling, hybrid_resume_params
 from w2s_plugin.settings import RunSettings
 from w2s_plugin.sources import Source, _pack_mask, _unpack_mask
 
@@ -161,6 +161,8 @@ class MultiSourceLearner:
             for key in ("human_budget", "audit_share", "stop_when"):
                 if saved.get(key) is not None:
                     kwargs.setdefault(key, saved[key])
+            if saved:
+                kwargs["hybrid_params"] = hybrid_resume_params(saved, kwargs.get("hybrid_params"))
         self = cls(learner, sources, state_dir=state_dir, _resume=True, **kwargs)
         if reteach:
             Xs = [self._features(self.sources[t["source"]].get(t["positions"])) for t in self.taught]
