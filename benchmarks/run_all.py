@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 #: Arguments for ``--quick``: sizes that finish in seconds to a minute each on a laptop.
 QUICK_ARGS = {
     "campaign": ["--batch", "500", "--rounds", "3"],
+    "hybrid": ["--n", "1500", "--batch", "250", "--human", "150"],
     "dask": [
         "--n",
         "200000",

@@ -128,6 +128,7 @@ def _interrupted(campaign, cfg) -> int:
 def cmd_campaign_status(args) -> int:
     """Any front-end's folder (Campaign, MultiSourceLearner, Label Studio driver; 0.1.0 folders too)."""
     from w2s_plugin.bandit import SourceBandit
+    from w2s_plugin.hybrid import plot_hybrid, saved_status, status_lines
     from w2s_plugin.rewards import reward_warning
     from w2s_plugin.state import display, load_state
 
@@ -142,6 +143,11 @@ def cmd_campaign_status(args) -> int:
     found = sum(r["overlap"] for r in est)
     kind = display(state.get("kind"))
     warn = reward_warning(rounds, reward, len(bandit.names))
+    hybrid = saved_status(state)
+    if getattr(args, "plot", None):
+        if hybrid is None:
+            raise _cli_error("--plot draws a hybrid campaign (one with human_budget); this one has none")
+        plot_hybrid(state, args.plot)
     if args.json:
         print(
             json.dumps(
@@ -163,8 +169,10 @@ def cmd_campaign_status(args) -> int:
                         for r in est
                     ],
                     "warnings": [warn] if warn else [],
+                    "hybrid": hybrid,
                 },
                 indent=2,
+                default=lambda v: None,
             )
         )
         return 0
@@ -193,6 +201,10 @@ def cmd_campaign_status(args) -> int:
         print(
             f"cumulative regret vs the oracle: {regret:.1f} overlap points (true densities known: simulation)"
         )
+    if hybrid is not None:
+        print("\n".join(status_lines(hybrid)))
+    if getattr(args, "plot", None):
+        print(f"plot written to {args.plot}")
     print()
     print(bandit.summary())
     if args.rounds and rounds:
@@ -245,6 +257,9 @@ def register_commands(subparsers):
         "--rounds", type=count("--rounds", minimum=0), default=0, help="also list the last N rounds"
     )
     s.add_argument("--json", action="store_true", help="print the status as JSON")
+    s.add_argument(
+        "--plot", metavar="PNG", help="a hybrid campaign: write its plot (human/weak split, audit)"
+    )
     s.set_defaults(func=cmd_campaign_status)
 
     conf = subparsers.add_parser("config", help="check a config file")

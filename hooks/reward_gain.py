@@ -23,6 +23,12 @@ Why this design (libact's ALBL also scores arms by a learner's accuracy on label
   the training set; it concentrates only away from harmful sources.
 * Cheap: four fits per round on half the gold sample plus one batch; no state to save.
 
+In a hybrid campaign (``Campaign(annotate=..., human_budget=...)``) the reference is the labels
+held *so far*: gold plus the human labels collected, re-split each time it grows. The batch's
+weak labels (at weight 1) are then measured against everything people have labelled, so the reward
+falls below 0.5 (the batch hurts) once the human labels alone do better than with those weak
+labels: it turns negative when weak labels stop paying. Until 20 labels exist it is 0.5.
+
 A first design scored the batch against a reservoir of the campaign's own earlier draws; on the
 real-data studies it drew up to a third of the budget from a mislabelled source on some seeds
 (once wrong labels are in the reference, more of them hurt little). docs/results.md has the numbers.
@@ -61,6 +67,7 @@ class GainReward:
             raise W2SError(f"gain reward: scale must be positive; got {scale!r}")
         self.scale, self.C, self.random_state = float(scale), float(C), random_state
         self._halves = None
+        self._hybrid, self._n_ref = None, 0
         if gold is not None:
             self._set_gold(*gold)
 
@@ -90,6 +97,9 @@ class GainReward:
         if self._halves is not None:
             return
         gold = getattr(engine, "gold", None)
+        if getattr(engine, "hybrid", None) is not None:  # the reference grows with the human labels
+            self._hybrid = engine.hybrid
+            return
         if gold is None:
             raise W2SError(
                 "reward 'gain' needs a gold sample: pass gold=(X_gold, y_gold) (items in the sources' "
@@ -130,7 +140,19 @@ class GainReward:
         )
         return float(np.clip(0.5 + self.scale * delta, 0.0, 1.0))
 
+    def _refresh(self) -> bool:
+        """A hybrid campaign: the reference is the gold and human labels held now. False: too few."""
+        E, y = self._hybrid.labelled()
+        if y.size < 20 or np.unique(y).size < 2:
+            return False
+        if y.size != self._n_ref:
+            self._set_gold(E, np.asarray(y.tolist()))
+            self._n_ref = int(y.size)
+        return True
+
     def __call__(self, info) -> float:
+        if self._hybrid is not None and not self._refresh():
+            return 0.5
         return self.score(info.embeddings, info.weak_labels)
 
     def state(self) -> dict:

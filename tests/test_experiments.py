@@ -55,6 +55,13 @@ def real():
     return real_data.run(size="small", progress=False)
 
 
+@pytest.fixture(scope="module")
+def hybrid():
+    from benchmarks.experiments import hybrid_study
+
+    return hybrid_study.run(size="small", progress=False)
+
+
 # -- 1. synthetic table ------------------------------------------------------------------------------
 def test_synthetic_table_matches_the_paper(synth):
     s = synth["summary"]
@@ -170,8 +177,21 @@ def test_real_data_gain_avoids_the_mislabelled_source_and_diagnose_stays_close(r
     assert max(loss["recommendation"]) <= 0.03 and np.mean(loss["recommendation"]) <= 0.02
 
 
+# -- 7. hybrid campaigns (a satellite slice; the full study adds spam and the drug reviews) -----------
+def test_hybrid_beats_uncertainty_sampling_and_weak_labels_at_small_budgets_on_satellite(hybrid):
+    from benchmarks.experiments.hybrid_study import analyse
+
+    rows = analyse(hybrid)["satellite"]["rows"]
+    for r in hybrid["runs"]["satellite"]:  # every seed: more than weak labels alone, and than US at 50
+        assert r["acc"]["hybrid"][50] > r["acc"]["uncertainty"][50]
+        assert r["acc"]["hybrid"][100] > r["acc"]["weak"][100]
+    assert rows[50]["vs_uncertainty"][0] > 0.02  # full study: +6.3 points at B = 50
+
+
 # -- the report --------------------------------------------------------------------------------------
-def test_report_writes_every_section_and_plot(tmp_path, synth, detection, selection, digit, trusted, real):
+def test_report_writes_every_section_and_plot(
+    tmp_path, synth, detection, selection, digit, trusted, real, hybrid
+):
     from benchmarks.experiments.report import write_report
 
     results = {
@@ -181,6 +201,7 @@ def test_report_writes_every_section_and_plot(tmp_path, synth, detection, select
         "digits": digit,
         "trust": trusted,
         "real_data": real,
+        "hybrid_study": hybrid,
     }
     path = write_report(
         {
@@ -202,6 +223,7 @@ def test_report_writes_every_section_and_plot(tmp_path, synth, detection, select
         "source_selection.png",
         "digits.png",
         "real_data.png",
+        "hybrid_study.png",
     ):
         assert f"(img/{png})" in text
         assert os.path.getsize(tmp_path / "img" / png) > 20_000

@@ -57,6 +57,7 @@ NULLABLE = {
         "sources[].density",
         "sources[].ci_low",
         "sources[].ci_high",
+        "hybrid",  # an object for a hybrid campaign (human_budget), null otherwise
     },
     "plugins": {"[].distribution"},
 }

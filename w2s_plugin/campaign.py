@@ -12,6 +12,8 @@ from __future__ import annotations
 from . import engine as _engine
 from . import plugins
 from .engine import LOG_FILE, STATE_FILE, Engine, atomic_write_bytes, engine_attributes, load_state  # noqa: F401  (re-exported)
+from .errors import W2SError
+from .hybrid import HybridLabeling, hybrid_resume_params
 from .results import CampaignResults  # noqa: F401  (re-exported)
 from .settings import RunSettings
 
@@ -46,6 +48,18 @@ class Campaign:
         (for rewards that measure accuracy).
     classes : class labels in the order of the weak model's probability columns (default: its
         ``classes_``, else ``0..k-1``); weak labels are reported as these.
+    annotate, human_budget : a *hybrid* campaign (:mod:`w2s_plugin.hybrid`): each round people label
+        up to the round's share of ``human_budget`` items through ``annotate(batch) -> labels``
+        (an audit sample of the batch, the rest routed to the drawn items weak labels are least
+        trustworthy on), and weak labels fill in the rest. Answers are committed before the round
+        goes on; an item is never asked twice, also across a crash and ``resume``.
+    audit_share : share of each round's human labels drawn uniformly from the batch (default 0.15):
+        unbiased weak-label precision per source and region, and the strong model's accuracy.
+    human_batch : human labels per round (default: the budget spread over the rounds).
+    stop_when : stop when the last human labels were worth fewer accuracy points per 100 labels than
+        this number (or ``callable(status) -> bool``); see ``hybrid_status()``.
+    hybrid_params : more :class:`~w2s_plugin.hybrid.HybridLabeling` settings (``weak_weights``,
+        ``diverse``, ``strong_model``, ``min_labels``, ...).
     force_new : start a new campaign even if ``state_dir`` holds one: the old folder is moved aside
         to ``<state_dir>.old-<UTC time>`` (never deleted).
 
@@ -71,6 +85,12 @@ class Campaign:
         reward_params: dict | None = None,
         gold=None,
         classes=None,
+        annotate=None,
+        human_budget: int | None = None,
+        audit_share: float = 0.15,
+        human_batch: int | None = None,
+        stop_when=None,
+        hybrid_params: dict | None = None,
         force_new: bool = False,
         _saved=None,
     ):
@@ -90,6 +110,18 @@ class Campaign:
         ).resolved(None if _saved is None else _saved.state)
         _engine.check_batching(srcs, settings, embed, "Campaign")
         self.weak_model, self.embed, self.progress = weak_model, embed, progress
+        hybrid = None
+        if human_budget is not None:
+            hybrid = HybridLabeling(
+                annotate,
+                human_budget,
+                audit_share=audit_share,
+                human_batch=human_batch,
+                stop_when=stop_when,
+                **dict(hybrid_params or {}),
+            )
+        elif annotate is not None:
+            raise W2SError("Campaign: annotate= needs human_budget= (how many labels people may give)")
         self.engine = Engine(
             srcs,
             weak_model,
@@ -100,6 +132,7 @@ class Campaign:
             resume=resume,
             min_left=2,
             force_new=force_new,
+            hybrid=hybrid,
             _saved=_saved,
         )
 
@@ -111,6 +144,13 @@ class Campaign:
         to the saved ones; the bandit (policy, counts, random stream) always comes from disk.
         """
         kwargs = _engine.resume_settings(state_dir, "campaign", kwargs)
+        # a hybrid run's settings come from its state (read once, by resume_settings)
+        saved = (kwargs["_saved"].state.get("hybrid") or {}) if "human_budget" not in kwargs else {}
+        for key in ("human_budget", "audit_share", "human_batch", "stop_when"):
+            if saved.get(key) is not None:
+                kwargs.setdefault(key, saved[key])
+        if saved:
+            kwargs["hybrid_params"] = hybrid_resume_params(saved, kwargs.get("hybrid_params"))
         return cls(sources, weak_model, embed, state_dir=state_dir, resume=True, **kwargs)
 
     def step(self) -> dict:
@@ -126,11 +166,27 @@ class Campaign:
         source = self.sources[name]
         with e.attempt(name):
             pos = source.candidates(e.next_batch_size(source))
-            res = e.evaluate(name, source.get(pos))
+            res = e.evaluate(name, source.get(pos))  # hybrid: people's answers are on disk first
         source.mark_used(pos)
         row = e.record(name, res.row, res.value, items=res.items)
+        if e.hybrid is not None:
+            e.hybrid.after_commit()
         plugins.call_lifecycle("on_round_end", campaign=self, round=row)
         return row
+
+    def training_set(self, which: str | None = None, include_gold: bool = True):
+        """A hybrid campaign (``which=None``): ``(X, y, sample_weight)``, the strong model's training
+        set (gold and human labels at weight 1, weak labels at the cross-fitted weight, possibly 0;
+        ``X`` in the sources' form, a dict of views for sources with views). Otherwise, or with
+        ``which`` (``overlap``, ``confident``, ``all``): the drawn items' columns, as before."""
+        if which is None and self.engine.hybrid is not None:
+            return self.engine.hybrid.training_set(include_gold=include_gold)
+        return self.engine.training_set(which or "overlap")
+
+    def hybrid_status(self) -> dict | None:
+        """A hybrid campaign's numbers (human/weak split, weak-label precision and the strong model's
+        accuracy on the audit labels with Wilson intervals, the value of the last human labels)."""
+        return None if self.engine.hybrid is None else self.engine.hybrid.status()
 
     def run(self, max_rounds: int | None = None) -> CampaignResults:
         """Run rounds until the budget is spent, every source is exhausted, or ``max_rounds`` more ran."""

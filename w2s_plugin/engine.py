@@ -309,6 +309,8 @@ class RoundResult:
     value: float | None
     row: dict
     items: dict | None
+    #: the hybrid plan of the round (a :class:`~w2s_plugin.hybrid.HumanRequest`), in a hybrid run
+    request: object = None
 
 
 class Engine:
@@ -335,6 +337,7 @@ class Engine:
         resume: bool = False,
         min_left: int = 1,
         force_new: bool = False,
+        hybrid=None,
         _saved: SavedState | None = None,
         **kwargs,
     ):
@@ -380,6 +383,13 @@ class Engine:
                 self.bandit.exhaust(s.name)
         saved = self._start(_saved, resume, force_new)
         self.settings = dataclasses.replace(st, batch_size=self.batch_size)
+        self.hybrid = None  # a HybridLabeling (w2s_plugin.hybrid) when people label part of the draws
+        if hybrid is not None:
+            try:
+                hybrid.bind(self)
+            except BaseException:
+                self.close()
+                raise
         if hasattr(self.reward, "bind"):
             self.reward.bind(self)
         if (
@@ -512,7 +522,9 @@ class Engine:
             round_no or self.n_rounds + 1, name, batch, proba, emb, report, self.labels_of(proba)
         )
 
-    def evaluate(self, name: str, batch, proba=None, *, report=None, keep=None) -> RoundResult:
+    def evaluate(
+        self, name: str, batch, proba=None, *, report=None, keep=None, plan=None, ask: bool = True
+    ) -> RoundResult:
         """The round pipeline, the same for every front-end: a drawn batch -> the round's record.
 
         1. weak probabilities: ``proba`` when the front-end has them (a modAL learner, the Label
@@ -528,6 +540,12 @@ class Engine:
         ``result.row`` (plus its own columns), ``result.value`` and ``result.items`` to
         :meth:`record`. Extensions (hybrid human + weak rounds) hook in here, on the
         :class:`RoundResult`, so every front-end gets them.
+
+        5. in a hybrid run (:mod:`w2s_plugin.hybrid`): the round's human plan (``plan``: keywords of
+           :meth:`~w2s_plugin.hybrid.HybridLabeling.plan`) over the counted items as
+           ``result.request``; with ``ask`` people answer it now (on disk before anything is
+           consumed) and the row gets the human/weak split. A front-end whose people answer later
+           (``ask=False``, the modAL learner) applies the answers itself before :meth:`record`.
         """
         info = self.detect(name, batch, proba=proba, report=report)
         rep = info.report
@@ -538,7 +556,13 @@ class Engine:
         row = {"source": name, "n": n, "n_overlap": int(rep.n_overlap), "density": float(rep.density)}
         row.update(hard_threshold=float(rep.hard_threshold), overlap_threshold=float(rep.overlap_threshold))
         row["n_hard"] = int(rep.counts[Region.HARD_ONLY])
-        return RoundResult(info, value, row, items)
+        request, hy = None, self.hybrid
+        if hy is not None:
+            request = hy.plan(counted, **dict(plan or {}))
+            if ask:
+                hy.ask(request)
+                row.update(hy.apply(request))
+        return RoundResult(info, value, row, items, request)
 
     # -- one round -------------------------------------------------------------------------------
     def select(self) -> str:
@@ -652,6 +676,8 @@ class Engine:
 
     @property
     def done(self) -> bool:
+        if self.hybrid is not None and self.hybrid.stopped:
+            return True
         return (self.budget is not None and self.budget_left < self.min_left) or not self.bandit.active_.any()
 
     def training_set(self, which: str = "overlap") -> dict:
@@ -718,13 +744,16 @@ class Engine:
         return self.budget is not None and self.budget_left >= self.min_left and not self.bandit.any_active
 
     def postfix(self) -> str:
-        """The current estimates, one ``source=mean[low,high]`` per source drawn from, and a warning
+        """The current estimates, one ``source=mean[low,high]`` per source drawn from (in a hybrid
+        campaign also the human/weak split, audit estimates and the stopping signal), and a warning
         when the reward has not varied (see :meth:`warnings`)."""
         text = " ".join(
             f"{r['source']}={r['density']:.2f}[{r['ci_low']:.2f},{r['ci_high']:.2f}]"
             for r in self.bandit.estimates()
             if r["drawn"]
         )
+        if self.hybrid is not None:
+            text = f"{text} {self.hybrid.postfix()}"
         if self.warnings():
             text += f" | WARNING: reward {self.reward.name!r} tied in every round (round robin)"
         return text

@@ -6,4 +6,12 @@ size and rewrites docs/results.md (:mod:`benchmarks.experiments.report`).
 """
 
 #: Report order: module names under this package.
-EXPERIMENTS = ("synthetic_table", "detection_quality", "source_selection", "digits", "trust", "real_data")
+EXPERIMENTS = (
+    "synthetic_table",
+    "detection_quality",
+    "source_selection",
+    "digits",
+    "trust",
+    "real_data",
+    "hybrid_study",
+)

@@ -21,7 +21,15 @@ from . import EXPERIMENTS
 from ._common import fmt, mean_ci
 
 # Longest first, so two workers finish together.
-_ORDER = ("real_data", "digits", "source_selection", "synthetic_table", "detection_quality", "trust")
+_ORDER = (
+    "hybrid_study",
+    "real_data",
+    "digits",
+    "source_selection",
+    "synthetic_table",
+    "detection_quality",
+    "trust",
+)
 
 
 def _module(name):
@@ -217,7 +225,15 @@ def summary(results: dict) -> list[str]:
         )
     if "real_data" in results and results["real_data"]["datasets"]:
         out.append(_real_words(results["real_data"]))
+    if "hybrid_study" in results and results["hybrid_study"]["runs"]:
+        out.append(_hybrid_words(results["hybrid_study"]))
     return out
+
+
+def _hybrid_words(res) -> str:
+    from .hybrid_study import plainly
+
+    return "**Hybrid campaigns (people + weak labels).** " + " ".join(plainly(res))
 
 
 def _real_words(res) -> str:

