@@ -169,8 +169,8 @@ def cmd_campaign_status(args) -> int:
                         }
                         for r in est
                     ],
-                    "hybrid": hybrid,
                     "warnings": [warn] if warn else [],
+                    "hybrid": hybrid,
                 },
                 indent=2,
                 default=lambda v: None,

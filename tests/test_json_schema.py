@@ -57,6 +57,8 @@ NULLABLE = {
         "sources[].density",
         "sources[].ci_low",
         "sources[].ci_high",
+        "hybrid",  # an object for a hybrid campaign (human_budget), null otherwise
+        "label_studio_hybrid",  # the Label Studio queue's numbers (a hybrid driver's folder), null otherwise
     },
     "plugins": {"[].distribution"},
 }

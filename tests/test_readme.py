@@ -227,5 +227,5 @@ def test_command_line_block_runs_as_written(tmp_path):
     density = float(re.search(r"^overlap density: ([0-9.]+)", done.stdout, re.M).group(1))
     assert 0.2 < density < 0.5
     assert "verdict: overlap density looks INFORMATIVE" in done.stdout
-    assert "recommendation: train on OVERLAP" in done.stdout
+    assert "recommendation: train on GOLD+OVERLAP" in done.stdout
     assert (tmp_path / "regions.csv").read_text().count("\n") == 3001 and (tmp_path / "detect.png").exists()

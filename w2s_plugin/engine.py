@@ -745,8 +745,8 @@ class Engine:
         return self.budget is not None and self.budget_left >= self.min_left and not self.bandit.any_active
 
     def postfix(self) -> str:
-        """The current estimates, one ``source=mean[low,high]`` per source drawn from (and, in a
-        hybrid campaign, the human/weak split, audit estimates and the stopping signal), and a warning
+        """The current estimates, one ``source=mean[low,high]`` per source drawn from (in a hybrid
+        campaign also the human/weak split, audit estimates and the stopping signal), and a warning
         when the reward has not varied (see :meth:`warnings`)."""
         text = " ".join(
             f"{r['source']}={r['density']:.2f}[{r['ci_low']:.2f},{r['ci_high']:.2f}]"
