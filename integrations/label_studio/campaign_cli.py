@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from w2s_plugin.errors import W2SError
+from w2s_plugin.state import StateLock, move_aside
 
 from .backend import OverlapDensityBackend, project_key
 from .client import as_http_client
@@ -40,6 +41,18 @@ def driver_state_dir(state_dir, project) -> Path | None:
     return sd / f"label-studio-{int(project)}"
 
 
+def start_over(state_dir) -> Path | None:
+    """``--force-new`` for the driver: move a non-empty state folder aside (``<name>.old-<UTC time>``,
+    nothing deleted) under its lock, so a second writer is refused rather than moved from under."""
+    if state_dir is None or not Path(state_dir).is_dir() or not any(Path(state_dir).iterdir()):
+        return None
+    lock = StateLock(state_dir, "w2s campaign run --force-new")
+    try:
+        return move_aside(state_dir)
+    finally:
+        lock.release()
+
+
 def run_from_cli(args, config) -> int:
     """``w2s campaign run --label-studio-url URL --project ID [--api-key KEY] [--config FILE]``.
 
@@ -64,6 +77,10 @@ def run_from_cli(args, config) -> int:
     where = f"; the campaign's state will go to {state_dir}" if state_dir is not None else ""
     # Label Studio first: a server that is down or a wrong project creates nothing on disk
     as_http_client(client, hint=f"nothing saved{where}: run the same command again").project(pid)
+    if getattr(args, "force_new", False):
+        moved = start_over(state_dir)
+        if moved is not None:
+            print(f"--force-new: the old state was moved to {moved} (nothing deleted)")
     backend = backend_from_run_config(config, state_dir)
     driver = CampaignDriver(
         client,
