@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bandit import wilson_interval
 from .detector import Region
 from .errors import DataError, StateError, W2SError
 
@@ -71,11 +72,8 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float, float]:
     """``(k / n, low, high)``: the proportion and its Wilson score interval (``nan`` for ``n == 0``)."""
     if n <= 0:
         return float("nan"), float("nan"), float("nan")
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(p), float(max(0.0, mid - half)), float(min(1.0, mid + half))
+    low, high = wilson_interval(k, n, z)
+    return float(k / n), float(low), float(high)
 
 
 def _standardize(E, mu, sd):
