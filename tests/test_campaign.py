@@ -23,20 +23,7 @@ def _quiet():
 
 def _campaign(policy, seed, densities=DENS, n=1500, batch=40, budget=1200, **kw):
     syn = make_sources(densities, n, random_state=seed)
-    params = {"policy": policy}
-    if policy == "oracle":
-        params["policy_params"] = {"densities": [syn.densities[s.name] for s in syn.sources]}
-    c = Campaign(
-        syn.sources,
-        syn.weak_model,
-        bandit=params,
-        batch_size=batch,
-        budget=budget,
-        progress=False,
-        random_state=seed,
-        **kw,
-    )
-    return syn, c
+    return syn, syn.campaign(policy, batch_size=batch, budget=budget, progress=False, random_state=seed, **kw)
 
 
 @pytest.mark.slow
