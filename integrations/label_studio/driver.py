@@ -430,8 +430,7 @@ class CampaignDriver:
             payload = [{"data": t["data"], "predictions": [p]} for t, p in new]  # every task gets its score
             imported_ids = self.http.import_tasks(self.project, payload)
             if not self.project_version:  # the score column counts the project's version only
-                self.http.set_model_version(self.project, preds[0]["model_version"])
-                self.project_version = preds[0]["model_version"]
+                self._set_project_version(preds[0]["model_version"])
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
