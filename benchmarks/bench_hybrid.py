@@ -54,7 +54,14 @@ def main(argv=None) -> int:
         default=6,
         help="features the weak labeler sees (6: weak labels do not pay, the weight goes to 0; 30: they do)",
     )
+    p.add_argument(
+        "--human-step", type=int, default=None, help="hybrid_params human_step (None: one ask a round)"
+    )
+    p.add_argument("--repeat", type=int, default=3, help="fits timed per round for the baseline (median)")
     args = p.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one BLAS thread: steadier timings on a shared machine (both sides alike)
     X, y = make_classification(
         n_samples=args.n + 300,
         n_features=args.d,
@@ -78,39 +85,60 @@ def main(argv=None) -> int:
             state_dir=d,
             random_state=0,
             progress=False,
+            hybrid_params={"human_step": args.human_step},
         )
         rows = []
+        hy = c.engine.hybrid
+        fit_time = [0.0]
+        plain_fit = hy._fit
+
+        def timed_fit(*a, **k):  # the hybrid's own strong-model fits (routing, steps, weight choice)
+            t = time.perf_counter()
+            try:
+                return plain_fit(*a, **k)
+            finally:
+                fit_time[0] += time.perf_counter() - t
+
+        hy._fit = timed_fit
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             while not c.done:
+                fit_time[0] = 0.0
                 t = time.perf_counter()
                 c.step()
                 t_round = time.perf_counter() - t
+                t_hfit = fit_time[0]
                 Xt, yt, wt = c.training_set()
                 Z = (Xt - Xt.mean(axis=0)) / Xt.std(axis=0)
                 keep = wt > 0
-                t = time.perf_counter()
-                c.engine.hybrid._new_model().fit(Z[keep], yt[keep], sample_weight=wt[keep])
-                t_fit = time.perf_counter() - t
-                rows.append((c.n_rounds, int(keep.sum()), t_round, t_fit))
+                fits = []
+                for _ in range(args.repeat):  # the median of a few fits: one fit's time is noisy
+                    t = time.perf_counter()
+                    c.engine.hybrid._new_model().fit(Z[keep], yt[keep], sample_weight=wt[keep])
+                    fits.append(time.perf_counter() - t)
+                t_fit = float(np.median(fits))
+                rows.append((c.n_rounds, int(keep.sum()), t_round, t_fit, t_hfit))
     print(
         f"weak labeler sees {args.weak_features} of {args.d} features; final weak-label weight "
         f"{c.engine.hybrid.weak_weight_:g}"
     )
-    print(f"{'round':>5} {'train rows':>10} {'round s':>8} {'fit s':>7} {'ratio':>6}")
-    for r, n, tr, tf in rows:
-        print(f"{r:>5} {n:>10} {tr:>8.3f} {tf:>7.3f} {tr / tf:>6.2f}")
-    total_round = sum(r[2] for r in rows)
-    total_fit = sum(r[3] for r in rows)
-    ratio = total_round / total_fit
-    worst = max(r[2] / r[3] for r in rows)
-    median = float(np.median([r[2] / r[3] for r in rows]))
+    print(f"{'round':>5} {'train rows':>10} {'round s':>8} {'fit s':>7} {'ratio':>6} {'model fits':>10}")
+    for r, n, tr, tf, th in rows:
+        print(f"{r:>5} {n:>10} {tr:>8.3f} {tf:>7.3f} {tr / tf:>6.2f} {th / tf:>10.2f}")
+    ratios = np.asarray([r[2] / r[3] for r in rows])
+    fits = np.asarray([r[4] / r[3] for r in rows])
+    rest = np.asarray([r[2] - r[4] for r in rows])
     print(
-        f"\nhybrid round / one strong-model fit on the round's training set: {ratio:.2f}x on average over "
-        f"{len(rows)} rounds (median round {median:.2f}x, worst {worst:.2f}x: a weight re-choice); "
-        "target <= 3x: " + ("MET" if ratio <= 3 else "NOT MET")
+        f"\nwhole round / one strong-model fit on the round's training set: mean {ratios.mean():.2f}x, "
+        f"max {ratios.max():.2f}x over {len(rows)} rounds; target <= 3x: "
+        + ("MET" if ratios.max() <= 3 else ("MET on average only" if ratios.mean() <= 3 else "NOT MET"))
     )
-    return 0 if ratio <= 3 else 1
+    print(
+        f"the hybrid's strong-model fits (routing, human steps, weight choice) / one fit: mean "
+        f"{fits.mean():.2f}x, max {fits.max():.2f}x; the rest of a round (draw, weak labeler, detection, "
+        f"fsync'ed answers and commit): {1000 * rest.mean():.0f} ms on average"
+    )
+    return 0 if ratios.mean() <= 3 else 1
 
 
 if __name__ == "__main__":

@@ -210,6 +210,7 @@ CHILD = SETUP + textwrap.dedent("""
     from w2s_plugin import Campaign
     from w2s_plugin import hybrid as H
     state_dir, kill_at = sys.argv[1], int(sys.argv[2])
+    step = int(sys.argv[3]) or None
     src, weak, _ = digits_setup(n_pool=600)
 
     def annotate(batch):
@@ -232,43 +233,59 @@ CHILD = SETUP + textwrap.dedent("""
         c = Campaign.resume(state_dir, [src], weak, **kw)
     else:
         c = Campaign([src], weak, batch_size=60, budget=600, human_budget=100, state_dir=state_dir,
-                     random_state=3, **kw)
+                     random_state=3, hybrid_params={"human_step": step}, **kw)
     c.run()
     print("DONE", c.n_rounds, flush=True)
 """)
 
 
 @pytest.mark.slow
-def test_sigkill_after_answers_are_saved_resumes_exactly_and_never_asks_twice(tmp_path):
+@pytest.mark.parametrize("step", [0, 4])
+def test_sigkill_after_answers_are_saved_resumes_exactly_and_never_asks_twice(tmp_path, step):
+    # step 4: each round asks its audit, then 4 routed labels, a refit, the next 4: the kills land
+    # between the steps of a round (answers of some steps on disk, the round not committed)
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     d = tmp_path / "camp"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    for kill_at in (2, 3, 2):  # answers of rounds 2, then 2 + 3 = 5, then 7 are on disk when killed
+    for kill_at in (2, 3, 2):  # the 2nd, then 2 + 3 = 5th, then 7th answer batch is on disk when killed
         out = subprocess.run(
-            [sys.executable, str(script), str(d), str(kill_at)], capture_output=True, env=env, timeout=300
+            [sys.executable, str(script), str(d), str(kill_at), str(step)],
+            capture_output=True,
+            env=env,
+            timeout=300,
         )
         assert out.returncode == -signal.SIGKILL, out.stderr.decode()[-2000:]
     out = subprocess.run(
-        [sys.executable, str(script), str(d), "0"], capture_output=True, env=env, timeout=300
+        [sys.executable, str(script), str(d), "0", str(step)], capture_output=True, env=env, timeout=300
     )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     asked = (tmp_path / "asked.txt").read_text().split()
     assert len(asked) == len(set(asked)) == 100  # a crash never asks people twice
 
     src, weak, _ = digits_setup(n_pool=600)
+    sizes = []
+
+    def annotate(batch):
+        sizes.append(len(batch))
+        return batch.y
+
     ref = Campaign(
         [src],
         weak,
         batch_size=60,
         budget=600,
         human_budget=100,
-        annotate=truth,
+        annotate=annotate,
         state_dir=tmp_path / "ref",
         random_state=3,
         progress=False,
+        hybrid_params={"human_step": step or None},
     )
     ref.run()
+    assert sum(sizes) == 100
+    if step:  # the rounds (10 labels each) really were asked in steps of at most 4
+        assert max(sizes) <= step and len(sizes) >= 3 * ref.n_rounds
     st = load_state(d)
     assert st["rounds"] == json.loads(json.dumps(ref.rounds))
     assert st["items"] == json.loads(json.dumps(ref.items))
