@@ -65,6 +65,8 @@ ANSWERS_FILE = "human_labels.jsonl"
 #: Candidate weights of a weak label relative to a human one (the first is never the default).
 WEAK_WEIGHTS = (1.0, 0.3, 0.1, 0.0)
 DEFAULT_WEAK_WEIGHT = 0.1
+#: held-out (audit and gold) labels needed before weight_choice="audit" scores on them alone
+MIN_HELD = 30
 REGION_NAMES = {int(r): r.name.lower() for r in Region}
 
 
@@ -178,6 +180,10 @@ class HybridLabeling:
         representation.
     min_labels : labels (gold + human) needed before the weak-label weight is chosen from data.
     n_folds : folds of the cross-fitting.
+    weight_choice : ``"audit"`` (default: once there are ``MIN_HELD`` audit and gold labels, one fit
+        per candidate weight on the other labels, scored on those, a uniform held-out sample; cross-
+        fitted before) or ``"crossfit"`` (every gold and human label scored by a fit that did not see
+        it, ``n_folds`` fits per candidate; the behaviour of runs saved before this option).
     random_state : seeds the audit sample and the folds.
     """
 
@@ -197,6 +203,7 @@ class HybridLabeling:
         strong_model=None,
         min_labels: int = 40,
         n_folds: int = 2,
+        weight_choice: str = "audit",
         random_state=None,
     ):
         if (
@@ -242,6 +249,9 @@ class HybridLabeling:
         self.strong_model = strong_model
         self.min_labels = int(min_labels)
         self.n_folds = int(n_folds)
+        if weight_choice not in ("crossfit", "audit"):
+            raise W2SError(f"weight_choice must be 'crossfit' or 'audit'; got {weight_choice!r}")
+        self.weight_choice = weight_choice
         self.random_state = random_state
         self.engine = None
         #: (source, position) -> {"label", "kind", "round", "id"}: every answer people gave.
@@ -267,6 +277,8 @@ class HybridLabeling:
             self.random_state = int(engine.random_state)
         saved = engine.extra.get("hybrid")
         if saved:
+            if "weight_choice" not in saved:  # a run saved before the option: it keeps its choice rule
+                self.weight_choice = "crossfit"
             self._check_unchanged(saved, engine)
             self.load_state(saved)
         self._read_answers()
@@ -287,6 +299,7 @@ class HybridLabeling:
             "diverse": self.diverse,
             "human_step": self.human_step,
             "route_weight": self.route_weight,
+            "weight_choice": self.weight_choice,
         }
         for key, value in now.items():
             if key in saved and saved[key] != value:
@@ -331,6 +344,7 @@ class HybridLabeling:
             "diverse": self.diverse,
             "human_step": self.human_step,
             "route_weight": self.route_weight,
+            "weight_choice": self.weight_choice,
             "weak_weight": self.weak_weight_,
             "weight_scores": {str(k): v for k, v in self.weight_scores_.items()},
             "value_per_100": self.value_per_100_,
@@ -844,17 +858,25 @@ class HybridLabeling:
         mu, sd = E.mean(axis=0), E.std(axis=0)
         Z = _standardize(E, mu, np.where(sd > 0, sd, 1.0))
         lab = np.flatnonzero(human)
-        k = max(2, min(self.n_folds, lab.size // 10))
-        fold = np.full(y.size, -1)
-        fold[lab] = self._folds(lab.size, k)
         rounds = self._label_rounds(human)
+        held = self._held_rows(human) if self.weight_choice == "audit" else None
+        fold = np.full(y.size, -1)  # -1: in every training fold; f >= 0: scored by the fit without f
+        if held is not None and held.sum() >= MIN_HELD:
+            # one fit per weight on everything but the audit (and gold) labels, scored on those: a
+            # uniform sample of the draws, held out, so the score is unbiased and costs one fit
+            k, fold[held] = 1, 0
+        else:
+            k = max(2, min(self.n_folds, lab.size // 10))
+            fold[lab] = self._folds(lab.size, k)
+        lab = np.flatnonzero(fold >= 0)  # the scored labels
+        n_lab = int(human.sum())
         # the weak rows in these fits: a seeded sample of at most _weak_cap rows whose weights are scaled
         # up to the same total, so the choice costs about one fit on the training set (benchmarks/)
         weak_rows = np.flatnonzero(~human)
         scale = 1.0
-        cap = _weak_cap(lab.size, weak_rows.size)
+        cap = _weak_cap(n_lab, weak_rows.size)
         if weak_rows.size > cap:
-            rng = np.random.default_rng([int(self.random_state or 0), lab.size, 11])
+            rng = np.random.default_rng([int(self.random_state or 0), n_lab, 11])
             drop = rng.choice(weak_rows, size=weak_rows.size - cap, replace=False)
             fold[drop] = -2  # never trained on, never scored: out of the cross-fit
             scale = weak_rows.size / cap
@@ -887,7 +909,7 @@ class HybridLabeling:
         # value of the labels added since the last choice: leave them out of the training folds
         last = rounds > self._last_choice_round if self.n_labels_at_choice_ else np.zeros(y.size, dtype=bool)
         n_last = int(last.sum())
-        if n_last and n_last < lab.size:
+        if n_last and n_last < n_lab:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
                 train = (fold != f) & (fold != -2) & ~last
@@ -898,9 +920,19 @@ class HybridLabeling:
             se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else float("nan")
             self.value_per_100_ = float(d.mean())
             self.value_ci_ = [float(d.mean() - 1.96 * se), float(d.mean() + 1.96 * se)]
-        self.n_labels_at_choice_ = int(lab.size)
+        self.n_labels_at_choice_ = n_lab
         self._last_choice_round_saved = int(self.engine.n_rounds)
         self._model_key = None
+
+    def _held_rows(self, human) -> np.ndarray:
+        """Design rows of the gold labels and the audit answers (uniform samples of the draws)."""
+        src, pos, *_ = self._committed()
+        g = int(human.size - pos.size)
+        held = np.zeros(human.size, dtype=bool)
+        held[:g] = True
+        for i in np.flatnonzero(self._human_mask()):
+            held[g + i] = self.answers[(src[i], int(pos[i]))].get("kind") == "audit"
+        return held
 
     @property
     def _last_choice_round(self) -> int:
@@ -1129,7 +1161,7 @@ def hybrid_resume_params(saved: dict, given: dict | None) -> dict:
     """``hybrid_params`` for resuming a hybrid run: the saved ``weak_weights`` and ``diverse`` unless
     given (``saved``: the run's saved hybrid state)."""
     params = dict(given or {})
-    for key in ("weak_weights", "diverse", "human_step", "route_weight"):
+    for key in ("weak_weights", "diverse", "human_step", "route_weight", "weight_choice"):
         if saved.get(key) is not None:
             params.setdefault(key, saved[key])
     return params
