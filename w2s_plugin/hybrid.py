@@ -17,18 +17,23 @@ weak-labels batches as before; :class:`HybridLabeling` adds, per round:
    core-set (farthest-first) pick among the ``candidate_factor * n`` most uncertain candidates, in
    the standardized strong representation, so one batch does not hold near-duplicates.
 3. **Asking.** ``annotate(batch)`` gets a :class:`~w2s_plugin.sources.Batch` per source and returns
-   one class label per item. Every answer is appended to ``human_labels.jsonl`` in ``state_dir``
-   and fsync'ed *before* the round goes on, and an item with a saved answer is never asked again:
-   a round replayed after a crash reads its answers from that file instead of asking.
+   one class label per item. With ``human_step=n`` the routed part of a round is asked ``n`` at a
+   time, the strong model refitted on the answers so far before the next ``n`` are picked. Every
+   answer is appended to ``human_labels.jsonl`` in ``state_dir`` and fsync'ed *before* the round
+   goes on, and an item with a saved answer is never asked again: a round replayed after a crash
+   reads its answers from that file instead of asking (and so picks the same steps).
 4. **Weighing.** ``training_set()`` is ``(X, y, sample_weight)``: gold and human labels at weight
    1, every other drawn item's weak label at ``weak_weight_``. The weight is chosen among
-   ``weak_weights`` (default ``(1, 0.3, 0.1, 0)``) by cross-fitting on the gold and human labels
-   (each scored by a model that did not see it). It starts at 0.1 and is re-chosen each time the
-   number of labels doubles, among the current weight and its two neighbours in the sorted
-   candidates, moving only on a paired win larger than its standard error: one step at a time,
-   so it does not jump around on noise, and the cost per round stays bounded (benchmarks/).
+   ``weak_weights`` (default ``(1, 0.3, 0.1, 0)``). It starts at 0.1 and is re-chosen each time the
+   number of labels doubled, among the current weight and its two neighbours in the sorted
+   candidates, moving only on a paired win larger than its standard error: one step at a time, so
+   it does not jump around on noise. Each candidate is scored, once there are ``MIN_HELD`` audit
+   and gold labels, on those (a uniform, held-out sample: one fit per candidate on the other labels;
+   ``weight_choice="audit"``, the default), before that by cross-fitting on all gold and human
+   labels (``weight_choice="crossfit"`` always does). These fits keep a seeded sample of the weak
+   rows and start from the previous candidate's solution, so a choice costs a few small fits.
 5. **Stopping.** At each re-choice the labels added since the previous one are left out of the
-   training folds once: the paired change in cross-fitted accuracy, per 100 labels, is the value
+   training fits once: the paired change in held-out accuracy, per 100 labels, is the value
    of the last human batch (``value_per_100_``). ``stop_when=x`` stops the campaign when it falls
    below ``x`` points per 100 labels (``stop_when`` may also be ``callable(status) -> bool``).
 
@@ -1193,6 +1198,7 @@ def saved_status(state: dict) -> dict | None:
         "n_audit": len(pq),
         "n_weak": max(0, n_drawn - n_human),
         "weak_weight": h.get("weak_weight"),
+        "weight_choice": h.get("weight_choice", "crossfit"),
         "weight_scores": h.get("weight_scores"),
         "weak_precision": prec(pq),
         "weak_precision_by_source": {k: [len(v), *prec(v)] for k, v in sorted(by_source.items())},
@@ -1216,12 +1222,19 @@ def status_lines(st: dict) -> list:
     """``w2s campaign status`` lines for :func:`saved_status`."""
     lines = [
         f"hybrid: {st['n_human']} of {st['human_budget']} human labels spent ({st['n_audit']} audit), "
-        f"{st['n_weak']} weak labels at weight {st['weak_weight']:g} (cross-fitted)",
+        f"{st['n_weak']} weak labels at weight {st['weak_weight']:g} ("
+        + ("scored on the audit labels" if st.get("weight_choice") == "audit" else "cross-fitted")
+        + ")",
         f"strong model accuracy on audit labels (prequential, 95% Wilson): {_iv(st['accuracy'])} "
         f"from {st['accuracy'][3]} labels",
     ]
     if st.get("cv_accuracy"):
-        lines.append(f"strong model accuracy cross-fitted on gold + human labels: {_iv(st['cv_accuracy'])}")
+        how = (
+            "held out on audit + gold labels (or cross-fitted while they were few)"
+            if st.get("weight_choice") == "audit"
+            else "cross-fitted on gold + human labels"
+        )
+        lines.append(f"strong model accuracy {how}: {_iv(st['cv_accuracy'])}")
     v = st.get("value_per_100")
     if v is None:
         lines.append(
