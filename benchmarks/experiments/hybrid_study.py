@@ -321,8 +321,11 @@ def run(
     jobs = [(s, d, budgets, max_pool, before) for d in ok for s in range(seed, seed + n_seeds)]
     bar = _progress(total=len(jobs), desc="hybrid study", disable=not progress, unit="run")
     results = []
+    import multiprocessing as mp
+
+    if mp.current_process().daemon:  # a daemonic worker may not start processes of its own
+        n_jobs = 1
     if n_jobs > 1 and len(jobs) > 1:
-        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         for d in ok:  # load (and embed) once here: forked workers inherit the cache
