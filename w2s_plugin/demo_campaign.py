@@ -20,6 +20,26 @@ DEMO_DENSITIES = (0.02, 0.05, 0.1, 0.5)
 POLICIES = ("ucb", "random", "oracle")
 
 
+def policy_campaign(policy: str, seed, densities, n_per_source: int, batch_size: int, budget: int, **kw):
+    """``(simulation, Campaign)``: synthetic sources of these overlap densities and a campaign whose
+    bandit follows ``policy`` (``oracle`` is given the true densities)."""
+    syn = make_sources(list(densities), n_per_source, random_state=seed)
+    params = {"policy": policy}
+    if policy == "oracle":
+        params["policy_params"] = {"densities": [syn.densities[s.name] for s in syn.sources]}
+    c = Campaign(
+        syn.sources,
+        syn.weak_model,
+        bandit=params,
+        batch_size=batch_size,
+        budget=budget,
+        progress=False,
+        random_state=seed,
+        **kw,
+    )
+    return syn, c
+
+
 def campaign_demo(
     seeds=range(3), densities=DEMO_DENSITIES, n_per_source: int = 600, batch_size: int = 20, budget: int = 300
 ) -> dict:
@@ -28,19 +48,7 @@ def campaign_demo(
     out = {p: {"overlap": [], "hard_acc": [], "regret": [], "best_share": []} for p in POLICIES}
     for seed in seeds:
         for pol in POLICIES:
-            syn = make_sources(list(densities), n_per_source, random_state=seed)
-            params = {"policy": pol}
-            if pol == "oracle":
-                params["policy_params"] = {"densities": [syn.densities[s.name] for s in syn.sources]}
-            c = Campaign(
-                syn.sources,
-                syn.weak_model,
-                bandit=params,
-                batch_size=batch_size,
-                budget=budget,
-                progress=False,
-                random_state=seed,
-            )
+            syn, c = policy_campaign(pol, seed, densities, n_per_source, batch_size, budget)
             acc = []
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", W2SWarning)
