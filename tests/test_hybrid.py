@@ -382,7 +382,7 @@ def test_human_steps_close_the_gap_to_uncertainty_sampling_at_a_large_budget():
         src, weak, (Xt, yt) = digits_setup(n_pool=1150, seed=seed)
         mu, sd = src.X.mean(axis=0), src.X.std(axis=0)
         sd[sd == 0] = 1.0
-        for name, params in (("one", {}), ("step", {"human_step": 25})):
+        for name, params in (("one", {"human_step": None}), ("step", {"human_step": 25})):
             c = Campaign(
                 [Source("digits", src.X, y=src.y, random_state=seed)],
                 weak,
@@ -422,3 +422,14 @@ def test_bad_human_step_or_route_weight_is_one_line_error():
         with pytest.raises(W2SError) as e:
             HybridLabeling(None, 10, **kw)
         assert "\n" not in str(e.value) and next(iter(kw)) in str(e.value)
+
+
+def test_a_run_saved_without_steps_resumes_without_them():
+    # human_step=25 became the default; a run saved with whole-quota asks (None, or saved before the
+    # option existed) must replay its rounds the same way, unless the caller says otherwise
+    from w2s_plugin.hybrid import hybrid_resume_params
+
+    assert hybrid_resume_params({"human_step": None}, None)["human_step"] is None
+    assert hybrid_resume_params({}, {})["human_step"] is None
+    assert hybrid_resume_params({"human_step": 25}, None)["human_step"] == 25
+    assert hybrid_resume_params({}, {"human_step": 10})["human_step"] == 10

@@ -173,7 +173,8 @@ class HybridLabeling:
     candidate_factor : the diverse pick chooses among this many times the batch's most uncertain.
     human_step : ask people in steps of this many labels within a round, refitting the strong model
         on the answers so far before routing the next step (as uncertainty sampling re-fits between
-        its batches); ``None``: the round's whole quota at once. Only for front-ends whose
+        its batches; default 25, from the study's before/after); ``None``: the round's whole quota
+        at once (runs saved with ``None`` or before steps existed resume so). Only for front-ends whose
         ``annotate`` answers at once (``Campaign``); a front-end that publishes the plan before
         people answer (Label Studio) sets ``publishes_plan = True`` and gets the whole quota at once.
     route_weight : weight of weak labels in the model that routes items to people (its uncertainty
@@ -202,7 +203,7 @@ class HybridLabeling:
         weak_weights=WEAK_WEIGHTS,
         diverse: bool = True,
         candidate_factor: int = 5,
-        human_step: int | None = None,
+        human_step: int | None = 25,
         route_weight: float | None = None,
         stop_when=None,
         strong_model=None,
@@ -1166,9 +1167,11 @@ def hybrid_resume_params(saved: dict, given: dict | None) -> dict:
     """``hybrid_params`` for resuming a hybrid run: the saved ``weak_weights`` and ``diverse`` unless
     given (``saved``: the run's saved hybrid state)."""
     params = dict(given or {})
-    for key in ("weak_weights", "diverse", "human_step", "route_weight", "weight_choice"):
+    for key in ("weak_weights", "diverse", "route_weight", "weight_choice"):
         if saved.get(key) is not None:
             params.setdefault(key, saved[key])
+    # a run saved before steps were the default (or without them) asked whole quotas: it resumes so
+    params.setdefault("human_step", saved.get("human_step"))
     return params
 
 
