@@ -379,16 +379,21 @@ class HybridLabeling:
             self.engine.extra["hybrid"] = self.state()
 
     # -- what has been drawn and labelled --------------------------------------------------------
+    _COMMITTED = ("source", "position", "region", "weak_label", "confidence")
+
     def _committed(self):
-        """``(sources, positions, regions, weak_labels, confidence)`` of the committed drawn items."""
+        """``(sources, positions, regions, weak_labels, confidence)`` of the committed drawn items,
+        read-only. Cached: the engine's item columns only grow (``+=``) or are replaced, so their
+        identities and length say when they changed (a round otherwise re-read them per refit)."""
         it = self.engine.items
-        return (
-            np.asarray(it["source"], dtype=object),
-            np.asarray(it["position"], dtype=np.int64),
-            np.asarray(it["region"], dtype=np.int64),
-            np.asarray(it["weak_label"], dtype=object),
-            np.asarray(it["confidence"], dtype=np.float64),
-        )
+        key = tuple(id(it[k]) for k in self._COMMITTED) + (len(it["position"]),)
+        if getattr(self, "_committed_key", None) != key:
+            dtypes = (object, np.int64, np.int64, object, np.float64)
+            cols = tuple(np.asarray(it[k], dtype=t) for k, t in zip(self._COMMITTED, dtypes))
+            for c in cols:
+                c.flags.writeable = False
+            self._committed_cache, self._committed_key = cols, key
+        return self._committed_cache
 
     def _human_mask(self) -> np.ndarray:
         """Which committed items have a human answer (cached until items or answers change)."""
@@ -490,8 +495,44 @@ class HybridLabeling:
             return E, np.concatenate([yg, yh])
         return Eg, yg
 
+    def _design_key(self):
+        gold = getattr(self.engine, "gold", None)
+        return (
+            getattr(self, "_committed_key", None),
+            len(self.answers),
+            getattr(self, "_answers_version", 0),
+            self.engine.n_rounds,
+            id(gold),
+            None if gold is None else len(gold[1]),
+        )
+
     def _design(self):
-        """Everything the strong model learns from: embeddings, labels, is-human mask, weights."""
+        """Everything the strong model learns from: embeddings, labels, is-human mask (read-only;
+        cached until items, answers, rounds or gold change: routing, steps and the weight choice
+        ask for it several times a round)."""
+        self._committed()  # refreshes the committed key the design key includes
+        key = self._design_key()
+        if getattr(self, "_design_cache_key", None) != key:
+            out = self._build_design()
+            for a in out:
+                a.flags.writeable = False
+            self._design_cache, self._design_cache_key = out, key
+            self._scaled_cache = None
+        return self._design_cache
+
+    def _scaled_design(self):
+        """``(Z, mu, sd, y, human)``: the design standardized (constant columns left as they are),
+        cached with the design."""
+        E, y, human = self._design()
+        if getattr(self, "_scaled_cache", None) is None:
+            mu, sd = E.mean(axis=0), E.std(axis=0)
+            sd = np.where(sd > 0, sd, 1.0)
+            Z = _standardize(E, mu, sd)
+            Z.flags.writeable = False
+            self._scaled_cache = (Z, mu, sd)
+        return (*self._scaled_cache, y, human)
+
+    def _build_design(self):
         src, pos, _, weak, _ = self._committed()
         human = self._human_mask().copy()
         y = weak.copy()
@@ -538,11 +579,10 @@ class HybridLabeling:
             if y.size == 0 or human.sum() == 0:
                 self._model, self._scaler = None, None
             else:
-                mu, sd = E.mean(axis=0), E.std(axis=0)
-                sd = np.where(sd > 0, sd, 1.0)
+                Z, mu, sd, y, human = self._scaled_design()
                 w = np.where(human, 1.0, self.weak_weight_)
                 self._scaler = (mu, sd)
-                self._model = self._fit(_standardize(E, mu, sd), y, w)
+                self._model = self._fit(Z, y, w)
             self._model_key = key
         return self._model
 
@@ -566,9 +606,8 @@ class HybridLabeling:
         if getattr(self, "_rmodel_key", None) != key:
             self._rmodel = None
             if y.size and human.sum():
-                mu, sd = Ed.mean(axis=0), Ed.std(axis=0)
-                sd = np.where(sd > 0, sd, 1.0)
-                m = self._fit(_standardize(Ed, mu, sd), y, np.where(human, 1.0, self.route_weight))
+                Z, mu, sd, y, human = self._scaled_design()
+                m = self._fit(Z, y, np.where(human, 1.0, self.route_weight))
                 self._rmodel = None if m is None else (m, mu, sd)
             self._rmodel_key = key
         if self._rmodel is None:
@@ -860,9 +899,7 @@ class HybridLabeling:
     def _choose_weight(self) -> None:
         """Cross-fitted accuracy on the gold and human labels for each candidate weight; and the value
         of the labels added since the last choice (the same folds with those labels left out)."""
-        E, y, human = self._design()
-        mu, sd = E.mean(axis=0), E.std(axis=0)
-        Z = _standardize(E, mu, np.where(sd > 0, sd, 1.0))
+        Z, _, _, y, human = self._scaled_design()
         lab = np.flatnonzero(human)
         rounds = self._label_rounds(human)
         held = self._held_rows(human) if self.weight_choice == "audit" else None
