@@ -192,16 +192,12 @@ LS_INSTALL = "pip install -e '.[label-studio]' in the w2s_plugin checkout (it is
 
 
 @pytest.fixture
-def arrays(tmp_path):
+def arrays(tmp_path, weak_mixture):
     """Weak probabilities and embeddings of a small version of the paper's mixture, as .npy files."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
 
-    from w2s_plugin.datasets import make_overlap_mixture
-
-    pool = make_overlap_mixture(200, 200, 200, random_state=0)
-    weak = LogisticRegression(max_iter=1000).fit(pool.weak_view(), pool.y)
-    np.save(tmp_path / "p.npy", weak.predict_proba(pool.weak_view()))
+    pool, proba, _ = weak_mixture(200, None)
+    np.save(tmp_path / "p.npy", proba)
     np.save(tmp_path / "e.npy", pool.X)
     return ["--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy")]
 
