@@ -405,15 +405,20 @@ import re  # noqa: E402
 from w2s_plugin.cli import build_parser  # noqa: E402
 
 
-def _options(parser=None, words=()):
-    """Every option of every ``w2s`` command (plugins' included), with the words that reach it."""
+def _arguments(parser=None, words=()):
+    """Every option and positional argument of every ``w2s`` command (plugins' included)."""
     parser = parser or build_parser()
     for a in parser._actions:
         if isinstance(a, argparse._SubParsersAction):
             for name, sub in a.choices.items():
-                yield from _options(sub, (*words, name))
-        elif a.option_strings:
+                yield from _arguments(sub, (*words, name))
+        else:
             yield words, a
+
+
+def _options():
+    """Every option of every ``w2s`` command (plugins' included), with the words that reach it."""
+    return ((words, a) for words, a in _arguments() if a.option_strings)
 
 
 COUNTS = [(words, a) for words, a in _options() if getattr(a.type, "__name__", "") == "count"]
@@ -493,17 +498,6 @@ def test_a_text_file_named_npy_says_it_is_not_a_numpy_file(capsys, tmp_path, nam
     assert code == 2 and not out and err.count("\n") == 1
     assert err.startswith(f"w2s detect: error: proba file '{tmp_path / name}' is not {kind}")
     assert "pickled" not in err
-
-
-def _arguments(parser=None, words=()):
-    """Every option and positional argument of every ``w2s`` command (plugins' included)."""
-    parser = parser or build_parser()
-    for a in parser._actions:
-        if isinstance(a, argparse._SubParsersAction):
-            for name, sub in a.choices.items():
-                yield from _arguments(sub, (*words, name))
-        else:
-            yield words, a
 
 
 def test_every_option_and_argument_has_help():
