@@ -130,7 +130,7 @@ def cmd_campaign_status(args) -> int:
     from w2s_plugin.bandit import SourceBandit
     from w2s_plugin.hybrid import plot_hybrid, saved_status, status_lines
     from w2s_plugin.rewards import reward_warning
-    from w2s_plugin.state import display, load_state
+    from w2s_plugin.state import load_state
 
     if not os.path.isdir(args.dir):
         raise _cli_error(f"{args.dir} is not a directory (give a campaign's state_dir)")
@@ -139,9 +139,6 @@ def cmd_campaign_status(args) -> int:
     reward = (state.get("reward") or {}).get("name", "overlap")
     rounds = state["rounds"]
     est = bandit.estimates()
-    drawn = sum(r["drawn"] for r in est)
-    found = sum(r["overlap"] for r in est)
-    kind = display(state.get("kind"))
     warn = reward_warning(rounds, reward, len(bandit.names))
     hybrid = saved_status(state)
     if getattr(args, "plot", None):
@@ -151,36 +148,62 @@ def cmd_campaign_status(args) -> int:
     if args.json:
         print(
             json.dumps(
-                {
-                    "rounds": len(rounds),
-                    "drawn": drawn,
-                    "overlap": float(found),  # a reward total: one type whatever its value
-                    "budget": state.get("budget"),
-                    "batch_size": state["batch_size"],
-                    "policy": bandit.policy,
-                    "reward": reward,
-                    "kind": state.get("kind", "campaign"),
-                    "migrated_from": state.get("migrated_from"),
-                    "label_studio_hybrid": state.get("label_studio_hybrid"),
-                    "sources": [
-                        {
-                            k: (None if isinstance(v, float) and math.isnan(v) else v)
-                            for k, v in {**r, "overlap": float(r["overlap"])}.items()
-                        }
-                        for r in est
-                    ],
-                    "warnings": [warn] if warn else [],
-                    "hybrid": hybrid,
-                },
-                indent=2,
-                default=lambda v: None,
+                _status_json(state, bandit, est, reward, warn, hybrid), indent=2, default=lambda v: None
             )
         )
         return 0
+    _print_totals(args.dir, state, bandit, est, reward, warn)
+    if hybrid is not None:
+        print("\n".join(status_lines(hybrid)))
+    if getattr(args, "plot", None):
+        print(f"plot written to {args.plot}")
+    print()
+    print(bandit.summary())
+    if state.get("status_lines"):  # a front-end's own numbers (a Label Studio hybrid campaign's queue)
+        print()
+        print("\n".join(state["status_lines"]))
+    if args.rounds and rounds:
+        _print_last_rounds(rounds, args.rounds, reward)
+    return 0
+
+
+def _status_json(state: dict, bandit, est: list, reward: str, warn, hybrid) -> dict:
+    """``w2s campaign status --json``: NaN estimates (a source never drawn) become null."""
+    return {
+        "rounds": len(state["rounds"]),
+        "drawn": sum(r["drawn"] for r in est),
+        "overlap": float(sum(r["overlap"] for r in est)),  # a reward total: one type whatever its value
+        "budget": state.get("budget"),
+        "batch_size": state["batch_size"],
+        "policy": bandit.policy,
+        "reward": reward,
+        "kind": state.get("kind", "campaign"),
+        "migrated_from": state.get("migrated_from"),
+        "label_studio_hybrid": state.get("label_studio_hybrid"),
+        "sources": [
+            {
+                k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in {**r, "overlap": float(r["overlap"])}.items()
+            }
+            for r in est
+        ],
+        "warnings": [warn] if warn else [],
+        "hybrid": hybrid,
+    }
+
+
+def _print_totals(folder: str, state: dict, bandit, est: list, reward: str, warn) -> None:
+    """The status header: what the folder holds, warnings, the reward found, the regret if known."""
+    from w2s_plugin.state import display
+
+    rounds = state["rounds"]
+    drawn = sum(r["drawn"] for r in est)
+    found = sum(r["overlap"] for r in est)
+    kind = display(state.get("kind"))
     budget = state.get("budget")
     what = "campaign" if kind == "Campaign" else f"{kind} state"
     print(
-        f"{what} in {args.dir}: {len(rounds)} round(s), {drawn} point(s) drawn"
+        f"{what} in {folder}: {len(rounds)} round(s), {drawn} point(s) drawn"
         + (f" of a budget of {budget}" if budget else "")
         + f", batch size {state['batch_size']}, policy {bandit.policy}, reward {reward}"
     )
@@ -196,33 +219,24 @@ def cmd_campaign_status(args) -> int:
         print(f"overlap points found: {total}" + (f" ({found / drawn:.1%} of drawn)" if drawn else ""))
     else:
         print(f"reward {reward}: {total} in total" + (f" ({found / drawn:.3f} per point)" if drawn else ""))
-    td = state.get("true_densities")
-    if td and rounds:
+    if state.get("true_densities") and rounds:
         regret = sum(r.get("regret", 0.0) for r in rounds)
         print(
             f"cumulative regret vs the oracle: {regret:.1f} overlap points (true densities known: simulation)"
         )
-    if hybrid is not None:
-        print("\n".join(status_lines(hybrid)))
-    if getattr(args, "plot", None):
-        print(f"plot written to {args.plot}")
+
+
+def _print_last_rounds(rounds: list, n: int, reward: str) -> None:
     print()
-    print(bandit.summary())
-    if state.get("status_lines"):  # a front-end's own numbers (a Label Studio hybrid campaign's queue)
-        print()
-        print("\n".join(state["status_lines"]))
-    if args.rounds and rounds:
-        print()
-        print(f"last {min(args.rounds, len(rounds))} round(s):")
-        print(f"{'round':>5} {'source':<16} {'drawn':>6} {'overlap':>8} {'density':>8} {reward[:8]:>8}")
-        for r in rounds[-args.rounds :]:
-            rew = r.get("reward", r.get("density") if reward == "overlap" else None)
-            rew = "-" if rew is None else format(rew, ".3f")
-            print(
-                f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r.get('n_overlap', 0):>8} "
-                f"{r.get('density', 0.0):>8.3f} {rew:>8}"
-            )
-    return 0
+    print(f"last {min(n, len(rounds))} round(s):")
+    print(f"{'round':>5} {'source':<16} {'drawn':>6} {'overlap':>8} {'density':>8} {reward[:8]:>8}")
+    for r in rounds[-n:]:
+        rew = r.get("reward", r.get("density") if reward == "overlap" else None)
+        rew = "-" if rew is None else format(rew, ".3f")
+        print(
+            f"{r['round']:>5} {r['source']:<16} {r['n']:>6} {r.get('n_overlap', 0):>8} "
+            f"{r.get('density', 0.0):>8.3f} {rew:>8}"
+        )
 
 
 @hookimpl

@@ -177,8 +177,15 @@ def cmd_report(args) -> int:
 
 @hookimpl
 def register_commands(subparsers):
+    _add_diagnose(subparsers)
+    _add_report(subparsers)
+
+
+def _add_diagnose(subparsers) -> None:
     from w2s_plugin.cli import count
     from w2s_plugin.diagnostics import STRONG_MODELS
+
+    from .commands import add_pool_options, add_seed_option
 
     p = subparsers.add_parser(
         "diagnose",
@@ -195,10 +202,7 @@ def register_commands(subparsers):
         "are clearly more accurate on detected overlap than elsewhere (one-sided Fisher exact "
         "test).",
     )
-    p.add_argument(
-        "--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)"
-    )
-    p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
+    add_pool_options(p)
     p.add_argument(
         "--gold",
         required=True,
@@ -234,17 +238,18 @@ def register_commands(subparsers):
         default=4000,
         help="subsample each policy's training set to at most this many points (default 4000)",
     )
-    p.add_argument(
-        "--seed",
-        type=count("--seed", minimum=0),
-        default=0,
-        help="seeds detection, the cross-fitting folds and the subsampling (default 0)",
-    )
+    add_seed_option(p, "seeds detection, the cross-fitting folds and the subsampling (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--strict", action="store_true", help="exit with status 1 unless the verdict is informative"
     )
     p.set_defaults(func=cmd_diagnose)
+
+
+def _add_report(subparsers) -> None:
+    from w2s_plugin.cli import count
+
+    from .commands import add_seed_option
 
     p = subparsers.add_parser(
         "report", help="rerun the experiments and rewrite docs/results.md with PNG plots"
@@ -257,9 +262,7 @@ def register_commands(subparsers):
     )
     p.add_argument("--only", help="comma-separated experiments (default: all)")
     p.add_argument("--jobs", type=count("--jobs"), default=2, help="worker processes (default 2)")
-    p.add_argument(
-        "--seed", type=count("--seed", minimum=0), default=0, help="first seed of the experiments (default 0)"
-    )
+    add_seed_option(p, "first seed of the experiments (default 0)")
     p.add_argument("--save-results", dest="save_results", help="also pickle the raw results to this file")
     p.add_argument(
         "--from-results",

@@ -126,6 +126,22 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def add_pool_options(p) -> None:
+    """``--proba`` and ``--embeddings``: the weak model's probabilities and the strong representations
+    of one pool (``w2s detect``, ``w2s diagnose``)."""
+    p.add_argument(
+        "--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)"
+    )
+    p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
+
+
+def add_seed_option(p, help: str) -> None:
+    """``--seed``: a whole number >= 0, default 0; ``help`` says what it seeds."""
+    from w2s_plugin.cli import count
+
+    p.add_argument("--seed", type=count("--seed", minimum=0), default=0, help=help)
+
+
 @hookimpl
 def register_commands(subparsers):
     from w2s_plugin.cli import count
@@ -139,21 +155,15 @@ def register_commands(subparsers):
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("detect", help="detect overlap points from weak probabilities and embeddings")
-    p.add_argument(
-        "--proba", required=True, help="weak-model probabilities: .npy/.npz/.csv, (n,) p(class 1) or (n, k)"
-    )
-    p.add_argument("--embeddings", required=True, help="strong representations: .npy/.npz/.csv, (n, d)")
+    add_pool_options(p)
     p.add_argument(
         "--scorer", default=None, help="overlap scorer (default: the library default; see w2s plugins)"
     )
     p.add_argument(
         "--scorer-params", default=None, help="scorer parameters as JSON, e.g. '{\"variance\": 0.9}'"
     )
-    p.add_argument(
-        "--seed",
-        type=count("--seed", minimum=0),
-        default=0,
-        help="seeds the detector's sampled fast path, so a rerun gives the same regions (default 0)",
+    add_seed_option(
+        p, "seeds the detector's sampled fast path, so a rerun gives the same regions (default 0)"
     )
     p.add_argument(
         "--exact",

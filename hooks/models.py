@@ -17,24 +17,22 @@ from w2s_plugin.models import ColumnView, LabelingFunctions, Precomputed
 def w2s_weak_proba(model, X):
     """scikit-learn style estimators (``predict_proba``; a modAL learner or committee too) and plain
     callables."""
-    if isinstance(model, Precomputed):
-        return None
-    if hasattr(model, "predict_proba"):
-        return model.predict_proba(X)
-    if callable(model):
-        return model(X)
-    return None
+    return _apply(model, "predict_proba", X)
 
 
 @hookimpl(trylast=True)
 def w2s_embed(model, X):
     """``None`` (the features themselves), transformers (``transform``) and plain callables."""
-    if model is None:
-        return X
+    return X if model is None else _apply(model, "transform", X)
+
+
+def _apply(model, method: str, X):
+    """``model.<method>(X)``, or ``model(X)`` for a plain callable; ``None`` (another plugin's turn)
+    for precomputed columns and anything else."""
     if isinstance(model, Precomputed):
         return None
-    if hasattr(model, "transform"):
-        return model.transform(X)
+    if hasattr(model, method):
+        return getattr(model, method)(X)
     if callable(model):
         return model(X)
     return None

@@ -8,6 +8,7 @@ import pytest
 
 from w2s_plugin import Campaign, Region, Source, SourceBandit
 from w2s_plugin.bandit import regret_bound
+from w2s_plugin.demo_campaign import policy_campaign
 from w2s_plugin.detector import W2SWarning
 from w2s_plugin.simulation import make_sources, strong_accuracy
 
@@ -22,21 +23,7 @@ def _quiet():
 
 
 def _campaign(policy, seed, densities=DENS, n=1500, batch=40, budget=1200, **kw):
-    syn = make_sources(densities, n, random_state=seed)
-    params = {"policy": policy}
-    if policy == "oracle":
-        params["policy_params"] = {"densities": [syn.densities[s.name] for s in syn.sources]}
-    c = Campaign(
-        syn.sources,
-        syn.weak_model,
-        bandit=params,
-        batch_size=batch,
-        budget=budget,
-        progress=False,
-        random_state=seed,
-        **kw,
-    )
-    return syn, c
+    return policy_campaign(policy, seed, densities, n, batch, budget, **kw)
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ pytest.importorskip("flask")
 pytest.importorskip("label_studio_sdk")
 
 from w2s_plugin.integrations.label_studio.app import create_app  # noqa: E402
-from w2s_plugin.integrations.label_studio.backend import OverlapDensityBackend  # noqa: E402
+from w2s_plugin.integrations.label_studio.backend import TRAIN_EVENTS, OverlapDensityBackend  # noqa: E402
 from w2s_plugin.integrations.label_studio.synthetic import EASY, LABEL_CONFIG, make_reviews  # noqa: E402
 from w2s_plugin.integrations.label_studio.text import HashingTextEmbedder  # noqa: E402
 
@@ -53,14 +53,7 @@ NASTY_STRINGS = [
     "a" * 100_000,
 ]
 ACTIONS = [
-    "ANNOTATION_CREATED",
-    "ANNOTATIONS_CREATED",
-    "ANNOTATION_UPDATED",
-    "ANNOTATION_DELETED",
-    "ANNOTATIONS_DELETED",
-    "TASKS_DELETED",
-    "START_TRAINING",
-    "PROJECT_UPDATED",
+    *TRAIN_EVENTS,  # every action that trains, and some that do not
     "PROJECT_CREATED",
     "LABEL_LINK_CREATED",
     "",

@@ -51,3 +51,33 @@ def test_config_points_at_the_key_from_the_field_not_the_message(tmp_path):
     with pytest.raises(ConfigError) as ei:
         cfg.build_campaign(progress=False)
     assert "campaign.batch_size" in str(ei.value) and "larger than every source" in str(ei.value)
+
+
+def test_every_front_end_parameter_named_as_a_setting_reaches_the_engine():
+    """``RunSettings.from_arguments``: a front-end's keyword parameters that are settings reach its
+    engine by name; parameters that are not settings are left out; overrides win; a misspelt override
+    is a SettingError naming it."""
+    import inspect
+
+    from w2s_plugin.integrations.modal import MultiSourceLearner
+
+    fields = set(RunSettings.fields())
+    for front_end in (Campaign, MultiSourceLearner):
+        params = set(inspect.signature(front_end).parameters) & fields
+        assert {"batch_size", "reward", "reward_params", "gold", "classes", "random_state"} <= params
+    syn = make_sources([0.2, 0.4], 300, random_state=0)
+    c = Campaign(
+        syn.sources,
+        syn.weak_model,
+        batch_size=30,
+        budget=90,
+        reward_params={},
+        progress=False,
+        random_state=7,
+    )
+    assert (c.settings.batch_size, c.settings.budget, c.settings.random_state) == (30, 90, 7)
+    s = RunSettings.from_arguments({"batch_size": 5, "self": None, "budget": 10}, budget=20)
+    assert (s.batch_size, s.budget, s.reward) == (5, 20, "overlap")
+    with pytest.raises(SettingError) as err:
+        RunSettings.from_arguments({}, batchsize=5)
+    assert err.value.field == "batchsize"

@@ -17,6 +17,7 @@ from w2s_plugin.cli import main
 from w2s_plugin.detector import Region, W2SWarning
 from w2s_plugin.engine import Engine
 from w2s_plugin.errors import StateError
+from w2s_plugin.settings import RunSettings
 from w2s_plugin.simulation import make_sources
 from w2s_plugin.state import LOG_FILE, STATE_FILE, StateKind, load_state
 
@@ -201,15 +202,9 @@ class ToyFrontEnd:
     """A minimal front-end a newcomer might write: draws a batch, lets the engine score and commit it."""
 
     def __init__(self, sources, weak_model, state_dir, resume=False):
+        settings = RunSettings(batch_size=BATCH, state_dir=state_dir, random_state=0)  # the typed settings
         self.engine = Engine(
-            sources,
-            weak_model,
-            kind="toy",
-            owner="ToyFrontEnd",
-            batch_size=BATCH,
-            state_dir=state_dir,
-            random_state=0,
-            resume=resume,
+            sources, weak_model, kind="toy", owner="ToyFrontEnd", settings=settings, resume=resume
         )
         self.engine.extra.setdefault("toy_rounds", 0)
 

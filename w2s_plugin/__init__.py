@@ -8,10 +8,10 @@ The public names below are imported on first use (PEP 562), so ``import w2s_plug
 ``w2s`` command start without loading numpy and scikit-learn until a command needs them.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from .hookspecs import hookimpl  # noqa: F401  (re-exported: listed in __all__)
+from .lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -44,13 +44,7 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "hookimpl"])
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'w2s_plugin' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__():

@@ -95,18 +95,8 @@ class Campaign:
         _saved=None,
     ):
         srcs = _engine.prepare_sources(sources, "Campaign")
-        settings = RunSettings(
-            batch_size=batch_size,
-            budget=budget,
-            detector=detector,
-            bandit=bandit,
-            reward=reward,
-            reward_params=reward_params,
-            gold=gold,
-            classes=classes,
-            true_densities=_engine.true_densities_of(srcs, true_densities, "Campaign"),
-            random_state=random_state,
-            state_dir=state_dir,
+        settings = RunSettings.from_arguments(
+            locals(), true_densities=_engine.true_densities_of(srcs, true_densities, "Campaign")
         ).resolved(None if _saved is None else _saved.state)
         _engine.check_batching(srcs, settings, embed, "Campaign")
         self.weak_model, self.embed, self.progress = weak_model, embed, progress

@@ -12,12 +12,19 @@ import warnings
 
 import numpy as np
 
-from .campaign import Campaign
 from .detector import W2SWarning
 from .simulation import make_sources, strong_accuracy
 
 DEMO_DENSITIES = (0.02, 0.05, 0.1, 0.5)
 POLICIES = ("ucb", "random", "oracle")
+
+
+def policy_campaign(policy: str, seed, densities, n_per_source: int, batch_size: int, budget: int, **kw):
+    """``(simulation, Campaign)``: synthetic sources of these overlap densities and a campaign whose
+    bandit follows ``policy`` (``oracle`` is given the true densities)."""
+    syn = make_sources(list(densities), n_per_source, random_state=seed)
+    c = syn.campaign(policy, batch_size=batch_size, budget=budget, progress=False, random_state=seed, **kw)
+    return syn, c
 
 
 def campaign_demo(
@@ -28,19 +35,7 @@ def campaign_demo(
     out = {p: {"overlap": [], "hard_acc": [], "regret": [], "best_share": []} for p in POLICIES}
     for seed in seeds:
         for pol in POLICIES:
-            syn = make_sources(list(densities), n_per_source, random_state=seed)
-            params = {"policy": pol}
-            if pol == "oracle":
-                params["policy_params"] = {"densities": [syn.densities[s.name] for s in syn.sources]}
-            c = Campaign(
-                syn.sources,
-                syn.weak_model,
-                bandit=params,
-                batch_size=batch_size,
-                budget=budget,
-                progress=False,
-                random_state=seed,
-            )
+            syn, c = policy_campaign(pol, seed, densities, n_per_source, batch_size, budget)
             acc = []
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", W2SWarning)
@@ -73,10 +68,19 @@ def campaign_demo(
     return res
 
 
+#: Printed under the demo's table: what the columns mean and what they cannot show.
+_TABLE_NOTES = (
+    "(hard-only acc: strong model, LR C=0.01, trained on weak labels of the detected-overlap points)",
+    "The bandit's job is the overlap column: more overlap points for the same budget. On this mixture the",
+    "strong model saturates after ~100 overlap points, so hard-only accuracy differences of a few points",
+    "between policies are within seed noise (docs/campaigns.md, docs/results.md).",
+)
+
+
 def format_campaign_demo(res: dict) -> str:
+    dens = ", ".join(f"{d:g}" for d in res["densities"])
     lines = [
-        f"Multi-source campaign: {len(res['densities'])} synthetic sources, true overlap densities "
-        f"{', '.join(f'{d:g}' for d in res['densities'])}",
+        f"Multi-source campaign: {len(res['densities'])} synthetic sources, true overlap densities {dens}",
         f"{res['rounds']} rounds of {res['batch_size']} points (budget {res['budget']}), "
         f"mean over {res['n_seeds']} seeds, real detection",
         f"{'policy':<8} {'overlap pts':>11} {'regret':>7} {'best-source share':>18} {'hard-only acc':>14}",
@@ -87,17 +91,7 @@ def format_campaign_demo(res: dict) -> str:
             f"{pol:<8} {r['overlap'][-1]:>11.1f} {r['regret']:>7.1f} {r['best_share']:>18.2f} "
             f"{r['hard_acc'][-1]:>14.3f}"
         )
-    lines.append(
-        "(hard-only acc: strong model, LR C=0.01, trained on weak labels of the detected-overlap points)"
-    )
-    lines.append(
-        "The bandit's job is the overlap column: more overlap points for the same budget. On this mixture the"
-    )
-    lines.append(
-        "strong model saturates after ~100 overlap points, so hard-only accuracy differences of a few points"
-    )
-    lines.append("between policies are within seed noise (docs/campaigns.md, docs/results.md).")
-    return "\n".join(lines)
+    return "\n".join(lines + list(_TABLE_NOTES))
 
 
 def plot_campaign_demo(res: dict, path=None):

@@ -186,6 +186,7 @@ class OverlapReport:
         Returns the matplotlib figure; writes it to ``path`` when given.
         """
         n = len(self)
+        true_count = None
         if truth is not None:
             truth = np.asarray(truth)
             if truth.shape != (n,) or not np.isin(truth, [int(r) for r in Region]).all():
@@ -198,41 +199,34 @@ class OverlapReport:
         def label(r: Region) -> str:
             name = r.name.lower().replace("_", "-")
             text = f"{name}: {self.counts[r]} detected"
-            return text if truth is None else f"{text}, {int(true_count[r])} true"
+            return text if true_count is None else f"{text}, {int(true_count[r])} true"
 
-        try:
-            import matplotlib
-
-            if path is not None and ax is None:
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise MissingExtraError("plotting", "plot") from None
+        plt = _pyplot(agg=path is not None and ax is None)
         if ax is None:
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         else:
             axes = np.atleast_1d(ax)
             fig = axes[0].figure
-        colors = {Region.HARD_ONLY: "#d62728", Region.EASY_ONLY: "#1f77b4", Region.OVERLAP: "#2ca02c"}
+        self._plot_stage1(axes[0], label)
+        if len(axes) > 1:
+            self._plot_stage2(axes[1], label)
+        fig.suptitle(f"overlap detection on {n} points: overlap density {self.density:.3f}", fontsize=11)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=110)
+        return fig
 
-        def thin(m: int) -> np.ndarray:  # at most 4000 markers per curve: same shape, fast for 10^6 points
-            return (
-                np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64))
-                if m
-                else np.zeros(0, np.int64)
-            )
-
-        # Stage 1 decides hard-only vs the rest; colour only that, so no region hides another.
+    def _plot_stage1(self, a0, label) -> None:
+        """Stage 1 decides hard-only vs the rest; colour only that, so no region hides another."""
         order = np.argsort(self.confidence, kind="stable")
-        keep = thin(order.size)
+        keep = _thin(order.size)
         conf = self.confidence[order][keep]
         is_hard = self.regions[order][keep] == int(Region.HARD_ONLY)
-        a0 = axes[0]
         a0.scatter(
             keep[is_hard],
             conf[is_hard],
             s=5,
-            color=colors[Region.HARD_ONLY],
+            color=_REGION_COLORS[Region.HARD_ONLY],
             label=label(Region.HARD_ONLY),
         )
         a0.scatter(
@@ -240,7 +234,7 @@ class OverlapReport:
             conf[~is_hard],
             s=5,
             color="#7f7f7f",
-            label=f"rest: {n - self.counts[Region.HARD_ONLY]}, split in stage 2",
+            label=f"rest: {len(self) - self.counts[Region.HARD_ONLY]}, split in stage 2",
         )
         a0.axhline(
             self.hard_threshold, color="k", ls="--", lw=1, label=f"threshold {self.hard_threshold:.3g}"
@@ -251,35 +245,54 @@ class OverlapReport:
             ylabel="confidence (top-1 minus top-2 prob.)",
         )
         a0.legend(loc="upper left", fontsize=8, markerscale=2)
-        if len(axes) > 1:
-            a1 = axes[1]
-            nh = self.regions != int(Region.HARD_ONLY)
-            s = self.overlap_score[nh]
-            reg = self.regions[nh]
-            o = np.argsort(s, kind="stable")
-            keep = thin(o.size)
-            for r in (Region.EASY_ONLY, Region.OVERLAP):
-                m = reg[o][keep] == int(r)
-                a1.scatter(keep[m], s[o][keep][m], s=5, color=colors[r], label=label(r))
-            if np.isfinite(self.overlap_threshold):
-                a1.axhline(
-                    self.overlap_threshold,
-                    color="k",
-                    ls="--",
-                    lw=1,
-                    label=f"threshold {self.overlap_threshold:.3g}",
-                )
-            a1.set(
-                title=f"stage 2: overlap score of the rest, sorted ({self.scorer})",
-                xlabel="non-hard points (sorted by score)",
-                ylabel="overlap score",
+
+    def _plot_stage2(self, a1, label) -> None:
+        """Stage 2 splits the non-hard points' overlap scores into easy-only and overlap."""
+        nh = self.regions != int(Region.HARD_ONLY)
+        s = self.overlap_score[nh]
+        reg = self.regions[nh]
+        o = np.argsort(s, kind="stable")
+        keep = _thin(o.size)
+        for r in (Region.EASY_ONLY, Region.OVERLAP):
+            m = reg[o][keep] == int(r)
+            a1.scatter(keep[m], s[o][keep][m], s=5, color=_REGION_COLORS[r], label=label(r))
+        if np.isfinite(self.overlap_threshold):
+            a1.axhline(
+                self.overlap_threshold,
+                color="k",
+                ls="--",
+                lw=1,
+                label=f"threshold {self.overlap_threshold:.3g}",
             )
-            a1.legend(loc="upper left", fontsize=8, markerscale=2)
-        fig.suptitle(f"overlap detection on {n} points: overlap density {self.density:.3f}", fontsize=11)
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path, dpi=110)
-        return fig
+        a1.set(
+            title=f"stage 2: overlap score of the rest, sorted ({self.scorer})",
+            xlabel="non-hard points (sorted by score)",
+            ylabel="overlap score",
+        )
+        a1.legend(loc="upper left", fontsize=8, markerscale=2)
+
+
+_REGION_COLORS = {Region.HARD_ONLY: "#d62728", Region.EASY_ONLY: "#1f77b4", Region.OVERLAP: "#2ca02c"}
+
+
+def _pyplot(agg: bool):
+    """``matplotlib.pyplot`` (the ``plot`` extra), on the file-only Agg backend when ``agg``."""
+    try:
+        import matplotlib
+
+        if agg:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("plotting", "plot") from None
+    return plt
+
+
+def _thin(m: int) -> np.ndarray:
+    """At most 4000 evenly spaced positions of ``m``: curves keep their shape, fast for 10^6 points."""
+    if not m:
+        return np.zeros(0, np.int64)
+    return np.unique(np.linspace(0, m - 1, min(m, 4000)).astype(np.int64))
 
 
 def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
@@ -291,6 +304,31 @@ def _threshold(rule, values: np.ndarray, params: dict | None) -> float:
     params = params or {}
     check_params(func, params, f"threshold rule {rule!r}", skip=1)
     return float(func(values, **params))
+
+
+NO_HARD_ONLY = (
+    "no hard-only point found (the weak model is equally confident everywhere): nothing spans "
+    "the hard pattern, so every non-hard point is easy-only and the overlap density is 0"
+)
+
+
+def warn_no_hard_only(stacklevel: int = 2) -> None:
+    """Warn (:class:`W2SWarning`) that stage 1 found no hard-only point, for every detector
+    (in memory, Dask). ``stacklevel`` counts from the caller, as in :func:`warnings.warn`."""
+    warnings.warn(NO_HARD_ONLY, W2SWarning, stacklevel=stacklevel + 1)
+
+
+def _fit_reference(scorer, E, hard_rows: np.ndarray, hist_ref: np.ndarray, fit_kw: dict) -> None:
+    """Fit ``scorer`` on the hard-only rows of ``E`` and the history's hard-only rows ``hist_ref``."""
+    if not hist_ref.shape[0]:
+        scorer.fit(E, rows=hard_rows, **fit_kw)
+    elif not hasattr(scorer, "partial_fit"):
+        scorer.fit(np.vstack([np.asarray(E[hard_rows], dtype=np.float64), hist_ref]))
+    elif hard_rows.size:
+        scorer.fit(E, rows=hard_rows, **fit_kw)
+        scorer.partial_fit(hist_ref)
+    else:
+        scorer.fit(hist_ref)
 
 
 class OverlapDetector(ParamsMixin):
@@ -433,59 +471,27 @@ class OverlapDetector(ParamsMixin):
         rng = check_random_state(self.random_state) if not hasattr(self, "_rng") else self._rng
         self._rng = rng
         conf = weak_confidence(P)
-        tparams = self.threshold_params
-
         if self.accumulate and getattr(self, "_hist_conf", np.empty(0)).size:
             hist_conf, hist_emb = self._hist_conf, self._hist_emb
         else:
             hist_conf, hist_emb = np.empty(0), np.empty((0, E.shape[1]))
-        self.hard_threshold_ = _threshold(self.hard_threshold, np.concatenate([hist_conf, conf]), tparams)
+        self.hard_threshold_ = _threshold(
+            self.hard_threshold, np.concatenate([hist_conf, conf]), self.threshold_params
+        )
         hard = conf < self.hard_threshold_
         hist_hard = hist_conf < self.hard_threshold_
-
-        score = np.full(conf.size, np.nan)
         bar = None
         if self.progress:
             from .progress import progress
 
             bar = progress(total=conf.size, desc="detect: rows read", unit="row")
         if not hard.any() and not hist_hard.any():
-            warnings.warn(
-                "no hard-only point found (the weak model is equally confident everywhere): nothing spans "
-                "the hard pattern, so every non-hard point is easy-only and the overlap density is 0",
-                W2SWarning,
-                stacklevel=2,
-            )
+            warn_no_hard_only(stacklevel=2)
             self.scorer_ = None
             self.overlap_threshold_ = float("inf")
-            score[:] = 0.0
+            score = np.zeros(conf.size)
         else:
-            scorer = self._new_scorer()
-            fuses = accepts(scorer.fit, "check") and accepts(scorer.score, "check")
-            if rowcheck is not None and not fuses:
-                # a scorer whose passes cannot validate (plugins, subspace, max_cosine): one pass up front
-                rowcheck.finish()
-                rowcheck = None
-            fit_kw = {"check": rowcheck, "progress": bar} if rowcheck is not None else {}
-            hard_rows = np.flatnonzero(hard)
-            if hist_hard.any():
-                if hasattr(scorer, "partial_fit"):
-                    if hard_rows.size:
-                        scorer.fit(E, rows=hard_rows, **fit_kw)
-                        scorer.partial_fit(hist_emb[hist_hard])
-                    else:
-                        scorer.fit(hist_emb[hist_hard])
-                else:
-                    scorer.fit(np.vstack([np.asarray(E[hard_rows], dtype=np.float64), hist_emb[hist_hard]]))
-            else:
-                scorer.fit(E, rows=hard_rows, **fit_kw)
-            self.scorer_ = scorer
-            nonhard = ~hard
-            score[nonhard] = self._score(E, nonhard, **fit_kw)
-            values = score[nonhard]
-            if (~hist_hard).any():
-                values = np.concatenate([values, scorer.score(hist_emb[~hist_hard])])
-            self.overlap_threshold_ = _threshold(self.overlap_threshold, values, tparams)
+            score, rowcheck = self._fit_stage2(E, hard, hist_emb, hist_hard, rowcheck, bar)
         if bar is not None:
             bar.close()
         if rowcheck is not None:
@@ -498,6 +504,28 @@ class OverlapDetector(ParamsMixin):
         self.n_classes_ = P.shape[1]
         self.report_ = self._make_report(conf, score)
         return self
+
+    def _fit_stage2(self, E, hard, hist_emb, hist_hard, rowcheck, bar):
+        """Fit the scorer on the hard-only points (this batch's and the history's), score the rest and
+        set the overlap threshold. Returns the scores (NaN on hard-only rows) and the row check still
+        to finish (``None`` once finished)."""
+        scorer = self._new_scorer()
+        fuses = accepts(scorer.fit, "check") and accepts(scorer.score, "check")
+        if rowcheck is not None and not fuses:
+            # a scorer whose passes cannot validate (plugins, subspace, max_cosine): one pass up front
+            rowcheck.finish()
+            rowcheck = None
+        fit_kw = {"check": rowcheck, "progress": bar} if rowcheck is not None else {}
+        _fit_reference(scorer, E, np.flatnonzero(hard), hist_emb[hist_hard], fit_kw)
+        self.scorer_ = scorer
+        nonhard = ~hard
+        score = np.full(hard.size, np.nan)
+        score[nonhard] = self._score(E, nonhard, **fit_kw)
+        values = score[nonhard]
+        if (~hist_hard).any():
+            values = np.concatenate([values, scorer.score(hist_emb[~hist_hard])])
+        self.overlap_threshold_ = _threshold(self.overlap_threshold, values, self.threshold_params)
+        return score, rowcheck
 
     def _score(self, E, rows_mask: np.ndarray, **kw) -> np.ndarray:
         """Scores of the selected rows, streamed in chunks of ``chunk_size`` rows.

@@ -341,116 +341,14 @@ def diagnose(
         raise W2SError(f"alpha must be in (0, 1); got {alpha!r}")
     if not 0 <= min_gap < 1:
         raise W2SError(f"min_gap must be in [0, 1); got {min_gap!r}")
-    y, labelled = _gold(y_gold, n)
-    if (y[labelled] >= P.shape[1]).any():
-        k = P.shape[1]
-        check_classes_agree(
-            y[labelled],
-            np.arange(k),
-            owner="diagnose",
-            labels_name=f"y_gold has class indices >= {k}: its classes",
-            classes_name=f"the {k} probability columns",
-            fix="give each gold label as the column of proba that holds its class "
-            "(its position in the weak model's classes_)",
-        )
-    if labelled.sum() == 0:
-        raise DataError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
-    if regions is None:
-        E = check_embeddings(embeddings, n_rows=n)
-        det = detector if detector is not None else OverlapDetector(random_state=random_state)
-        if not isinstance(det, OverlapDetector):
-            raise W2SError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", W2SWarning)
-            if hasattr(det, "hard_threshold_"):  # fitted: judge with its thresholds, never touch its history
-                regions = det.predict(P, E)
-            else:
-                regions = det.fit(P, E).report_.regions
-    else:
-        det = detector
-        regions = np.asarray(regions)
-        if regions.shape != (n,) or not np.isin(regions, [int(r) for r in Region]).all():
-            raise DataError(f"regions must be {n} Region values (0 easy-only, 1 hard-only, 2 overlap)")
-    regions = regions.astype(np.int8)
-    weak = P.argmax(axis=1)
-    correct = (weak == y) & labelled
-    reg = ByRegion(
-        (r, _group(r.name.lower(), correct, regions == int(r), labelled, z)) for r in _REGION_ORDER
-    )
-    ov = regions == int(Region.OVERLAP)
-    rest = _group("not overlap (rest)", correct, ~ov, labelled, z)
-    o = reg[Region.OVERLAP]
-    gap = o.accuracy - rest.accuracy if o.n and rest.n else float("nan")
-    gap_ci = newcombe_interval(o.correct, o.n, rest.correct, rest.n, z)
-    p = fisher_greater(o.correct, o.n, rest.correct, rest.n)
-    p_less = fisher_greater(rest.correct, rest.n, o.correct, o.n)
-
-    if not o.n or not rest.n:
-        verdict, reason = (
-            "inconclusive",
-            (
-                f"{'no' if not o.n else 'every'} gold-labelled point is detected as overlap, so there is "
-                "nothing to "
-                "compare; label more points (or a random sample of the pool)"
-            ),
-        )
-    elif p < alpha and gap >= min_gap:
-        verdict, reason = (
-            "informative",
-            (
-                f"weak labels are {100 * gap:.1f} percentage points more accurate on detected overlap than "
-                f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < "
-                f"{alpha}"
-            ),
-        )
-    elif gap_ci[1] < min_gap:
-        verdict, reason = (
-            "not informative",
-            (
-                f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of "
-                f"{100 * min_gap:.3g} percentage points or more: "
-                "detected overlap does not pick out more reliable weak labels here, so overlap-driven "
-                "selection "
-                "has nothing to exploit"
-            ),
-        )
-    elif p_less < alpha:
-        verdict, reason = (
-            "not informative",
-            (
-                f"weak labels are significantly LESS accurate on detected overlap ({o.accuracy:.3f} vs "
-                f"{rest.accuracy:.3f}, p = {p_less:.2g}): do not let overlap density steer this campaign"
-            ),
-        )
-    else:
-        verdict, reason = (
-            "inconclusive",
-            (
-                f"gap {gap:+.3f} with 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] and p = {p:.2g}: too "
-                "few gold "
-                f"labels to decide (overlap n={o.n}, rest n={rest.n}); label more points"
-            ),
-        )
-
-    src_acc, src_ov = {}, {}
-    if sources is not None:
-        s = np.asarray(sources)
-        if s.ndim != 1 or s.shape[0] != n:
-            raise DataError(f"sources must be 1-D with one source name per point ({n}); got shape {s.shape}")
-        for name in sorted({str(v) for v in s}) if s.dtype.kind in "OUS" else sorted(set(s.tolist())):
-            m = s.astype(str) == str(name)
-            g = _group(str(name), correct, m, labelled, z)
-            n_ov = int((m & ov).sum())
-            g.overlap_density = n_ov / int(m.sum())
-            g.density_ci = wilson_interval(n_ov, int(m.sum()), z)
-            src_acc[str(name)] = g
-            src_ov[str(name)] = _group(f"{name} overlap", correct, m & ov, labelled, z)
-    dec = None
+    y, labelled = _gold_for_proba(y_gold, P)
+    det, regions = _regions(P, embeddings, detector, regions, random_state)
+    report = _label_analysis(P, y, labelled, regions, sources, alpha, min_gap, z)
+    report.detector = det
     if policies:
-        E = check_embeddings(embeddings, n_rows=n)
-        dec = decide(
+        report.decision = decide(
             P,
-            E,
+            check_embeddings(embeddings, n_rows=n),
             y,
             regions,
             sources=sources,
@@ -462,6 +360,24 @@ def diagnose(
             candidates=RECOMMENDABLE if candidates is None else candidates,
             weights=WEAK_WEIGHTS if weights is None else weights,
         )
+    return report
+
+
+def _label_analysis(P, y, labelled, regions, sources, alpha, min_gap, z) -> DiagnosticReport:
+    """The report without its decision: weak-label accuracy per region and per source, the test of
+    overlap against the rest, and the verdict."""
+    correct = (P.argmax(axis=1) == y) & labelled
+    reg = ByRegion(
+        (r, _group(r.name.lower(), correct, regions == int(r), labelled, z)) for r in _REGION_ORDER
+    )
+    ov = regions == int(Region.OVERLAP)
+    rest = _group("not overlap (rest)", correct, ~ov, labelled, z)
+    o = reg[Region.OVERLAP]
+    gap = o.accuracy - rest.accuracy if o.n and rest.n else float("nan")
+    gap_ci = newcombe_interval(o.correct, o.n, rest.correct, rest.n, z)
+    p = fisher_greater(o.correct, o.n, rest.correct, rest.n)
+    verdict, reason = _verdict(o, rest, gap, gap_ci, p, alpha, min_gap)
+    src_acc, src_ov = _source_groups(sources, correct, ov, labelled, z)
     return DiagnosticReport(
         reg,
         rest,
@@ -475,12 +391,107 @@ def diagnose(
         alpha,
         min_gap,
         int(labelled.sum()),
-        n,
+        P.shape[0],
         float(ov.mean()),
-        det,
-        regions,
-        dec,
+        region_labels=regions,
     )
+
+
+def _gold_for_proba(y_gold, P):
+    """:func:`_gold` for the points of ``P``, checked against its columns and for at least one label."""
+    y, labelled = _gold(y_gold, P.shape[0])
+    if (y[labelled] >= P.shape[1]).any():
+        k = P.shape[1]
+        check_classes_agree(
+            y[labelled],
+            np.arange(k),
+            owner="diagnose",
+            labels_name=f"y_gold has class indices >= {k}: its classes",
+            classes_name=f"the {k} probability columns",
+            fix="give each gold label as the column of proba that holds its class "
+            "(its position in the weak model's classes_)",
+        )
+    if labelled.sum() == 0:
+        raise DataError("y_gold has no gold label (every entry is -1/NaN): label a sample of points first")
+    return y, labelled
+
+
+def _regions(P, embeddings, detector, regions, random_state):
+    """``(detector, regions as int8)``: the given regions checked, or detected on the whole pool (a
+    fitted detector judges with its thresholds and keeps its history; an unfitted one is fitted)."""
+    n = P.shape[0]
+    if regions is not None:
+        regions = np.asarray(regions)
+        if regions.shape != (n,) or not np.isin(regions, [int(r) for r in Region]).all():
+            raise DataError(f"regions must be {n} Region values (0 easy-only, 1 hard-only, 2 overlap)")
+        return detector, regions.astype(np.int8)
+    E = check_embeddings(embeddings, n_rows=n)
+    det = detector if detector is not None else OverlapDetector(random_state=random_state)
+    if not isinstance(det, OverlapDetector):
+        raise W2SError(f"detector must be an OverlapDetector or None; got {type(det).__name__}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", W2SWarning)
+        if hasattr(det, "hard_threshold_"):  # fitted: judge with its thresholds, never touch its history
+            regions = det.predict(P, E)
+        else:
+            regions = det.fit(P, E).report_.regions
+    return det, regions.astype(np.int8)
+
+
+def _verdict(o: GroupAccuracy, rest: GroupAccuracy, gap, gap_ci, p, alpha, min_gap) -> tuple[str, str]:
+    """The label analysis's ``(verdict, reason)`` from the overlap and rest groups and the test."""
+    if not o.n or not rest.n:
+        return (
+            "inconclusive",
+            f"{'no' if not o.n else 'every'} gold-labelled point is detected as overlap, so there is "
+            "nothing to compare; label more points (or a random sample of the pool)",
+        )
+    if p < alpha and gap >= min_gap:
+        return (
+            "informative",
+            f"weak labels are {100 * gap:.1f} percentage points more accurate on detected overlap than "
+            f"elsewhere ({o.accuracy:.3f} vs {rest.accuracy:.3f}; n={o.n} vs n={rest.n}); p = {p:.2g} < "
+            f"{alpha}",
+        )
+    if gap_ci[1] < min_gap:
+        return (
+            "not informative",
+            f"the gap's 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] rules out a gap of "
+            f"{100 * min_gap:.3g} percentage points or more: detected overlap does not pick out more "
+            "reliable weak labels here, so overlap-driven selection has nothing to exploit",
+        )
+    p_less = fisher_greater(rest.correct, rest.n, o.correct, o.n)
+    if p_less < alpha:
+        return (
+            "not informative",
+            f"weak labels are significantly LESS accurate on detected overlap ({o.accuracy:.3f} vs "
+            f"{rest.accuracy:.3f}, p = {p_less:.2g}): do not let overlap density steer this campaign",
+        )
+    return (
+        "inconclusive",
+        f"gap {gap:+.3f} with 95% interval [{gap_ci[0]:+.3f}, {gap_ci[1]:+.3f}] and p = {p:.2g}: too few "
+        f"gold labels to decide (overlap n={o.n}, rest n={rest.n}); label more points",
+    )
+
+
+def _source_groups(sources, correct, ov, labelled, z) -> tuple[dict, dict]:
+    """Per source: weak-label accuracy overall (with its overlap density) and on its detected overlap."""
+    src_acc, src_ov = {}, {}
+    if sources is None:
+        return src_acc, src_ov
+    n = ov.size
+    s = np.asarray(sources)
+    if s.ndim != 1 or s.shape[0] != n:
+        raise DataError(f"sources must be 1-D with one source name per point ({n}); got shape {s.shape}")
+    for name in sorted({str(v) for v in s}) if s.dtype.kind in "OUS" else sorted(set(s.tolist())):
+        m = s.astype(str) == str(name)
+        g = _group(str(name), correct, m, labelled, z)
+        n_ov = int((m & ov).sum())
+        g.overlap_density = n_ov / int(m.sum())
+        g.density_ci = wilson_interval(n_ov, int(m.sum()), z)
+        src_acc[str(name)] = g
+        src_ov[str(name)] = _group(f"{name} overlap", correct, m & ov, labelled, z)
+    return src_acc, src_ov
 
 
 # --------------------------------------------------------------------------------------------------
@@ -823,62 +834,11 @@ def estimate_gold_policies(
     """
     max_weak = MAX_MIXED_WEAK if max_weak is None else int(max_weak)
     rng = np.random.default_rng(random_state)
-    fold_of = _fold_of(labelled, folds, rng)
-    gold_idx = np.flatnonzero(labelled)
-    gf, yg = fold_of[gold_idx], y[gold_idx]
     if _weight_kwargs(estimator, np.ones(1)) is None:
         weights = (1.0,)  # this estimator takes no sample weights: weak labels count fully or not at all
-    weights = tuple(float(w) for w in weights)
-    fold_ids = [f for f in range(folds) if (gf == f).any()]
-
-    def fit_without(drop, wk, w, n_weak):
-        """Predictions on the gold items of folds ``drop`` by a model trained on every other gold
-        item (gold label, weight 1) and the weak items ``wk``, a uniform sample of ``n_weak`` (weak
-        label, weight ``w * n_weak / len(wk)``: the sample carries the full set's total weight)."""
-        ev = np.isin(gf, drop)
-        tr = gold_idx[~ev]
-        X = np.concatenate([E[tr], E[wk]])
-        lab = np.concatenate([y[tr], weak[wk]])
-        sw = np.concatenate([np.ones(tr.size), np.full(wk.size, w * n_weak / wk.size)]) if wk.size else None
-        return ev, _fit_predict(estimator, X, lab, E[gold_idx[ev]], sw), tr.size + n_weak
-
-    def estimate(name, wk, n_policy, n_weak):
-        correct = {w: np.zeros(gold_idx.size, dtype=bool) for w in weights}
-        sizes = []
-        for w in weights:
-            for f in fold_ids:
-                ev, pred, size = fit_without([f], wk, w, n_weak)
-                correct[w][ev] = pred == yg[ev]
-                sizes.append(size)
-        chosen = {f: weights[0] for f in fold_ids}
-        if len(weights) > 1 and len(fold_ids) > 2:
-            inner = {(f, w): 0 for f in fold_ids for w in weights}
-            for a, f in enumerate(fold_ids):
-                for g in fold_ids[a + 1 :]:
-                    for w in weights:
-                        ev, pred, _ = fit_without([f, g], wk, w, n_weak)
-                        ok = pred == yg[ev]
-                        in_g = gf[ev] == g
-                        inner[f, w] += int(ok[in_g].sum())  # scored on g, chosen for outer fold f
-                        inner[g, w] += int(ok[~in_g].sum())
-            chosen = {f: max(weights, key=lambda w, f=f: (inner[f, w], -weights.index(w))) for f in fold_ids}
-        c = np.zeros(gold_idx.size, dtype=bool)
-        for f in fold_ids:
-            c[gf == f] = correct[chosen[f]][gf == f]
-        final_w = max(weights, key=lambda w: (int(correct[w].sum()), -weights.index(w)))
-        k = int(c.sum())
-        return PolicyEstimate(
-            name,
-            k / c.size,
-            wilson_interval(k, c.size, z),
-            int(round(np.mean(sizes))) if sizes else 0,
-            n_policy,
-            correct=c,
-            weak_weight=final_w if wk.size else 1.0,
-        )
-
+    cf = _MixedCrossFit(E, weak, y, _fold_of(labelled, folds, rng), estimator, weights, folds, z)
     none = np.zeros(0, dtype=np.int64)
-    out = {"gold": estimate("gold", none, int(gold_idx.size), 0)}
+    out = {"gold": cf.estimate("gold", none, int(cf.gold_idx.size), 0)}
     out["gold"].weak_weight = 1.0
     cap = min(max_train, max_weak)
     for name, mask in masks.items():
@@ -886,8 +846,78 @@ def estimate_gold_policies(
         n_weak = int(wk.size)
         if wk.size > cap:
             wk = np.sort(rng.choice(wk, size=cap, replace=False))
-        out[f"gold+{name}"] = estimate(f"gold+{name}", wk, int(mask.sum()), n_weak)
+        out[f"gold+{name}"] = cf.estimate(f"gold+{name}", wk, int(mask.sum()), n_weak)
     return out, False
+
+
+class _MixedCrossFit:
+    """The cross-fitting behind :func:`estimate_gold_policies`: models trained on gold folds plus a
+    weighted sample of weak labels, scored on the gold folds they never saw."""
+
+    def __init__(self, E, weak, y, fold_of, estimator, weights, folds: int, z: float):
+        self.E, self.weak, self.y, self.estimator, self.z = E, weak, y, estimator, z
+        self.gold_idx = np.flatnonzero(fold_of >= 0)
+        self.gf, self.yg = fold_of[self.gold_idx], y[self.gold_idx]
+        self.weights = tuple(float(w) for w in weights)
+        self.fold_ids = [f for f in range(folds) if (self.gf == f).any()]
+
+    def fit_without(self, drop, wk, w, n_weak):
+        """Predictions on the gold items of folds ``drop`` by a model trained on every other gold
+        item (gold label, weight 1) and the weak items ``wk``, a uniform sample of ``n_weak`` (weak
+        label, weight ``w * n_weak / len(wk)``: the sample carries the full set's total weight)."""
+        ev = np.isin(self.gf, drop)
+        tr = self.gold_idx[~ev]
+        X = np.concatenate([self.E[tr], self.E[wk]])
+        lab = np.concatenate([self.y[tr], self.weak[wk]])
+        sw = np.concatenate([np.ones(tr.size), np.full(wk.size, w * n_weak / wk.size)]) if wk.size else None
+        return ev, _fit_predict(self.estimator, X, lab, self.E[self.gold_idx[ev]], sw), tr.size + n_weak
+
+    def outer(self, wk, n_weak) -> tuple[dict, list]:
+        """Per weight, whether each gold item is predicted right by the model that did not see its
+        fold; and the training-set sizes."""
+        correct = {w: np.zeros(self.gold_idx.size, dtype=bool) for w in self.weights}
+        sizes = []
+        for w in self.weights:
+            for f in self.fold_ids:
+                ev, pred, size = self.fit_without([f], wk, w, n_weak)
+                correct[w][ev] = pred == self.yg[ev]
+                sizes.append(size)
+        return correct, sizes
+
+    def chosen_weights(self, wk, n_weak) -> dict:
+        """The weight for each outer fold, chosen on the other folds only (nested; ties go first)."""
+        weights, fold_ids, gf = self.weights, self.fold_ids, self.gf
+        if len(weights) < 2 or len(fold_ids) < 3:
+            return {f: weights[0] for f in fold_ids}
+        inner = {(f, w): 0 for f in fold_ids for w in weights}
+        for a, f in enumerate(fold_ids):
+            for g in fold_ids[a + 1 :]:
+                for w in weights:
+                    ev, pred, _ = self.fit_without([f, g], wk, w, n_weak)
+                    ok = pred == self.yg[ev]
+                    in_g = gf[ev] == g
+                    inner[f, w] += int(ok[in_g].sum())  # scored on g, chosen for outer fold f
+                    inner[g, w] += int(ok[~in_g].sum())
+        return {f: max(weights, key=lambda w, f=f: (inner[f, w], -weights.index(w))) for f in fold_ids}
+
+    def estimate(self, name, wk, n_policy, n_weak) -> PolicyEstimate:
+        weights = self.weights
+        correct, sizes = self.outer(wk, n_weak)
+        chosen = self.chosen_weights(wk, n_weak)
+        c = np.zeros(self.gold_idx.size, dtype=bool)
+        for f in self.fold_ids:
+            c[self.gf == f] = correct[chosen[f]][self.gf == f]
+        final_w = max(weights, key=lambda w: (int(correct[w].sum()), -weights.index(w)))
+        k = int(c.sum())
+        return PolicyEstimate(
+            name,
+            k / c.size,
+            wilson_interval(k, c.size, self.z),
+            int(round(np.mean(sizes))) if sizes else 0,
+            n_policy,
+            correct=c,
+            weak_weight=final_w if wk.size else 1.0,
+        )
 
 
 def recommend(policies: dict, default: str = SAFE_DEFAULT, z: float = 1.96) -> tuple[str, str, bool]:
@@ -979,6 +1009,55 @@ def decide(
     E = check_embeddings(embeddings, n_rows=P.shape[0])
     y, labelled = _gold(y_gold, P.shape[0])
     regions = np.asarray(regions)
+    candidates, default, weights = _check_decide_args(candidates, default, folds, max_train, weights)
+    estimator, est_name = _strong_model(estimator, random_state)
+    weak = P.argmax(axis=1)
+    n_gold = int(labelled.sum())
+    base = dict(n_gold=n_gold, max_train=max_train, subsampled=False, estimator=est_name, folds=folds)
+    if n_gold < min_gold or np.unique(y[labelled]).size < 2:
+        why = (
+            f"only {n_gold} gold labels (at least {min_gold} are needed)"
+            if n_gold < min_gold
+            else "every gold label is the same class"
+        )
+        return Decision(
+            default, f"{why}: no estimate possible, so this is the safe default", False, {}, **base
+        )
+    kw = dict(folds=folds, max_train=max_train, random_state=random_state, z=z)
+    pol, sub = _estimate_candidates(E, weak, y, labelled, regions, estimator, candidates, weights, kw)
+    rec, reason, supported = recommend(pol, default, z)
+    dec = Decision(rec, reason, supported, pol, **{**base, "subsampled": sub}, weights=weights)
+    if sources is not None:
+        s = np.asarray(sources).astype(str)
+        for name in sorted(set(s.tolist())):
+            sm = _policy_masks(regions, np.random.default_rng(random_state), within=s == name)
+            sp, ssub = estimate_policies(E, weak, y, labelled, sm, estimator, **kw)
+            r, why, ok = recommend(sp, SAFE_DEFAULT, z)
+            dec.sources[name] = Decision(r, why, ok, sp, **{**base, "subsampled": ssub})
+    return dec
+
+
+def _estimate_candidates(
+    E, weak, y, labelled, regions, estimator, candidates, weights, kw
+) -> tuple[dict, bool]:
+    """``({name: PolicyEstimate}, subsampled)`` for the candidates and the ``random`` control, in
+    :data:`RECOMMENDABLE` order; ``kw`` holds ``folds``, ``max_train``, ``random_state`` and ``z``."""
+    masks = _policy_masks(regions, np.random.default_rng(kw["random_state"]))
+    pol, sub = estimate_policies(E, weak, y, labelled, masks, estimator, **kw)
+    if any(c.startswith("gold") for c in candidates):
+        mixed = {p: masks[p] for p in WEAK_POLICIES if f"gold+{p}" in candidates}
+        gp, gsub = estimate_gold_policies(E, weak, y, labelled, mixed, estimator, weights=weights, **kw)
+        for p in gp.values():
+            p.diff, p.diff_ci = _paired(p.correct, pol["all"].correct, kw["z"])
+        pol.update(gp)
+        sub = sub or gsub
+    keep = RECOMMENDABLE + ("random",)
+    return {k: pol[k] for k in keep if k in pol and (k in candidates or k == "random")}, sub
+
+
+def _check_decide_args(candidates, default, folds, max_train, weights) -> tuple[tuple, str, tuple]:
+    """``(candidates, default, weights)`` of :func:`decide`, checked; a ``default`` that is not a
+    candidate becomes the safe default (or the first candidate)."""
     candidates = tuple(candidates)
     unknown = [c for c in candidates if c not in RECOMMENDABLE]
     if unknown or not candidates:
@@ -992,52 +1071,19 @@ def decide(
     weights = tuple(weights)
     if not weights or not all(isinstance(w, (int, float)) and 0 < w <= 1 for w in weights):
         raise W2SError(f"weights must be numbers in (0, 1]; got {weights!r}")
+    return candidates, default, weights
+
+
+def _strong_model(estimator, random_state) -> tuple[object, str]:
+    """``(estimator, how the report names it)`` for an estimator, a :data:`STRONG_MODELS` name or None."""
     if estimator is None:
-        estimator, est_name = (
-            make_strong_model("logistic"),
-            "logistic regression on the standardized representation",
-        )
-    elif isinstance(estimator, str):
-        est_name = {
+        return make_strong_model("logistic"), "logistic regression on the standardized representation"
+    if isinstance(estimator, str):
+        name = {
             "logistic": "logistic regression",
             "ridge": "ridge classifier",
             "knn": "15-nearest neighbours",
             "forest": "random forest",
-        }.get(estimator, estimator) + " on the standardized representation"
-        estimator = make_strong_model(estimator, random_state)
-    else:
-        est_name = type(estimator).__name__
-    weak = P.argmax(axis=1)
-    n_gold = int(labelled.sum())
-    n_classes = np.unique(y[labelled]).size
-    base = dict(n_gold=n_gold, max_train=max_train, subsampled=False, estimator=est_name, folds=folds)
-    if n_gold < min_gold or n_classes < 2:
-        why = (
-            f"only {n_gold} gold labels (at least {min_gold} are needed)"
-            if n_gold < min_gold
-            else "every gold label is the same class"
-        )
-        return Decision(
-            default, f"{why}: no estimate possible, so this is the safe default", False, {}, **base
-        )
-    masks = _policy_masks(regions, np.random.default_rng(random_state))
-    kw = dict(folds=folds, max_train=max_train, random_state=random_state, z=z)
-    pol, sub = estimate_policies(E, weak, y, labelled, masks, estimator, **kw)
-    if any(c.startswith("gold") for c in candidates):
-        mixed = {p: masks[p] for p in WEAK_POLICIES if f"gold+{p}" in candidates}
-        gp, gsub = estimate_gold_policies(E, weak, y, labelled, mixed, estimator, weights=weights, **kw)
-        for p in gp.values():
-            p.diff, p.diff_ci = _paired(p.correct, pol["all"].correct, z)
-        pol.update(gp)
-        sub = sub or gsub
-    pol = {k: pol[k] for k in RECOMMENDABLE + ("random",) if k in pol and (k in candidates or k == "random")}
-    rec, reason, supported = recommend(pol, default, z)
-    dec = Decision(rec, reason, supported, pol, **{**base, "subsampled": sub}, weights=weights)
-    if sources is not None:
-        s = np.asarray(sources).astype(str)
-        for name in sorted(set(s.tolist())):
-            sm = _policy_masks(regions, np.random.default_rng(random_state), within=s == name)
-            sp, ssub = estimate_policies(E, weak, y, labelled, sm, estimator, **kw)
-            r, why, ok = recommend(sp, SAFE_DEFAULT, z)
-            dec.sources[name] = Decision(r, why, ok, sp, **{**base, "subsampled": ssub})
-    return dec
+        }.get(estimator, estimator)
+        return make_strong_model(estimator, random_state), name + " on the standardized representation"
+    return estimator, type(estimator).__name__

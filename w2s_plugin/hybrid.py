@@ -17,18 +17,23 @@ weak-labels batches as before; :class:`HybridLabeling` adds, per round:
    core-set (farthest-first) pick among the ``candidate_factor * n`` most uncertain candidates, in
    the standardized strong representation, so one batch does not hold near-duplicates.
 3. **Asking.** ``annotate(batch)`` gets a :class:`~w2s_plugin.sources.Batch` per source and returns
-   one class label per item. Every answer is appended to ``human_labels.jsonl`` in ``state_dir``
-   and fsync'ed *before* the round goes on, and an item with a saved answer is never asked again:
-   a round replayed after a crash reads its answers from that file instead of asking.
+   one class label per item. With ``human_step=n`` the routed part of a round is asked ``n`` at a
+   time, the strong model refitted on the answers so far before the next ``n`` are picked. Every
+   answer is appended to ``human_labels.jsonl`` in ``state_dir`` and fsync'ed *before* the round
+   goes on, and an item with a saved answer is never asked again: a round replayed after a crash
+   reads its answers from that file instead of asking (and so picks the same steps).
 4. **Weighing.** ``training_set()`` is ``(X, y, sample_weight)``: gold and human labels at weight
    1, every other drawn item's weak label at ``weak_weight_``. The weight is chosen among
-   ``weak_weights`` (default ``(1, 0.3, 0.1, 0)``) by cross-fitting on the gold and human labels
-   (each scored by a model that did not see it). It starts at 0.1 and is re-chosen each time the
-   number of labels doubles, among the current weight and its two neighbours in the sorted
-   candidates, moving only on a paired win larger than its standard error: one step at a time,
-   so it does not jump around on noise, and the cost per round stays bounded (benchmarks/).
+   ``weak_weights`` (default ``(1, 0.3, 0.1, 0)``). It starts at 0.1 and is re-chosen each time the
+   number of labels doubled, among the current weight and its two neighbours in the sorted
+   candidates, moving only on a paired win larger than its standard error: one step at a time, so
+   it does not jump around on noise. Each candidate is scored, once there are ``MIN_HELD`` audit
+   and gold labels, on those (a uniform, held-out sample: one fit per candidate on the other labels;
+   ``weight_choice="audit"``, the default), before that by cross-fitting on all gold and human
+   labels (``weight_choice="crossfit"`` always does). These fits keep a seeded sample of the weak
+   rows and start from the previous candidate's solution, so a choice costs a few small fits.
 5. **Stopping.** At each re-choice the labels added since the previous one are left out of the
-   training folds once: the paired change in cross-fitted accuracy, per 100 labels, is the value
+   training fits once: the paired change in held-out accuracy, per 100 labels, is the value
    of the last human batch (``value_per_100_``). ``stop_when=x`` stops the campaign when it falls
    below ``x`` points per 100 labels (``stop_when`` may also be ``callable(status) -> bool``).
 
@@ -65,6 +70,8 @@ ANSWERS_FILE = "human_labels.jsonl"
 #: Candidate weights of a weak label relative to a human one (the first is never the default).
 WEAK_WEIGHTS = (1.0, 0.3, 0.1, 0.0)
 DEFAULT_WEAK_WEIGHT = 0.1
+#: held-out (audit and gold) labels needed before weight_choice="audit" scores on them alone
+MIN_HELD = 30
 REGION_NAMES = {int(r): r.name.lower() for r in Region}
 
 
@@ -164,6 +171,14 @@ class HybridLabeling:
     weak_weights : candidate weights of a weak label (a human label weighs 1).
     diverse : core-set pick among uncertain candidates (default) instead of the top-n.
     candidate_factor : the diverse pick chooses among this many times the batch's most uncertain.
+    human_step : ask people in steps of this many labels within a round, refitting the strong model
+        on the answers so far before routing the next step (as uncertainty sampling re-fits between
+        its batches; default 25, from the study's before/after); ``None``: the round's whole quota
+        at once (runs saved with ``None`` or before steps existed resume so). Only for front-ends whose
+        ``annotate`` answers at once (``Campaign``); a front-end that publishes the plan before
+        people answer (Label Studio) sets ``publishes_plan = True`` and gets the whole quota at once.
+    route_weight : weight of weak labels in the model that routes items to people (its uncertainty
+        picks them); ``None``: the training set's chosen weight.
     stop_when : ``None``, a number (stop when the last human labels were worth fewer accuracy
         points per 100 labels) or ``callable(status_dict) -> bool``.
     strong_model : scikit-learn classifier accepting ``sample_weight`` (default
@@ -171,6 +186,10 @@ class HybridLabeling:
         representation.
     min_labels : labels (gold + human) needed before the weak-label weight is chosen from data.
     n_folds : folds of the cross-fitting.
+    weight_choice : ``"audit"`` (default: once there are ``MIN_HELD`` audit and gold labels, one fit
+        per candidate weight on the other labels, scored on those, a uniform held-out sample; cross-
+        fitted before) or ``"crossfit"`` (every gold and human label scored by a fit that did not see
+        it, ``n_folds`` fits per candidate; the behaviour of runs saved before this option).
     random_state : seeds the audit sample and the folds.
     """
 
@@ -184,10 +203,13 @@ class HybridLabeling:
         weak_weights=WEAK_WEIGHTS,
         diverse: bool = True,
         candidate_factor: int = 5,
+        human_step: int | None = 25,
+        route_weight: float | None = None,
         stop_when=None,
         strong_model=None,
         min_labels: int = 40,
         n_folds: int = 2,
+        weight_choice: str = "audit",
         random_state=None,
     ):
         if (
@@ -200,10 +222,9 @@ class HybridLabeling:
             )
         if not (isinstance(audit_share, (int, float)) and 0.0 <= audit_share <= 1.0):
             raise W2SError(f"audit_share must be a number in [0, 1]; got {audit_share!r}")
-        if human_batch is not None and (
-            isinstance(human_batch, bool) or not isinstance(human_batch, (int, np.integer)) or human_batch < 1
-        ):
-            raise W2SError(f"human_batch must be a positive integer or None; got {human_batch!r}")
+        for name, v in (("human_batch", human_batch), ("human_step", human_step)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise W2SError(f"{name} must be a positive integer or None; got {v!r}")
         w = [float(x) for x in weak_weights]
         if not w or any(not (0.0 <= x <= 1.0) for x in w):
             raise W2SError(f"weak_weights must be numbers in [0, 1]; got {list(weak_weights)!r}")
@@ -221,10 +242,22 @@ class HybridLabeling:
         self.weak_weights = tuple(w)
         self.diverse = bool(diverse)
         self.candidate_factor = int(candidate_factor)
+        self.human_step = None if human_step is None else int(human_step)
+        if route_weight is not None and not (
+            isinstance(route_weight, (int, float)) and 0 <= route_weight <= 1
+        ):
+            raise W2SError(f"route_weight must be None or a number in [0, 1]; got {route_weight!r}")
+        self.route_weight = None if route_weight is None else float(route_weight)
+        #: True for a front-end that shows the whole plan to people before they answer (no steps)
+        self.publishes_plan = False
+        self._plan_info = None
         self.stop_when = stop_when
         self.strong_model = strong_model
         self.min_labels = int(min_labels)
         self.n_folds = int(n_folds)
+        if weight_choice not in ("crossfit", "audit"):
+            raise W2SError(f"weight_choice must be 'crossfit' or 'audit'; got {weight_choice!r}")
+        self.weight_choice = weight_choice
         self.random_state = random_state
         self.engine = None
         #: (source, position) -> {"label", "kind", "round", "id"}: every answer people gave.
@@ -250,6 +283,8 @@ class HybridLabeling:
             self.random_state = int(engine.random_state)
         saved = engine.extra.get("hybrid")
         if saved:
+            if "weight_choice" not in saved:  # a run saved before the option: it keeps its choice rule
+                self.weight_choice = "crossfit"
             self._check_unchanged(saved, engine)
             self.load_state(saved)
         self._read_answers()
@@ -268,6 +303,9 @@ class HybridLabeling:
             "human_batch": self.human_batch,
             "weak_weights": list(self.weak_weights),
             "diverse": self.diverse,
+            "human_step": self.human_step,
+            "route_weight": self.route_weight,
+            "weight_choice": self.weight_choice,
         }
         for key, value in now.items():
             if key in saved and saved[key] != value:
@@ -310,6 +348,9 @@ class HybridLabeling:
             "human_batch": self.human_batch,
             "weak_weights": list(self.weak_weights),
             "diverse": self.diverse,
+            "human_step": self.human_step,
+            "route_weight": self.route_weight,
+            "weight_choice": self.weight_choice,
             "weak_weight": self.weak_weight_,
             "weight_scores": {str(k): v for k, v in self.weight_scores_.items()},
             "value_per_100": self.value_per_100_,
@@ -354,13 +395,34 @@ class HybridLabeling:
         it = self.engine.items
         key = (len(it["position"]), len(self.answers), self.engine.n_rounds)
         if getattr(self, "_mask_key", None) != key:
-            self._mask = np.fromiter(
-                (self._answered((s, int(p)), key[2] + 1) for s, p in zip(it["source"], it["position"])),
-                dtype=bool,
-                count=key[0],
-            )
+            src, pos, *_ = self._committed()
+            self._mask = self._answer_round(src, pos) < key[2] + 1
             self._mask_key = key
         return self._mask
+
+    def _answer_round(self, src, pos) -> np.ndarray:
+        """Per item ``(src[i], pos[i])``: the round whose plan asked for its answer (a huge number for
+        an item without one). Vectorized over one dense array per source (rebuilt when answers change)."""
+        version = (len(self.answers), getattr(self, "_answers_version", 0))
+        if getattr(self, "_rounds_key", None) != version:
+            big = np.iinfo(np.int64).max
+            arrays: dict = {}
+            for (s, p), a in self.answers.items():
+                if s not in self.engine.sources:
+                    continue
+                arr = arrays.get(s)
+                if arr is None:
+                    arr = arrays[s] = np.full(len(self.engine.sources[s]), big, dtype=np.int64)
+                arr[int(p)] = int(a.get("round") or 0)
+            self._rounds_arrays, self._rounds_key = arrays, version
+        out = np.full(len(pos), np.iinfo(np.int64).max, dtype=np.int64)
+        src = np.asarray(src, dtype=object)
+        pos = np.asarray(pos, dtype=np.int64)
+        for s, arr in self._rounds_arrays.items():
+            sel = src == s
+            if sel.any():
+                out[sel] = arr[pos[sel]]
+        return out
 
     def _answered(self, key, before_round: int) -> bool:
         """An answer asked for by a round before ``before_round`` (answers a crashed round got stay on
@@ -378,33 +440,35 @@ class HybridLabeling:
         return max(0, self.human_budget - self.n_human)
 
     def _embeddings(self, src, pos) -> np.ndarray:
-        """The strong representation of items (cached per source and position)."""
-        cache = self.__dict__.setdefault("_emb_cache", {})
-        out = [None] * len(pos)
-        need: dict = {}
-        for i, (s, p) in enumerate(zip(src, pos)):
-            v = cache.get((s, int(p)))
-            if v is None:
-                need.setdefault(s, []).append(i)
-            else:
-                out[i] = v
-        for s, idx in need.items():
-            ps = np.asarray([pos[i] for i in idx], dtype=np.int64)
-            E = np.asarray(self.engine.strong_of(self.engine.sources[s].get(ps)), dtype=np.float64)
-            for i, p, e in zip(idx, ps.tolist(), E):
-                cache[(s, p)] = e
-                out[i] = e
-        if not out:
+        """The strong representation of items (cached per source: one row per item ever asked for)."""
+        src = np.asarray(src, dtype=object)
+        pos = np.asarray(pos, dtype=np.int64)
+        if pos.size == 0:
             return np.empty((0, 0))
-        return np.vstack(out)
+        out = None
+        for s in dict.fromkeys(src.tolist()):
+            sel = np.flatnonzero(src == s)
+            cache = self._emb_store(s)
+            missing = np.unique(pos[sel][cache.index[pos[sel]] < 0])
+            if missing.size:
+                cache.put(missing, self.engine.strong_of(self.engine.sources[s].get(missing)))
+            E = cache.get(pos[sel])
+            if out is None:
+                out = np.empty((pos.size, E.shape[1]), dtype=np.float64)
+            out[sel] = E
+        return out
+
+    def _emb_store(self, s) -> _RowCache:
+        stores = self.__dict__.setdefault("_emb_cache", {})
+        if s not in stores:
+            stores[s] = _RowCache(len(self.engine.sources[s]))
+        return stores[s]
 
     def remember(self, info) -> None:
         """Cache a drawn batch's strong representation (the engine computed it for detection)."""
-        cache = self.__dict__.setdefault("_emb_cache", {})
-        for p, e in zip(
-            np.asarray(info.batch.positions).tolist(), np.asarray(info.embeddings, dtype=np.float64)
-        ):
-            cache[(info.source, int(p))] = e
+        bpos = np.asarray(info.batch.positions, dtype=np.int64)
+        if bpos.size:
+            self._emb_store(info.source).put(bpos, info.embeddings)
 
     def _gold(self):
         gold = getattr(self.engine, "gold", None)
@@ -449,11 +513,22 @@ class HybridLabeling:
         m = self.strong_model
         return LogisticRegression(C=1.0, max_iter=300, tol=1e-3) if m is None else clone(m)
 
-    def _fit(self, E, y, w):
+    def _fit(self, E, y, w, warm=None):
+        """The strong model fitted on the rows of positive weight (None if it cannot be). ``warm``: a
+        fitted model of the same kind whose coefficients start the solver (the weight choice's fits
+        differ little from each other), when the estimator has ``warm_start``."""
         keep = w > 0
         if keep.sum() == 0 or np.unique(y[keep]).size < 2:
             return None
-        return self._new_model().fit(E[keep], y[keep], sample_weight=w[keep])
+        m = self._new_model()
+        if warm is not None and hasattr(warm, "coef_") and "warm_start" in m.get_params():
+            m.set_params(warm_start=True)
+            m.coef_, m.intercept_ = warm.coef_.copy(), np.array(warm.intercept_, copy=True)
+            try:
+                return m.fit(E[keep], y[keep], sample_weight=w[keep])
+            except ValueError:  # other classes in this fit: start from zero
+                m = self._new_model()
+        return m.fit(E[keep], y[keep], sample_weight=w[keep])
 
     def model(self):
         """The strong model fitted on the current training set (refitted when it changed), or None."""
@@ -476,6 +551,30 @@ class HybridLabeling:
         if m is None:
             return None
         return m.predict_proba(_standardize(E, *self._scaler))
+
+    @property
+    def _route_w(self) -> float:
+        return self.weak_weight_ if self.route_weight is None else self.route_weight
+
+    def _route_proba(self, E):
+        """The routing model's probabilities: the training-set model, or (``route_weight`` set) one
+        fitted with weak labels at that weight."""
+        if self.route_weight is None or self.route_weight == self.weak_weight_:
+            return self._predict_proba(E)
+        Ed, y, human = self._design()
+        key = (y.size, int(human.sum()), self.route_weight)
+        if getattr(self, "_rmodel_key", None) != key:
+            self._rmodel = None
+            if y.size and human.sum():
+                mu, sd = Ed.mean(axis=0), Ed.std(axis=0)
+                sd = np.where(sd > 0, sd, 1.0)
+                m = self._fit(_standardize(Ed, mu, sd), y, np.where(human, 1.0, self.route_weight))
+                self._rmodel = None if m is None else (m, mu, sd)
+            self._rmodel_key = key
+        if self._rmodel is None:
+            return None
+        m, mu, sd = self._rmodel
+        return m.predict_proba(_standardize(E, mu, sd))
 
     # -- one round -------------------------------------------------------------------------------
     def quota(self) -> int:
@@ -507,6 +606,7 @@ class HybridLabeling:
         if q <= 0:
             return req
         self.remember(info)
+        self._plan_info = (info.round, info, only_source)
         n_audit = int(round(q * self.audit_share))
         if self.audit_share > 0 and q >= 2:
             n_audit = max(1, n_audit)
@@ -536,7 +636,7 @@ class HybridLabeling:
             req.n_new += int(s == info.source and p in in_batch)
         return req
 
-    def _route(self, info, n: int, exclude: set, only_source: str | None = None) -> list:
+    def _route(self, info, n: int, exclude: set, only_source: str | None = None, predict=None) -> list:
         """The ``n`` drawn items (committed ones and this round's) least worth trusting to weak labels."""
         src, pos, reg, _, conf = self._committed()
         bpos = np.asarray(info.batch.positions, dtype=np.int64)
@@ -544,20 +644,19 @@ class HybridLabeling:
         pos = np.concatenate([pos, bpos])
         reg = np.concatenate([reg, np.asarray(info.report.regions, dtype=np.int64)])
         conf = np.concatenate([conf, np.asarray(info.report.confidence, dtype=np.float64)])
-        ok = np.asarray(
-            [
-                not self._answered((s, int(p)), info.round)
-                and (s, int(p)) not in exclude
-                and (only_source is None or s == only_source)
-                for s, p in zip(src.tolist(), pos.tolist())
-            ],
-            dtype=bool,
-        )
+        ok = self._answer_round(src, pos) >= info.round  # never an item answered in an earlier round
+        if only_source is not None:
+            ok &= src == only_source
+        if exclude:
+            ok &= ~_member(src, pos, exclude)
         idx = np.flatnonzero(ok)
         if idx.size == 0:
             return []
         E = self._embeddings(src[idx].tolist(), pos[idx].tolist())
-        P = self._predict_proba(E) if self.n_labels >= 10 else None
+        if predict is not None:
+            P = predict(E)
+        else:
+            P = self._route_proba(E) if self.n_labels >= 10 else None
         if P is None:
             # no strong model yet: hard-only first, least confident weak label first
             score = (reg[idx] == int(Region.HARD_ONLY)).astype(np.float64) + (1.0 - conf[idx]) * 0.5
@@ -580,7 +679,83 @@ class HybridLabeling:
 
     def ask(self, req: HumanRequest) -> dict:
         """Answers for ``req``: saved ones from the answers file, the rest from ``annotate`` (one call
-        per source), each committed to disk before this returns. ``{(source, position): label}``."""
+        per source), each committed to disk before this returns. ``{(source, position): label}``.
+        With ``human_step`` (and a front-end that does not publish the plan first) the routed part is
+        asked in steps, the strong model refitted on the answers so far before each next step; ``req``
+        is rewritten to the items actually asked. A replayed round asks the same steps: each step's
+        pick depends only on the committed state and the answers of the steps before it (on disk)."""
+        pi = self._plan_info
+        if (
+            self.human_step
+            and self.annotate is not None
+            and not self.publishes_plan
+            and pi is not None
+            and pi[0] == req.round
+            and sum(k == "routed" for ks in req.kinds.values() for k in ks) > self.human_step
+        ):
+            return self._ask_in_steps(req, pi[1], pi[2])
+        return self._ask_plain(req)
+
+    def _ask_in_steps(self, req: HumanRequest, info, only_source) -> dict:
+        order = [((s, int(p)), k) for s, ps in req.positions.items() for p, k in zip(ps, req.kinds[s])]
+        asked = [(key, k) for key, k in order if k == "audit"]
+        n_route = len(order) - len(asked)
+        self._ask_plain(_request(req.round, asked))
+        n_done, predict = 0, None  # the first step: the committed model (as plan routes)
+        while n_done < n_route:
+            keys = self._route(
+                info, min(self.human_step, n_route - n_done), {k for k, _ in asked}, only_source, predict
+            )
+            if not keys:
+                break
+            new = [(key, "routed") for key in keys]
+            self._ask_plain(_request(req.round, new))
+            asked += new
+            n_done += len(new)
+            if n_done < n_route:
+                predict = self._round_model(info, [k for k, _ in asked])
+        in_batch = set(np.asarray(info.batch.positions).tolist())
+        req.positions, req.kinds, req.n_new = {}, {}, 0
+        for (s, p), kind in asked:
+            req.positions.setdefault(s, []).append(p)
+            req.kinds.setdefault(s, []).append(kind)
+            req.n_new += int(s == info.source and p in in_batch)
+        return {key: self.answers[key]["label"] for key, _ in asked}
+
+    def _round_model(self, info, keys):
+        """``predict_proba`` of the strong model fitted on the committed training set plus the round's
+        batch (weak labels) and the answers to ``keys`` (this round's asked items); None if it cannot
+        be fitted yet."""
+        src, pos, _, weak, _ = self._committed()
+        bpos = np.asarray(info.batch.positions, dtype=np.int64)
+        src = np.concatenate([src, np.full(bpos.size, info.source, dtype=object)])
+        pos = np.concatenate([pos, bpos])
+        y = np.concatenate([weak, np.asarray(info.weak_labels, dtype=object)])
+        human = np.concatenate([self._human_mask(), np.zeros(bpos.size, dtype=bool)])
+        human |= _member(src, pos, set(keys))
+        for i in np.flatnonzero(human):
+            y[i] = self.answers[(src[i], int(pos[i]))]["label"]
+        E = self._embeddings(src.tolist(), pos.tolist())
+        Eg, yg = self._gold()
+        if yg.size:
+            E, y = np.vstack([Eg, E]), np.concatenate([yg, y])
+            human = np.concatenate([np.ones(yg.size, dtype=bool), human])
+        y = _as_labels(y)
+        w = np.where(human, 1.0, self._route_w)
+        weak_rows = np.flatnonzero(~human)
+        cap = _weak_cap(int(human.sum()), weak_rows.size)
+        if self._route_w > 0 and weak_rows.size > cap:  # a seeded sample, weights scaled up
+            rng = np.random.default_rng([int(self.random_state or 0), int(info.round), len(keys), 13])
+            w[rng.choice(weak_rows, size=weak_rows.size - cap, replace=False)] = 0.0
+            w[~human] *= weak_rows.size / cap
+        mu, sd = E.mean(axis=0), E.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        m = self._fit(_standardize(E, mu, sd), y, w)
+        if m is None:
+            return None
+        return lambda X: m.predict_proba(_standardize(X, mu, sd))
+
+    def _ask_plain(self, req: HumanRequest) -> dict:
         out = {}
         for s, ps in req.positions.items():
             kinds = dict(zip(ps, req.kinds[s]))
@@ -623,6 +798,7 @@ class HybridLabeling:
             rec = {"label": _plain(lab), "kind": k, "round": int(round_no), "id": _plain(i)}
             self.answers[(source, p)] = rec
             lines.append(json.dumps({"source": source, "position": p, **rec}, separators=(",", ":")))
+        self._answers_version = getattr(self, "_answers_version", 0) + 1
         path = self._answers_path
         if path is not None and lines:
             with open(path, "ab") as fh:
@@ -688,17 +864,25 @@ class HybridLabeling:
         mu, sd = E.mean(axis=0), E.std(axis=0)
         Z = _standardize(E, mu, np.where(sd > 0, sd, 1.0))
         lab = np.flatnonzero(human)
-        k = max(2, min(self.n_folds, lab.size // 10))
-        fold = np.full(y.size, -1)
-        fold[lab] = self._folds(lab.size, k)
         rounds = self._label_rounds(human)
-        # the weak rows in these fits: at most max(1500, 4 x labels), a seeded sample whose weights are
-        # scaled up to the same total, so the cost stays near one fit's as the pool grows
+        held = self._held_rows(human) if self.weight_choice == "audit" else None
+        fold = np.full(y.size, -1)  # -1: in every training fold; f >= 0: scored by the fit without f
+        if held is not None and held.sum() >= MIN_HELD:
+            # one fit per weight on everything but the audit (and gold) labels, scored on those: a
+            # uniform sample of the draws, held out, so the score is unbiased and costs one fit
+            k, fold[held] = 1, 0
+        else:
+            k = max(2, min(self.n_folds, lab.size // 10))
+            fold[lab] = self._folds(lab.size, k)
+        lab = np.flatnonzero(fold >= 0)  # the scored labels
+        n_lab = int(human.sum())
+        # the weak rows in these fits: a seeded sample of at most _weak_cap rows whose weights are scaled
+        # up to the same total, so the choice costs about one fit on the training set (benchmarks/)
         weak_rows = np.flatnonzero(~human)
         scale = 1.0
-        cap = max(1500, 4 * lab.size)
+        cap = _weak_cap(n_lab, weak_rows.size)
         if weak_rows.size > cap:
-            rng = np.random.default_rng([int(self.random_state or 0), lab.size, 11])
+            rng = np.random.default_rng([int(self.random_state or 0), n_lab, 11])
             drop = rng.choice(weak_rows, size=weak_rows.size - cap, replace=False)
             fold[drop] = -2  # never trained on, never scored: out of the cross-fit
             scale = weak_rows.size / cap
@@ -707,11 +891,13 @@ class HybridLabeling:
         ladder = sorted(set(self.weak_weights))
         here = ladder.index(self.weak_weight_) if self.weak_weight_ in ladder else len(ladder) // 2
         correct = {}
+        warm = [None] * k  # each fold's last model starts the next weight's fit on that fold
         for w in ladder[max(0, here - 1) : here + 2]:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
                 train = (fold != f) & (fold != -2)
-                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, w * scale))
+                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, w * scale), warm[f])
+                warm[f] = m or warm[f]
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             correct[w] = hit
@@ -729,20 +915,30 @@ class HybridLabeling:
         # value of the labels added since the last choice: leave them out of the training folds
         last = rounds > self._last_choice_round if self.n_labels_at_choice_ else np.zeros(y.size, dtype=bool)
         n_last = int(last.sum())
-        if n_last and n_last < lab.size:
+        if n_last and n_last < n_lab:
             hit = np.zeros(lab.size, dtype=np.float64)
             for f in range(k):
                 train = (fold != f) & (fold != -2) & ~last
-                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, best * scale))
+                m = self._fit(Z[train], y[train], np.where(human[train], 1.0, best * scale), warm[f])
                 te = fold[lab] == f
                 hit[te] = 0.0 if m is None else (m.predict(Z[lab[te]]) == y[lab[te]])
             d = (acc - hit) * 100.0 * 100.0 / n_last  # accuracy points per 100 labels
             se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else float("nan")
             self.value_per_100_ = float(d.mean())
             self.value_ci_ = [float(d.mean() - 1.96 * se), float(d.mean() + 1.96 * se)]
-        self.n_labels_at_choice_ = int(lab.size)
+        self.n_labels_at_choice_ = n_lab
         self._last_choice_round_saved = int(self.engine.n_rounds)
         self._model_key = None
+
+    def _held_rows(self, human) -> np.ndarray:
+        """Design rows of the gold labels and the audit answers (uniform samples of the draws)."""
+        src, pos, *_ = self._committed()
+        g = int(human.size - pos.size)
+        held = np.zeros(human.size, dtype=bool)
+        held[:g] = True
+        for i in np.flatnonzero(self._human_mask()):
+            held[g + i] = self.answers[(src[i], int(pos[i]))].get("kind") == "audit"
+        return held
 
     @property
     def _last_choice_round(self) -> int:
@@ -853,8 +1049,72 @@ class HybridLabeling:
         return s
 
 
+class _RowCache:
+    """Rows of a source's items, stored once: a dense position -> row index and a growing matrix."""
+
+    def __init__(self, n: int):
+        self.index = np.full(n, -1, dtype=np.int64)
+        self.rows = None
+        self.n = 0
+
+    def put(self, pos, E) -> None:
+        pos = np.asarray(pos, dtype=np.int64)
+        E = np.asarray(E, dtype=np.float64)
+        pos, first = np.unique(pos, return_index=True)
+        new = self.index[pos] < 0
+        pos, E = pos[new], E[first][new]
+        if pos.size == 0:
+            return
+        need = self.n + pos.size
+        if self.rows is None or need > len(self.rows):
+            grown = np.empty((max(need, 2 * (0 if self.rows is None else len(self.rows)), 64), E.shape[1]))
+            if self.rows is not None:
+                grown[: self.n] = self.rows[: self.n]
+            self.rows = grown
+        self.rows[self.n : need] = E
+        self.index[pos] = np.arange(self.n, need)
+        self.n = need
+
+    def get(self, pos) -> np.ndarray:
+        return self.rows[self.index[np.asarray(pos, dtype=np.int64)]]
+
+
+def _member(src, pos, keys: set) -> np.ndarray:
+    """Which ``(src[i], pos[i])`` are in ``keys`` (a set of ``(source, position)``)."""
+    out = np.zeros(len(pos), dtype=bool)
+    if not keys:
+        return out
+    src = np.asarray(src, dtype=object)
+    pos = np.asarray(pos, dtype=np.int64)
+    by: dict = {}
+    for s, p in keys:
+        by.setdefault(s, []).append(int(p))
+    for s, ps in by.items():
+        sel = np.flatnonzero(src == s)
+        if sel.size:
+            out[sel] = np.isin(pos[sel], np.asarray(ps, dtype=np.int64))
+    return out
+
+
+def _weak_cap(n_labels: int, n_weak: int) -> int:
+    """Weak rows kept (weights scaled up to the same total) in the fits that only choose: the weight
+    choice and the refits between human steps. Twice the labels, a fifth of the weak rows, at least
+    300: enough weak rows that a weight's effect shows, few enough that such a fit costs a fraction of
+    one on the whole training set."""
+    return int(max(300, 2 * n_labels, n_weak // 5))
+
+
 def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _request(round_no: int, keyed) -> HumanRequest:
+    """A HumanRequest of ``[((source, position), kind), ...]`` (grouped by source, order kept)."""
+    req = HumanRequest(round_no)
+    for (s, p), k in keyed:
+        req.positions.setdefault(s, []).append(int(p))
+        req.kinds.setdefault(s, []).append(k)
+    return req
 
 
 def _as_labels(y):
@@ -907,9 +1167,11 @@ def hybrid_resume_params(saved: dict, given: dict | None) -> dict:
     """``hybrid_params`` for resuming a hybrid run: the saved ``weak_weights`` and ``diverse`` unless
     given (``saved``: the run's saved hybrid state)."""
     params = dict(given or {})
-    for key in ("weak_weights", "diverse"):
+    for key in ("weak_weights", "diverse", "route_weight", "weight_choice"):
         if saved.get(key) is not None:
             params.setdefault(key, saved[key])
+    # a run saved before steps were the default (or without them) asked whole quotas: it resumes so
+    params.setdefault("human_step", saved.get("human_step"))
     return params
 
 
@@ -939,6 +1201,7 @@ def saved_status(state: dict) -> dict | None:
         "n_audit": len(pq),
         "n_weak": max(0, n_drawn - n_human),
         "weak_weight": h.get("weak_weight"),
+        "weight_choice": h.get("weight_choice", "crossfit"),
         "weight_scores": h.get("weight_scores"),
         "weak_precision": prec(pq),
         "weak_precision_by_source": {k: [len(v), *prec(v)] for k, v in sorted(by_source.items())},
@@ -962,12 +1225,19 @@ def status_lines(st: dict) -> list:
     """``w2s campaign status`` lines for :func:`saved_status`."""
     lines = [
         f"hybrid: {st['n_human']} of {st['human_budget']} human labels spent ({st['n_audit']} audit), "
-        f"{st['n_weak']} weak labels at weight {st['weak_weight']:g} (cross-fitted)",
+        f"{st['n_weak']} weak labels at weight {st['weak_weight']:g} ("
+        + ("scored on the audit labels" if st.get("weight_choice") == "audit" else "cross-fitted")
+        + ")",
         f"strong model accuracy on audit labels (prequential, 95% Wilson): {_iv(st['accuracy'])} "
         f"from {st['accuracy'][3]} labels",
     ]
     if st.get("cv_accuracy"):
-        lines.append(f"strong model accuracy cross-fitted on gold + human labels: {_iv(st['cv_accuracy'])}")
+        how = (
+            "held out on audit + gold labels (or cross-fitted while they were few)"
+            if st.get("weight_choice") == "audit"
+            else "cross-fitted on gold + human labels"
+        )
+        lines.append(f"strong model accuracy {how}: {_iv(st['cv_accuracy'])}")
     v = st.get("value_per_100")
     if v is None:
         lines.append(

@@ -286,25 +286,36 @@ def call_lifecycle(hook_name: str, **kwargs) -> None:
 
 def weak_proba(model, X) -> Any:
     """Class probabilities from any model a plugin understands (``w2s_weak_proba``)."""
-    load_plugins()
-    out = pm.hook.w2s_weak_proba(model=model, X=X)
-    if out is None:
-        raise W2SError(
-            f"no plugin can get class probabilities from a {type(model).__name__}: give it a predict_proba "
-            "method, pass a callable X -> probabilities, or register a w2s_weak_proba hook"
-        )
-    return out
+    return _model_hook("w2s_weak_proba", model, X)
 
 
 def embed(model, X) -> Any:
     """Representations from any model a plugin understands (``w2s_embed``); ``None`` means ``X`` itself."""
+    return _model_hook("w2s_embed", model, X)
+
+
+#: Per model hook: what no plugin could do, and how the user fixes it.
+_MODEL_HOOK_FAILURES = {
+    "w2s_weak_proba": (
+        "get class probabilities from",
+        "give it a predict_proba method, pass a callable X -> probabilities, or register a "
+        "w2s_weak_proba hook",
+    ),
+    "w2s_embed": (
+        "embed with",
+        "pass a callable X -> embeddings, an object with transform(), None for the raw features, or "
+        "register a w2s_embed hook",
+    ),
+}
+
+
+def _model_hook(hook_name: str, model, X) -> Any:
+    """The first plugin's answer to a model hook; no answer is a one-line error saying the fix."""
     load_plugins()
-    out = pm.hook.w2s_embed(model=model, X=X)
+    out = getattr(pm.hook, hook_name)(model=model, X=X)
     if out is None:
-        raise W2SError(
-            f"no plugin can embed with a {type(model).__name__}: pass a callable X -> embeddings, an object "
-            "with transform(), None for the raw features, or register a w2s_embed hook"
-        )
+        task, fix = _MODEL_HOOK_FAILURES[hook_name]
+        raise W2SError(f"no plugin can {task} a {type(model).__name__}: {fix}")
     return out
 
 

@@ -51,6 +51,17 @@ class RunSettings:
             )
         return cls(**kwargs)
 
+    @classmethod
+    def from_arguments(cls, arguments: dict, **overrides) -> RunSettings:
+        """The settings among a front-end constructor's arguments (its ``locals()`` on entry).
+
+        ``Campaign``, ``MultiSourceLearner`` and ``CampaignDriver`` keep their settings as explicit
+        keyword parameters named as the fields here, so users see them in ``help()``; this takes each
+        field one of them has, so the list of settings is written once. ``overrides`` are values the
+        front-end worked out itself (e.g. the driver's ``classes``)."""
+        given = {f: arguments[f] for f in cls.fields() if f in arguments}
+        return cls.of(**{**given, **overrides})
+
     def resolved(self, saved: dict | None = None) -> RunSettings:
         """``batch_size`` filled in: the saved one when resuming, else the default."""
         if self.batch_size is not None:

@@ -54,6 +54,23 @@ class SyntheticSources:
     def best(self) -> str:
         return max(self.densities, key=self.densities.get)
 
+    def bandit_settings(self, policy: str, **settings) -> dict:
+        """A campaign's ``bandit`` settings for ``policy`` on these sources: the ``oracle`` policy is
+        given the true densities it always follows."""
+        out = {"policy": policy, **settings}
+        if policy == "oracle":
+            out["policy_params"] = {"densities": [self.densities[s.name] for s in self.sources]}
+        return out
+
+    def campaign(self, policy: str, bandit: dict | None = None, **settings):
+        """A :class:`~w2s_plugin.Campaign` on these sources and their weak model, its bandit running
+        ``policy`` (with ``bandit``'s other settings); ``settings`` are the Campaign's."""
+        from .campaign import Campaign
+
+        return Campaign(
+            self.sources, self.weak_model, bandit=self.bandit_settings(policy, **(bandit or {})), **settings
+        )
+
 
 def make_sources(
     densities,

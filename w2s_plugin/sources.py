@@ -175,15 +175,7 @@ class Source:
         elif X is None and records is None:
             raise DataError(f"source {name!r}: give features X, records, or both (or views)")
         if X is not None:
-            if not hasattr(X, "shape"):
-                try:
-                    X = np.asarray(X, dtype=np.float64)
-                except (TypeError, ValueError) as exc:
-                    raise DataError(f"source {name!r}: X must be a numeric (n, d) array ({exc})") from None
-            if len(X.shape) != 2:
-                raise DataError(
-                    f"source {name!r}: X must be 2-D (n_items, n_features); got shape {tuple(X.shape)}"
-                )
+            X = _as_table(X, f"source {name!r}: X")
         n = X.shape[0] if X is not None else len(records) if records is not None else n_views
         if records is not None and len(records) != n:
             raise DataError(f"source {name!r}: {len(records)} records but X has {n} rows")

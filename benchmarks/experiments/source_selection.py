@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 
-from w2s_plugin.campaign import Campaign
 from w2s_plugin.detector import Region, W2SWarning
 from w2s_plugin.progress import progress as _progress
 from w2s_plugin.simulation import make_sources, strong_accuracy
@@ -36,16 +35,12 @@ COLORS = {
 
 def one_run(policy: str, seed: int, rounds: int, batch: int, checkpoints) -> dict:
     sim = make_sources(DENSITIES, n_per_source=rounds * batch, random_state=seed)
-    bandit = {"policy": policy, "horizon": rounds}
-    if policy == "oracle":
-        bandit["policy_params"] = {"densities": [sim.densities[s.name] for s in sim.sources]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", W2SWarning)
-        camp = Campaign(
-            sim.sources,
-            sim.weak_model,
+        camp = sim.campaign(
+            policy,
+            {"horizon": rounds},
             embed=None,
-            bandit=bandit,
             batch_size=batch,
             budget=rounds * batch,
             progress=False,

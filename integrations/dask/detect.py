@@ -30,6 +30,7 @@ from w2s_plugin.detector import (
     W2SWarning,
     assign_regions,
     make_scorer,
+    warn_no_hard_only,
 )
 from w2s_plugin.errors import MissingExtraError, W2SError
 from w2s_plugin.overlap import gram_matrix, weak_confidence
@@ -223,16 +224,13 @@ class DaskOverlapReport:
         return self.regions == int(Region.parse(region))
 
     def to_dict(self) -> dict:
-        return {
-            "n": len(self),
-            "scorer": self.scorer,
-            "density": self.density,
-            "hard_threshold": self.hard_threshold,
-            "overlap_threshold": self.overlap_threshold,
+        """:meth:`OverlapReport.to_dict`, with the thresholds' error bounds before the counts."""
+        d = OverlapReport.to_dict(self)
+        bounds = {
             "hard_threshold_bound": self.hard_threshold_bound,
             "overlap_threshold_bound": self.overlap_threshold_bound,
-            "counts": {r.name.lower(): c for r, c in self.counts.items()},
         }
+        return {**{k: v for k, v in d.items() if k != "counts"}, **bounds, "counts": d["counts"]}
 
     def summary(self) -> str:
         rep = OverlapReport.__new__(OverlapReport)
@@ -412,14 +410,7 @@ class DaskOverlapDetector(ParamsMixin):
         scorer, n_ref = self._reference(E, conf, thr)
         self.n_reference_ = n_ref
         if scorer is None:
-            warnings.warn(
-                "no hard-only point found (the weak model is equally confident everywhere): "
-                "nothing spans "
-                "the hard pattern, so every non-hard point is easy-only and the overlap density "
-                "is 0",
-                W2SWarning,
-                stacklevel=2,
-            )
+            warn_no_hard_only(stacklevel=2)
             self.scorer_ = None
             self.overlap_threshold_, self.overlap_threshold_bound_ = float("inf"), 0.0
             self.overlap_split_info_ = {}

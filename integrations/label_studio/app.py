@@ -116,18 +116,25 @@ def create_app(
     app.config["backend"] = backend
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = cap
+    if auth is not None:
+        app.before_request(_basic_auth(*auth))
+    _add_routes(app, backend)
+    _add_error_handlers(app, backend, cap)
+    return app
 
-    @app.before_request
-    def _check_auth():
-        if auth is None:
-            return None
+
+def _basic_auth(user: str, password: str):
+    """A ``before_request`` hook: a 401 unless the request carries these credentials (compared in
+    constant time)."""
+
+    def check():
         given = request.authorization
         if (
             given is None
             or given.username is None
             or given.password is None
             or not (
-                hmac.compare_digest(given.username, auth[0]) and hmac.compare_digest(given.password, auth[1])
+                hmac.compare_digest(given.username, user) and hmac.compare_digest(given.password, password)
             )
         ):
             return Response(
@@ -136,6 +143,12 @@ def create_app(
                 {"WWW-Authenticate": 'Basic realm="w2s ML backend"', "Content-Type": "application/json"},
             )
         return None
+
+    return check
+
+
+def _add_routes(app: Flask, backend: OverlapDensityBackend) -> None:
+    """The protocol's endpoints (see the module docstring), each a thin JSON edge over ``backend``."""
 
     @app.get("/")
     @app.get("/health")
@@ -190,6 +203,11 @@ def create_app(
     def metrics():
         return jsonify(backend.metrics())
 
+
+def _add_error_handlers(app: Flask, backend: OverlapDensityBackend, cap: int) -> None:
+    """Every failure as ``{"status": "error", "error": one line}``: the caller's (4xx), a full disk
+    (507), a bug (500, details in the log only). No answer names a path on the server."""
+
     @app.errorhandler(BackendError)
     def _backend_error(exc):
         backend.counters["errors"] += 1
@@ -217,5 +235,3 @@ def create_app(
         # the exception's message can name paths on the server: only its type goes out
         message = f"internal error (a bug; the backend's log has the details): {type(exc).__name__}"
         return jsonify({"status": "error", "error": message}), 500
-
-    return app

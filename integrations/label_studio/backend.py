@@ -748,30 +748,30 @@ class OverlapDensityBackend:
         return det
 
     def _scores(self, report, P) -> np.ndarray:
-        """Acquisition scores in [0, 1] (Label Studio rejects prediction scores outside it).
+        """Acquisition scores in [0, 1] (Label Studio rejects prediction scores outside it) that sort
+        the batch exactly as :func:`w2s_plugin.acquisition.rank` does, ties by position: the one
+        ranking the modAL strategies and the campaign engine use too.
 
-        ``overlap``: non-hard points get ``0.5 + overlap_score / 2`` and hard-only points
-        ``(0.02 + 0.98 confidence / hard_threshold) / 2``, the order of the ``overlap`` strategy on a
-        scale that is the same for every request; 0 is left to texts with no evidence at all (no
-        representation). Other strategies: their own scores through a logistic squash.
+        The order is ``rank``'s; the numbers put it on a scale that is the same for every request where
+        the strategy has one, since Label Studio sorts the tasks of many requests by score:
+        ``overlap``: non-hard points ``0.5 + overlap_score / 2``, hard-only points
+        ``(0.02 + 0.98 confidence / hard_threshold) / 2`` (0 is left to texts with no evidence at
+        all); other strategies: their own scores through a logistic squash. Where that scale does not
+        sort the batch as ``rank`` did (``overlap_then_hard`` joins two rankings' scores; a plugin's
+        scores saturate the squash), the scores are the batch's rank positions, ``(m - j) / (m + 1)``
+        for the ``j``-th of ``m``.
         """
-        if self.strategy == "overlap":
-            conf = np.asarray(report.confidence, dtype=np.float64)
-            s = np.clip(np.nan_to_num(np.asarray(report.overlap_score, dtype=np.float64)), 0.0, 1.0)
-            hard = report.regions == int(Region.HARD_ONLY)
-            thr = (
-                report.hard_threshold
-                if np.isfinite(report.hard_threshold) and report.hard_threshold > 0
-                else 1.0
-            )
-            low = 0.02 + 0.98 * np.clip(conf / thr, 0.0, 1.0 - 1e-9)  # > 0: 0 is "no evidence" only
-            out = np.where(hard, 0.5 * low, 0.5 + 0.5 * s)
-            return out
         from w2s_plugin.acquisition import rank
 
-        idx, raw = rank(self.strategy, report, P, len(report), random_state=self.random_state)
-        out = np.empty(len(report))
-        out[idx] = 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64)))
+        m = len(report)
+        idx, raw = rank(self.strategy, report, P, m, random_state=self.random_state)
+        if self.strategy == "overlap":
+            out = _overlap_scale(report)
+        else:
+            out = np.empty(m)
+            out[idx] = 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64)))
+        if not np.array_equal(np.lexsort((np.arange(m), -out)), idx):
+            out[idx] = (m - np.arange(m)) / (m + 1.0)
         return out
 
     def predict(self, project, tasks, label_config=None) -> list:
@@ -1114,6 +1114,17 @@ class OverlapDensityBackend:
             "embedder": type(self.embedder).__name__,
             "projects": projects,
         }
+
+
+def _overlap_scale(report) -> np.ndarray:
+    """The ``overlap`` strategy's order on a fixed scale in (0, 1]: non-hard points above 0.5 by
+    overlap score, hard-only points below it by confidence relative to the hard threshold."""
+    conf = np.asarray(report.confidence, dtype=np.float64)
+    s = np.clip(np.nan_to_num(np.asarray(report.overlap_score, dtype=np.float64)), 0.0, 1.0)
+    hard = report.regions == int(Region.HARD_ONLY)
+    thr = report.hard_threshold if np.isfinite(report.hard_threshold) and report.hard_threshold > 0 else 1.0
+    low = 0.02 + 0.98 * np.clip(conf / thr, 0.0, 1.0 - 1e-9)  # > 0: 0 is "no evidence" only
+    return np.where(hard, 0.5 * low, 0.5 + 0.5 * s)
 
 
 def _read_hybrid(path: Path):

@@ -25,6 +25,7 @@ people's tab, and an answer to one is a human label too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -172,7 +173,47 @@ class CampaignDriver:
         poll: float = 2.0,
         retrain_weak: bool = True,
     ):
+        settings = RunSettings.from_arguments(locals())
         self.client = client
+        self._set_hybrid_options(accept_threshold, score, wait, poll, retrain_weak)
+        self.project = int(project_key(project))
+        srcs = list(sources or [])
+        if not srcs or not all(isinstance(s, Source) for s in srcs):
+            raise W2SError("CampaignDriver needs a non-empty list of Source objects")
+        if batch_size is not None:  # checked before any request
+            settings.check_batch_size("CampaignDriver")
+        sd = None if state_dir is None else Path(state_dir)
+        self.progress = progress
+        self._connect(backend, random_state, sd)
+        self.text_column = text_column or self.schema.value_key
+        self._check_text_column(srcs)
+        resume = sd is not None and any((sd / f).exists() for f in (STATE_FILE, "label_studio_campaign.json"))
+        hybrid = _hybrid_labeling(
+            self._await_people,
+            _saved_hybrid(sd) if resume else {},
+            human_budget,
+            audit_share=audit_share,
+            human_batch=human_batch,
+            stop_when=stop_when,
+            hybrid_params=hybrid_params,
+        )
+        settings = dataclasses.replace(
+            settings, state_dir=sd, classes=list(self.schema.choices) if classes is None else classes
+        )
+        self.engine = Engine(
+            srcs,
+            self._weak_proba,
+            self._embed,
+            kind="label_studio",
+            owner="CampaignDriver",
+            settings=settings,
+            resume=resume,
+            hybrid=hybrid,
+        )
+        self._start(resume, sd, gold)
+
+    def _set_hybrid_options(self, accept_threshold, score, wait, poll, retrain_weak) -> None:
+        """Check and keep the hybrid mode's own options (before any request to Label Studio)."""
         self.accept_threshold = q.check_threshold(accept_threshold)
         self.score = q.check_score_mode(score)
         if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0):
@@ -180,27 +221,24 @@ class CampaignDriver:
         if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
             raise ConfigError(f"poll must be a positive number of seconds; got {poll!r}")
         self.wait, self.poll, self.retrain_weak = wait, float(poll), bool(retrain_weak)
-        self.project = int(project_key(project))
-        srcs = list(sources or [])
-        if not srcs or not all(isinstance(s, Source) for s in srcs):
-            raise W2SError("CampaignDriver needs a non-empty list of Source objects")
-        if batch_size is not None:  # checked before any request
-            RunSettings(batch_size=batch_size).check_batch_size("CampaignDriver")
-        sd = None if state_dir is None else Path(state_dir)
+
+    def _connect(self, backend, random_state, sd: Path | None) -> None:
+        """The backend (a new one keeps its model under ``sd/model``) and the project's labeling config."""
         if backend is None:
             backend = OverlapDensityBackend(
                 model_dir=None if sd is None else sd / "model",
                 random_state=random_state if isinstance(random_state, int) else 0,
             )
-        self.backend, self.progress, self._state_dir = backend, progress, sd
-        self.http = as_http_client(client, hint=self._resume_hint)
+        self.backend, self._state_dir = backend, sd
+        self.http = as_http_client(self.client, hint=self._resume_hint)
         proj = self.http.project(self.project)
         self.label_config = proj["label_config"]
         self.project_version = proj.get("model_version") or ""
         if self.project_version:  # predictions carry the version the score column counts
             self.backend.set_label(self.project, self.project_version)
         self.schema = self.backend.schema(self.project, self.label_config)
-        self.text_column = text_column or self.schema.value_key
+
+    def _check_text_column(self, srcs) -> None:
         for s in srcs:
             if s.records is None:
                 raise W2SError(
@@ -212,47 +250,10 @@ class CampaignDriver:
                     f"source {s.name!r} has no {self.text_column!r} field "
                     f"(it has {', '.join(map(str, s.records[0]))}); pass text_column=..."
                 )
-        resume = sd is not None and any((sd / f).exists() for f in (STATE_FILE, "label_studio_campaign.json"))
-        hybrid = None
-        saved_hybrid = _saved_hybrid(sd) if resume else {}
-        if human_budget is None and saved_hybrid.get("human_budget") is not None:  # a hybrid run resumed
-            human_budget = saved_hybrid["human_budget"]
-            audit_share = saved_hybrid.get("audit_share", audit_share)
-            human_batch = saved_hybrid.get("human_batch", human_batch)
-            stop_when = saved_hybrid.get("stop_when", stop_when)
-        if human_budget is not None:
-            from w2s_plugin.hybrid import HybridLabeling, hybrid_resume_params
 
-            if saved_hybrid:  # the saved weak_weights/diverse unless given (the resume fingerprint)
-                hybrid_params = hybrid_resume_params(saved_hybrid, hybrid_params)
-
-            hybrid = HybridLabeling(
-                self._await_people,
-                human_budget,
-                audit_share=audit_share,
-                human_batch=human_batch,
-                stop_when=stop_when,
-                **dict(hybrid_params or {}),
-            )
-        self.engine = Engine(
-            srcs,
-            self._weak_proba,
-            self._embed,
-            kind="label_studio",
-            owner="CampaignDriver",
-            settings=RunSettings(
-                bandit=bandit,
-                batch_size=batch_size,
-                state_dir=sd,
-                reward=reward,
-                reward_params=reward_params,
-                gold=gold,
-                classes=list(self.schema.choices) if classes is None else classes,
-                random_state=random_state,
-            ),
-            resume=resume,
-            **({} if hybrid is None else {"hybrid": hybrid}),
-        )
+    def _start(self, resume: bool, sd: Path | None, gold) -> None:
+        """After the engine is made: check the folder is this project's, read the driver's own state,
+        commit a new folder's project, and (hybrid mode) set up the tabs and queue fields."""
         x = self.engine.extra
         if resume and x.get("project") != self.project:
             raise StateError(
@@ -429,8 +430,7 @@ class CampaignDriver:
             payload = [{"data": t["data"], "predictions": [p]} for t, p in new]  # every task gets its score
             imported_ids = self.http.import_tasks(self.project, payload)
             if not self.project_version:  # the score column counts the project's version only
-                self.http.set_model_version(self.project, preds[0]["model_version"])
-                self.project_version = preds[0]["model_version"]
+                self._set_project_version(preds[0]["model_version"])
             for t, _ in new:
                 existing.add((t["data"][SOURCE_KEY], t["data"][ITEM_KEY]))
         source.mark_used(positions)
@@ -888,6 +888,21 @@ def _answered(task: dict) -> bool:
     return bool(task.get("total_annotations")) or any(
         not a.get("was_cancelled") for a in task.get("annotations") or []
     )
+
+
+def _hybrid_labeling(annotate, saved: dict, human_budget, hybrid_params, **options):
+    """The driver's :class:`~w2s_plugin.hybrid.HybridLabeling`, or None without a human budget. A
+    resumed hybrid folder (``saved``: its hybrid state) keeps its settings where none are given."""
+    if human_budget is None and saved.get("human_budget") is not None:  # a hybrid run resumed
+        human_budget = saved["human_budget"]
+        options = {k: saved.get(k, v) for k, v in options.items()}
+    if human_budget is None:
+        return None
+    from w2s_plugin.hybrid import HybridLabeling, hybrid_resume_params
+
+    if saved:  # the saved weak_weights/diverse unless given (the resume fingerprint)
+        hybrid_params = hybrid_resume_params(saved, hybrid_params)
+    return HybridLabeling(annotate, human_budget, **options, **dict(hybrid_params or {}))
 
 
 def _saved_hybrid(state_dir) -> dict:

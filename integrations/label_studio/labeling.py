@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .errors import BadRequest
 
@@ -19,12 +19,7 @@ class TextClassification:
     choices: tuple
 
     def to_dict(self) -> dict:
-        return {
-            "from_name": self.from_name,
-            "to_name": self.to_name,
-            "value_key": self.value_key,
-            "choices": list(self.choices),
-        }
+        return {**asdict(self), "choices": list(self.choices)}  # JSON: the choices as a list
 
 
 def parse_label_config(label_config) -> TextClassification:

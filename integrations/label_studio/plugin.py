@@ -267,14 +267,21 @@ def config_keys() -> list:
 
     from .queue import config_keys as hybrid_keys
 
+    table = Key(
+        "label_studio",
+        (dict,),
+        "a table",
+        "The Label Studio ML backend and campaign driver (docs/label_studio.md).",
+    )
+    return [table, *_backend_keys(), *hybrid_keys(), *_limit_keys()]  # hybrid_keys: the driver's hybrid mode
+
+
+def _backend_keys() -> list:
+    """The backend's model: cold-start keywords, text field, state folder, strategy, detector, weak model."""
+    from w2s_plugin.config import Key
+
     table, text, num = (dict,), (str,), (int, float)
     return [
-        Key(
-            "label_studio",
-            table,
-            "a table",
-            "The Label Studio ML backend and campaign driver (docs/label_studio.md).",
-        ),
         Key(
             "label_studio.keywords",
             table,
@@ -330,7 +337,14 @@ def config_keys() -> list:
             check=lambda v: "type" in v,
         ),
         Key("label_studio.random_state", (int,), "an integer", "Seed of the backend (default: ``seed``)."),
-        *hybrid_keys(),  # the driver's hybrid mode (queue.py)
+    ]
+
+
+def _limit_keys() -> list:
+    """The bounds on what the backend keeps and accepts."""
+    from w2s_plugin.config import Key
+
+    return [
         Key(
             "label_studio.max_text_chars",
             (int,),
@@ -342,7 +356,7 @@ def config_keys() -> list:
         ),
         Key(
             "label_studio.max_request_mb",
-            num,
+            (int, float),
             "a number of MB > 0",
             "Largest request body ``w2s serve`` accepts (413 above it; ``W2S_MAX_REQUEST_MB`` overrides it).",
             default=32,

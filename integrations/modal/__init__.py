@@ -4,7 +4,7 @@ Needs the ``modal`` extra (``pip install -e '.[modal]'`` in a checkout). See doc
 names below are imported on first use, so the plugin module (the learner's state kind) loads alone.
 """
 
-from importlib import import_module
+from w2s_plugin.lazy import lazy_getattr
 
 _LAZY = {
     "MultiSourceLearner": ".learner",
@@ -16,10 +16,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)

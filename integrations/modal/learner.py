@@ -90,6 +90,7 @@ class MultiSourceLearner:
         hybrid_params: dict | None = None,
         _resume: bool = False,
     ):
+        settings = RunSettings.from_arguments(locals())
         srcs = list(sources.values()) if isinstance(sources, dict) else list(sources or [])
         if not srcs or not all(isinstance(s, Source) for s in srcs):
             raise W2SError("MultiSourceLearner: sources must be a non-empty list of w2s_plugin.Source")
@@ -103,17 +104,6 @@ class MultiSourceLearner:
         self._needs_report = entry.meta.get("needs_report", True)
         self.learner, self.strategy, self.embed = learner, strategy, embed
         self.strategy_params = dict(strategy_params or {})
-        settings = RunSettings(
-            batch_size=batch_size,
-            detector=detector,
-            bandit=bandit,
-            reward=reward,
-            reward_params=reward_params,
-            gold=gold,
-            classes=classes,
-            random_state=random_state,
-            state_dir=state_dir,
-        )
         hybrid = None
         if human_budget is not None:
             hybrid = HybridLabeling(
@@ -193,27 +183,41 @@ class MultiSourceLearner:
                 f"n_instances={n_instances} is larger than batch_size={self.batch_size}, the number "
                 "of candidates scored per query; raise batch_size or ask for fewer"
             )
+        again = self._pending_query()
+        if again is not None:
+            return again
         hy = self.engine.hybrid
-        if self.pending is not None and hy is not None and self.pending.get("hybrid"):
-            p = self.pending
-            answered = [q for q in p["positions"] if (p["source"], int(q)) in hy.answers]
-            if answered and len(answered) == len(p["positions"]):  # saved before a crash: never ask twice
-                labels = [hy.answers[(p["source"], int(q))]["label"] for q in answered]
-                self.teach(p["source"], answered, labels)
-            elif answered:
-                left = np.asarray([q for q in p["positions"] if q not in set(answered)], dtype=np.int64)
-                return p["source"], left, self._features(self.sources[p["source"]].get(left))
-        if self.pending is not None:
-            p = self.pending
-            pos = np.asarray(p["positions"], dtype=np.int64)
-            return p["source"], pos, self._features(self.sources[p["source"]].get(pos))
         if hy is not None and (hy.budget_left <= 0 or hy.stopped):
             raise W2SError(
                 "MultiSourceLearner: the human budget is spent"
                 + (f" ({hy.stopped_reason})" if hy.stopped else "")
                 + "; use training_set() for the strong model's training set"
             )
-        e = self.engine
+        return self._new_query(n_instances)
+
+    def _pending_query(self):
+        """The query that awaits its labels, as :meth:`query` returns it, or None. In hybrid mode, answers
+        saved before a crash are never asked again: all in, they are taught here (and the next query is
+        new); some in, only the rest is returned."""
+        hy, p = self.engine.hybrid, self.pending
+        if p is not None and hy is not None and p.get("hybrid"):
+            answered = [q for q in p["positions"] if (p["source"], int(q)) in hy.answers]
+            if answered and len(answered) == len(p["positions"]):
+                labels = [hy.answers[(p["source"], int(q))]["label"] for q in answered]
+                self.teach(p["source"], answered, labels)
+            elif answered:
+                left = np.asarray([q for q in p["positions"] if q not in set(answered)], dtype=np.int64)
+                return p["source"], left, self._features(self.sources[p["source"]].get(left))
+        p = self.pending
+        if p is None:
+            return None
+        pos = np.asarray(p["positions"], dtype=np.int64)
+        return p["source"], pos, self._features(self.sources[p["source"]].get(pos))
+
+    def _new_query(self, n_instances: int):
+        """Score the next window of the source the bandit picks, choose the items (the strategy's top
+        ``n_instances``, or the hybrid plan's), and save them as the pending query."""
+        e, hy = self.engine, self.engine.hybrid
         name = e.select()
         source = self.sources[name]
         window, off = source.window(self.batch_size, self.offsets[name])
@@ -245,7 +249,6 @@ class MultiSourceLearner:
         n_overlap = report.n_overlap if report is not None else 0
         self.n_queries += 1
         self.offsets[name] = off + window.size
-        n_overlap_fresh = 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())
         if hy is not None:  # people label the hybrid plan's items instead of the strategy's top n
             if req is None or not req.n:
                 raise W2SError(f"MultiSourceLearner: no item of source {name!r} is left for people to label")
@@ -259,6 +262,7 @@ class MultiSourceLearner:
             self.pending.update(hybrid=req.to_dict(), window=window.tolist())
         self.pending.update(n_candidates=int(window.size), n_overlap=int(n_overlap), query=self.n_queries)
         self.pending.update(density=float(n_overlap / window.size), fresh=window[fresh].tolist())
+        n_overlap_fresh = 0 if report is None else int(report.mask(Region.OVERLAP)[fresh].sum())
         self.pending.update(reward=value, items=items, n_overlap_fresh=n_overlap_fresh)
         self._save()
         return name, qpos, Xq

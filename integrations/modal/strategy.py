@@ -230,29 +230,12 @@ def overlap_sampling(
     needs_report = plugins.get_registry("acquisition_strategies")[strategy].meta.get("needs_report", True)
     n = _n_rows(X_pool)
     _check_n_instances(n_instances, n)
-    if embeddings is not None:
-        E = embeddings
-        rows = _n_rows(E)
-        if rows != n:
-            raise W2SError(
-                f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
-                "row, in the same order (recompute them after removing queried rows from the "
-                "pool)"
-            )
-    elif not needs_report:  # uncertainty, margin, ...: no detection, so no representation to compute
-        E = None
-    else:
-        E = plugins.embed(embed_model, X_pool)
-        if _n_rows(E) != n:
-            raise ValueError(f"the w2s_embed hook returned {_n_rows(E)} rows for a pool of {n}")
-        if embed_model is None:
-            _check_pool_as_embeddings(E)
+    E = _pool_embeddings(X_pool, n, embeddings, embed_model, needs_report)
     P = weak_proba_of(classifier, X_pool)
     if P.shape[0] != n:
         raise ValueError(
             f"{type(classifier).__name__}.predict_proba returned {P.shape[0]} rows for a pool of {n}"
         )
-    source = kwargs.pop("source", None)
     idx, scores, _ = score_pool(
         P,
         E,
@@ -261,8 +244,31 @@ def overlap_sampling(
         detector=detector,
         random_tie_break=random_tie_break,
         random_state=random_state,
-        source=source,
+        source=kwargs.pop("source", None),
         check=False,
         **kwargs,
     )
     return idx, scores
+
+
+def _pool_embeddings(X_pool, n: int, embeddings, embed_model, needs_report: bool):
+    """The strong representation of the pool rows: ``embeddings`` as given (one row per pool row), none
+    for a strategy without detection, else ``embed_model`` through the ``w2s_embed`` hook (``X_pool``
+    itself without one, checked for all-zero rows)."""
+    if embeddings is not None:
+        rows = _n_rows(embeddings)
+        if rows != n:
+            raise W2SError(
+                f"embeddings has {rows} rows but X_pool has {n}: pass one representation per pool "
+                "row, in the same order (recompute them after removing queried rows from the "
+                "pool)"
+            )
+        return embeddings
+    if not needs_report:  # uncertainty, margin, ...: no detection, so no representation to compute
+        return None
+    E = plugins.embed(embed_model, X_pool)
+    if _n_rows(E) != n:
+        raise ValueError(f"the w2s_embed hook returned {_n_rows(E)} rows for a pool of {n}")
+    if embed_model is None:
+        _check_pool_as_embeddings(E)
+    return E
