@@ -82,17 +82,8 @@ def policy_table(seeds=range(20)):
             )
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--policies", action="store_true", help="print the policy table and exit")
-    ap.add_argument("--batch", type=int, default=10_000)
-    ap.add_argument("--rounds", type=int, default=12)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.policies:
-        policy_table()
-        return None
-    warnings.simplefilter("ignore", W2SWarning)
+def _time_rounds(args):
+    """Run the campaign with each part wrapped in a timer: (per-round rows, file sizes, campaign)."""
     n_src = args.batch * args.rounds // 2 + args.batch
     syn = make_sources([0.05, 0.1, 0.2, 0.3, 0.5], n_src, random_state=args.seed)
     weak = syn.weak_model
@@ -131,19 +122,25 @@ def main(argv=None):
                 }
             )
         sizes = {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+    return rows, sizes, c
 
-    # the naive format: every drawn item rewritten into state.json each round
+
+def _time_naive_commits(c, batch):
+    """The naive format: every drawn item rewritten into state.json each round, at three sizes."""
     naive = []
     with tempfile.TemporaryDirectory() as d:
         items = c.items
-        for upto in (args.batch, len(items["id"]) // 2, len(items["id"])):
+        for upto in (batch, len(items["id"]) // 2, len(items["id"])):
             sub = {k: v[:upto] for k, v in items.items()}
             t = time.perf_counter()
             atomic_write_bytes(
                 os.path.join(d, "state.json"), json.dumps({"items": sub, "rounds": c.rounds}).encode()
             )
             naive.append((upto, time.perf_counter() - t))
+    return naive
 
+
+def _print_costs(args, rows, naive, sizes, n_drawn):
     R = np.array(
         [[r["step"], r["weak"], r["detect"], r["save"], r["select"]] for r in rows[1:]]
     )  # skip warm-up
@@ -153,7 +150,7 @@ def main(argv=None):
         f"machine: {platform.machine()}, {os.cpu_count()} cpus, {platform.python_version()}, "
         f"numpy {np.__version__}; date {time.strftime('%Y-%m-%d')}"
     )
-    print(f"batch {args.batch} points x 40 features, {len(rows)} rounds, {c.n_drawn} drawn items")
+    print(f"batch {args.batch} points x 40 features, {len(rows)} rounds, {n_drawn} drawn items")
     print(f"detection per round (baseline):      {det * 1e3:8.1f} ms   1.00")
     print(f"campaign overhead per round:         {overhead * 1e3:8.1f} ms   {overhead / det:.3f}")
     print(f"  of which commit (log+delta+state): {sav * 1e3:8.1f} ms   {sav / det:.3f}")
@@ -167,6 +164,22 @@ def main(argv=None):
     for upto, t in naive:
         print(f"naive full-JSON rewrite with {upto:>7} items: {t * 1e3:8.1f} ms   {t / det:.3f} x detection")
     print("files:", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(sizes.items())))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--policies", action="store_true", help="print the policy table and exit")
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.policies:
+        policy_table()
+        return None
+    warnings.simplefilter("ignore", W2SWarning)
+    rows, sizes, c = _time_rounds(args)
+    naive = _time_naive_commits(c, args.batch)
+    _print_costs(args, rows, naive, sizes, c.n_drawn)
     return rows
 
 

@@ -14,14 +14,18 @@ Usage: ``python benchmarks/bench_dask.py --n 10000000 --dir /work/main/.bench-da
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from benchmarks._bench import int_parser  # noqa: E402
 
 
 def generate(directory: str, n: int, d: int, rows_per_shard: int, seed: int = 0):
@@ -106,27 +110,102 @@ def task_costs(events) -> dict:
     }
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000_000)
-    ap.add_argument("--d", type=int, default=128)
-    ap.add_argument("--baseline", type=int, default=1_000_000)
-    ap.add_argument("--rows-per-shard", type=int, default=1_000_000)
-    ap.add_argument("--rows-per-chunk", type=int, default=250_000)
-    ap.add_argument("--workers", type=int, default=2)
+def _parse(argv):
+    ap = int_parser(
+        __doc__,
+        n=10_000_000,
+        d=128,
+        baseline=1_000_000,
+        rows_per_shard=1_000_000,
+        rows_per_chunk=250_000,
+        workers=2,
+    )
     ap.add_argument(
         "--memory-limit", default="3GiB", help="per worker (distributed spills / pauses above it)"
     )
     ap.add_argument("--dir", default="/work/main/.bench-data/dask")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", default=None, help="also write the summary here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _time_dask(args, emb_dir, p_dir, rep1, res):
+    """The Dask path on a LocalCluster at the baseline size and at ``--n``: one entry of ``res`` each."""
     from distributed import Client, LocalCluster, get_task_stream
 
-    from w2s_plugin import OverlapDetector
     from w2s_plugin.integrations.dask.detect import DaskOverlapDetector
-    from w2s_plugin.integrations.dask.sources import ShardedArray, shards_to_dask
+    from w2s_plugin.integrations.dask.sources import shards_to_dask
+
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=args.memory_limit,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        poll = RSSPoller(client)
+        for label, n in (("dask_baseline", args.baseline), ("dask_full", args.n)):
+            E = shards_to_dask(emb_dir, rows_per_chunk=args.rows_per_chunk)[:n]
+            P = shards_to_dask(p_dir, rows_per_chunk=args.rows_per_chunk)[:n]
+            client.run(lambda: __import__("gc").collect())
+            with poll, get_task_stream(client) as ts:
+                t = time.perf_counter()
+                det = DaskOverlapDetector(random_state=0).fit(P, E)
+                rep = det.report_
+                el = time.perf_counter() - t
+            res[label] = {
+                "seconds": el,
+                "blocks": int(E.numblocks[0]),
+                "peak_worker_rss_mib": {a.split(":")[-1]: round(v / 2**20) for a, v in poll.peak.items()},
+                "peak_client_rss_mib": round(poll.peak_client / 2**20),
+                "hard_threshold": rep.hard_threshold,
+                "overlap_threshold": rep.overlap_threshold,
+                "density": rep.density,
+                "split_info": [det.hard_split_info_, det.overlap_split_info_],
+                "task_costs": task_costs(ts.data),
+            }
+            if label == "dask_baseline":
+                r = rep.compute()
+                res[label]["agreement_with_single"] = float((r.regions == rep1.regions).mean())
+                res[label]["threshold_diff"] = [
+                    abs(rep.hard_threshold - rep1.hard_threshold),
+                    abs(rep.overlap_threshold - rep1.overlap_threshold),
+                ]
+            del det, rep
+            client.cancel(list(client.futures))
+
+
+def _estimate(res, args):
+    """Per-million rates, the Dask/single ratio and the paper estimate for 10^9 points on N workers."""
+    per_m = lambda s, n: s / (n / 1e6)  # noqa: E731
+    res["single_s_per_1e6"] = per_m(res["single_s"], args.baseline)
+    res["dask_baseline_s_per_1e6"] = per_m(res["dask_baseline"]["seconds"], args.baseline)
+    res["dask_full_s_per_1e6"] = per_m(res["dask_full"]["seconds"], args.n)
+    res["ratio_full_vs_single"] = res["dask_full_s_per_1e6"] / res["single_s_per_1e6"]
+    # paper estimate: per-block compute (all tasks that touch a block, summed) -> N workers
+    costs = res["dask_full"]["task_costs"]
+    block_s = sum(v["seconds"] for v in costs.values()) / res["dask_full"]["blocks"]
+    res["compute_s_per_block"] = block_s
+    serial = res["dask_full"]["seconds"] - sum(v["seconds"] for v in costs.values()) / args.workers
+    res["serial_overhead_s"] = max(0.0, serial)
+    est = {}
+    for nw in (1, 2, 8, 32, 128):
+        blocks = 1e9 / args.rows_per_chunk
+        est[nw] = {
+            "seconds_for_1e9": blocks * block_s / nw + res["serial_overhead_s"],
+            "points_per_s": 1e9 / (blocks * block_s / nw + res["serial_overhead_s"]),
+        }
+    res["estimate"] = est
+
+
+def main(argv=None):
+    args = _parse(argv)
+
+    from w2s_plugin import OverlapDetector
+    from w2s_plugin.integrations.dask.sources import ShardedArray
 
     res: dict = {
         "n": args.n,
@@ -149,70 +228,12 @@ def main(argv=None):
         rep1 = OverlapDetector(random_state=0).fit(P1, E1).report_
         res["single_s"] = time.perf_counter() - t
         res["scorer"] = rep1.scorer
-
-        with (
-            LocalCluster(
-                n_workers=args.workers,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=args.memory_limit,
-                dashboard_address=":0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            poll = RSSPoller(client)
-            for label, n in (("dask_baseline", args.baseline), ("dask_full", args.n)):
-                E = shards_to_dask(emb_dir, rows_per_chunk=args.rows_per_chunk)[:n]
-                P = shards_to_dask(p_dir, rows_per_chunk=args.rows_per_chunk)[:n]
-                client.run(lambda: __import__("gc").collect())
-                with poll, get_task_stream(client) as ts:
-                    t = time.perf_counter()
-                    det = DaskOverlapDetector(random_state=0).fit(P, E)
-                    rep = det.report_
-                    el = time.perf_counter() - t
-                res[label] = {
-                    "seconds": el,
-                    "blocks": int(E.numblocks[0]),
-                    "peak_worker_rss_mib": {a.split(":")[-1]: round(v / 2**20) for a, v in poll.peak.items()},
-                    "peak_client_rss_mib": round(poll.peak_client / 2**20),
-                    "hard_threshold": rep.hard_threshold,
-                    "overlap_threshold": rep.overlap_threshold,
-                    "density": rep.density,
-                    "split_info": [det.hard_split_info_, det.overlap_split_info_],
-                    "task_costs": task_costs(ts.data),
-                }
-                if label == "dask_baseline":
-                    r = rep.compute()
-                    res[label]["agreement_with_single"] = float((r.regions == rep1.regions).mean())
-                    res[label]["threshold_diff"] = [
-                        abs(rep.hard_threshold - rep1.hard_threshold),
-                        abs(rep.overlap_threshold - rep1.overlap_threshold),
-                    ]
-                del det, rep
-                client.cancel(list(client.futures))
+        _time_dask(args, emb_dir, p_dir, rep1, res)
     finally:
         if not args.keep:
             shutil.rmtree(args.dir, ignore_errors=True)
 
-    per_m = lambda s, n: s / (n / 1e6)  # noqa: E731
-    res["single_s_per_1e6"] = per_m(res["single_s"], args.baseline)
-    res["dask_baseline_s_per_1e6"] = per_m(res["dask_baseline"]["seconds"], args.baseline)
-    res["dask_full_s_per_1e6"] = per_m(res["dask_full"]["seconds"], args.n)
-    res["ratio_full_vs_single"] = res["dask_full_s_per_1e6"] / res["single_s_per_1e6"]
-    # paper estimate: per-block compute (all tasks that touch a block, summed) -> N workers
-    costs = res["dask_full"]["task_costs"]
-    block_s = sum(v["seconds"] for v in costs.values()) / res["dask_full"]["blocks"]
-    res["compute_s_per_block"] = block_s
-    serial = res["dask_full"]["seconds"] - sum(v["seconds"] for v in costs.values()) / args.workers
-    res["serial_overhead_s"] = max(0.0, serial)
-    est = {}
-    for nw in (1, 2, 8, 32, 128):
-        blocks = 1e9 / args.rows_per_chunk
-        est[nw] = {
-            "seconds_for_1e9": blocks * block_s / nw + res["serial_overhead_s"],
-            "points_per_s": 1e9 / (blocks * block_s / nw + res["serial_overhead_s"]),
-        }
-    res["estimate"] = est
+    _estimate(res, args)
     print(json.dumps(res, indent=1, default=float))
     if args.json:
         with open(args.json, "w") as fh:

@@ -25,6 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from benchmarks._bench import int_parser  # noqa: E402
+
 
 def write_pool(path_e: Path, path_p: Path, n: int, d: int, share: float, seed: int, block: int = 250_000):
     rng = np.random.default_rng(seed)
@@ -48,10 +52,8 @@ def write_pool(path_e: Path, path_p: Path, n: int, d: int, share: float, seed: i
     np.save(path_p, (0.5 + np.sign(z) * conf / 2).astype(np.float64))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000_000)
-    ap.add_argument("--d", type=int, default=384)
+def _parse(argv):
+    ap = int_parser(__doc__, n=10_000_000, d=384)
     ap.add_argument("--share", type=float, default=0.5)
     ap.add_argument("--dir", default=str(Path(__file__).resolve().parents[1] / ".bench-tmp"))
     ap.add_argument("--keep", action="store_true", help="keep the files")
@@ -59,7 +61,74 @@ def main(argv=None):
     ap.add_argument(
         "--reuse", action="store_true", help="use emb.npy/proba.npy already in --dir (from --keep)"
     )
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def _write_in_child(args, out: Path):
+    """Write the pool in its own process, so the measuring parent never maps the file."""
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--write-only",
+            "--n",
+            str(args.n),
+            "--d",
+            str(args.d),
+            "--share",
+            str(args.share),
+            "--dir",
+            str(out),
+        ],
+        check=True,
+    )
+
+
+def _poll_rss(proc) -> int:
+    """Peak RSS of ``proc`` and its children (not ``time`` itself), polled every 0.2 s until it exits."""
+    polled = 0
+    try:
+        import psutil
+
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [ps, *ps.children(recursive=True)]
+                polled = max(polled, sum(c.memory_info().rss for c in procs if c.name() != "time"))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+    except ImportError:
+        pass
+    return polled
+
+
+def _run_detect(e: Path, p: Path, out: Path):
+    """``w2s detect`` on the files as a child: (its CompletedProcess, polled peak RSS, peak RSS)."""
+    w2s = Path(sys.executable).with_name("w2s")
+    # /usr/bin/time -v reports the peak RSS of w2s itself (ru_maxrss of a child forked from this
+    # process could include pages of the parent); psutil polls it as a cross-check
+    cmd = [str(w2s), "detect", "--proba", str(p), "--embeddings", str(e)]
+    timer = shutil.which("time") or "/usr/bin/time"
+    use_timer = os.path.exists(timer)
+    errfile = open(out / "stderr.txt", "w+", encoding="utf-8")  # a pipe would fill up with the bar
+    proc = subprocess.Popen(
+        ([timer, "-v"] if use_timer else []) + cmd, stdout=subprocess.PIPE, stderr=errfile, text=True
+    )
+    polled = _poll_rss(proc)
+    stdout, _ = proc.communicate()
+    errfile.seek(0)
+    stderr = errfile.read()
+    errfile.close()
+    os.unlink(errfile.name)
+    res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    peak = int(m.group(1)) * 1024 if m else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return res, polled, peak
+
+
+def main(argv=None):
+    args = _parse(argv)
     out = Path(args.dir)
     if args.write_only:  # run as its own process, so the measuring parent never maps the file
         write_pool(out / "emb.npy", out / "proba.npy", args.n, args.d, args.share, seed=0)
@@ -79,65 +148,13 @@ def main(argv=None):
         if args.reuse and e.exists() and p.exists():  # written by an earlier --keep run
             print("reusing the files in", out)
         else:
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--write-only",
-                    "--n",
-                    str(args.n),
-                    "--d",
-                    str(args.d),
-                    "--share",
-                    str(args.share),
-                    "--dir",
-                    str(out),
-                ],
-                check=True,
-            )
+            _write_in_child(args, out)
         t_write = time.perf_counter() - t
         print(f"written in {t_write:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
-        w2s = Path(sys.executable).with_name("w2s")
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
-        # /usr/bin/time -v reports the peak RSS of w2s itself (ru_maxrss of a child forked from this
-        # process could include pages of the parent); psutil polls it as a cross-check
-        cmd = [str(w2s), "detect", "--proba", str(p), "--embeddings", str(e)]
-        timer = shutil.which("time") or "/usr/bin/time"
-        use_timer = os.path.exists(timer)
-        errfile = open(out / "stderr.txt", "w+", encoding="utf-8")  # a pipe would fill up with the bar
-        proc = subprocess.Popen(
-            ([timer, "-v"] if use_timer else []) + cmd, stdout=subprocess.PIPE, stderr=errfile, text=True
-        )
-        polled = 0
-        try:
-            import psutil
-
-            ps = psutil.Process(proc.pid)
-            while proc.poll() is None:
-                try:
-                    polled = max(
-                        polled,
-                        sum(
-                            c.memory_info().rss
-                            for c in [ps, *ps.children(recursive=True)]
-                            if c.name() != "time"
-                        ),
-                    )
-                except psutil.Error:
-                    pass
-                time.sleep(0.2)
-        except ImportError:
-            pass
-        stdout, _ = proc.communicate()
-        errfile.seek(0)
-        stderr = errfile.read()
-        errfile.close()
-        os.unlink(errfile.name)
+        res, polled, peak = _run_detect(e, p, out)
         t_det = time.perf_counter() - t
-        res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
-        peak = int(m.group(1)) * 1024 if m else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         print(f"peak RSS polled every 0.2 s: {polled / 2**20:.0f} MiB")
         print(res.stdout)
         bar = [ln for ln in res.stderr.replace("\r", "\n").splitlines() if "rows read" in ln]

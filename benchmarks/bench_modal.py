@@ -7,24 +7,23 @@ Target: ratio <= 3. Run: ``.venv/bin/python benchmarks/bench_modal.py``.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--dims", type=int, default=64)
-    ap.add_argument("--n-instances", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--classes", type=int, default=10)
+from benchmarks._bench import int_parser  # noqa: E402
+
+
+def _parse(argv):
+    ap = int_parser(__doc__, n=200_000, dims=64, n_instances=100, repeats=7, classes=10)
     ap.add_argument("--float32", action="store_true", help="also time float32 embeddings")
     ap.add_argument(
         "--blas-threads",
@@ -32,8 +31,11 @@ def main(argv=None):
         default=None,
         help="limit BLAS threads (threadpoolctl); on a loaded machine multithreaded BLAS spin-waits",
     )
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _queries(args) -> dict:
+    """``{name: query()}``: both strategies on one fitted learner over the mixture's weak view."""
     from modAL.models import ActiveLearner
     from modAL.uncertainty import uncertainty_sampling
     from sklearn.linear_model import LogisticRegression
@@ -77,14 +79,25 @@ def main(argv=None):
         runs["overlap_sampling (float32 embeddings)"] = lambda: overlap_sampling(
             learner, X_weak, n_instances=args.n_instances, embeddings=X32
         )
+    return runs
+
+
+def _time(runs: dict, repeats: int) -> dict:
+    """Wall times of each query, alternating, after one warm-up call each."""
     for f in runs.values():  # warm-up
         f()
     times = {k: [] for k in runs}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for k, f in runs.items():
             t = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t)
+    return times
+
+
+def main(argv=None):
+    args = _parse(argv)
+    times = _time(_queries(args), args.repeats)
     base = statistics.median(times["uncertainty_sampling"])
     print(
         f"modAL query time, pool {args.n} x {args.dims}, {args.classes} classes, "

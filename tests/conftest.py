@@ -38,14 +38,14 @@ def plugin_env():
     plugins.reload_plugins()
 
 
-@functools.lru_cache(maxsize=8)
-def _weak_mixture(n: int, n_train: int, seed: int = 0, train_seed: int = 1, max_iter: int = 1000):
+@functools.lru_cache(maxsize=32)
+def _weak_mixture(n: int, n_train: int | None, seed: int = 0, train_seed: int = 1, max_iter: int = 1000):
     from sklearn.linear_model import LogisticRegression
 
     from w2s_plugin.datasets import make_overlap_mixture
 
     pool = make_overlap_mixture(n, n, n, random_state=seed)
-    train = pool.sample(n_train, n_train, n_train, random_state=train_seed)
+    train = pool if n_train is None else pool.sample(n_train, n_train, n_train, random_state=train_seed)
     weak = LogisticRegression(max_iter=max_iter).fit(train.weak_view(), train.y)
     return pool, weak.predict_proba(pool.weak_view()), weak
 
@@ -53,9 +53,33 @@ def _weak_mixture(n: int, n_train: int, seed: int = 0, train_seed: int = 1, max_
 @pytest.fixture(scope="session")
 def weak_mixture():
     """The paper's mixture (``n`` points per region) and a weak logistic regression on its easy view,
-    trained on a separate draw of ``n_train`` per region: ``weak_mixture(n, n_train) -> (pool,
-    proba, weak)``, built once per argument set for the whole run (treat the arrays as read-only)."""
+    trained on a separate draw of ``n_train`` per region (``None``: on the pool itself):
+    ``weak_mixture(n, n_train, seed=0, train_seed=1, max_iter=1000) -> (pool, proba, weak)``, built
+    once per argument set for the whole run (treat the arrays and the model as read-only)."""
     return _weak_mixture
+
+
+@pytest.fixture
+def diagnose_cli(tmp_path):
+    """``w2s diagnose`` on arrays written to ``tmp_path``: ``diagnose_cli(proba, X, gold=None, *argv)``
+    saves ``proba`` and ``X`` as .npy files, and ``gold`` too unless it is a path (a file the test
+    wrote), then runs the command with ``argv`` appended and returns its exit code."""
+    import numpy as np
+
+    from w2s_plugin.cli import main as cli
+
+    def run(proba, X, gold=None, *argv):
+        np.save(tmp_path / "p.npy", proba)
+        np.save(tmp_path / "e.npy", X)
+        args = ["diagnose", "--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy")]
+        if gold is not None:
+            if not isinstance(gold, (str, os.PathLike)):
+                np.save(tmp_path / "g.npy", gold)
+                gold = tmp_path / "g.npy"
+            args += ["--gold", str(gold)]
+        return cli([*args, *argv])
+
+    return run
 
 
 @pytest.fixture

@@ -192,16 +192,12 @@ LS_INSTALL = "pip install -e '.[label-studio]' in the w2s_plugin checkout (it is
 
 
 @pytest.fixture
-def arrays(tmp_path):
+def arrays(tmp_path, weak_mixture):
     """Weak probabilities and embeddings of a small version of the paper's mixture, as .npy files."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
 
-    from w2s_plugin.datasets import make_overlap_mixture
-
-    pool = make_overlap_mixture(200, 200, 200, random_state=0)
-    weak = LogisticRegression(max_iter=1000).fit(pool.weak_view(), pool.y)
-    np.save(tmp_path / "p.npy", weak.predict_proba(pool.weak_view()))
+    pool, proba, _ = weak_mixture(200, None)
+    np.save(tmp_path / "p.npy", proba)
     np.save(tmp_path / "e.npy", pool.X)
     return ["--proba", str(tmp_path / "p.npy"), "--embeddings", str(tmp_path / "e.npy")]
 
@@ -409,15 +405,20 @@ import re  # noqa: E402
 from w2s_plugin.cli import build_parser  # noqa: E402
 
 
-def _options(parser=None, words=()):
-    """Every option of every ``w2s`` command (plugins' included), with the words that reach it."""
+def _arguments(parser=None, words=()):
+    """Every option and positional argument of every ``w2s`` command (plugins' included)."""
     parser = parser or build_parser()
     for a in parser._actions:
         if isinstance(a, argparse._SubParsersAction):
             for name, sub in a.choices.items():
-                yield from _options(sub, (*words, name))
-        elif a.option_strings:
+                yield from _arguments(sub, (*words, name))
+        else:
             yield words, a
+
+
+def _options():
+    """Every option of every ``w2s`` command (plugins' included), with the words that reach it."""
+    return ((words, a) for words, a in _arguments() if a.option_strings)
 
 
 COUNTS = [(words, a) for words, a in _options() if getattr(a.type, "__name__", "") == "count"]
@@ -497,17 +498,6 @@ def test_a_text_file_named_npy_says_it_is_not_a_numpy_file(capsys, tmp_path, nam
     assert code == 2 and not out and err.count("\n") == 1
     assert err.startswith(f"w2s detect: error: proba file '{tmp_path / name}' is not {kind}")
     assert "pickled" not in err
-
-
-def _arguments(parser=None, words=()):
-    """Every option and positional argument of every ``w2s`` command (plugins' included)."""
-    parser = parser or build_parser()
-    for a in parser._actions:
-        if isinstance(a, argparse._SubParsersAction):
-            for name, sub in a.choices.items():
-                yield from _arguments(sub, (*words, name))
-        else:
-            yield words, a
 
 
 def test_every_option_and_argument_has_help():

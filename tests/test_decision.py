@@ -7,12 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
 from w2s_plugin import Region
-from w2s_plugin.cli import main as cli
-from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.diagnostics import (
     RECOMMENDABLE,
     SAFE_DEFAULT,
@@ -41,12 +38,10 @@ def _truth(X, weak, regions, X_test, y_test):
 
 
 @pytest.fixture(scope="module")
-def paper_case():
+def paper_case(weak_mixture):
     """The paper's mixture: hard-only weak labels are coin flips, so dropping them pays."""
-    pool = make_overlap_mixture(700, 700, 700, random_state=0)
-    train = pool.sample(500, 500, 500, random_state=1)
+    pool, P, _ = weak_mixture(700, 500)
     test = pool.sample(2000, 2000, 2000, random_state=2)
-    P = LogisticRegression(max_iter=1000).fit(train.weak_view(), train.y).predict_proba(pool.weak_view())
     return pool, P, test
 
 
@@ -140,25 +135,10 @@ def test_per_source_estimates_expose_a_mislabelled_source(paper_case):
     assert d["sources"]["good"]["recommendation"] in ("all", "confident", "overlap")
 
 
-def test_cli_json_carries_recommendation_and_policies(tmp_path, paper_case, capsys):
+def test_cli_json_carries_recommendation_and_policies(diagnose_cli, paper_case, capsys):
     pool, P, _ = paper_case
-    np.save(tmp_path / "p.npy", P)
-    np.save(tmp_path / "e.npy", pool.X)
-    np.save(tmp_path / "g.npy", _gold(pool.y, 300, 0).astype(float))
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "g.npy"),
-            "--json",
-            "--strong-model",
-            "ridge",
-        ]
-    )
+    gold = _gold(pool.y, 300, 0).astype(float)
+    rc = diagnose_cli(P, pool.X, gold, "--json", "--strong-model", "ridge")
     out = json.loads(capsys.readouterr().out)
     # Gold labels plus the confident/overlap weak labels beat both alone on the paper's mixture.
     assert rc == 0 and out["recommendation"] in ("gold+confident", "gold+overlap")
@@ -167,16 +147,6 @@ def test_cli_json_carries_recommendation_and_policies(tmp_path, paper_case, caps
         assert v["ci"][0] <= v["accuracy"] <= v["ci"][1] and v["n_train"] > 0
         assert v["weak_weight"] in ((1.0, 0.3, 0.1) if name.startswith("gold+") else (1.0,))
     assert "ridge" in out["decision"]["strong_model"] and out["verdict"] == "informative"
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "g.npy"),
-        ]
-    )
+    rc = diagnose_cli(P, pool.X, gold)
     text = capsys.readouterr().out
     assert text.index("which training set") < text.index("more accurate on detected overlap")

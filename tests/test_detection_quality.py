@@ -9,7 +9,6 @@ not flaky but a regression of a few points fails them.
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import DEFAULT_SCORER, Region, detect_overlap
 from w2s_plugin.datasets import make_overlap_mixture
@@ -120,11 +119,9 @@ def _paper_procedure_full_matrix(p1, X):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_max_cosine_equals_the_full_matrix_procedure(seed):
-    pool = make_overlap_mixture(120, 120, 120, random_state=seed)
-    train = pool.sample(200, 200, 200, random_state=seed + 50)
-    weak = LogisticRegression(max_iter=2000).fit(train.weak_view(), train.y)
-    p1 = weak.predict_proba(pool.weak_view())[:, 1]
+def test_max_cosine_equals_the_full_matrix_procedure(seed, weak_mixture):
+    pool, proba, _ = weak_mixture(120, 200, seed=seed, train_seed=seed + 50, max_iter=2000)
+    p1 = proba[:, 1]
     rep = detect_overlap(p1, pool.X, scorer="max_cosine", chunk_size=16)
     np.testing.assert_array_equal(rep.regions, _paper_procedure_full_matrix(p1, pool.X))
 

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from benchmarks.experiments.trust import CASES, case_proba
 from w2s_plugin import OverlapDetector, Region
 from w2s_plugin.cli import main as cli
-from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.diagnostics import diagnose, fisher_greater, newcombe_interval
 from w2s_plugin.errors import DataError, W2SError
 
 
 @pytest.fixture(scope="module")
-def mixture():
-    pool = make_overlap_mixture(1000, 1000, 1000, random_state=3)
-    train = pool.sample(500, 500, 500, random_state=4)
-    weak = LogisticRegression(max_iter=1000).fit(train.weak_view(), train.y)
-    return pool, weak.predict_proba(pool.weak_view())
+def mixture(weak_mixture):
+    pool, proba, _ = weak_mixture(1000, 500, seed=3, train_seed=4)
+    return pool, proba
 
 
 def test_informative_mixture_is_called_informative(mixture):
@@ -116,29 +112,15 @@ def test_bad_gold_labels_say_what_to_fix(gold, msg):
         diagnose(rng.random(10), rng.normal(size=(10, 3)), gold)
 
 
-def test_cli_diagnose_reads_files(tmp_path, mixture, capsys):
+def test_cli_diagnose_reads_files(tmp_path, diagnose_cli, mixture, capsys):
     pool, proba = mixture
-    np.save(tmp_path / "p.npy", proba[:, 1])
-    np.save(tmp_path / "e.npy", pool.X)
     gold = pool.y.astype(float)
     gold[::2] = np.nan
     with open(tmp_path / "gold.csv", "w") as fh:
         fh.write("label\n" + "\n".join("" if np.isnan(g) else str(int(g)) for g in gold) + "\n")
     with open(tmp_path / "src.csv", "w") as fh:
         fh.write("source\n" + "\n".join("a" if i % 3 else "b" for i in range(gold.size)) + "\n")
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "gold.csv"),
-            "--sources",
-            str(tmp_path / "src.csv"),
-        ]
-    )
+    rc = diagnose_cli(proba[:, 1], pool.X, tmp_path / "gold.csv", "--sources", str(tmp_path / "src.csv"))
     out = capsys.readouterr().out
     assert rc == 0
     # The verdict is informative; its headline says so in words that fit the decision (with half
@@ -147,40 +129,17 @@ def test_cli_diagnose_reads_files(tmp_path, mixture, capsys):
     assert f"{pool.y.size // 2} gold-labelled points" in out
     assert "\na " in out and "\nb " in out
 
-    np.save(tmp_path / "shuffled.npy", case_proba(CASES[2], proba, np.random.default_rng(0)))
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "shuffled.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "gold.csv"),
-            "--strict",
-            "--json",
-        ]
-    )
+    shuffled = case_proba(CASES[2], proba, np.random.default_rng(0))
+    rc = diagnose_cli(shuffled, pool.X, tmp_path / "gold.csv", "--strict", "--json")
     assert rc == 1
     assert '"verdict": "not informative"' in capsys.readouterr().out
 
 
-def test_cli_diagnose_bad_input_is_one_line(tmp_path, capsys):
-    np.save(tmp_path / "p.npy", np.random.default_rng(0).random(10))
-    np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(10, 3)))
+def test_cli_diagnose_bad_input_is_one_line(tmp_path, diagnose_cli, capsys):
     with open(tmp_path / "gold.csv", "w") as fh:
         fh.write("\n".join(["0", "1", "cat"] + ["0"] * 7))
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "gold.csv"),
-        ]
-    )
+    p, e = np.random.default_rng(0).random(10), np.random.default_rng(0).normal(size=(10, 3))
+    rc = diagnose_cli(p, e, tmp_path / "gold.csv")
     err = capsys.readouterr().err
     assert rc == 2 and "class index" in err and "Traceback" not in err
 
@@ -352,49 +311,20 @@ def test_cli_gold_csv_bad_cells_name_their_lines(tmp_path, mixture, capsys):
     assert rc == 2 and "one column" in cap.err
 
 
-def test_cli_gold_npy_floats_with_minus_one(tmp_path, mixture, capsys):
+def test_cli_gold_npy_floats_with_minus_one(diagnose_cli, mixture, capsys):
     import json
 
     pool, proba = mixture
-    np.save(tmp_path / "p.npy", proba[:, 1])
-    np.save(tmp_path / "e.npy", pool.X)
-    np.save(tmp_path / "g.npy", _half_gold(pool.y, float))
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "g.npy"),
-            "--json",
-        ]
-    )
+    rc = diagnose_cli(proba[:, 1], pool.X, _half_gold(pool.y, float), "--json")
     assert rc == 0 and json.loads(capsys.readouterr().out)["n_gold"] == pool.y.size // 2
 
 
-def test_cli_sources_csv_with_header_and_trailing_newlines(tmp_path, mixture, capsys):
+def test_cli_sources_csv_with_header_and_trailing_newlines(tmp_path, diagnose_cli, mixture, capsys):
     pool, proba = mixture
-    np.save(tmp_path / "p.npy", proba[:, 1])
-    np.save(tmp_path / "e.npy", pool.X)
-    np.save(tmp_path / "g.npy", pool.y)
     names = ["a" if i % 3 else "b" for i in range(pool.y.size)]
     for text in ["origin\n" + "\n".join(names) + "\n\n", "\r\n".join(names)]:
         (tmp_path / "s.csv").write_text(text)
-        rc = cli(
-            [
-                "diagnose",
-                "--proba",
-                str(tmp_path / "p.npy"),
-                "--embeddings",
-                str(tmp_path / "e.npy"),
-                "--gold",
-                str(tmp_path / "g.npy"),
-                "--sources",
-                str(tmp_path / "s.csv"),
-            ]
-        )
+        rc = diagnose_cli(proba[:, 1], pool.X, pool.y, "--sources", str(tmp_path / "s.csv"))
         out = capsys.readouterr().out
         assert rc == 0 and "\na " in out and "\nb " in out and "origin" not in out
 

@@ -25,34 +25,22 @@ from benchmarks.experiments._common import mean_ci
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def synth():
-    return synthetic_table.run(size="small", progress=False)
+def _small_run(name: str, module):
+    """A module-scoped fixture ``name``: the experiment at reduced size (seed 0), run once per module."""
+
+    @pytest.fixture(scope="module", name=name)
+    def run():
+        return module.run(size="small", progress=False)
+
+    return run
 
 
-@pytest.fixture(scope="module")
-def detection():
-    return detection_quality.run(size="small", progress=False)
-
-
-@pytest.fixture(scope="module")
-def selection():
-    return source_selection.run(size="small", progress=False)
-
-
-@pytest.fixture(scope="module")
-def digit():
-    return digits.run(size="small", progress=False)
-
-
-@pytest.fixture(scope="module")
-def trusted():
-    return trust.run(size="small", progress=False)
-
-
-@pytest.fixture(scope="module")
-def real():
-    return real_data.run(size="small", progress=False)
+synth = _small_run("synth", synthetic_table)
+detection = _small_run("detection", detection_quality)
+selection = _small_run("selection", source_selection)
+digit = _small_run("digit", digits)
+trusted = _small_run("trusted", trust)
+real = _small_run("real", real_data)
 
 
 @pytest.fixture(scope="module")

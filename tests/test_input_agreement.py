@@ -91,27 +91,14 @@ def test_check_classes_agree_accepts_equal_sets_across_dtypes():
         check_classes_agree(["c"], ["a", "b"], owner="annotate", labels_name="answers")
 
 
-def test_diagnose_gold_index_beyond_the_columns_names_both_sets(tmp_path, capsys):
+def test_diagnose_gold_index_beyond_the_columns_names_both_sets(diagnose_cli, capsys):
     P = np.tile([[0.7, 0.3]], (60, 1))
     E = np.random.default_rng(0).normal(size=(60, 3))
     g = np.r_[np.zeros(30), np.full(30, 2.0)]
     with pytest.raises(DataError) as ei:
         diagnose(P, E, g)
     assert "\n" not in str(ei.value) and "[0, 2]" in str(ei.value) and "[0, 1]" in str(ei.value)
-    np.save(tmp_path / "p.npy", P)
-    np.save(tmp_path / "e.npy", E)
-    np.save(tmp_path / "g.npy", g)
-    rc = cli(
-        [
-            "diagnose",
-            "--proba",
-            str(tmp_path / "p.npy"),
-            "--embeddings",
-            str(tmp_path / "e.npy"),
-            "--gold",
-            str(tmp_path / "g.npy"),
-        ]
-    )
+    rc = diagnose_cli(P, E, g)
     err = capsys.readouterr().err
     assert rc != 0 and len(err.strip().splitlines()) == 1 and "columns" in err
 

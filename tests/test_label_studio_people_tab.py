@@ -8,7 +8,6 @@ on easy-only and overlap texts and flips a coin on hard-only ones, so the gate h
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -160,23 +159,6 @@ def test_score_column_switches_between_trust_and_need(campaign):
     assert driver.switch_score("trust") == 0
 
 
-def _login(chrome):
-    from selenium.webdriver.common.by import By
-
-    chrome.get(f"{LS_URL}/user/login/")
-    chrome.find_element(By.NAME, "email").send_keys(
-        os.environ.get("LABEL_STUDIO_USERNAME", "w2s@example.com")
-    )
-    chrome.find_element(By.NAME, "password").send_keys(
-        os.environ.get("LABEL_STUDIO_PASSWORD", "w2s-test-password")
-    )
-    chrome.find_element(By.CSS_SELECTOR, "button[type=submit], input[type=submit]").click()
-    deadline = time.time() + 30
-    while "/user/login" in chrome.current_url and time.time() < deadline:
-        time.sleep(0.2)
-    assert "/user/login" not in chrome.current_url, "could not log into Label Studio"
-
-
 def test_people_tab_in_headless_chromium(campaign, chromium, tmp_path):
     """The people's tab as an annotator opens it: the waiting round's tasks (audits among them,
     unmarked), most needed first. The order and count on the page are the API's; a screenshot of each
@@ -199,7 +181,7 @@ def test_people_tab_in_headless_chromium(campaign, chromium, tmp_path):
     assert audits and set(audits) <= set(keys)
     fields = {k for t in people if (t["data"][SOURCE_KEY], t["data"][ITEM_KEY]) in waiting for k in t["data"]}
     assert not any("audit" in f for f in fields)  # nothing marks an audit
-    _login(chromium)
+    score_column.login(chromium)
     shots = {}
     for title, name in (
         (q.PEOPLE_TAB, "label_studio_people_tab.png"),

@@ -242,6 +242,24 @@ def browser():
     driver.quit()
 
 
+def login(driver):
+    """Log the headless browser into Label Studio with the test server's user (scripts/label_studio.sh)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{LS_URL}/user/login/")
+    driver.find_element(By.NAME, "email").send_keys(
+        os.environ.get("LABEL_STUDIO_USERNAME", "w2s@example.com")
+    )
+    driver.find_element(By.NAME, "password").send_keys(
+        os.environ.get("LABEL_STUDIO_PASSWORD", "w2s-test-password")
+    )
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit], input[type=submit]").click()
+    deadline = time.time() + 30
+    while "/user/login" in driver.current_url and time.time() < deadline:
+        time.sleep(0.2)
+    assert "/user/login" not in driver.current_url, "could not log into Label Studio"
+
+
 def page_order(driver, n, timeout=60):
     """Task ids in the order the Data Manager shows them (its rows' 'Select Task <id>' checkboxes)."""
     from selenium.webdriver.common.by import By
@@ -271,8 +289,6 @@ def test_data_manager_sorted_by_prediction_score_in_headless_chromium(ls, backen
     """Logs in, opens the project's Data Manager sorted by prediction score, saves a screenshot
     (``W2S_DOCS_SCREENSHOT=1`` writes docs/img/label_studio_score_column.png) and reads the task order
     off the page: it must be the API's order for the same view, highest acquisition score first."""
-    from selenium.webdriver.common.by import By
-
     url, _ = backend_server
     recs = mixed_records(24, seed=34)
     p = new_project(ls, recs)
@@ -282,18 +298,7 @@ def test_data_manager_sorted_by_prediction_score_in_headless_chromium(ls, backen
     _, tasks = check_column(p.id, view, len(recs))
 
     t0 = time.time()
-    browser.get(f"{LS_URL}/user/login/")
-    browser.find_element(By.NAME, "email").send_keys(
-        os.environ.get("LABEL_STUDIO_USERNAME", "w2s@example.com")
-    )
-    browser.find_element(By.NAME, "password").send_keys(
-        os.environ.get("LABEL_STUDIO_PASSWORD", "w2s-test-password")
-    )
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit], input[type=submit]").click()
-    deadline = time.time() + 30
-    while "/user/login" in browser.current_url and time.time() < deadline:
-        time.sleep(0.2)
-    assert "/user/login" not in browser.current_url, "could not log into Label Studio"
+    login(browser)
     browser.get(f"{LS_URL}/projects/{p.id}/data?tab={view}")
     shown = page_order(browser, len(tasks))
     assert "Prediction score" in browser.page_source

@@ -40,19 +40,24 @@ CHILD = textwrap.dedent(f"""
 """)
 
 
-def _uninterrupted(state_dir=None):
+def _new_campaign(state_dir=None, **settings):
+    """A campaign on the test's sources and seed, in this process; without ``settings``, the one CHILD
+    runs."""
     syn = make_sources(DENS, N, random_state=SEED)
-    c = Campaign(
+    settings = settings or {"bandit": "thompson", "detector": {"history_size": HIST}, "budget": BUDGET}
+    return Campaign(
         syn.sources,
         syn.weak_model,
-        bandit="thompson",
-        detector={"history_size": HIST},
         batch_size=BATCH,
-        budget=BUDGET,
         state_dir=state_dir,
         progress=False,
         random_state=SEED,
+        **settings,
     )
+
+
+def _uninterrupted(state_dir=None):
+    c = _new_campaign(state_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", W2SWarning)
         c.run()
@@ -134,19 +139,7 @@ def test_sigkill_at_random_rounds_then_resume_equals_an_uninterrupted_run(tmp_pa
 def test_in_process_stop_and_resume_many_times_is_exact(tmp_path):
     ref = _uninterrupted()
     d = tmp_path / "c"
-    c = None
-    syn = make_sources(DENS, N, random_state=SEED)
-    c = Campaign(
-        syn.sources,
-        syn.weak_model,
-        bandit="thompson",
-        detector={"history_size": HIST},
-        batch_size=BATCH,
-        budget=BUDGET,
-        state_dir=d,
-        progress=False,
-        random_state=SEED,
-    )
+    c = _new_campaign(d)
     c.run(max_rounds=7)
     for k in (1, 5, 13, 2, 100):
         syn = make_sources(DENS, N, random_state=SEED)
@@ -164,16 +157,7 @@ def test_in_process_stop_and_resume_many_times_is_exact(tmp_path):
 
 def test_torn_tail_of_the_log_is_cut_and_stray_files_are_ignored(tmp_path):
     d = tmp_path / "c"
-    syn = make_sources(DENS, N, random_state=SEED)
-    c = Campaign(
-        syn.sources,
-        syn.weak_model,
-        batch_size=BATCH,
-        budget=200,
-        state_dir=d,
-        progress=False,
-        random_state=SEED,
-    )
+    c = _new_campaign(d, budget=200)
     c.run(max_rounds=4)
     committed = (d / LOG_FILE).stat().st_size
     with open(d / LOG_FILE, "ab") as fh:  # a crash in the middle of writing round 5's line
@@ -191,16 +175,7 @@ def test_torn_tail_of_the_log_is_cut_and_stray_files_are_ignored(tmp_path):
 
 def test_resume_refuses_a_different_campaign(tmp_path):
     d = tmp_path / "c"
-    syn = make_sources(DENS, N, random_state=SEED)
-    Campaign(
-        syn.sources,
-        syn.weak_model,
-        batch_size=BATCH,
-        budget=200,
-        state_dir=d,
-        progress=False,
-        random_state=SEED,
-    ).run(max_rounds=2)
+    _new_campaign(d, budget=200).run(max_rounds=2)
     syn = make_sources(DENS, N, random_state=SEED)
     with pytest.raises(ValueError, match="already holds a campaign"):
         Campaign(syn.sources, syn.weak_model, batch_size=BATCH, state_dir=d)

@@ -141,16 +141,12 @@ def test_bad_sources_raise_clear_errors(tmp_path):
         Source("a", np.ones((3, 2))).draw(0)
 
 
-def test_unseeded_sources_resume_in_the_saved_order(tmp_path):
+def test_unseeded_sources_resume_in_the_saved_order(tmp_path, weak_mixture):
     """The README's campaign example builds sources without a seed; resuming it must still work:
     the fresh seed is saved with the state and taken back on resume."""
-    from sklearn.linear_model import LogisticRegression
-
     from w2s_plugin import Campaign
-    from w2s_plugin.datasets import make_overlap_mixture
 
-    mix = make_overlap_mixture(200, 200, 200, random_state=0)
-    weak = LogisticRegression(max_iter=500).fit(mix.weak_view(), mix.y)
+    mix, _, weak = weak_mixture(200, None, max_iter=500)
     np.save(tmp_path / "a.npy", mix.X[:300])
     np.save(tmp_path / "b.npy", mix.X[300:])
 

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from w2s_plugin import OverlapDetector, detect_overlap, hookimpl, hookspecs, plugins, protocols
 from w2s_plugin.cli import main
 from w2s_plugin.config import ConfigError, loads_config
-from w2s_plugin.datasets import make_overlap_mixture
 from w2s_plugin.errors import ConfigError as BaseConfigError
 from w2s_plugin.errors import DataError, W2SError
 from w2s_plugin.params import UnknownParameterError, accepts, check_params, supported
@@ -219,9 +217,8 @@ def test_swept_modules_raise_w2s_errors_for_user_mistakes():
         make_reward("nope")
 
 
-def test_library_errors_are_w2s_errors_and_still_valueerrors():
-    m = make_overlap_mixture(20, 20, 20, random_state=0)
-    P = LogisticRegression(max_iter=500).fit(m.weak_view(), m.y).predict_proba(m.weak_view())
+def test_library_errors_are_w2s_errors_and_still_valueerrors(weak_mixture):
+    m, P, _ = weak_mixture(20, None, seed=0, max_iter=500)
     with pytest.raises(DataError) as ei:
         detect_overlap(P, m.X[:59])
     assert isinstance(ei.value, ValueError)
@@ -256,9 +253,8 @@ def test_one_rule_for_unknown_missing_and_unreadable_signatures():
     check_params(max, {"whatever": 1}, "builtin")
 
 
-def test_threshold_params_a_rule_does_not_take_are_one_clear_error():
-    m = make_overlap_mixture(30, 30, 30, random_state=0)
-    P = LogisticRegression(max_iter=500).fit(m.weak_view(), m.y).predict_proba(m.weak_view())
+def test_threshold_params_a_rule_does_not_take_are_one_clear_error(weak_mixture):
+    m, P, _ = weak_mixture(30, None, seed=0, max_iter=500)
     msg = r"^threshold rule 'change_point' got unknown parameter\(s\) q; it accepts: min_size$"
     with pytest.raises(UnknownParameterError, match=msg):
         detect_overlap(P, m.X, threshold_params={"q": 0.3})
@@ -292,7 +288,7 @@ def test_a_source_loader_written_to_the_hookspec_loads_from_a_config_file(plugin
 # --- the registry cache ------------------------------------------------------------------------------
 
 
-def test_registries_are_built_once_per_plugin_set(plugin_env):
+def test_registries_are_built_once_per_plugin_set(plugin_env, weak_mixture):
     calls = {"scorers": 0, "thresholds": 0}
 
     class Counting:
@@ -307,8 +303,7 @@ def test_registries_are_built_once_per_plugin_set(plugin_env):
     counting = Counting()
     plugins.register(counting, name="counting")
     assert calls == {"scorers": 1, "thresholds": 1}  # register() builds the kinds it adds to, once
-    m = make_overlap_mixture(30, 30, 30, random_state=0)
-    P = LogisticRegression(max_iter=500).fit(m.weak_view(), m.y).predict_proba(m.weak_view())
+    m, P, _ = weak_mixture(30, None, seed=0, max_iter=500)
     for _ in range(10):  # scorers and thresholds alternate inside each call
         detect_overlap(P, m.X, random_state=0)
     assert calls == {"scorers": 1, "thresholds": 1}
@@ -354,7 +349,7 @@ def test_builtins_satisfy_their_protocols():
 # --- the hooks that replaced the core's imports -------------------------------------------------------
 
 
-def test_a_plugin_answers_array_backend_for_its_own_array_type(plugin_env):
+def test_a_plugin_answers_array_backend_for_its_own_array_type(plugin_env, weak_mixture):
     class Wrapped:
         def __init__(self, a):
             self.a = a
@@ -376,8 +371,7 @@ def test_a_plugin_answers_array_backend_for_its_own_array_type(plugin_env):
             return Backend() if isinstance(data, Wrapped) else None
 
     plugins.register(Plugin(), name="wrapped")
-    m = make_overlap_mixture(60, 60, 60, random_state=1)
-    P = LogisticRegression(max_iter=500).fit(m.weak_view(), m.y).predict_proba(m.weak_view())
+    m, P, _ = weak_mixture(60, None, seed=1, max_iter=500)
     plain = OverlapDetector(random_state=0).fit(P, m.X).report_
     det = OverlapDetector(random_state=0).fit(Wrapped(P), Wrapped(m.X))
     assert np.array_equal(det.report_.regions, plain.regions)

@@ -118,8 +118,108 @@ def _campaign(names, groups, Xp, proba, emb, policy, budget, batch, seed):
     return idx, det
 
 
-def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
+#: The two source constructions: key in each seed's result, and its label in tables and plots.
+KINDS = (("a", "(a) shared coverage"), ("b", "(b) clusters"))
+
+
+def _shared_coverage(X_po, mean_img, rng):
+    """Construction (a): each image to one of the sources at random, its region drawn at the source's
+    overlap share, the strong view degraded to match: (source of each image, regions, strong view, names)."""
+    src_of = rng.integers(0, len(SHARES), size=len(X_po))
+    regions = np.empty(len(X_po), dtype=np.int8)
+    for k, share in enumerate(SHARES):
+        m = np.flatnonzero(src_of == k)
+        u = rng.random(m.size)
+        regions[m] = np.where(
+            u < share,
+            int(Region.OVERLAP),
+            np.where(u < share + (1 - share) / 2, int(Region.EASY_ONLY), int(Region.HARD_ONLY)),
+        )
+    return src_of, regions, degrade(X_po, regions, mean_img), [f"mix{int(s * 100)}" for s in SHARES]
+
+
+def _clusters(X_po, seed):
+    """Construction (b): k-means clusters of the intact images; no regions are constructed."""
     from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=5, n_init=4, random_state=seed).fit(X_po)
+    return km.labels_, None, X_po, [f"cluster{k}" for k in range(5)]
+
+
+def _fixed_size_mixes(ov, rep, Xp, wl, tests, rng) -> tuple[int, dict]:
+    """The paper's WRENCH design: a fixed-size training set that is 0%, 50% or 100% detected overlap."""
+    rest = np.flatnonzero(rep.regions != int(Region.OVERLAP))
+    n_mix = int(min(ov.size, rest.size))
+    mix = {}
+    for share in (0, 50, 100):
+        k_ov = n_mix * share // 100
+        sel = np.concatenate(
+            [rng.choice(ov, k_ov, replace=False), rng.choice(rest, n_mix - k_ov, replace=False)]
+        )
+        mix[share] = _strong(Xp[sel], wl[sel], *tests)
+    return n_mix, mix
+
+
+def _point_results(Xp, yp, wl, rep, diag, regions, names, groups, tests, rng) -> dict:
+    """Weak-label accuracy by detected region and the strong model trained on each selection."""
+    Xte, yte, Xte_hard = tests
+    ov = rep.indices(Region.OVERLAP)
+    rand = rng.choice(len(yp), size=ov.size, replace=False)
+    w2s_ov, w2s_ov_hard = _strong(Xp[ov], wl[ov], Xte, yte, Xte_hard)
+    w2s_rand, w2s_rand_hard = _strong(Xp[rand], wl[rand], Xte, yte, Xte_hard)
+    n_mix, mix = _fixed_size_mixes(ov, rep, Xp, wl, tests, rng)
+    r = {
+        "mix_n": n_mix,
+        **{f"mix{k}": v[0] for k, v in mix.items()},
+        **{f"mix{k}_hard": v[1] for k, v in mix.items()},
+        "density": rep.density,
+        "n_overlap": int(ov.size),
+        "acc_overlap": diag.regions[Region.OVERLAP].accuracy,
+        "acc_rest": diag.rest.accuracy,
+        "acc_hard": diag.regions[Region.HARD_ONLY].accuracy,
+        "acc_easy": diag.regions[Region.EASY_ONLY].accuracy,
+        "verdict": diag.verdict,
+        "p_value": diag.p_value,
+        "weak_pool": float(np.mean(wl == yp)),
+        "w2s_overlap": w2s_ov,
+        "w2s_random": w2s_rand,
+        "w2s_all": _strong(Xp, wl, Xte, yte),
+        "w2s_confident": _strong(
+            Xp[rep.regions != int(Region.HARD_ONLY)], wl[rep.regions != int(Region.HARD_ONLY)], Xte, yte
+        ),
+        "w2s_overlap_hard": w2s_ov_hard,
+        "w2s_random_hard": w2s_rand_hard,
+        "src_density": {n: diag.sources[n].overlap_density for n in names},
+        "classes_overlap": int(np.unique(yp[ov]).size),
+        "max_class_share_overlap": float(np.bincount(yp[ov], minlength=10).max() / max(ov.size, 1)),
+        "src_classes": {n: int(np.unique(yp[g]).size) for n, g in zip(names, groups)},
+    }
+    if regions is not None:
+        r["detect_f1"] = region_scores(regions, rep.regions)[Region.OVERLAP]["f1"]
+        r["true_density"] = {
+            n: float(np.mean(regions[g] == int(Region.OVERLAP))) for n, g in zip(names, groups)
+        }
+        tov = np.flatnonzero(regions == int(Region.OVERLAP))[: ov.size]
+        r["w2s_true_overlap"] = _strong(Xp[tov], wl[tov], Xte, yte)
+    return r
+
+
+def _campaign_results(names, groups, Xp, yp, wl, proba, emb, regions, tests, budget, batch, seed) -> dict:
+    """``ucb`` vs ``random`` source choice on a fixed budget: what each draws and what it trains."""
+    Xte, yte, _ = tests
+    r = {}
+    for pol in ("ucb", "random"):
+        idx, d = _campaign(names, groups, Xp, proba, emb, pol, budget, batch, seed)
+        r[f"camp_{pol}_overlap_frac"] = float(np.mean(d))
+        r[f"camp_{pol}_classes"] = int(np.unique(yp[idx]).size)
+        r[f"camp_{pol}_w2s_overlap"] = _strong(Xp[idx[d]], wl[idx[d]], Xte, yte)
+        r[f"camp_{pol}_w2s_all"] = _strong(Xp[idx], wl[idx], Xte, yte)
+        if regions is not None:
+            r[f"camp_{pol}_true_overlap"] = int(np.sum(regions[idx] == int(Region.OVERLAP)))
+    return r
+
+
+def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     X, y = load()
@@ -134,29 +234,16 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
     mean_img = X[po].mean(axis=0)
     Xte, yte = X[te], y[te]
     Xte_hard = degrade(Xte, np.full(len(te), int(Region.HARD_ONLY), dtype=np.int8), mean_img)
+    tests = (Xte, yte, Xte_hard)
     out = {"weak_test": float(weak.score(pool4(Xte), yte)), "strong_gold": _strong(X[tr], y[tr], Xte, yte)}
     budget = int(budget_share * len(po)) // batch * batch
 
-    for kind in ("a", "b"):
+    for kind, _ in KINDS:
         if kind == "a":
-            src_of = rng.integers(0, len(SHARES), size=len(po))
-            regions = np.empty(len(po), dtype=np.int8)
-            for k, share in enumerate(SHARES):
-                m = np.flatnonzero(src_of == k)
-                u = rng.random(m.size)
-                regions[m] = np.where(
-                    u < share,
-                    int(Region.OVERLAP),
-                    np.where(u < share + (1 - share) / 2, int(Region.EASY_ONLY), int(Region.HARD_ONLY)),
-                )
-            Xp = degrade(X[po], regions, mean_img)
-            names = [f"mix{int(s * 100)}" for s in SHARES]
-            groups = [np.flatnonzero(src_of == k) for k in range(len(SHARES))]
+            src_of, regions, Xp, names = _shared_coverage(X[po], mean_img, rng)
         else:
-            km = KMeans(n_clusters=5, n_init=4, random_state=seed).fit(X[po])
-            src_of, regions, Xp = km.labels_, None, X[po]
-            names = [f"cluster{k}" for k in range(5)]
-            groups = [np.flatnonzero(src_of == k) for k in range(5)]
+            src_of, regions, Xp, names = _clusters(X[po], seed)
+        groups = [np.flatnonzero(src_of == k) for k in range(len(names))]
         yp = y[po]
         proba = weak.predict_proba(weak_view(Xp, regions, rng))
         emb = Xp - mean_img
@@ -168,61 +255,10 @@ def one_seed(seed: int, budget_share: float = 0.4, batch: int = 20) -> dict:
         diag = diagnose(
             proba, emb, yp, sources=np.asarray(names)[src_of], regions=rep.regions, policies=False
         )
-        ov = rep.indices(Region.OVERLAP)
-        rand = rng.choice(len(po), size=ov.size, replace=False)
-        w2s_ov, w2s_ov_hard = _strong(Xp[ov], wl[ov], Xte, yte, Xte_hard)
-        w2s_rand, w2s_rand_hard = _strong(Xp[rand], wl[rand], Xte, yte, Xte_hard)
-        # The paper's WRENCH design: a fixed-size training set that is 0%, 50% or 100% detected overlap.
-        rest = np.flatnonzero(rep.regions != int(Region.OVERLAP))
-        n_mix = int(min(ov.size, rest.size))
-        mix = {}
-        for share in (0, 50, 100):
-            k_ov = n_mix * share // 100
-            sel = np.concatenate(
-                [rng.choice(ov, k_ov, replace=False), rng.choice(rest, n_mix - k_ov, replace=False)]
-            )
-            mix[share] = _strong(Xp[sel], wl[sel], Xte, yte, Xte_hard)
-        r = {
-            "mix_n": n_mix,
-            **{f"mix{k}": v[0] for k, v in mix.items()},
-            **{f"mix{k}_hard": v[1] for k, v in mix.items()},
-            "density": rep.density,
-            "n_overlap": int(ov.size),
-            "acc_overlap": diag.regions[Region.OVERLAP].accuracy,
-            "acc_rest": diag.rest.accuracy,
-            "acc_hard": diag.regions[Region.HARD_ONLY].accuracy,
-            "acc_easy": diag.regions[Region.EASY_ONLY].accuracy,
-            "verdict": diag.verdict,
-            "p_value": diag.p_value,
-            "weak_pool": float(np.mean(wl == yp)),
-            "w2s_overlap": w2s_ov,
-            "w2s_random": w2s_rand,
-            "w2s_all": _strong(Xp, wl, Xte, yte),
-            "w2s_confident": _strong(
-                Xp[rep.regions != int(Region.HARD_ONLY)], wl[rep.regions != int(Region.HARD_ONLY)], Xte, yte
-            ),
-            "w2s_overlap_hard": w2s_ov_hard,
-            "w2s_random_hard": w2s_rand_hard,
-            "src_density": {n: diag.sources[n].overlap_density for n in names},
-            "classes_overlap": int(np.unique(yp[ov]).size),
-            "max_class_share_overlap": float(np.bincount(yp[ov], minlength=10).max() / max(ov.size, 1)),
-            "src_classes": {n: int(np.unique(yp[g]).size) for n, g in zip(names, groups)},
-        }
-        if regions is not None:
-            r["detect_f1"] = region_scores(regions, rep.regions)[Region.OVERLAP]["f1"]
-            r["true_density"] = {
-                n: float(np.mean(regions[g] == int(Region.OVERLAP))) for n, g in zip(names, groups)
-            }
-            tov = np.flatnonzero(regions == int(Region.OVERLAP))[: ov.size]
-            r["w2s_true_overlap"] = _strong(Xp[tov], wl[tov], Xte, yte)
-        for pol in ("ucb", "random"):
-            idx, d = _campaign(names, groups, Xp, proba, emb, pol, budget, batch, seed)
-            r[f"camp_{pol}_overlap_frac"] = float(np.mean(d))
-            r[f"camp_{pol}_classes"] = int(np.unique(yp[idx]).size)
-            r[f"camp_{pol}_w2s_overlap"] = _strong(Xp[idx[d]], wl[idx[d]], Xte, yte)
-            r[f"camp_{pol}_w2s_all"] = _strong(Xp[idx], wl[idx], Xte, yte)
-            if regions is not None:
-                r[f"camp_{pol}_true_overlap"] = int(np.sum(regions[idx] == int(Region.OVERLAP)))
+        r = _point_results(Xp, yp, wl, rep, diag, regions, names, groups, tests, rng)
+        r.update(
+            _campaign_results(names, groups, Xp, yp, wl, proba, emb, regions, tests, budget, batch, seed)
+        )
         out[kind] = r
     return out
 
@@ -239,77 +275,64 @@ def _paired(res, kind, a, b):
     return mean_ci([r[kind][a] - r[kind][b] for r in res["runs"]])
 
 
+def _bars(ax, res, series, width):
+    """One group of bars per construction, one bar per ``(key, label, colour)``, centred on the group."""
+    x = np.arange(len(KINDS))
+    for j, (key, lab, c) in enumerate(series):
+        ms = np.array([_m(res, k, key) for k, _ in KINDS])
+        ax.bar(
+            x + (j - (len(series) - 1) / 2) * width,
+            ms[:, 0],
+            width,
+            yerr=np.nan_to_num(ms[:, 1]),
+            color=c,
+            label=lab,
+            capsize=3,
+        )
+
+
+def _finish(ax, title, ylabel):
+    ax.set_xticks(np.arange(len(KINDS)), [lab for _, lab in KINDS])
+    ax.set(title=title, ylabel=ylabel, ylim=(0, 1.3))
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
+    ax.legend(loc="upper center", ncol=2)
+
+
 def plot(res: dict, img_dir) -> str:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
-    kinds = (("a", "(a) shared coverage"), ("b", "(b) clusters"))
-    x = np.arange(2)
-    ax = axes[0]
-    for j, (key, lab, c) in enumerate(
-        (
-            ("acc_overlap", "detected overlap", "tab:green"),
-            ("acc_easy", "detected easy-only", "tab:blue"),
-            ("acc_hard", "detected hard-only", "tab:red"),
-        )
-    ):
-        ms = np.array([_m(res, k, key) for k, _ in kinds])
-        ax.bar(
-            x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3
-        )
-    ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(
-        title="weak-label accuracy by detected region", ylabel="accuracy of weak labels (pool)", ylim=(0, 1.3)
+    regions = (
+        ("acc_overlap", "detected overlap", "tab:green"),
+        ("acc_easy", "detected easy-only", "tab:blue"),
+        ("acc_hard", "detected hard-only", "tab:red"),
     )
-    ax.set_yticks(np.arange(0, 1.01, 0.2))
-    ax.legend(loc="upper center", ncol=2)
-    ax = axes[1]
-    series = (
+    _bars(axes[0], res, regions, 0.27)
+    _finish(axes[0], "weak-label accuracy by detected region", "accuracy of weak labels (pool)")
+    points = (
         ("w2s_overlap", "detected overlap", "tab:green"),
         ("w2s_random", "random, same size", "tab:gray"),
         ("w2s_all", "whole pool", "tab:blue"),
     )
-    for j, (key, lab, c) in enumerate(series):
-        ms = np.array([_m(res, k, key) for k, _ in kinds])
-        ax.bar(
-            x + (j - 1) * 0.27, ms[:, 0], 0.27, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3
-        )
+    _bars(axes[1], res, points, 0.27)
     wt = _m(res, None, "weak_test")[0]
-    ax.axhline(wt, color="tab:red", ls="--", lw=1.2, label=f"weak model itself ({wt:.2f})")
-    ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(
-        title="strong model trained on weak labels of ...",
-        ylabel="test accuracy (clean digits)",
-        ylim=(0, 1.3),
-    )
-    ax.set_yticks(np.arange(0, 1.01, 0.2))
-    ax.legend(loc="upper center", ncol=2)
-    ax = axes[2]
-    series = (
+    axes[1].axhline(wt, color="tab:red", ls="--", lw=1.2, label=f"weak model itself ({wt:.2f})")
+    _finish(axes[1], "strong model trained on weak labels of ...", "test accuracy (clean digits)")
+    campaigns = (
         ("camp_ucb_w2s_overlap", "ucb: detected overlap", "tab:green"),
         ("camp_random_w2s_overlap", "random: detected overlap", "tab:gray"),
         ("camp_ucb_w2s_all", "ucb: all drawn", "darkgreen"),
         ("camp_random_w2s_all", "random: all drawn", "black"),
     )
-    for j, (key, lab, c) in enumerate(series):
-        ms = np.array([_m(res, k, key) for k, _ in kinds])
-        ax.bar(
-            x + (j - 1.5) * 0.2, ms[:, 0], 0.2, yerr=np.nan_to_num(ms[:, 1]), color=c, label=lab, capsize=3
-        )
-    ax.set_xticks(x, [lab for _, lab in kinds])
-    ax.set(
-        title="campaign (40% of the pool): strong model on weak labels",
-        ylabel="test accuracy (clean digits)",
-        ylim=(0, 1.3),
+    _bars(axes[2], res, campaigns, 0.2)
+    _finish(
+        axes[2], "campaign (40% of the pool): strong model on weak labels", "test accuracy (clean digits)"
     )
-    ax.set_yticks(np.arange(0, 1.01, 0.2))
-    ax.legend(loc="upper center", ncol=2)
     return save(fig, img_dir, "digits.png")
 
 
-def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
-    path = plot(res, img_dir)
+def _point_rows(res) -> list:
     rows = []
-    for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
+    for k, lab in KINDS:
         verdicts = [r[k]["verdict"] for r in res["runs"]]
         rows.append(
             [
@@ -327,33 +350,61 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
                 fmt(*_paired(res, k, "w2s_overlap", "w2s_all")),
             ]
         )
-    camp = []
-    for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
-        camp.append(
-            [
-                lab,
-                fmt(*_m(res, k, "camp_ucb_overlap_frac"), digits=2),
-                fmt(*_m(res, k, "camp_random_overlap_frac"), digits=2),
-                fmt(*_m(res, k, "camp_ucb_classes"), digits=1),
-                fmt(*_m(res, k, "camp_random_classes"), digits=1),
-                fmt(*_m(res, k, "camp_ucb_w2s_overlap")),
-                fmt(*_m(res, k, "camp_random_w2s_overlap")),
-                fmt(*_m(res, k, "camp_ucb_w2s_all")),
-                fmt(*_m(res, k, "camp_random_w2s_all")),
-            ]
-        )
-    mixrows = []
-    for k, lab in (("a", "(a) shared coverage"), ("b", "(b) clusters")):
+    return rows
+
+
+def _mix_rows(res) -> list:
+    rows = []
+    for k, lab in KINDS:
         row = [lab, fmt(*_m(res, k, "mix_n"), digits=0)] + [fmt(*_m(res, k, f"mix{p}")) for p in (0, 50, 100)]
         row += [fmt(*_m(res, k, f"mix{p}_hard")) for p in (0, 50, 100)] if k == "a" else ["–"] * 3
-        mixrows.append(row)
-    a, b = res["runs"][0]["a"], res["runs"][0]["b"]
-    dg_a = _paired(res, "a", "w2s_overlap", "w2s_random")
-    dg_b = _paired(res, "b", "w2s_overlap", "w2s_random")
-    dh_a = _paired(res, "a", "w2s_overlap_hard", "w2s_random_hard")
-    dc_a = _paired(res, "a", "camp_ucb_w2s_all", "camp_random_w2s_all")
-    dc_b = _paired(res, "b", "camp_ucb_w2s_all", "camp_random_w2s_all")
-    text = [
+        rows.append(row)
+    return rows
+
+
+def _campaign_rows(res) -> list:
+    keys = ("overlap_frac", "classes", "w2s_overlap", "w2s_all")
+    digits = {"overlap_frac": 2, "classes": 1}
+    return [
+        [lab]
+        + [
+            fmt(*_m(res, k, f"camp_{pol}_{key}"), digits=digits.get(key, 3))
+            for key in keys
+            for pol in ("ucb", "random")
+        ]
+        for k, lab in KINDS
+    ]
+
+
+_POINT_HEADER = [
+    "sources",
+    "density",
+    "weak acc overlap",
+    "weak acc rest",
+    "informative",
+    "w2s: overlap",
+    "w2s: random (same n)",
+    "overlap − random (paired)",
+    "w2s: whole pool (all)",
+    "w2s: confident (not hard-only)",
+    "overlap − confident (paired)",
+    "overlap − all (paired)",
+]
+_CAMPAIGN_HEADER = [
+    "sources",
+    "overlap share drawn, ucb",
+    "random",
+    "digit classes drawn, ucb",
+    "random",
+    "w2s overlap-only, ucb",
+    "random",
+    "w2s all drawn, ucb",
+    "random",
+]
+
+
+def _intro(res) -> list:
+    return [
         f"## 4. {TITLE}",
         "",
         f"{res['seeds']} seeds (random splits: {N_WEAK_TRAIN} gold images train the weak model, {N_TEST} "
@@ -373,23 +424,35 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         "(`confident`), "
         "and of the whole pool (`all`).",
         "",
-        md_table(
-            [
-                "sources",
-                "density",
-                "weak acc overlap",
-                "weak acc rest",
-                "informative",
-                "w2s: overlap",
-                "w2s: random (same n)",
-                "overlap − random (paired)",
-                "w2s: whole pool (all)",
-                "w2s: confident (not hard-only)",
-                "overlap − confident (paired)",
-                "overlap − all (paired)",
-            ],
-            rows,
-        ),
+    ]
+
+
+def _findings(res) -> str:
+    dg_a = _paired(res, "a", "w2s_overlap", "w2s_random")
+    dg_b = _paired(res, "b", "w2s_overlap", "w2s_random")
+    dc_a = _paired(res, "a", "camp_ucb_w2s_all", "camp_random_w2s_all")
+    dc_b = _paired(res, "b", "camp_ucb_w2s_all", "camp_random_w2s_all")
+    return (
+        "**What we find.** "
+        f"Fixed-size sets: in (a) accuracy on hard-only test images rises with the share of detected overlap "
+        f"(100% vs 0%: {fmt(*_paired(res, 'a', 'mix100_hard', 'mix0_hard'))}), clean accuracy is best at 50% "
+        f"(vs 0%: {fmt(*_paired(res, 'a', 'mix50', 'mix0'))}; vs 100%: "
+        f"{fmt(*_paired(res, 'a', 'mix50', 'mix100'))}); "
+        f"in (b) a set that is 100% overlap is worst (vs 0%: {fmt(*_paired(res, 'b', 'mix100', 'mix0'))}). "
+        f"(a) Overlap selection vs random, same size: {fmt(*dg_a)} accuracy; ucb vs random source choice, "
+        f"training on all drawn images: {fmt(*dc_a)}. "
+        f"(b) Overlap selection vs random: {fmt(*dg_b)}; ucb vs random source choice: {fmt(*dc_b)}. "
+        "Read the signs and intervals above as the result; the discussion in the summary at the top of this "
+        "report states where the method helps and where it does not."
+    )
+
+
+def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
+    path = plot(res, img_dir)
+    a, b = res["runs"][0]["a"], res["runs"][0]["b"]
+    dh_a = _paired(res, "a", "w2s_overlap_hard", "w2s_random_hard")
+    text = _intro(res) + [
+        md_table(_POINT_HEADER, _point_rows(res)),
         "",
         "In (a) detection finds the constructed overlap images with F1 "
         f"{fmt(*_m(res, 'a', 'detect_f1'), digits=2)}; "
@@ -405,27 +468,16 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         "(a), "
         "accuracy on hard-only test images:",
         "",
-        md_table(["sources", "n", "0% overlap", "50%", "100%", "hard-only test: 0%", "50%", "100%"], mixrows),
+        md_table(
+            ["sources", "n", "0% overlap", "50%", "100%", "hard-only test: 0%", "50%", "100%"], _mix_rows(res)
+        ),
         "",
         f"**Source-level selection** (a campaign spends {int(0.4 * 100)}% of the pool in batches of 20; "
         "`ucb` vs `random` "
         "source choice; strong model on the weak labels of the detected-overlap images drawn, or of all "
         "images drawn).",
         "",
-        md_table(
-            [
-                "sources",
-                "overlap share drawn, ucb",
-                "random",
-                "digit classes drawn, ucb",
-                "random",
-                "w2s overlap-only, ucb",
-                "random",
-                "w2s all drawn, ucb",
-                "random",
-            ],
-            camp,
-        ),
+        md_table(_CAMPAIGN_HEADER, _campaign_rows(res)),
         "",
         f"![digits]({img_prefix}/{path.split('/')[-1]})",
         "",
@@ -435,17 +487,7 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         + ", ".join(f"{n} {v:.2f} ({b['src_classes'][n]} digit classes)" for n, v in b["src_density"].items())
         + ".",
         "",
-        "**What we find.** "
-        f"Fixed-size sets: in (a) accuracy on hard-only test images rises with the share of detected overlap "
-        f"(100% vs 0%: {fmt(*_paired(res, 'a', 'mix100_hard', 'mix0_hard'))}), clean accuracy is best at 50% "
-        f"(vs 0%: {fmt(*_paired(res, 'a', 'mix50', 'mix0'))}; vs 100%: "
-        f"{fmt(*_paired(res, 'a', 'mix50', 'mix100'))}); "
-        f"in (b) a set that is 100% overlap is worst (vs 0%: {fmt(*_paired(res, 'b', 'mix100', 'mix0'))}). "
-        f"(a) Overlap selection vs random, same size: {fmt(*dg_a)} accuracy; ucb vs random source choice, "
-        f"training on all drawn images: {fmt(*dc_a)}. "
-        f"(b) Overlap selection vs random: {fmt(*dg_b)}; ucb vs random source choice: {fmt(*dc_b)}. "
-        "Read the signs and intervals above as the result; the discussion in the summary at the top of this "
-        "report states where the method helps and where it does not.",
+        _findings(res),
     ]
     return "\n".join(text)
 

@@ -174,13 +174,60 @@ def _sources(kind: str, cand: np.ndarray, E, regions, rng) -> dict:
     return out
 
 
-def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) -> dict:
+#: Source-selection policies simulated per construction: name -> (bandit policy, reward).
+CAMPAIGNS = {
+    "random": ("random", "overlap"),
+    "ucb + overlap": ("ucb", "overlap"),
+    "ucb + gain": ("ucb", "gain"),
+    "ucb + agreement": ("ucb", "agreement"),
+}
+
+
+def _point_selection(E, weak, yp, regions, E_test, y_test, rng) -> dict:
+    """The strong model trained on the weak labels of each point policy's pool items."""
+    masks = {
+        "all": np.ones(yp.size, bool),
+        "confident": regions != int(Region.HARD_ONLY),
+        "overlap": regions == int(Region.OVERLAP),
+    }
+    rand = np.zeros(yp.size, bool)
+    rand[rng.choice(yp.size, size=int(masks["overlap"].sum()), replace=False)] = True
+    masks["random"] = rand
+    return {
+        "point": {k: _acc(E[m], weak[m], E_test, y_test) for k, m in masks.items()},
+        "point_n": {k: int(m.sum()) for k, m in masks.items()},
+        "gold_strong": _acc(E, yp, E_test, y_test),  # strong model on true labels: the ceiling
+    }
+
+
+def _source_selection(srcs, E, w, reg, bad, gold, E_test, y_test, batch, seed, rng) -> dict:
+    """Every source policy's campaign over ``srcs``, and each single source drawn alone (hindsight)."""
+    res = {}
+    for pol, (p, r) in CAMPAIGNS.items():
+        drawn, share_bad, counts = _campaign(srcs, p, r, batch, reg, E, w, gold, seed, bad)
+        res[pol] = {
+            "acc": _acc(E[drawn], w[drawn], E_test, y_test),
+            "bad_share": share_bad,
+            "overlap_share": float(np.mean(reg[drawn] == int(Region.OVERLAP))),
+            "n": int(drawn.size),
+        }
+    singles = {}
+    for name, members in srcs.items():
+        take = rng.permutation(members)[: batch * ROUNDS]
+        singles[name] = _acc(E[take], w[take], E_test, y_test)
+    best = max(singles, key=singles.get)
+    res["best single (hindsight)"] = {"acc": singles[best], "source": best}
+    res["single"] = singles
+    res["density"] = {k: float(np.mean(reg[v] == int(Region.OVERLAP))) for k, v in srcs.items()}
+    return res
+
+
+def _split(dataset: str, seed: int):
+    """Test split, weak-model training items and pool; the weak model and the standardized features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from w2s_plugin.diagnostics import WEAK_POLICIES, decide
 
     X, y, view, n_gold = _load(dataset)
     idx = np.arange(y.size)
@@ -190,6 +237,13 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
         view(X[wtrain]), y[wtrain]
     )
     scaler = StandardScaler().fit(X[pool])
+    return X, y, view, n_gold, test, pool, weak_model, scaler
+
+
+def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) -> dict:
+    from w2s_plugin.diagnostics import WEAK_POLICIES, decide
+
+    X, y, view, n_gold, test, pool, weak_model, scaler = _split(dataset, seed)
     E, E_test, y_test = scaler.transform(X[pool]), scaler.transform(X[test]), y[test]
     yp = y[pool]
     rng = np.random.default_rng(seed)
@@ -208,18 +262,7 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
         "weak_acc_pool": float(np.mean(weak == yp)),
         "density": float(np.mean(regions == int(Region.OVERLAP))),
     }
-    # Point selection: the strong model trained on the weak labels of each policy's pool items.
-    masks = {
-        "all": np.ones(yp.size, bool),
-        "confident": regions != int(Region.HARD_ONLY),
-        "overlap": regions == int(Region.OVERLAP),
-    }
-    rand = np.zeros(yp.size, bool)
-    rand[rng.choice(yp.size, size=int(masks["overlap"].sum()), replace=False)] = True
-    masks["random"] = rand
-    out["point"] = {k: _acc(E[m], weak[m], E_test, y_test) for k, m in masks.items()}
-    out["point_n"] = {k: int(m.sum()) for k, m in masks.items()}
-    out["gold_strong"] = _acc(E, yp, E_test, y_test)  # strong model on true labels: the ceiling
+    out.update(_point_selection(E, weak, yp, regions, E_test, y_test, rng))
     # diagnose on a gold sample of the pool, next to the truth on the test split.
     gold_idx = rng.choice(yp.size, size=n_gold, replace=False)
     y_gold = np.full(yp.size, -1)
@@ -243,29 +286,7 @@ def one_seed(seed: int, dataset: str = "satellite", source_kinds=CONSTRUCTIONS) 
             _, w, reg = detect(Xw)
             bad = "mislabelled"
         batch = max(10, int(0.4 * cand.size / ROUNDS))
-        res = {}
-        for pol, (p, r) in {
-            "random": ("random", "overlap"),
-            "ucb + overlap": ("ucb", "overlap"),
-            "ucb + gain": ("ucb", "gain"),
-            "ucb + agreement": ("ucb", "agreement"),
-        }.items():
-            drawn, share_bad, counts = _campaign(srcs, p, r, batch, reg, E, w, gold, seed, bad)
-            res[pol] = {
-                "acc": _acc(E[drawn], w[drawn], E_test, y_test),
-                "bad_share": share_bad,
-                "overlap_share": float(np.mean(reg[drawn] == int(Region.OVERLAP))),
-                "n": int(drawn.size),
-            }
-        singles = {}
-        for name, members in srcs.items():
-            take = rng.permutation(members)[: batch * ROUNDS]
-            singles[name] = _acc(E[take], w[take], E_test, y_test)
-        best = max(singles, key=singles.get)
-        res["best single (hindsight)"] = {"acc": singles[best], "source": best}
-        res["single"] = singles
-        res["density"] = {k: float(np.mean(reg[v] == int(Region.OVERLAP))) for k, v in srcs.items()}
-        out["sources"][kind] = res
+        out["sources"][kind] = _source_selection(srcs, E, w, reg, bad, gold, E_test, y_test, batch, seed, rng)
     return out
 
 
@@ -352,9 +373,8 @@ def plot(res: dict, img_dir: str, name: str = "real_data.png") -> str:
     return save(fig, img_dir, name)
 
 
-def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
-    names = list(res["datasets"])
-    lines = [
+def _intro(res) -> list:
+    return [
         f"## 6. {TITLE}",
         "",
         "Datasets that ship inside packages, nobody on the team built them: Landsat **satellite** "
@@ -376,54 +396,90 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
         + (f" Not run (package missing): {', '.join(res['missing'])}." if res.get("missing") else ""),
         "",
     ]
-    lines += [
+
+
+_POINT_DIFFS = (("confident", "all"), ("overlap", "all"), ("overlap", "confident"), ("overlap", "random"))
+_POINT_HEADER = ["dataset", "weak acc", "strong on true labels", "overlap density", *POINT_POLICIES] + [
+    f"{a} − {b}" for a, b in _POINT_DIFFS
+]
+
+
+def _point_row(d, runs) -> list:
+    return (
+        [
+            d,
+            fmt(*_m(runs, lambda r: r["weak_acc_test"])),
+            fmt(*_m(runs, lambda r: r["gold_strong"])),
+            fmt(*_m(runs, lambda r: r["density"]), digits=2),
+        ]
+        + [fmt(*_m(runs, lambda r, p=p: r["point"][p])) for p in POINT_POLICIES]
+        + [fmt(*_m(runs, lambda r, a=a, b=b: r["point"][a] - r["point"][b])) for a, b in _POINT_DIFFS]
+    )
+
+
+_FIXED = ("all", "confident", "overlap")
+_DECIDE_HEADER = [
+    "dataset",
+    "recommended (seeds)",
+    "separated by gold (seeds)",
+    "loss of recommendation, points",
+    "always all",
+    "always confident",
+    "always overlap",
+]
+
+
+def _loss(values) -> str:
+    return f"{100 * np.mean(values):.2f} (max {100 * max(values):.1f})"
+
+
+def _decide_row(d, runs) -> list:
+    rg = regrets(runs)
+    recs = [r["recommendation"] for r in runs]
+    return [
+        d,
+        ", ".join(f"{k} {recs.count(k)}" for k in _FIXED if recs.count(k)),
+        sum(r["supported"] for r in runs),
+        _loss(rg["recommendation"]),
+    ] + [_loss(rg[k]) for k in _FIXED]
+
+
+_UCB = ("ucb + overlap", "ucb + gain", "ucb + agreement")
+_SOURCE_HEADER = (
+    ["dataset", "sources"]
+    + list(SOURCE_POLICIES)
+    + ["overlap − random", "gain − random", "agreement − random", "mislabelled share"]
+)
+
+
+def _versus_random(k, p):
+    """Per run: test accuracy of source policy ``p`` minus random sources, on construction ``k``."""
+    return lambda r: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"]
+
+
+def _source_rows(d, runs) -> list:
+    rows = []
+    for k in CONSTRUCTIONS:
+        cells = [fmt(*_m(runs, lambda r, k=k, p=p: r["sources"][k][p]["acc"])) for p in SOURCE_POLICIES]
+        cells += [fmt(*_m(runs, _versus_random(k, p))) for p in _UCB]
+        bad = (
+            " / ".join(f"{np.mean([r['sources'][k][p]['bad_share'] for r in runs]):.2f}" for p in CAMPAIGNS)
+            if k.startswith("quality")
+            else "–"
+        )
+        rows.append([d, k] + cells + [bad])
+    return rows
+
+
+def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
+    runs = {d: v["runs"] for d, v in res["datasets"].items()}
+    lines = _intro(res) + [
         "**Point selection.** Test accuracy of the strong model trained on the weak labels of every pool "
         "item (`all`), of the items detection does not call hard-only (`confident`), of detected "
         "overlap "
         "(`overlap`), and of a random sample of the overlap's size (`random`).",
         "",
-    ]
-    rows = []
-    for d in names:
-        runs = res["datasets"][d]["runs"]
-        rows.append(
-            [
-                d,
-                fmt(*_m(runs, lambda r: r["weak_acc_test"])),
-                fmt(*_m(runs, lambda r: r["gold_strong"])),
-                fmt(*_m(runs, lambda r: r["density"]), digits=2),
-            ]
-            + [fmt(*_m(runs, lambda r, p=p: r["point"][p])) for p in POINT_POLICIES]
-            + [
-                fmt(*_m(runs, lambda r, a=a, b=b: r["point"][a] - r["point"][b]))
-                for a, b in (
-                    ("confident", "all"),
-                    ("overlap", "all"),
-                    ("overlap", "confident"),
-                    ("overlap", "random"),
-                )
-            ]
-        )
-    lines.append(
-        md_table(
-            [
-                "dataset",
-                "weak acc",
-                "strong on true labels",
-                "overlap density",
-                "all",
-                "confident",
-                "overlap",
-                "random",
-                "confident − all",
-                "overlap − all",
-                "overlap − confident",
-                "overlap − random",
-            ],
-            rows,
-        )
-    )
-    lines += [
+        md_table(_POINT_HEADER, [_point_row(d, r) for d, r in runs.items()]),
         "",
         "**The `diagnose` recommendation next to the truth.** `diagnose` sees the pool's weak probabilities, "
         "the strong representation and the gold sample (300 pool items; digits 200), and recommends "
@@ -431,39 +487,7 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
         "the loss is the test accuracy of the best of `all`/`confident`/`overlap` minus that of the "
         "recommended one, per seed. For comparison, the loss of always using one fixed policy.",
         "",
-    ]
-    rows = []
-    for d in names:
-        runs = res["datasets"][d]["runs"]
-        rg = regrets(runs)
-        recs = [r["recommendation"] for r in runs]
-        rows.append(
-            [
-                d,
-                ", ".join(f"{k} {recs.count(k)}" for k in ("all", "confident", "overlap") if recs.count(k)),
-                sum(r["supported"] for r in runs),
-                f"{100 * np.mean(rg['recommendation']):.2f} (max {100 * max(rg['recommendation']):.1f})",
-            ]
-            + [
-                f"{100 * np.mean(rg[k]):.2f} (max {100 * max(rg[k]):.1f})"
-                for k in ("all", "confident", "overlap")
-            ]
-        )
-    lines.append(
-        md_table(
-            [
-                "dataset",
-                "recommended (seeds)",
-                "separated by gold (seeds)",
-                "loss of recommendation, points",
-                "always all",
-                "always confident",
-                "always overlap",
-            ],
-            rows,
-        )
-    )
-    lines += [
+        md_table(_DECIDE_HEADER, [_decide_row(d, r) for d, r in runs.items()]),
         "",
         "**Source selection.** Five sources from the pool (gold items excluded) of three kinds: *topic "
         "clusters* (k-means on the strong features), *quality* (a random split; one source `noisy` "
@@ -483,37 +507,8 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
         "of the budget drawn from the `mislabelled` source (random, ucb+overlap, ucb+gain, "
         "ucb+agreement).",
         "",
+        md_table(_SOURCE_HEADER, [row for d, r in runs.items() for row in _source_rows(d, r)]),
     ]
-    rows = []
-    for d in names:
-        runs = res["datasets"][d]["runs"]
-        for k in CONSTRUCTIONS:
-            cells = [fmt(*_m(runs, lambda r, k=k, p=p: r["sources"][k][p]["acc"])) for p in SOURCE_POLICIES]
-            cells += [
-                fmt(
-                    *_m(
-                        runs, lambda r, k=k, p=p: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"]
-                    )
-                )
-                for p in ("ucb + overlap", "ucb + gain", "ucb + agreement")
-            ]
-            bad = (
-                " / ".join(
-                    f"{np.mean([r['sources'][k][p]['bad_share'] for r in runs]):.2f}"
-                    for p in ("random", "ucb + overlap", "ucb + gain", "ucb + agreement")
-                )
-                if k.startswith("quality")
-                else "–"
-            )
-            rows.append([d, k] + cells + [bad])
-    lines.append(
-        md_table(
-            ["dataset", "sources"]
-            + list(SOURCE_POLICIES)
-            + ["overlap − random", "gain − random", "agreement − random", "mislabelled share"],
-            rows,
-        )
-    )
     if img_dir is not None:
         plot(res, img_dir)
         lines += ["", f"![real data]({img_prefix}/real_data.png)"]
@@ -530,29 +525,19 @@ def _word(m, h) -> str:
     return "better" if m - h > 0 else ("worse" if m + h < 0 else "no different")
 
 
-def plainly(res: dict) -> list:
-    """Where each method helps and where not, worded from the numbers."""
+def _words(res, f) -> dict:
+    """``{dataset: better / worse / no different}`` for the paired per-run difference ``f``."""
+    return {d: _word(*_m(v["runs"], f)) for d, v in res["datasets"].items()}
+
+
+def _on_each(w: dict) -> str:
+    return ", ".join(f"{v} on {d}" for d, v in w.items())
+
+
+def _regret_words(res) -> str:
     names = list(res["datasets"])
-    out = []
-    for p in ("confident", "overlap"):
-        w = {
-            d: _word(*_m(res["datasets"][d]["runs"], lambda r, p=p: r["point"][p] - r["point"]["all"]))
-            for d in names
-        }
-        out.append(
-            f"Training on `{p}` instead of `all`: " + ", ".join(f"{v} on {d}" for d, v in w.items()) + "."
-        )
-    w = {
-        d: _word(*_m(res["datasets"][d]["runs"], lambda r: r["point"]["overlap"] - r["point"]["confident"]))
-        for d in names
-    }
-    out.append(
-        "`overlap` against `confident` (does the overlap stage add anything to dropping hard-only points?): "
-        + ", ".join(f"{v} on {d}" for d, v in w.items())
-        + "."
-    )
     loss = {d: regrets(res["datasets"][d]["runs"]) for d in names}
-    out.append(
+    return (
         "`diagnose`'s recommendation lost on average "
         + ", ".join(
             f"{100 * np.mean(loss[d]['recommendation']):.2f} points on {d} (worst seed "
@@ -565,51 +550,46 @@ def plainly(res: dict) -> list:
         f"{100 * max(np.mean(loss[d]['confident']) for d in names):.2f}, always `overlap` up to "
         f"{100 * max(np.mean(loss[d]['overlap']) for d in names):.2f}."
     )
-    for p in ("ucb + overlap", "ucb + gain", "ucb + agreement"):
-        cells = []
-        for k in CONSTRUCTIONS:
-            w = [
-                _word(
-                    *_m(
-                        res["datasets"][d]["runs"],
-                        lambda r, k=k, p=p: r["sources"][k][p]["acc"] - r["sources"][k]["random"]["acc"],
-                    )
-                )
-                for d in names
-            ]
-            cells.append(
-                f"{k}: better on {w.count('better')}, no different on {w.count('no different')}, worse on "
-                f"{w.count('worse')} of {len(names)}"
-            )
-        bad = max(
-            np.mean(
-                [
-                    r["sources"]["quality (one mislabelled)"][p]["bad_share"]
-                    for r in res["datasets"][d]["runs"]
-                ]
-            )
-            for d in names
+
+
+def _source_words(res, p) -> str:
+    n = len(res["datasets"])
+    cells = []
+    for k in CONSTRUCTIONS:
+        w = list(_words(res, _versus_random(k, p)).values())
+        cells.append(
+            f"{k}: better on {w.count('better')}, no different on {w.count('no different')}, worse on "
+            f"{w.count('worse')} of {n}"
         )
-        out.append(
-            f"`{p}` against random sources, by kind of sources: "
-            + "; ".join(cells)
-            + f". Largest share of the budget drawn from the mislabelled source: {100 * bad:.0f}%."
-        )
-    w = [
-        _word(
-            *_m(
-                res["datasets"][d]["runs"],
-                lambda r: (
-                    r["sources"]["topic clusters"]["best single (hindsight)"]["acc"]
-                    - r["sources"]["topic clusters"]["random"]["acc"]
-                ),
-            )
-        )
-        for d in names
-    ]
+    bad = max(
+        np.mean([r["sources"]["quality (one mislabelled)"][p]["bad_share"] for r in v["runs"]])
+        for v in res["datasets"].values()
+    )
+    return (
+        f"`{p}` against random sources, by kind of sources: "
+        + "; ".join(cells)
+        + f". Largest share of the budget drawn from the mislabelled source: {100 * bad:.0f}%."
+    )
+
+
+def plainly(res: dict) -> list:
+    """Where each method helps and where not, worded from the numbers."""
+    out = []
+    for p in ("confident", "overlap"):
+        w = _words(res, lambda r, p=p: r["point"][p] - r["point"]["all"])
+        out.append(f"Training on `{p}` instead of `all`: " + _on_each(w) + ".")
+    w = _words(res, lambda r: r["point"]["overlap"] - r["point"]["confident"])
+    out.append(
+        "`overlap` against `confident` (does the overlap stage add anything to dropping hard-only points?): "
+        + _on_each(w)
+        + "."
+    )
+    out.append(_regret_words(res))
+    out += [_source_words(res, p) for p in _UCB]
+    w = list(_words(res, _versus_random("topic clusters", "best single (hindsight)")).values())
     out.append(
         "With topic clusters even the best single source in hindsight is worse than random sources on "
-        f"{w.count('worse')} of {len(names)} datasets: coverage of every topic matters more than "
+        f"{w.count('worse')} of {len(w)} datasets: coverage of every topic matters more than "
         "any source's "
         "quality, and a bandit that concentrates loses; with a mislabelled source the best single "
         "source is "

@@ -109,120 +109,140 @@ def _spread_words(res) -> str:
     return f"Largest accuracy gap between policies: {spread:.3f} (intervals ± up to {half:.3f})."
 
 
+def _synthetic_words(res) -> str:
+    s = res["summary"]
+    g, gh = res["gain_hard_50_vs_10"]
+    return (
+        f"**Synthetic table reproduced.** W2S accuracy on hard-only points rises from "
+        f"{s[10]['w2s_hard'][0]:.3f} to {s[50]['w2s_hard'][0]:.3f} as the overlap ratio goes "
+        "from .048 "
+        f"to .200 (paper: .562 → .712; paired gain {fmt(g, gh)}), while the weak model stays at "
+        f"{s[50]['weak_hard'][0]:.3f} there. Caveat: in this protocol more overlap also means "
+        "more "
+        f"training points; fitting on the whole set instead, the hard-only accuracy barely moves "
+        f"({s[10]['w2s_all_hard'][0]:.3f} → {s[50]['w2s_all_hard'][0]:.3f})."
+    )
+
+
+def _detection_words(res) -> str:
+    from w2s_plugin.detector import Region
+
+    from .detection_quality import PAPER_DENSITY, PAPER_NOISE, SCORERS
+
+    c = res["cells"]
+    f = {sc: c[(2, "zero", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
+    fn = {sc: c[(2, "noise", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
+    f3 = {sc: c[(3, "zero", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
+    return (
+        "**Detection.** Overlap F1 in the paper's setting: "
+        + ", ".join(f"`{k}` {v:.2f}" for k, v in f.items())
+        + "; with 3 classes: "
+        + ", ".join(f"`{k}` {v:.2f}" for k, v in f3.items())
+        + ". When absent patterns are noise rather than zeros, every scorer drops to "
+        + ", ".join(f"{v:.2f}" for v in fn.values())
+        + " (about the 0.33 a random guess of the right size gets): detection needs the hard "
+        "pattern "
+        "to be *absent* from easy-only points, not merely uninformative."
+    )
+
+
+def _selection_words(res) -> str:
+    p = res["policies"]
+    col = {k: mean_ci(v["true_cum"][:, -1])[0] for k, v in p.items()}
+    last = res["checkpoints"][-1]
+    acc = {k: mean_ci(v["acc_hard"][last])[0] for k, v in p.items()}
+    return (
+        "**Source selection.** True overlap points collected: "
+        + ", ".join(f"`{k}` {col[k]:.0f}" for k in sorted(col, key=col.get, reverse=True))
+        + ". Strong-model accuracy on hard-only points after the campaign: "
+        + ", ".join(f"`{k}` {acc[k]:.3f}" for k in sorted(acc, key=acc.get, reverse=True))
+        + ". "
+        + _spread_words(res)
+    )
+
+
+def _digits_words(res) -> str:
+    runs = res["runs"]
+
+    def m(kind, key):
+        return mean_ci([r[kind][key] for r in runs])
+
+    def d(kind, a, b):
+        return mean_ci([r[kind][a] - r[kind][b] for r in runs])
+
+    words = lambda v: (
+        "beats" if v[0] - v[1] > 0 else ("loses to" if v[0] + v[1] < 0 else "does not clearly beat")
+    )
+    da, db = d("a", "w2s_overlap", "w2s_random"), d("b", "w2s_overlap", "w2s_random")
+    return (
+        f"**Digits (real data).** Weak labels are far more accurate on detected overlap than elsewhere "
+        f"((a) {m('a', 'acc_overlap')[0]:.3f} vs {m('a', 'acc_rest')[0]:.3f}; (b) "
+        f"{m('b', 'acc_overlap')[0]:.3f} vs "
+        f"{m('b', 'acc_rest')[0]:.3f}), but training the strong model on them {words(da)} random "
+        "images of the same "
+        f"number in (a) ({fmt(*da)}) and {words(db)} them in (b) ({fmt(*db)}). In (a) the true overlap "
+        "images "
+        f"would help ({m('a', 'w2s_true_overlap')[0]:.3f} vs {m('a', 'w2s_random')[0]:.3f} for "
+        "random); detection "
+        f"finds them poorly (F1 {m('a', 'detect_f1')[0]:.2f}): the fine detail that only the strong "
+        "model sees is a "
+        "small share of each image's representation, so alignment with hard-only images separates "
+        "easy-only from "
+        "overlap badly, and `ucb` cannot rank the sources (overlap share drawn: ucb "
+        f"{m('a', 'camp_ucb_overlap_frac')[0]:.2f}, random {m('a', 'camp_random_overlap_frac')[0]:.2f}). "
+        f"Where it does help: on hard-only test images (coarse part removed) the overlap-trained model "
+        f"{words(d('a', 'w2s_overlap_hard', 'w2s_random_hard'))} the random-trained one "
+        f"({fmt(*d('a', 'w2s_overlap_hard', 'w2s_random_hard'))}), the weak-to-strong effect the paper "
+        "predicts. "
+        "In (b) the detected-overlap images carry cleaner labels but are the weak model's confident, "
+        "hence easy "
+        "and alike, images: a less varied training set than a random sample of the same size. In the "
+        "paper's "
+        "fixed-size design (training sets 0% / 50% / 100% detected overlap) the picture is mixed: in "
+        "(a) hard-only "
+        f"accuracy rises with the overlap share ({m('a', 'mix0_hard')[0]:.3f} / "
+        f"{m('a', 'mix50_hard')[0]:.3f} / "
+        f"{m('a', 'mix100_hard')[0]:.3f}) and clean accuracy peaks at 50% ({m('a', 'mix0')[0]:.3f} / "
+        f"{m('a', 'mix50')[0]:.3f} / {m('a', 'mix100')[0]:.3f}); in (b) 100% overlap is worst "
+        f"({m('b', 'mix0')[0]:.3f} / {m('b', 'mix50')[0]:.3f} / {m('b', 'mix100')[0]:.3f}). Mixing "
+        "overlap into "
+        "the training set helps where the paper's construction holds; replacing the training set by it "
+        "does not."
+    )
+
+
+def _trust_words(res) -> str:
+    from .trust import CASES
+
+    runs = res["runs"]
+    v = {c: [r[c]["verdict"] for r in runs] for c in CASES}
+    counts = ", ".join(f"*{x}* {v[CASES[1]].count(x)}/{len(runs)}" for x in sorted(set(v[CASES[1]])))
+    return (
+        "**Diagnostics.** `diagnose` says *informative* for the weak model's real probabilities in "
+        f"{v[CASES[0]].count('informative')}/{len(runs)} seeds and *not informative* for shuffled "
+        f"probabilities in {v[CASES[2]].count('not informative')}/{len(runs)} and for random "
+        "probabilities "
+        f"in {v[CASES[3]].count('not informative')}/{len(runs)}. With random confidence but the "
+        "weak "
+        f"model's own labels it says {counts}: the representation alone still picks out points "
+        "with more "
+        "reliable labels (section 5), and the verdict reports exactly that."
+    )
+
+
+#: The summary's findings in report order: experiment -> its words (when it ran).
+_WORDS = {
+    "synthetic_table": _synthetic_words,
+    "detection_quality": _detection_words,
+    "source_selection": _selection_words,
+    "digits": _digits_words,
+    "trust": _trust_words,
+}
+
+
 def summary(results: dict) -> list[str]:
     """Plain-language findings, each computed from the results (signs decide the wording)."""
-    out = []
-    if "synthetic_table" in results:
-        s = results["synthetic_table"]["summary"]
-        g, gh = results["synthetic_table"]["gain_hard_50_vs_10"]
-        out.append(
-            f"**Synthetic table reproduced.** W2S accuracy on hard-only points rises from "
-            f"{s[10]['w2s_hard'][0]:.3f} to {s[50]['w2s_hard'][0]:.3f} as the overlap ratio goes "
-            "from .048 "
-            f"to .200 (paper: .562 → .712; paired gain {fmt(g, gh)}), while the weak model stays at "
-            f"{s[50]['weak_hard'][0]:.3f} there. Caveat: in this protocol more overlap also means "
-            "more "
-            f"training points; fitting on the whole set instead, the hard-only accuracy barely moves "
-            f"({s[10]['w2s_all_hard'][0]:.3f} → {s[50]['w2s_all_hard'][0]:.3f})."
-        )
-    if "detection_quality" in results:
-        from w2s_plugin.detector import Region
-
-        from .detection_quality import PAPER_DENSITY, PAPER_NOISE, SCORERS
-
-        c = results["detection_quality"]["cells"]
-        f = {sc: c[(2, "zero", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
-        fn = {sc: c[(2, "noise", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
-        f3 = {sc: c[(3, "zero", PAPER_NOISE, PAPER_DENSITY)][sc][Region.OVERLAP]["f1"][0] for sc in SCORERS}
-        out.append(
-            "**Detection.** Overlap F1 in the paper's setting: "
-            + ", ".join(f"`{k}` {v:.2f}" for k, v in f.items())
-            + "; with 3 classes: "
-            + ", ".join(f"`{k}` {v:.2f}" for k, v in f3.items())
-            + ". When absent patterns are noise rather than zeros, every scorer drops to "
-            + ", ".join(f"{v:.2f}" for v in fn.values())
-            + " (about the 0.33 a random guess of the right size gets): detection needs the hard "
-            "pattern "
-            "to be *absent* from easy-only points, not merely uninformative."
-        )
-    if "source_selection" in results:
-        p = results["source_selection"]["policies"]
-        col = {k: mean_ci(v["true_cum"][:, -1])[0] for k, v in p.items()}
-        last = results["source_selection"]["checkpoints"][-1]
-        acc = {k: mean_ci(v["acc_hard"][last])[0] for k, v in p.items()}
-        out.append(
-            "**Source selection.** True overlap points collected: "
-            + ", ".join(f"`{k}` {col[k]:.0f}" for k in sorted(col, key=col.get, reverse=True))
-            + ". Strong-model accuracy on hard-only points after the campaign: "
-            + ", ".join(f"`{k}` {acc[k]:.3f}" for k in sorted(acc, key=acc.get, reverse=True))
-            + ". "
-            + _spread_words(results["source_selection"])
-        )
-    if "digits" in results:
-        runs = results["digits"]["runs"]
-
-        def m(kind, key):
-            return mean_ci([r[kind][key] for r in runs])
-
-        def d(kind, a, b):
-            return mean_ci([r[kind][a] - r[kind][b] for r in runs])
-
-        words = lambda v: (
-            "beats" if v[0] - v[1] > 0 else ("loses to" if v[0] + v[1] < 0 else "does not clearly beat")
-        )
-        da, db = d("a", "w2s_overlap", "w2s_random"), d("b", "w2s_overlap", "w2s_random")
-        out.append(
-            f"**Digits (real data).** Weak labels are far more accurate on detected overlap than elsewhere "
-            f"((a) {m('a', 'acc_overlap')[0]:.3f} vs {m('a', 'acc_rest')[0]:.3f}; (b) "
-            f"{m('b', 'acc_overlap')[0]:.3f} vs "
-            f"{m('b', 'acc_rest')[0]:.3f}), but training the strong model on them {words(da)} random "
-            "images of the same "
-            f"number in (a) ({fmt(*da)}) and {words(db)} them in (b) ({fmt(*db)}). In (a) the true overlap "
-            "images "
-            f"would help ({m('a', 'w2s_true_overlap')[0]:.3f} vs {m('a', 'w2s_random')[0]:.3f} for "
-            "random); detection "
-            f"finds them poorly (F1 {m('a', 'detect_f1')[0]:.2f}): the fine detail that only the strong "
-            "model sees is a "
-            "small share of each image's representation, so alignment with hard-only images separates "
-            "easy-only from "
-            "overlap badly, and `ucb` cannot rank the sources (overlap share drawn: ucb "
-            f"{m('a', 'camp_ucb_overlap_frac')[0]:.2f}, random {m('a', 'camp_random_overlap_frac')[0]:.2f}). "
-            f"Where it does help: on hard-only test images (coarse part removed) the overlap-trained model "
-            f"{words(d('a', 'w2s_overlap_hard', 'w2s_random_hard'))} the random-trained one "
-            f"({fmt(*d('a', 'w2s_overlap_hard', 'w2s_random_hard'))}), the weak-to-strong effect the paper "
-            "predicts. "
-            "In (b) the detected-overlap images carry cleaner labels but are the weak model's confident, "
-            "hence easy "
-            "and alike, images: a less varied training set than a random sample of the same size. In the "
-            "paper's "
-            "fixed-size design (training sets 0% / 50% / 100% detected overlap) the picture is mixed: in "
-            "(a) hard-only "
-            f"accuracy rises with the overlap share ({m('a', 'mix0_hard')[0]:.3f} / "
-            f"{m('a', 'mix50_hard')[0]:.3f} / "
-            f"{m('a', 'mix100_hard')[0]:.3f}) and clean accuracy peaks at 50% ({m('a', 'mix0')[0]:.3f} / "
-            f"{m('a', 'mix50')[0]:.3f} / {m('a', 'mix100')[0]:.3f}); in (b) 100% overlap is worst "
-            f"({m('b', 'mix0')[0]:.3f} / {m('b', 'mix50')[0]:.3f} / {m('b', 'mix100')[0]:.3f}). Mixing "
-            "overlap into "
-            "the training set helps where the paper's construction holds; replacing the training set by it "
-            "does not."
-        )
-    if "trust" in results:
-        from .trust import CASES
-
-        runs = results["trust"]["runs"]
-        v = {c: [r[c]["verdict"] for r in runs] for c in CASES}
-        counts = ", ".join(f"*{x}* {v[CASES[1]].count(x)}/{len(runs)}" for x in sorted(set(v[CASES[1]])))
-        out.append(
-            "**Diagnostics.** `diagnose` says *informative* for the weak model's real probabilities in "
-            f"{v[CASES[0]].count('informative')}/{len(runs)} seeds and *not informative* for shuffled "
-            f"probabilities in {v[CASES[2]].count('not informative')}/{len(runs)} and for random "
-            "probabilities "
-            f"in {v[CASES[3]].count('not informative')}/{len(runs)}. With random confidence but the "
-            "weak "
-            f"model's own labels it says {counts}: the representation alone still picks out points "
-            "with more "
-            "reliable labels (section 5), and the verdict reports exactly that."
-        )
+    out = [words(results[name]) for name, words in _WORDS.items() if name in results]
     if "real_data" in results and results["real_data"]["datasets"]:
         out.append(_real_words(results["real_data"]))
     if "hybrid_study" in results and results["hybrid_study"]["runs"]:

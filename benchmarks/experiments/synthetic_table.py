@@ -196,68 +196,51 @@ def plot(res: dict, img_dir) -> str:
     return save(fig, img_dir, "synthetic_table.png")
 
 
-def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
-    path = plot(res, img_dir)
+_HEADER = [
+    "overlap ratio",
+    "weak acc",
+    "strong (true labels)",
+    "w2s acc",
+    "w2s acc hard-only",
+    "weak acc hard-only",
+    "w2s detected",
+    "w2s detected hard-only",
+    "w2s whole set (all)",
+    "w2s whole set hard-only",
+    "w2s random (m points)",
+    "w2s random hard-only",
+    "w2s confident (detected, not hard-only)",
+    "w2s confident hard-only",
+]
+#: Columns with the paper's value next to ours, then columns of ours alone.
+_WITH_PAPER = ("weak", "strong", "w2s", "w2s_hard")
+_OURS = (
+    "weak_hard",
+    "w2s_detected",
+    "w2s_detected_hard",
+    "w2s_all",
+    "w2s_all_hard",
+    "w2s_random",
+    "w2s_random_hard",
+    "w2s_confident",
+    "w2s_confident_hard",
+)
+
+
+def _rows(s) -> list:
+    return [
+        [f"{m / (200 + m):.3f}"]
+        + [f"{PAPER[m][k]:.3f} / {fmt(*s[m][k])}" for k in _WITH_PAPER]
+        + [fmt(*s[m][k]) for k in _OURS]
+        for m in OVERLAP_COUNTS
+    ]
+
+
+def _differences(res) -> str:
     s = res["summary"]
-    rows = []
-    for m in OVERLAP_COUNTS:
-        p = PAPER[m]
-        rows.append(
-            [
-                f"{m / (200 + m):.3f}",
-                f"{p['weak']:.3f} / {fmt(*s[m]['weak'])}",
-                f"{p['strong']:.3f} / {fmt(*s[m]['strong'])}",
-                f"{p['w2s']:.3f} / {fmt(*s[m]['w2s'])}",
-                f"{p['w2s_hard']:.3f} / {fmt(*s[m]['w2s_hard'])}",
-                fmt(*s[m]["weak_hard"]),
-                fmt(*s[m]["w2s_detected"]),
-                fmt(*s[m]["w2s_detected_hard"]),
-                fmt(*s[m]["w2s_all"]),
-                fmt(*s[m]["w2s_all_hard"]),
-                fmt(*s[m]["w2s_random"]),
-                fmt(*s[m]["w2s_random_hard"]),
-                fmt(*s[m]["w2s_confident"]),
-                fmt(*s[m]["w2s_confident_hard"]),
-            ]
-        )
-    d = {
-        k: max(abs(s[m][k][0] - PAPER[m][k]) for m in OVERLAP_COUNTS)
-        for k in ("weak", "strong", "w2s", "w2s_hard")
-    }
+    d = {k: max(abs(s[m][k][0] - PAPER[m][k]) for m in OVERLAP_COUNTS) for k in _WITH_PAPER}
     g, gh = res["gain_hard_50_vs_10"]
-    lo, hi = s[10]["w2s_all_hard"][0], s[50]["w2s_all_hard"][0]
-    text = [
-        f"## 1. {TITLE}",
-        "",
-        f"{res['repetitions']} repetitions (the paper: 500); each cell is *paper / ours* (mean ± 95% CI over "
-        "repetitions). Protocol in `benchmarks/experiments/synthetic_table.py`: per repetition one "
-        "`theta`, then for each overlap count m = 10..50 three independent sets of 100 easy-only, 100 "
-        "hard-only and m overlap points (train: weak and strong models on true labels; pseudo: weak labels; "
-        "test). The W2S model is logistic regression (C = 0.01) fit on the weak labels of the pseudo set's "
-        "overlap points, as in the reference notebook.",
-        "",
-        md_table(
-            [
-                "overlap ratio",
-                "weak acc",
-                "strong (true labels)",
-                "w2s acc",
-                "w2s acc hard-only",
-                "weak acc hard-only",
-                "w2s detected",
-                "w2s detected hard-only",
-                "w2s whole set (all)",
-                "w2s whole set hard-only",
-                "w2s random (m points)",
-                "w2s random hard-only",
-                "w2s confident (detected, not hard-only)",
-                "w2s confident hard-only",
-            ],
-            rows,
-        ),
-        "",
-        f"![synthetic table]({img_prefix}/{path.split('/')[-1]})",
-        "",
+    return (
         "**Differences from the paper.** Largest gap between the paper's mean and ours over the five ratios: "
         f"weak {d['weak']:.3f}, strong {d['strong']:.3f}, w2s {d['w2s']:.3f}, w2s hard-only "
         f"{d['w2s_hard']:.3f}. "
@@ -265,8 +248,13 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
         f"from ratio .048 to .200: {fmt(g, gh)}; least-squares slope {res['slope_w2s_hard']:.2f} accuracy "
         "per "
         "unit ratio), while the weak model stays near chance there. Remaining differences come from the "
-        "random draws (the reference fixes no seed) and the solver (scikit-learn's current lbfgs).",
-        "",
+        "random draws (the reference fixes no seed) and the solver (scikit-learn's current lbfgs)."
+    )
+
+
+def _does_and_does_not(s) -> str:
+    lo, hi = s[10]["w2s_all_hard"][0], s[50]["w2s_all_hard"][0]
+    return (
         "**What the table does and does not show.** In this protocol the W2S model sees *only* overlap "
         "points, so a higher ratio also means *more* training points (10 → 50): the rise mixes overlap "
         "density with sample size. The `w2s whole set` columns fit on all 200 + m pseudo points instead, "
@@ -292,7 +280,29 @@ def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
             "no better than keeping all of the rest (`confident`) at either end."
             if all(s[m]["w2s_confident"][0] >= s[m]["w2s_detected"][0] for m in (10, 50))
             else "better than keeping all of the rest (`confident`) at one end at least."
-        ),
+        )
+    )
+
+
+def markdown(res: dict, img_dir="docs/img", img_prefix="img") -> str:
+    path = plot(res, img_dir)
+    text = [
+        f"## 1. {TITLE}",
+        "",
+        f"{res['repetitions']} repetitions (the paper: 500); each cell is *paper / ours* (mean ± 95% CI over "
+        "repetitions). Protocol in `benchmarks/experiments/synthetic_table.py`: per repetition one "
+        "`theta`, then for each overlap count m = 10..50 three independent sets of 100 easy-only, 100 "
+        "hard-only and m overlap points (train: weak and strong models on true labels; pseudo: weak labels; "
+        "test). The W2S model is logistic regression (C = 0.01) fit on the weak labels of the pseudo set's "
+        "overlap points, as in the reference notebook.",
+        "",
+        md_table(_HEADER, _rows(res["summary"])),
+        "",
+        f"![synthetic table]({img_prefix}/{path.split('/')[-1]})",
+        "",
+        _differences(res),
+        "",
+        _does_and_does_not(res["summary"]),
     ]
     return "\n".join(text)
 
