@@ -52,7 +52,7 @@ class Weak:
         return self.m.predict_proba(np.asarray(X)[:, : self.k])
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=6000)
     p.add_argument("--batch", type=int, default=500)
@@ -67,10 +67,11 @@ def main(argv=None) -> int:
     p.add_argument("--human-step", type=int, default=25, help="hybrid_params human_step (0: one ask a round)")
     p.add_argument("--weight-choice", default="audit", choices=("audit", "crossfit"))
     p.add_argument("--repeat", type=int, default=3, help="fits timed per round for the baseline (median)")
-    args = p.parse_args(argv)
-    from threadpoolctl import threadpool_limits
+    return p.parse_args(argv)
 
-    threadpool_limits(1)  # one BLAS thread: steadier timings on a shared machine (both sides alike)
+
+def make_data(args):
+    """``(X, y, weak)``: 300 labelled rows train the weak labeler, the rest (``X[300:]``) is the pool."""
     X, y = make_classification(
         n_samples=args.n + 300,
         n_features=args.d,
@@ -81,8 +82,11 @@ def main(argv=None) -> int:
     )
     perm = np.random.default_rng(0).permutation(y.size)  # rows in random order; informative columns first
     X, y = X[perm], y[perm]
-    weak = Weak(X[:300], y[:300], args.weak_features)
-    # the same campaign without people: what a round costs before any hybrid work
+    return X, y, Weak(X[:300], y[:300], args.weak_features)
+
+
+def time_plain(X, y, weak, args) -> list:
+    """Seconds per round of the same campaign without people: what a round costs before any hybrid work."""
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = Campaign(
@@ -99,6 +103,25 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             plain.step()
             plain_t.append(time.perf_counter() - t)
+    return plain_t
+
+
+def _baseline_fit(c, repeat: int):
+    """``(rows kept, median seconds)`` of ``repeat`` strong-model fits on the round's training set."""
+    Xt, yt, wt = c.training_set()
+    Z = (Xt - Xt.mean(axis=0)) / Xt.std(axis=0)
+    keep = wt > 0
+    fits = []
+    for _ in range(repeat):  # the median of a few fits: one fit's time is noisy
+        t = time.perf_counter()
+        c.engine.hybrid._new_model().fit(Z[keep], yt[keep], sample_weight=wt[keep])
+        fits.append(time.perf_counter() - t)
+    return int(keep.sum()), float(np.median(fits))
+
+
+def time_hybrid(X, y, weak, args):
+    """``(rows, final weak-label weight)``; a row per round: ``(round, train rows, round s, fit s, the
+    hybrid's own strong-model fits s)``."""
     src = Source("pool", X[300:], y=y[300:], random_state=0)
     with tempfile.TemporaryDirectory() as d:
         c = Campaign(
@@ -134,19 +157,16 @@ def main(argv=None) -> int:
                 c.step()
                 t_round = time.perf_counter() - t
                 t_hfit = fit_time[0]
-                Xt, yt, wt = c.training_set()
-                Z = (Xt - Xt.mean(axis=0)) / Xt.std(axis=0)
-                keep = wt > 0
-                fits = []
-                for _ in range(args.repeat):  # the median of a few fits: one fit's time is noisy
-                    t = time.perf_counter()
-                    c.engine.hybrid._new_model().fit(Z[keep], yt[keep], sample_weight=wt[keep])
-                    fits.append(time.perf_counter() - t)
-                t_fit = float(np.median(fits))
-                rows.append((c.n_rounds, int(keep.sum()), t_round, t_fit, t_hfit))
+                n_keep, t_fit = _baseline_fit(c, args.repeat)
+                rows.append((c.n_rounds, n_keep, t_round, t_fit, t_hfit))
+    return rows, c.engine.hybrid.weak_weight_
+
+
+def report(args, rows, plain_t, weak_weight) -> int:
+    """Print the per-round table and the summary; 0 when a round costs at most 3 fits on average."""
     print(
         f"weak labeler sees {args.weak_features} of {args.d} features; final weak-label weight "
-        f"{c.engine.hybrid.weak_weight_:g}"
+        f"{weak_weight:g}"
     )
     print(
         f"{'round':>5} {'train rows':>10} {'round s':>8} {'fit s':>7} {'ratio':>6} {'model fits':>10} "
@@ -175,6 +195,17 @@ def main(argv=None) -> int:
         f"{fits.mean():.2f}x, max {fits.max():.2f}x"
     )
     return 0 if ratios.mean() <= 3 else 1
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one BLAS thread: steadier timings on a shared machine (both sides alike)
+    X, y, weak = make_data(args)
+    plain_t = time_plain(X, y, weak, args)
+    rows, weak_weight = time_hybrid(X, y, weak, args)
+    return report(args, rows, plain_t, weak_weight)
 
 
 if __name__ == "__main__":
