@@ -61,6 +61,10 @@ _CACHE: dict = {}
 
 
 def _drug_reviews():
+    """The same texts as ``benchmarks.bench_label_studio.drug_reviews`` (there the labels are
+    capitalized: the same once encoded), kept here because importing that module pulls in the
+    Label Studio extra (requests, werkzeug, the integration) and it returns None instead of saying
+    which wheel is missing."""
     import csv
     import importlib.util
     import io
@@ -443,80 +447,95 @@ def markdown(res: dict, img_dir=None, img_prefix=None) -> str:
         "",
     ]
     for d, v in a.items():
-        parts += [
-            f"### {d}",
-            "",
-            f"Pool {v['n_pool']} items; weak labels right on {fmt(*v['weak_acc'])} of the pool; strong "
-            f"model on all true pool labels: {fmt(*v['ceiling'])}"
-            + (f" ({v['note']})" if v["note"] else "")
-            + ".",
-            "",
-        ]
-        rows = []
-        for B, r in sorted(v["rows"].items()):
-            m = r["mean"]
-            ww = r["weak_weight"]
-            med = r["us_ratio_median"]
-            rows.append(
-                [B]
-                + [fmt(*m[s]) for s in STRATEGIES]
-                + [
-                    f"{fmt(*r['vs_best'])} ({r['best_pure']})",
-                    fmt(*r["vs_uncertainty"]),
-                    (f"{med:.2f}×" if np.isfinite(med) else "never")
-                    + f" (≥ 2× in {r['n_2x']}/{len(r['us_needed'])}"
-                    + (f"; never in {r['n_never']}" if r["n_never"] else "")
-                    + ")",
-                    "/".join(f"{w:g}" for w in sorted(set(ww))),
-                ]
-            )
-        parts += [
-            md_table(
-                ["B"]
-                + list(STRATEGIES)
-                + ["hybrid vs best", "hybrid vs US", "US labels for hybrid's acc", "weak weight chosen"],
-                rows,
-            ),
-            "",
-        ]
-    before = [(d, v) for d, v in a.items() if all("before" in r for r in v["rows"].values())]
-    if before:
-        parts += [
-            "### Before and after (same seeds)",
-            "",
-            "*before*: the previous settings (a round's whole human quota asked at once, "
-            "``human_step=None``; the weak-label weight cross-fitted on all gold and human labels, "
-            "``weight_choice='crossfit'``); *after*: this section's hybrid (``human_step=25``: steps of "
-            "25 labels with a refit of the strong model between; the weight scored on the audit labels "
-            "once there are 30, one fit per candidate weight). Budgets whose rounds ask fewer than 25 "
-            "labels and reach fewer than 30 audit labels are the same run twice. Both minus the best "
-            "pure strategy, and after minus before, paired.",
-            "",
-        ]
-        rows = []
-        for d, v in before:
-            for B, r in sorted(v["rows"].items()):
-                rows.append(
-                    [
-                        d,
-                        B,
-                        fmt(*r["before"]),
-                        fmt(*r["mean"]["hybrid"]),
-                        fmt(*r["before_vs_best"]),
-                        fmt(*r["vs_best"]),
-                        fmt(*r["after_vs_before"]),
-                    ]
-                )
-        parts += [
-            md_table(
-                ["dataset", "B", "before", "after", "before vs best", "after vs best", "after − before"], rows
-            ),
-            "",
-        ]
+        parts += _dataset_section(d, v)
+    parts += _before_after_section(a)
     parts += ["**Plainly.**", ""] + [f"- {s}" for s in plainly(res)]
     if res.get("skipped"):
         parts += ["", f"Skipped (package not installed): {', '.join(res['skipped'])}."]
     return "\n".join(parts)
+
+
+def _dataset_row(B, r: dict) -> list:
+    """One budget's row of a dataset's table: accuracies, the paired differences, US labels, weights."""
+    m = r["mean"]
+    ww = r["weak_weight"]
+    med = r["us_ratio_median"]
+    return (
+        [B]
+        + [fmt(*m[s]) for s in STRATEGIES]
+        + [
+            f"{fmt(*r['vs_best'])} ({r['best_pure']})",
+            fmt(*r["vs_uncertainty"]),
+            (f"{med:.2f}×" if np.isfinite(med) else "never")
+            + f" (≥ 2× in {r['n_2x']}/{len(r['us_needed'])}"
+            + (f"; never in {r['n_never']}" if r["n_never"] else "")
+            + ")",
+            "/".join(f"{w:g}" for w in sorted(set(ww))),
+        ]
+    )
+
+
+def _dataset_section(d: str, v: dict) -> list:
+    """A dataset's heading, its pool line and its table over the budgets (markdown lines)."""
+    parts = [
+        f"### {d}",
+        "",
+        f"Pool {v['n_pool']} items; weak labels right on {fmt(*v['weak_acc'])} of the pool; strong "
+        f"model on all true pool labels: {fmt(*v['ceiling'])}"
+        + (f" ({v['note']})" if v["note"] else "")
+        + ".",
+        "",
+    ]
+    rows = [_dataset_row(B, r) for B, r in sorted(v["rows"].items())]
+    return parts + [
+        md_table(
+            ["B"]
+            + list(STRATEGIES)
+            + ["hybrid vs best", "hybrid vs US", "US labels for hybrid's acc", "weak weight chosen"],
+            rows,
+        ),
+        "",
+    ]
+
+
+def _before_after_section(a: dict) -> list:
+    """The before/after table over the datasets whose every budget has the previous settings' run
+    (markdown lines; none without such a run)."""
+    before = [(d, v) for d, v in a.items() if all("before" in r for r in v["rows"].values())]
+    if not before:
+        return []
+    parts = [
+        "### Before and after (same seeds)",
+        "",
+        "*before*: the previous settings (a round's whole human quota asked at once, "
+        "``human_step=None``; the weak-label weight cross-fitted on all gold and human labels, "
+        "``weight_choice='crossfit'``); *after*: this section's hybrid (``human_step=25``: steps of "
+        "25 labels with a refit of the strong model between; the weight scored on the audit labels "
+        "once there are 30, one fit per candidate weight). Budgets whose rounds ask fewer than 25 "
+        "labels and reach fewer than 30 audit labels are the same run twice. Both minus the best "
+        "pure strategy, and after minus before, paired.",
+        "",
+    ]
+    rows = []
+    for d, v in before:
+        for B, r in sorted(v["rows"].items()):
+            rows.append(
+                [
+                    d,
+                    B,
+                    fmt(*r["before"]),
+                    fmt(*r["mean"]["hybrid"]),
+                    fmt(*r["before_vs_best"]),
+                    fmt(*r["vs_best"]),
+                    fmt(*r["after_vs_before"]),
+                ]
+            )
+    return parts + [
+        md_table(
+            ["dataset", "B", "before", "after", "before vs best", "after vs best", "after − before"], rows
+        ),
+        "",
+    ]
 
 
 def plainly(res: dict) -> list:
