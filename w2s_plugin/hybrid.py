@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -137,13 +137,7 @@ class HumanRequest:
         return int(sum(len(p) for p in self.positions.values()))
 
     def to_dict(self) -> dict:
-        return {
-            "round": self.round,
-            "positions": self.positions,
-            "kinds": self.kinds,
-            "audit": self.audit,
-            "n_new": self.n_new,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> HumanRequest:
@@ -298,16 +292,7 @@ class HybridLabeling:
         the saved ones (``human_budget`` may change: more or fewer labels from here on)."""
         from .state import FORCE_NEW
 
-        now = {
-            "audit_share": self.audit_share,
-            "human_batch": self.human_batch,
-            "weak_weights": list(self.weak_weights),
-            "diverse": self.diverse,
-            "human_step": self.human_step,
-            "route_weight": self.route_weight,
-            "weight_choice": self.weight_choice,
-        }
-        for key, value in now.items():
+        for key, value in self._pick_settings().items():
             if key in saved and saved[key] != value:
                 raise StateError(
                     f"{engine.state_dir}: the saved hybrid run used {key}={saved[key]!r}, not {value!r}; "
@@ -340,10 +325,9 @@ class HybridLabeling:
                 ) from None
             self.answers[key] = {k: a.get(k) for k in ("label", "kind", "round", "id")}
 
-    def state(self) -> dict:
-        """JSON-able settings and estimates (saved in the engine's commit record)."""
+    def _pick_settings(self) -> dict:
+        """The settings that pick which items people label (saved; a resume must use the same)."""
         return {
-            "human_budget": self.human_budget,
             "audit_share": self.audit_share,
             "human_batch": self.human_batch,
             "weak_weights": list(self.weak_weights),
@@ -351,6 +335,13 @@ class HybridLabeling:
             "human_step": self.human_step,
             "route_weight": self.route_weight,
             "weight_choice": self.weight_choice,
+        }
+
+    def state(self) -> dict:
+        """JSON-able settings and estimates (saved in the engine's commit record)."""
+        return {
+            "human_budget": self.human_budget,
+            **self._pick_settings(),
             "weak_weight": self.weak_weight_,
             "weight_scores": {str(k): v for k, v in self.weight_scores_.items()},
             "value_per_100": self.value_per_100_,
