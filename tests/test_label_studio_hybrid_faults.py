@@ -19,10 +19,9 @@ import pytest
 
 pytestmark = pytest.mark.label_studio
 
-LS_URL = os.environ.get("LABEL_STUDIO_URL")
-LS_KEY = os.environ.get("LABEL_STUDIO_API_KEY")
-if not LS_URL:
-    pytest.skip("LABEL_STUDIO_URL is not set (scripts/test.sh starts a server)", allow_module_level=True)
+from ls_server import server_or_skip  # noqa: E402
+
+LS_URL, LS_KEY = server_or_skip()
 pytest.importorskip("label_studio_sdk")
 pytest.importorskip("requests")
 pytest.importorskip("w2s_plugin.hybrid")
